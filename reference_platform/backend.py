@@ -1,0 +1,251 @@
+"""The backend service: health, the threads API, and the WebSocket agent pipeline.
+
+Configured like a Cloud Run container, from its environment (read by ``create_app``, never at
+import): ``DATABASE_URL``, ``REDIS_URL``, ``JWT_SECRET``, ``K_SERVICE``/``K_REVISION``, limits
+and the fault switches the stack sets (``DB_SLOW_MS``, ``AGENT_HANG``, ``WS_DROP_RATE``).
+``AGENT_TOOLS_MODULE`` names the module of the agent's tools: it is imported as the backend
+loads, so a revision that names a missing module fails at import, as a broken image would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from reference_platform import agent, tokens
+from reference_platform.store import Store
+from reference_platform.telemetry import RequestLogMiddleware, log_exception
+
+importlib.import_module(os.environ.get("AGENT_TOOLS_MODULE", "reference_platform.agent"))
+
+log = logging.getLogger("backend")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The backend's configuration, as its environment gives it."""
+
+    database_url: str
+    redis_url: str
+    jwt_secret: str
+    revision: str = "backend-local"
+    db_latency_limit_ms: float = 3000.0
+    redis_latency_limit_ms: float = 1000.0
+    check_timeout_s: float = 10.0
+    agent_step_s: float = 0.04
+    db_slow_ms: int = 0
+    agent_hang: bool = False
+    ws_drop_rate: float = 0.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Reads the settings; the secrets must be present."""
+        return cls(
+            database_url=env["DATABASE_URL"],
+            redis_url=env["REDIS_URL"],
+            jwt_secret=env["JWT_SECRET"],
+            revision=env.get("K_REVISION", "backend-local"),
+            db_latency_limit_ms=float(env.get("DB_LATENCY_LIMIT_MS", "3000")),
+            redis_latency_limit_ms=float(env.get("REDIS_LATENCY_LIMIT_MS", "1000")),
+            check_timeout_s=float(env.get("CHECK_TIMEOUT_S", "10")),
+            agent_step_s=float(env.get("AGENT_STEP_MS", "40")) / 1000,
+            db_slow_ms=int(env.get("DB_SLOW_MS", "0")),
+            agent_hang=env.get("AGENT_HANG", "") == "1",
+            ws_drop_rate=float(env.get("WS_DROP_RATE", "0")),
+        )
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    """The backend as an ASGI app, wrapped in the request-log middleware."""
+    settings = settings or Settings.from_env(os.environ)
+    store = Store(settings.database_url, settings.redis_url, settings.db_slow_ms / 1000)
+    hang = asyncio.Event() if settings.agent_hang else None  # never set: the pipeline hangs
+
+    def user_of(request: Request) -> tokens.Claims | None:
+        token = tokens.bearer(request.headers.get("authorization"))
+        if token is None:
+            return None
+        try:
+            return tokens.verify(settings.jwt_secret, token)
+        except tokens.TokenError:
+            return None
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "backend", "revision": settings.revision})
+
+    async def ready(request: Request) -> JSONResponse:
+        postgres, redis = await asyncio.gather(
+            store.check_postgres(settings.db_latency_limit_ms, settings.check_timeout_s),
+            store.check_redis(settings.redis_latency_limit_ms, settings.check_timeout_s))
+        checks = {"postgres": postgres, "redis": redis}
+        for name, check in checks.items():
+            if check.status == "down":
+                log.error("dependency %s is down: %s", name, check.error)
+            elif check.status == "slow":
+                log.error("dependency %s is slow: %.0f ms, limit %.0f ms", name,
+                          check.latency_ms, check.limit_ms)
+        healthy = all(check.status == "up" for check in checks.values())
+        body = {"status": "ready" if healthy else "not_ready", "revision": settings.revision,
+                "dependencies": {name: check.as_json() for name, check in checks.items()}}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def threads(request: Request) -> JSONResponse:
+        user = user_of(request)
+        if user is None:
+            return _error(401, "missing or invalid bearer token")
+        if request.method == "GET":
+            return JSONResponse({"threads": await store.recent_threads(user.user_id)})
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(422, "body must be a JSON object like {\"title\": \"...\"}")
+        title = str(body.get("title") or "New thread")[:200]
+        return JSONResponse(await store.create_thread(user.user_id, title), status_code=201)
+
+    async def thread_messages(request: Request) -> JSONResponse:
+        user = user_of(request)
+        if user is None:
+            return _error(401, "missing or invalid bearer token")
+        thread_id = request.path_params["thread_id"]
+        if await store.thread(user.user_id, thread_id) is None:
+            return _error(404, "thread not found")
+        if request.method == "GET":
+            return JSONResponse({"messages": await store.messages(thread_id)})
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not str(body.get("content") or "").strip():
+            return _error(422, "body must be a JSON object like {\"content\": \"...\"}")
+        message = await store.add_message(thread_id, "user", str(body["content"]))
+        return JSONResponse(message, status_code=201)
+
+    async def thread_detail(request: Request) -> JSONResponse:
+        user = user_of(request)
+        if user is None:
+            return _error(401, "missing or invalid bearer token")
+        found = await store.thread(user.user_id, request.path_params["thread_id"])
+        return JSONResponse(found) if found else _error(404, "thread not found")
+
+    async def websocket(ws: WebSocket) -> None:
+        token = ws.query_params.get("token") or tokens.bearer(ws.headers.get("authorization"))
+        try:
+            user = tokens.verify(settings.jwt_secret, token or "")
+        except tokens.TokenError as exc:
+            log.warning("websocket refused: %s", exc)
+            await ws.close(code=4401, reason=str(exc))
+            return
+        await ws.accept()
+        session_id = uuid.uuid4().hex
+        try:
+            await store.redis.setex(f"ws_session:{session_id}", 3600, user.user_id)
+        except Exception as exc:  # noqa: BLE001 - any Redis failure ends the session the same way
+            log_exception(log, "websocket session could not be registered", exc)
+            await ws.close(code=1011, reason="session store unavailable")
+            return
+        drop = random.random() < settings.ws_drop_rate
+        await ws.send_json({"type": "connected", "session_id": session_id,
+                            "user_id": user.user_id, "revision": settings.revision})
+        try:
+            while True:
+                message = await ws.receive_json()
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "ping":
+                    await ws.send_json({"type": "pong"})
+                elif kind == "user_message":
+                    if not await _answer(ws, user, message, drop):
+                        return
+                else:
+                    await ws.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+        except WebSocketDisconnect:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await store.redis.delete(f"ws_session:{session_id}")
+
+    async def _answer(ws: WebSocket, user: tokens.Claims, message: dict[str, Any],
+                      drop: bool) -> bool:
+        """Runs the pipeline for one message; False when the session was closed."""
+        content = str(message.get("content") or "").strip()
+        if not content:
+            await ws.send_json({"type": "error", "error": "user_message needs a content"})
+            return True
+        thread_id = message.get("thread_id")
+        try:
+            if thread_id is None:
+                thread_id = (await store.create_thread(user.user_id, content[:60]))["id"]
+            elif await store.thread(user.user_id, str(thread_id)) is None:
+                await ws.send_json({"type": "error", "error": "thread not found"})
+                return True
+            await store.add_message(str(thread_id), "user", content)
+        except Exception as exc:  # noqa: BLE001 - a store failure ends the session with 1011
+            log_exception(log, "agent pipeline could not store the message", exc)
+            await ws.close(code=1011, reason="store unavailable")
+            return False
+        run_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        base = {"run_id": run_id, "thread_id": str(thread_id)}
+        async for event in agent.run(content, settings.agent_step_s, hang):
+            if event["type"] == "agent_completed":
+                saved = await store.add_message(str(thread_id), "assistant", event["content"])
+                event = {**event, "message_id": saved["id"],
+                         "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+            await ws.send_json({**base, **event})
+            if drop and event["type"] == agent.CHUNK_EVENT:
+                log.error("websocket session dropped mid-stream (run %s)", run_id)
+                await ws.close(code=1011, reason="internal error")
+                return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.info("backend %s starting", settings.revision)
+        yield
+        await store.close()
+
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/health/ready", ready),
+            Route("/api/threads", threads, methods=["GET", "POST"]),
+            Route("/api/threads/{thread_id}", thread_detail),
+            Route("/api/threads/{thread_id}/messages", thread_messages, methods=["GET", "POST"]),
+            WebSocketRoute("/ws", websocket),
+        ],
+        lifespan=lifespan,
+        exception_handlers={Exception: _unhandled},
+    )
+    return RequestLogMiddleware(app)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log_exception(log, f"unhandled error in {request.method} {request.url.path}", exc)
+    status = 503 if _is_dependency_error(exc) else 500
+    return _error(status, "dependency unavailable" if status == 503 else "internal error")
+
+
+def _is_dependency_error(exc: BaseException) -> bool:
+    import redis.exceptions  # noqa: PLC0415 - only needed on the error path
+
+    return isinstance(exc, redis.exceptions.ConnectionError | OSError | TimeoutError)

@@ -1,0 +1,114 @@
+"""The platform's switchable faults, parsed from ``--fault NAME[=VALUE]`` arguments.
+
+A fault is chosen when the stack starts and holds until it stops, like a bad deploy would.
+Parsing is pure so that an unknown name or a bad value is refused before anything starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from reference_platform._errors import StackError
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultSpec:
+    """One kind of fault: its name, what its value means, and how to read it."""
+
+    name: str
+    help: str
+    value: str | None = None  # the meaning of the value, or None for a plain switch
+
+
+FAULTS: tuple[FaultSpec, ...] = (
+    FaultSpec("redis_down", "Redis is not running: its port is closed"),
+    FaultSpec("db_slow", "every database query is delayed by MS milliseconds", value="MS"),
+    FaultSpec("missing_secret", "auth starts without JWT_SECRET: issuing a token fails with 500"),
+    FaultSpec("agent_hang", "the agent pipeline starts but never completes"),
+    FaultSpec("ws_drop", "that fraction of WebSocket sessions closes with 1011 mid-stream",
+              value="RATE"),
+    FaultSpec("missing_module", "the backend fails at import; every backend URL answers 503"),
+)
+_BY_NAME = {spec.name: spec for spec in FAULTS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Faults:
+    """The faults of one stack start; the defaults are a healthy platform."""
+
+    redis_down: bool = False
+    db_slow_ms: int = 0
+    missing_secret: bool = False
+    agent_hang: bool = False
+    ws_drop_rate: float = 0.0
+    missing_module: bool = False
+
+    def names(self) -> list[str]:
+        """The active faults as they are written on the command line."""
+        active = []
+        if self.redis_down:
+            active.append("redis_down")
+        if self.db_slow_ms:
+            active.append(f"db_slow={self.db_slow_ms}")
+        if self.missing_secret:
+            active.append("missing_secret")
+        if self.agent_hang:
+            active.append("agent_hang")
+        if self.ws_drop_rate:
+            active.append(f"ws_drop={self.ws_drop_rate:g}")
+        if self.missing_module:
+            active.append("missing_module")
+        return active
+
+
+def valid_faults() -> str:
+    """The list of valid faults, as an error message ends with it."""
+    return ", ".join(f"{s.name}={s.value}" if s.value else s.name for s in FAULTS)
+
+
+def parse_faults(args: Iterable[str]) -> Faults:
+    """Reads ``NAME`` or ``NAME=VALUE`` items; raises StackError naming the bad one."""
+    values: dict[str, object] = {}
+    for raw in args:
+        name, sep, value = raw.strip().partition("=")
+        spec = _BY_NAME.get(name)
+        if spec is None:
+            raise StackError(f"unknown fault {name!r}: valid faults are {valid_faults()}")
+        if spec.value is None and sep:
+            raise StackError(f"fault {name!r} takes no value: write --fault {name}")
+        if spec.value is not None and not sep:
+            raise StackError(f"fault {name!r} needs a value: write --fault {name}={spec.value}")
+        if name == "db_slow":
+            values["db_slow_ms"] = _parse_ms(value)
+        elif name == "ws_drop":
+            values["ws_drop_rate"] = _parse_rate(value)
+        else:
+            values[name] = True
+    return Faults(**values)  # type: ignore[arg-type]
+
+
+def _parse_ms(value: str) -> int:
+    try:
+        ms = int(value)
+    except ValueError:
+        ms = -1
+    if not 1 <= ms <= 600_000:
+        raise StackError(
+            f"bad value {value!r} for fault db_slow: give whole milliseconds from 1 to 600000, "
+            "e.g. --fault db_slow=5000"
+        )
+    return ms
+
+
+def _parse_rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 < rate <= 1.0:
+        raise StackError(
+            f"bad value {value!r} for fault ws_drop: give a fraction above 0 and at most 1, "
+            "e.g. --fault ws_drop=0.5"
+        )
+    return rate

@@ -1,0 +1,182 @@
+"""Revision and service documents shaped like the Cloud Run Admin API v2.
+
+Every start of the stack is a deploy: each service gets a new revision (``backend-00007-kqz``,
+counting up) whose document records the image, the env entries (a literal value only for
+non-secrets, ``valueSource.secretKeyRef`` for secrets), scaling and VPC access, exactly the
+fields ``projects.locations.services.revisions.get`` returns. Earlier revisions are kept, so
+"what changed since the last deploy" can be answered locally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import re
+import string
+import uuid
+from pathlib import Path
+from typing import Any
+
+PROJECT = "local"
+LOCATION = "local"
+REVISIONS_KEPT = 20
+_NUMBER = re.compile(r"^[a-z]+-(\d{5})-[a-z]{3}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvVar:
+    """One env entry of a container: a literal value, or a reference to a secret."""
+
+    name: str
+    value: str | None = None
+    secret: str | None = None  # the Secret Manager secret's name; its value is never recorded
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry as the API shows it."""
+        if self.secret is not None:
+            return {"name": self.name,
+                    "valueSource": {"secretKeyRef": {"secret": self.secret, "version": "latest"}}}
+        return {"name": self.name, "value": self.value or ""}
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as the API writes timestamps."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def service_name(service: str) -> str:
+    """The service's full resource name."""
+    return f"projects/{PROJECT}/locations/{LOCATION}/services/{service}"
+
+
+def image_digest(service: str) -> str:
+    """A digest of the platform's code, so that a code change shows as an image change."""
+    digest = hashlib.sha256(service.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _revisions_dir(state_dir: Path, service: str) -> Path:
+    return state_dir / "revisions" / service
+
+
+def revisions(state_dir: Path, service: str) -> list[dict[str, Any]]:
+    """The service's revision documents, oldest first."""
+    folder = _revisions_dir(state_dir, service)
+    docs = [json.loads(path.read_text()) for path in folder.glob(f"{service}-*.json")]
+    return sorted(docs, key=lambda doc: short_name(doc["name"]))
+
+
+def short_name(name: str) -> str:
+    """``backend-00007-kqz`` from a full revision resource name."""
+    return name.rsplit("/", 1)[-1]
+
+
+def next_revision(state_dir: Path, service: str) -> str:
+    """The next revision's short name: the highest number so far plus one."""
+    numbers = [int(m.group(1)) for path in _revisions_dir(state_dir, service).glob("*.json")
+               if (m := _NUMBER.match(path.stem))]
+    suffix = "".join(random.choices(string.ascii_lowercase, k=3))
+    return f"{service}-{max(numbers, default=0) + 1:05d}-{suffix}"
+
+
+def create_revision(state_dir: Path, service: str, revision: str, env: list[EnvVar],
+                    port: int) -> dict[str, Any]:
+    """Writes a new revision document (not yet ready) and prunes the oldest beyond the kept."""
+    created = now_rfc3339()
+    parent = service_name(service)
+    doc: dict[str, Any] = {
+        "name": f"{parent}/revisions/{revision}",
+        "uid": str(uuid.uuid4()),
+        "generation": "1",
+        "labels": {"managed-by": "reference-platform"},
+        "annotations": {},
+        "createTime": created,
+        "updateTime": created,
+        "launchStage": "GA",
+        "service": parent,
+        "scaling": {"minInstanceCount": 1, "maxInstanceCount": 1},
+        "vpcAccess": {"egress": "PRIVATE_RANGES_ONLY",
+                      "networkInterfaces": [{"network": "loopback", "subnetwork": "loopback"}]},
+        "maxInstanceRequestConcurrency": 80,
+        "timeout": "300s",
+        "serviceAccount": f"{service}@{PROJECT}.iam.gserviceaccount.com",
+        "containers": [{
+            "name": service,
+            "image": f"local/reference-platform/{service}@{image_digest(service)}",
+            "command": ["python", "-m", "reference_platform.serve", service],
+            "env": [var.as_json() for var in env],
+            "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+            "ports": [{"name": "http1", "containerPort": port}],
+        }],
+        "executionEnvironment": "EXECUTION_ENVIRONMENT_GEN2",
+        "conditions": [{"type": "Ready", "state": "CONDITION_PENDING",
+                        "lastTransitionTime": created}],
+        "logUri": f"file://{(state_dir / 'logs' / f'{service}.jsonl').resolve()}",
+        "reconciling": True,
+    }
+    folder = _revisions_dir(state_dir, service)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / f"{revision}.json", doc)
+    for old in revisions(state_dir, service)[:-REVISIONS_KEPT]:
+        (folder / f"{short_name(old['name'])}.json").unlink(missing_ok=True)
+    return doc
+
+
+def settle_revision(state_dir: Path, service: str, revision: str, url: str, ready: bool,
+                    reason: str = "", message: str = "") -> None:
+    """Records whether the revision became ready, and the service document that follows."""
+    path = _revisions_dir(state_dir, service) / f"{revision}.json"
+    doc = json.loads(path.read_text())
+    moment = now_rfc3339()
+    condition: dict[str, Any] = {
+        "type": "Ready", "lastTransitionTime": moment,
+        "state": "CONDITION_SUCCEEDED" if ready else "CONDITION_FAILED"}
+    if not ready:
+        condition.update(reason=reason, message=message, severity="ERROR")
+    doc.update(conditions=[condition], updateTime=moment, reconciling=False)
+    _write_json(path, doc)
+
+    service_path = state_dir / "services" / f"{service}.json"
+    previous = json.loads(service_path.read_text()) if service_path.exists() else {}
+    full = doc["name"]
+    latest_ready = full if ready else previous.get("latestReadyRevision", "")
+    terminal = dict(condition)
+    if not ready:
+        terminal["message"] = f"Revision '{revision}' is not ready and cannot serve traffic. {message}"
+    service_doc = {
+        "name": service_name(service),
+        "uid": previous.get("uid", str(uuid.uuid4())),
+        "generation": str(int(previous.get("generation", "0")) + 1),
+        "createTime": previous.get("createTime", doc["createTime"]),
+        "updateTime": moment,
+        "creator": previous.get("creator", _modifier()),
+        "lastModifier": _modifier(),
+        "uri": url,
+        "latestCreatedRevision": full,
+        "latestReadyRevision": latest_ready,
+        "traffic": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}],
+        "trafficStatuses": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100,
+                             "revision": short_name(latest_ready) if latest_ready else ""}],
+        "terminalCondition": terminal,
+        "conditions": [],
+        "reconciling": False,
+    }
+    service_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(service_path, service_doc)
+
+
+def _modifier() -> str:
+    return f"{os.environ.get('USER') or 'developer'}@{PROJECT}"
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    # Written whole then renamed, so a reader never sees half a document.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)

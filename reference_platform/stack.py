@@ -1,0 +1,343 @@
+"""Starting, stopping and inspecting the whole platform: PostgreSQL, Redis, backend, auth.
+
+``start`` launches every process in its own session, so they outlive the command that started
+them, and writes ``stack.json`` in the state directory: URLs, ports, process ids, faults and
+revisions (never a secret). ``stop`` ends every process it names and removes the data. The state
+directory also keeps the JSON logs (``logs/``) and the revision documents across starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from reference_platform import revisions, servers
+from reference_platform._errors import StackError
+from reference_platform.faults import Faults
+from reference_platform.revisions import EnvVar
+
+STATE_FILE = "stack.json"
+MISSING_MODULE = "netra_agent_tools"  # what the backend is told to import under missing_module
+
+
+def default_state_dir() -> Path:
+    """``$CI_TOOLS_STACK_DIR``, or ``.stack`` in the working directory."""
+    return Path(os.environ.get("CI_TOOLS_STACK_DIR") or ".stack")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How to start the stack; a port of 0 means any free one."""
+
+    state_dir: Path
+    faults: Faults = Faults()
+    backend_port: int = 0
+    auth_port: int = 0
+    postgres_port: int = 0
+    redis_port: int = 0
+    agent_step_ms: int = 40
+    timeout_s: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Process:
+    """One process of the stack, identified by pid and start time (pids are reused)."""
+
+    name: str
+    pid: int
+    create_time: float
+    port: int
+
+    def alive(self) -> bool:
+        """Whether this very process still runs."""
+        try:
+            proc = psutil.Process(self.pid)
+            return (abs(proc.create_time() - self.create_time) < 0.01
+                    and proc.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What ``stack.json`` records of a running stack."""
+
+    started_at: str
+    urls: dict[str, str]
+    ports: dict[str, int]
+    faults: list[str]
+    revisions: dict[str, str]
+    not_ready: dict[str, str]
+    processes: list[Process]
+    data_dir: str
+    logs: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        """The state as written to ``stack.json``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> State:
+        """Reads what ``as_json`` wrote."""
+        fields = dict(data)
+        fields["processes"] = [Process(**p) for p in data["processes"]]
+        return cls(**fields)
+
+
+def read_state(state_dir: Path) -> State | None:
+    """The recorded state, or None when no stack was started here."""
+    path = state_dir / STATE_FILE
+    try:
+        return State.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StackError(f"{path} is unreadable ({exc}): delete it and start again") from exc
+
+
+def _choose_ports(options: Options) -> dict[str, int]:
+    wanted = {"backend": options.backend_port, "auth": options.auth_port,
+              "postgres": options.postgres_port, "redis": options.redis_port}
+    ports: dict[str, int] = {}
+    for name, port in wanted.items():
+        if port:
+            if not servers.port_is_free(port):
+                raise StackError(f"port {port} for {name} is in use: free it, or pass "
+                                 f"--{name}-port 0 to take any free port")
+            ports[name] = port
+    for name, port in wanted.items():
+        if not port:
+            ports[name] = next(p for p in iter(servers.free_port, None)
+                               if p not in ports.values())
+    return ports
+
+
+def _service_env(service: str, ports: dict[str, int], options: Options) -> list[EnvVar]:
+    """The revision's env entries: literal values, or the names of secrets."""
+    faults = options.faults
+    if service == "auth":
+        entries = [EnvVar("LOG_LEVEL", "INFO"), EnvVar("ACCESS_TOKEN_TTL_S", "900")]
+        if not faults.missing_secret:
+            entries.append(EnvVar("JWT_SECRET", secret="jwt-secret"))
+        return entries
+    entries = [
+        EnvVar("LOG_LEVEL", "INFO"),
+        EnvVar("REDIS_URL", f"redis://{servers.HOST}:{ports['redis']}/0"),
+        EnvVar("AUTH_URL", f"http://{servers.HOST}:{ports['auth']}"),
+        EnvVar("DB_LATENCY_LIMIT_MS", "3000"),
+        EnvVar("REDIS_LATENCY_LIMIT_MS", "1000"),
+        EnvVar("AGENT_STEP_MS", str(options.agent_step_ms)),
+        EnvVar("AGENT_TOOLS_MODULE",
+               MISSING_MODULE if faults.missing_module else "reference_platform.agent"),
+        EnvVar("DATABASE_URL", secret="database-url"),
+        EnvVar("JWT_SECRET", secret="jwt-secret"),
+    ]
+    if faults.db_slow_ms:
+        entries.append(EnvVar("DB_SLOW_MS", str(faults.db_slow_ms)))
+    if faults.agent_hang:
+        entries.append(EnvVar("AGENT_HANG", "1"))
+    if faults.ws_drop_rate:
+        entries.append(EnvVar("WS_DROP_RATE", f"{faults.ws_drop_rate:g}"))
+    return entries
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback URL
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+class _Launch:
+    """The processes of one start, so that a failure midway stops what already runs."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.logs_dir = logs_dir
+        self.started: list[tuple[subprocess.Popen[bytes], Process]] = []
+
+    def log(self, name: str, suffix: str = ".log") -> tuple[Path, Any]:
+        path = self.logs_dir / f"{name}{suffix}"
+        return path, path.open("ab")
+
+    def track(self, name: str, popen: subprocess.Popen[bytes], port: int) -> None:
+        create_time = psutil.Process(popen.pid).create_time()
+        self.started.append((popen, Process(name, popen.pid, create_time, port)))
+
+    def abort(self) -> None:
+        _terminate([proc for _, proc in self.started])
+
+
+def start(options: Options) -> State:
+    """Starts the whole platform and returns its state; raises StackError in one line."""
+    state_dir = options.state_dir
+    previous = read_state(state_dir)
+    if previous is not None:
+        if any(proc.alive() for proc in previous.processes):
+            raise StackError(f"the stack is already running here (backend "
+                             f"{previous.urls['backend']}, started {previous.started_at}): "
+                             "stop it first with `nox -s stack -- stop`")
+        _clean(state_dir, previous)  # a stale state from a stack that died
+    ports = _choose_ports(options)
+    logs_dir = state_dir / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="ci-tools-stack-"))
+    launch = _Launch(logs_dir)
+    deadline = time.monotonic() + options.timeout_s
+    try:
+        state = _start(options, ports, data_dir, launch, deadline)
+    except BaseException:
+        launch.abort()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    (state_dir / STATE_FILE).write_text(json.dumps(state.as_json(), indent=2) + "\n")
+    return state
+
+
+def _start(options: Options, ports: dict[str, int], data_dir: Path, launch: _Launch,
+           deadline: float) -> State:
+    faults = options.faults
+    secret_values = {"jwt-secret": secrets.token_urlsafe(32)}
+    db_password = secrets.token_urlsafe(18)
+    secret_values["database-url"] = (
+        f"postgresql://postgres:{db_password}@{servers.HOST}:{ports['postgres']}/"
+        f"{servers.PG_DATABASE}")
+
+    redis_log_path, redis_log = launch.log("redis")
+    redis_proc = None
+    if not faults.redis_down:  # redis_down: its port stays closed
+        redis_proc = servers.start_redis(data_dir, ports["redis"], redis_log)
+        launch.track("redis", redis_proc, ports["redis"])
+    pg_log_path, pg_log = launch.log("postgres")
+    pg_proc = servers.start_postgres(data_dir, ports["postgres"], db_password, pg_log,
+                                     pg_log_path)
+    launch.track("postgres", pg_proc, ports["postgres"])
+
+    urls = {"backend": f"http://{servers.HOST}:{ports['backend']}",
+            "websocket": f"ws://{servers.HOST}:{ports['backend']}/ws",
+            "auth": f"http://{servers.HOST}:{ports['auth']}"}
+    names: dict[str, str] = {}
+    service_logs: dict[str, Path] = {}
+    popens: dict[str, subprocess.Popen[bytes]] = {}
+
+    def launch_service(service: str) -> None:
+        entries = _service_env(service, ports, options)
+        names[service] = revisions.next_revision(options.state_dir, service)
+        revisions.create_revision(options.state_dir, service, names[service], entries,
+                                  ports[service])
+        env = dict(os.environ)
+        env.update({var.name: var.value or "" for var in entries if var.secret is None})
+        env.update({var.name: secret_values[var.secret] for var in entries if var.secret})
+        env.update(K_SERVICE=service, K_REVISION=names[service], K_CONFIGURATION=service,
+                   PORT=str(ports[service]), PYTHONUNBUFFERED="1")
+        path, log = launch.log(service, ".jsonl")
+        service_logs[service] = path
+        popens[service] = subprocess.Popen(
+            [sys.executable, "-m", "reference_platform.serve", service,
+             "--port", str(ports[service])],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        launch.track(service, popens[service], ports[service])
+
+    launch_service("auth")  # needs nothing else, so it loads while the databases start
+    if redis_proc is not None:
+        servers.wait_until(lambda: servers.redis_ready(ports["redis"]), redis_proc, "redis",
+                           redis_log_path, deadline)
+    servers.wait_until(lambda: servers.postgres_ready(ports["postgres"]), pg_proc, "postgres",
+                       pg_log_path, deadline)
+    launch_service("backend")
+
+    not_ready: dict[str, str] = {}
+    for service in ("auth", "backend"):
+        health = f"{urls[service]}/health"
+        statuses: list[int | None] = []
+
+        def answered(url: str = health, seen: list[int | None] = statuses) -> bool:
+            seen.append(_http_status(url))
+            return seen[-1] is not None
+
+        servers.wait_until(answered, popens[service], service, service_logs[service], deadline)
+        ready = statuses[-1] == 200
+        if not ready:
+            not_ready[service] = f"HTTP {statuses[-1]} on /health"
+        revisions.settle_revision(options.state_dir, service, names[service], urls[service],
+                                  ready, reason="HealthCheckContainerError",
+                                  message=f"The container answered {not_ready.get(service)}; "
+                                          f"see the logs of revision {names[service]}.")
+    return State(
+        started_at=revisions.now_rfc3339(), urls=urls, ports=ports, faults=faults.names(),
+        revisions=names, not_ready=not_ready,
+        processes=[proc for _, proc in launch.started], data_dir=str(data_dir),
+        logs={name: str(path) for name, path in
+              {**service_logs, "postgres": pg_log_path, "redis": redis_log_path}.items()})
+
+
+def _terminate(processes: list[Process], grace_s: float = 5.0) -> list[str]:
+    """Ends each live process's whole session: gently, then by force after ``grace_s``."""
+    live = [proc for proc in processes if proc.alive()]
+    for proc in live:
+        # SIGINT is PostgreSQL's fast shutdown; the others end on SIGTERM.
+        sig = signal.SIGINT if proc.name == "postgres" else signal.SIGTERM
+        _signal_group(proc.pid, sig)
+    handles = []
+    for proc in live:
+        try:
+            handles.append(psutil.Process(proc.pid))
+        except psutil.NoSuchProcess:
+            continue
+    _, still = psutil.wait_procs(handles, timeout=grace_s)
+    for handle in still:
+        _signal_group(handle.pid, signal.SIGKILL)
+    psutil.wait_procs(still, timeout=grace_s)
+    for proc in live:  # children left in a session (e.g. PostgreSQL's backends) go too
+        _signal_group(proc.pid, signal.SIGKILL)
+    return [proc.name for proc in live]
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _clean(state_dir: Path, state: State) -> None:
+    shutil.rmtree(state.data_dir, ignore_errors=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def stop(state_dir: Path) -> list[str]:
+    """Stops every process of the stack and removes its data; the names of those that ran."""
+    state = read_state(state_dir)
+    if state is None:
+        return []
+    stopped = _terminate(state.processes)
+    _clean(state_dir, state)
+    return stopped
+
+
+def status(state_dir: Path) -> tuple[State | None, dict[str, bool]]:
+    """The recorded state and, per process, whether it still runs."""
+    state = read_state(state_dir)
+    if state is None:
+        return None, {}
+    return state, {proc.name: proc.alive() for proc in state.processes}
+
