@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             state = stack.start(stack.Options(
                 state_dir=state_dir, faults=faults, backend_port=args.backend_port,
                 auth_port=args.auth_port, postgres_port=args.postgres_port,
-                redis_port=args.redis_port, agent_step_ms=args.agent_step_ms))
+                redis_port=args.redis_port, agent_step_ms=args.agent_step_ms,
+                db_latency_limit_ms=args.db_latency_limit_ms))
             print(f"reference platform started (faults: {', '.join(state.faults) or 'none'})")
             for name, url in state.urls.items():
                 print(f"  {name:<10}{url}")

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 
@@ -31,6 +31,9 @@ from reference_platform.faults import Faults
 from reference_platform.revisions import EnvVar
 
 STATE_FILE = "stack.json"
+# The processes this interpreter started, kept so that they are never garbage-collected while
+# they run (Popen warns) and so that stop() in the same interpreter reaps them.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 MISSING_MODULE = "netra_agent_tools"  # what the backend is told to import under missing_module
 
 
@@ -50,6 +53,7 @@ class Options:
     postgres_port: int = 0
     redis_port: int = 0
     agent_step_ms: int = 40
+    db_latency_limit_ms: int = 3000
     timeout_s: float = 30.0
 
 
@@ -138,7 +142,7 @@ def _service_env(service: str, ports: dict[str, int], options: Options) -> list[
         EnvVar("LOG_LEVEL", "INFO"),
         EnvVar("REDIS_URL", f"redis://{servers.HOST}:{ports['redis']}/0"),
         EnvVar("AUTH_URL", f"http://{servers.HOST}:{ports['auth']}"),
-        EnvVar("DB_LATENCY_LIMIT_MS", "3000"),
+        EnvVar("DB_LATENCY_LIMIT_MS", str(options.db_latency_limit_ms)),
         EnvVar("REDIS_LATENCY_LIMIT_MS", "1000"),
         EnvVar("AGENT_STEP_MS", str(options.agent_step_ms)),
         EnvVar("AGENT_TOOLS_MODULE",
@@ -170,18 +174,29 @@ class _Launch:
 
     def __init__(self, logs_dir: Path) -> None:
         self.logs_dir = logs_dir
-        self.started: list[tuple[subprocess.Popen[bytes], Process]] = []
+        self.started: list[Process] = []
+        self._files: list[IO[bytes]] = []
 
-    def log(self, name: str, suffix: str = ".log") -> tuple[Path, Any]:
+    def log(self, name: str, suffix: str = ".log") -> tuple[Path, IO[bytes]]:
+        """A log file to hand to a child; the child keeps its own descriptor."""
         path = self.logs_dir / f"{name}{suffix}"
-        return path, path.open("ab")
+        self._files.append(path.open("ab"))
+        return path, self._files[-1]
 
     def track(self, name: str, popen: subprocess.Popen[bytes], port: int) -> None:
+        """Records a started process."""
+        _CHILDREN[popen.pid] = popen
         create_time = psutil.Process(popen.pid).create_time()
-        self.started.append((popen, Process(name, popen.pid, create_time, port)))
+        self.started.append(Process(name, popen.pid, create_time, port))
+
+    def close_logs(self) -> None:
+        """Closes this process's copies of the log files."""
+        for file in self._files:
+            file.close()
 
     def abort(self) -> None:
-        _terminate([proc for _, proc in self.started])
+        """Stops whatever this start launched."""
+        _terminate(self.started)
 
 
 def start(options: Options) -> State:
@@ -206,6 +221,8 @@ def start(options: Options) -> State:
         launch.abort()
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
+    finally:
+        launch.close_logs()
     (state_dir / STATE_FILE).write_text(json.dumps(state.as_json(), indent=2) + "\n")
     return state
 
@@ -282,7 +299,7 @@ def _start(options: Options, ports: dict[str, int], data_dir: Path, launch: _Lau
     return State(
         started_at=revisions.now_rfc3339(), urls=urls, ports=ports, faults=faults.names(),
         revisions=names, not_ready=not_ready,
-        processes=[proc for _, proc in launch.started], data_dir=str(data_dir),
+        processes=list(launch.started), data_dir=str(data_dir),
         logs={name: str(path) for name, path in
               {**service_logs, "postgres": pg_log_path, "redis": redis_log_path}.items()})
 
@@ -306,6 +323,10 @@ def _terminate(processes: list[Process], grace_s: float = 5.0) -> list[str]:
     psutil.wait_procs(still, timeout=grace_s)
     for proc in live:  # children left in a session (e.g. PostgreSQL's backends) go too
         _signal_group(proc.pid, signal.SIGKILL)
+    for proc in processes:
+        child = _CHILDREN.pop(proc.pid, None)
+        if child is not None:
+            child.poll()  # reaps it, or learns that psutil already did
     return [proc.name for proc in live]
 
 

@@ -28,7 +28,8 @@ _current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("tra
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=\d)?$")
 # Query parameters that carry credentials are masked before a URL is logged.
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|password|key)=)[^&]*")
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|password|key)=)[^&\s\"']*")
+_JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+")
 
 
 def trace_id_from_headers(headers: Mapping[str, str]) -> str | None:
@@ -47,9 +48,9 @@ def trace_resource(trace_id: str) -> str:
     return f"projects/{TRACE_PROJECT}/traces/{trace_id}"
 
 
-def redact_url(url: str) -> str:
-    """The URL with credential-bearing query values masked."""
-    return _SECRET_QUERY.sub(r"\1[REDACTED]", url)
+def redact(text: str) -> str:
+    """The text with credential-bearing query values and JWTs masked."""
+    return _JWT.sub("[REDACTED_JWT]", _SECRET_QUERY.sub(r"\1[REDACTED]", text))
 
 
 def _timestamp(created: float) -> str:
@@ -69,6 +70,8 @@ class JsonFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info:
             message = f"{message}\n{''.join(traceback.format_exception(*record.exc_info))}"
+        # Every line is redacted here, uvicorn's own too (it logs WebSocket paths whole).
+        message = redact(message)
         entry: dict[str, Any] = {
             "severity": "WARNING" if record.levelname == "WARN" else record.levelname,
             "message": message,
@@ -147,7 +150,7 @@ class RequestLogMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         scheme = "ws" if scope["type"] == "websocket" else "http"
         host = headers.get("host", "")
-        url = redact_url(f"{scheme}://{host}{path}" + (f"?{query}" if query else ""))
+        url = redact(f"{scheme}://{host}{path}" + (f"?{query}" if query else ""))
         method = "GET" if scope["type"] == "websocket" else scope["method"]
         level = logging.ERROR if status >= 500 else logging.INFO
         client = scope.get("client")

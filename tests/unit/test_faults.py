@@ -1,0 +1,59 @@
+"""Fault arguments: valid ones parse, anything else is refused with the list of valid ones."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference_platform import StackError, parse_faults
+from reference_platform.faults import FAULTS, Faults
+
+
+def test_no_fault_is_a_healthy_platform() -> None:
+    """No --fault gives the defaults: every switch off."""
+    assert parse_faults([]) == Faults()
+    assert Faults().names() == []
+
+
+def test_every_fault_parses_and_round_trips() -> None:
+    """Each documented fault parses and is written back the same way."""
+    args = ["redis_down", "db_slow=5000", "missing_secret", "agent_hang", "ws_drop=0.25",
+            "missing_module"]
+    faults = parse_faults(args)
+    assert faults == Faults(redis_down=True, db_slow_ms=5000, missing_secret=True,
+                            agent_hang=True, ws_drop_rate=0.25, missing_module=True)
+    assert faults.names() == args
+    assert {spec.name for spec in FAULTS} == {arg.split("=")[0] for arg in args}
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("redis_dwn", "unknown fault 'redis_dwn': valid faults are redis_down, db_slow=MS"),
+        ("db_slow", "fault 'db_slow' needs a value: write --fault db_slow=MS"),
+        ("db_slow=fast", "bad value 'fast' for fault db_slow"),
+        ("db_slow=0", "bad value '0' for fault db_slow"),
+        ("ws_drop=1.5", "bad value '1.5' for fault ws_drop"),
+        ("ws_drop=0", "bad value '0' for fault ws_drop"),
+        ("redis_down=1", "fault 'redis_down' takes no value"),
+    ],
+)
+def test_bad_faults_are_refused_in_one_line(arg: str, message: str) -> None:
+    """An unknown fault or a bad value raises one line that says what to write instead."""
+    with pytest.raises(StackError) as caught:
+        parse_faults([arg])
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+@given(st.text(max_size=30))
+def test_arbitrary_text_either_parses_or_is_refused(text: str) -> None:
+    """No input crashes the parser: it gives Faults or a StackError, nothing else."""
+    try:
+        result = parse_faults([text])
+    except StackError as exc:
+        assert "fault" in str(exc)
+    else:
+        assert isinstance(result, Faults)
+        assert result != Faults()
