@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                            help=f"{name} port (default: any free one)")
     start.add_argument("--agent-step-ms", type=int, default=40,
                        help="pace of the agent pipeline, per step (default: 40)")
+    start.add_argument("--db-latency-limit-ms", type=int, default=3000,
+                       help="database latency above which the backend is not ready "
+                            "(default: 3000)")
     commands.add_parser("stop", help="stop every process of the platform and remove its data")
     commands.add_parser("status", help="say what runs")
     return parser
