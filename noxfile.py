@@ -38,8 +38,9 @@ def stack(session: nox.Session) -> None:
     """Start, stop or inspect the reference platform: nox -s stack -- start|stop|status."""
     _install(session)
     # Exit 3 is `status` saying that nothing runs: an answer, not a failure.
-    session.run("python", "-m", "reference_platform", *(session.posargs or ["--help"]),
-                success_codes=[0, 3])
+    session.run(
+        "python", "-m", "reference_platform", *(session.posargs or ["--help"]), success_codes=[0, 3]
+    )
 
 
 @nox.session(python=PYTHON)

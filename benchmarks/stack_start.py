@@ -61,11 +61,16 @@ def main() -> int:
         finally:
             stack.stop(state_dir)
     worst = max(start_times)
-    print("stack cold start (s): " + ", ".join(f"{t:.2f}" for t in start_times)
-          + f"; worst {worst:.2f} s (goal <= {START_GOAL_S:g} s)")
-    print(f"/health/ready p95 over {REQUESTS}: {p95(ready):.1f} ms "
-          f"(goal <= {READY_P95_GOAL_MS:g} ms); /health p95 {p95(health):.1f} ms; "
-          f"ratio ready/health {p95(ready) / p95(health):.2f}")
+    print(
+        "stack cold start (s): "
+        + ", ".join(f"{t:.2f}" for t in start_times)
+        + f"; worst {worst:.2f} s (goal <= {START_GOAL_S:g} s)"
+    )
+    print(
+        f"/health/ready p95 over {REQUESTS}: {p95(ready):.1f} ms "
+        f"(goal <= {READY_P95_GOAL_MS:g} ms); /health p95 {p95(health):.1f} ms; "
+        f"ratio ready/health {p95(ready) / p95(health):.2f}"
+    )
     return 0 if worst <= START_GOAL_S and p95(ready) <= READY_P95_GOAL_MS else 1
 
 

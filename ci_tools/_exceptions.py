@@ -1,7 +1,7 @@
 """The package's exceptions, under one root.
 
-    CIToolsError            anything ci_tools refuses or cannot do; the message says what to do
-    └── ConfigError         [tool.ci_tools] or a command-line value is wrong (CLI exit 2)
+CIToolsError            anything ci_tools refuses or cannot do; the message says what to do
+└── ConfigError         [tool.ci_tools] or a command-line value is wrong (CLI exit 2)
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from ci_tools._exceptions import CIToolsError, ConfigError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ci-tools",
-        description="Decide whether a staging deploy is healthy, and say why.")
+        prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_subparsers(dest="command", metavar="COMMAND")
     return parser

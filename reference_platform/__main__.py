@@ -15,71 +15,116 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nox -s stack --",
         description="Start, stop or inspect the reference platform (PostgreSQL, Redis, "
-                    "backend, auth) on loopback ports.")
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="where stack.json, logs and revisions live "
-                             "(default: $CI_TOOLS_STACK_DIR or .stack)")
+        "backend, auth) on loopback ports.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where stack.json, logs and revisions live (default: $CI_TOOLS_STACK_DIR or .stack)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser(
-        "start", help="start the platform and print its URLs",
-        epilog="faults: " + "; ".join(
-            f"{f.name}{'=' + f.value if f.value else ''}: {f.help}" for f in FAULTS))
-    start.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
-                       help="switch a fault on (repeatable)")
+        "start",
+        help="start the platform and print its URLs",
+        epilog="faults: "
+        + "; ".join(f"{f.name}{'=' + f.value if f.value else ''}: {f.help}" for f in FAULTS),
+    )
+    start.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="switch a fault on (repeatable)",
+    )
     for name in ("backend", "auth", "postgres", "redis"):
-        start.add_argument(f"--{name}-port", type=int, default=0, metavar="PORT",
-                           help=f"{name} port (default: any free one)")
-    start.add_argument("--agent-step-ms", type=int, default=40,
-                       help="pace of the agent pipeline, per step (default: 40)")
-    start.add_argument("--db-latency-limit-ms", type=int, default=3000,
-                       help="database latency above which the backend is not ready "
-                            "(default: 3000)")
+        start.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=0,
+            metavar="PORT",
+            help=f"{name} port (default: any free one)",
+        )
+    start.add_argument(
+        "--agent-step-ms",
+        type=int,
+        default=40,
+        help="pace of the agent pipeline, per step (default: 40)",
+    )
+    start.add_argument(
+        "--db-latency-limit-ms",
+        type=int,
+        default=3000,
+        help="database latency above which the backend is not ready (default: 3000)",
+    )
     commands.add_parser("stop", help="stop every process of the platform and remove its data")
     commands.add_parser("status", help="say what runs")
     return parser
 
 
+def _start(args: argparse.Namespace, state_dir: Path) -> int:
+    try:
+        faults = parse_faults(args.fault)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = stack.start(
+        stack.Options(
+            state_dir=state_dir,
+            faults=faults,
+            backend_port=args.backend_port,
+            auth_port=args.auth_port,
+            postgres_port=args.postgres_port,
+            redis_port=args.redis_port,
+            agent_step_ms=args.agent_step_ms,
+            db_latency_limit_ms=args.db_latency_limit_ms,
+        )
+    )
+    print(f"reference platform started (faults: {', '.join(state.faults) or 'none'})")
+    for name, url in state.urls.items():
+        print(f"  {name:<10}{url}")
+    for service, revision in state.revisions.items():
+        problem = state.not_ready.get(service)
+        print(f"  revision  {revision}" + (f"  NOT READY: {problem}" if problem else ""))
+    print(f"  state     {state_dir / stack.STATE_FILE}")
+    return 0
+
+
+def _stop(state_dir: Path) -> int:
+    stopped = stack.stop(state_dir)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "the stack was not running")
+    return 0
+
+
+def _status(state_dir: Path) -> int:
+    state, alive = stack.status(state_dir)
+    if state is None:
+        print("the stack is not running")
+        return 3
+    for name, running in alive.items():
+        print(f"{name:<10}{'running' if running else 'STOPPED'}")
+    print(f"faults    {', '.join(state.faults) or 'none'}")
+    for name, url in state.urls.items():
+        print(f"{name:<10}{url}")
+    return 0 if all(alive.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; errors are one line on stderr (exit 2 for bad input, 1 otherwise)."""
+    """Runs one command; errors are one line on stderr (exit 2 for bad input, 1 otherwise).
+
+    status exits 0 when every process runs, 1 when some died, 3 when nothing was started.
+    """
     args = _parser().parse_args(argv)
     state_dir = args.state_dir or stack.default_state_dir()
     try:
         if args.command == "start":
-            try:
-                faults = parse_faults(args.fault)
-            except StackError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            state = stack.start(stack.Options(
-                state_dir=state_dir, faults=faults, backend_port=args.backend_port,
-                auth_port=args.auth_port, postgres_port=args.postgres_port,
-                redis_port=args.redis_port, agent_step_ms=args.agent_step_ms,
-                db_latency_limit_ms=args.db_latency_limit_ms))
-            print(f"reference platform started (faults: {', '.join(state.faults) or 'none'})")
-            for name, url in state.urls.items():
-                print(f"  {name:<10}{url}")
-            for service, revision in state.revisions.items():
-                note = f"  NOT READY: {state.not_ready[service]}" if service in state.not_ready else ""
-                print(f"  revision  {revision}{note}")
-            print(f"  state     {state_dir / stack.STATE_FILE}")
-        elif args.command == "stop":
-            stopped = stack.stop(state_dir)
-            print(f"stopped: {', '.join(stopped)}" if stopped else "the stack was not running")
-        else:
-            state, alive = stack.status(state_dir)
-            if state is None:
-                print("the stack is not running")
-                return 3
-            for name, running in alive.items():
-                print(f"{name:<10}{'running' if running else 'STOPPED'}")
-            print(f"faults    {', '.join(state.faults) or 'none'}")
-            for name, url in state.urls.items():
-                print(f"{name:<10}{url}")
-            return 0 if all(alive.values()) else 1
+            return _start(args, state_dir)
+        if args.command == "stop":
+            return _stop(state_dir)
+        return _status(state_dir)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

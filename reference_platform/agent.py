@@ -29,7 +29,9 @@ DOMAINS: dict[str, tuple[str, ...]] = {
 DEFAULT_TOOL = "knowledge_search"
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
     ast.Div: operator.truediv,
 }
 _ARITHMETIC = re.compile(r"[-+*/().\d\s]{3,}")
@@ -78,19 +80,24 @@ def plan(content: str) -> Plan:
             result = f"cannot evaluate {expression!r}"
         return Plan(tool, expression, f"The result is {result}.")
     topic = " ".join(content.split()[:8])
-    answer = (f"Using {tool.replace('_', ' ')}, here is what I found about \"{topic}\": "
-              f"the analysis is complete and the findings are summarised in {len(content)} "
-              "characters of input.")
+    answer = (
+        f'Using {tool.replace("_", " ")}, here is what I found about "{topic}": '
+        f"the analysis is complete and the findings are summarised in {len(content)} "
+        "characters of input."
+    )
     return Plan(tool, topic, answer)
 
 
 def chunks(text: str, size: int = 24) -> list[str]:
     """The answer split into the chunks it streams in."""
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-async def run(content: str, step_s: float, hang: asyncio.Event | None = None,
-              ) -> AsyncIterator[dict[str, Any]]:
+async def run(
+    content: str,
+    step_s: float,
+    hang: asyncio.Event | None = None,
+) -> AsyncIterator[dict[str, Any]]:
     """Yields the pipeline's events; with ``hang`` it stops after thinking until that is set."""
     decided = plan(content)
     yield {"type": "agent_started"}

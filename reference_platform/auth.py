@@ -104,33 +104,43 @@ def create_app(settings: Settings | None = None) -> Any:
         users.add(email, DEV_PASSWORD)
 
     def no_secret() -> JSONResponse:
-        log.error("JWT_SECRET is not set: cannot sign or verify tokens; "
-                  "add the secret reference to the auth revision")
+        log.error(
+            "JWT_SECRET is not set: cannot sign or verify tokens; "
+            "add the secret reference to the auth revision"
+        )
         return _error(500, "token signing is not configured")
 
     def token_pair(email: str) -> JSONResponse:
         if not settings.jwt_secret:
             return no_secret()
         uid = user_id(email)
-        return JSONResponse({
-            "access_token": tokens.issue(settings.jwt_secret, uid, email, "access",
-                                         settings.access_ttl_s),
-            "refresh_token": tokens.issue(settings.jwt_secret, uid, email, "refresh",
-                                          settings.refresh_ttl_s),
-            "token_type": "bearer",
-            "expires_in": settings.access_ttl_s,
-            "user": {"id": uid, "email": email},
-        })
+        return JSONResponse(
+            {
+                "access_token": tokens.issue(
+                    settings.jwt_secret, uid, email, "access", settings.access_ttl_s
+                ),
+                "refresh_token": tokens.issue(
+                    settings.jwt_secret, uid, email, "refresh", settings.refresh_ttl_s
+                ),
+                "token_type": "bearer",
+                "expires_in": settings.access_ttl_s,
+                "user": {"id": uid, "email": email},
+            }
+        )
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "auth", "revision": settings.revision})
 
     async def ready(request: Request) -> JSONResponse:
         configured = bool(settings.jwt_secret)
-        body = {"status": "ready" if configured else "not_ready", "revision": settings.revision,
-                "dependencies": {"jwt_secret": {"status": "up" if configured else "down"}}}
-        if not configured:
-            body["dependencies"]["jwt_secret"]["error"] = "JWT_SECRET is not set"
+        check = (
+            {"status": "up"} if configured else {"status": "down", "error": "JWT_SECRET is not set"}
+        )
+        body = {
+            "status": "ready" if configured else "not_ready",
+            "revision": settings.revision,
+            "dependencies": {"jwt_secret": check},
+        }
         return JSONResponse(body, status_code=200 if configured else 503)
 
     async def login(request: Request) -> JSONResponse:
@@ -179,15 +189,23 @@ def create_app(settings: Settings | None = None) -> Any:
             claims = tokens.verify(settings.jwt_secret, token)
         except tokens.TokenError as exc:
             return _error(401, str(exc))
-        return JSONResponse({"valid": True, "user_id": claims.user_id, "email": claims.email,
-                             "expires_at": claims.expires_at})
+        return JSONResponse(
+            {
+                "valid": True,
+                "user_id": claims.user_id,
+                "email": claims.email,
+                "expires_at": claims.expires_at,
+            }
+        )
 
-    app = Starlette(routes=[
-        Route("/health", health),
-        Route("/health/ready", ready),
-        Route("/auth/login", login, methods=["POST"]),
-        Route("/auth/signup", signup, methods=["POST"]),
-        Route("/auth/refresh", refresh, methods=["POST"]),
-        Route("/auth/verify", verify),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/health/ready", ready),
+            Route("/auth/login", login, methods=["POST"]),
+            Route("/auth/signup", signup, methods=["POST"]),
+            Route("/auth/refresh", refresh, methods=["POST"]),
+            Route("/auth/verify", verify),
+        ]
+    )
     return RequestLogMiddleware(app)

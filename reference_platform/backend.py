@@ -24,7 +24,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from reference_platform import agent, tokens
@@ -74,84 +74,112 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(settings: Settings | None = None) -> Any:
-    """The backend as an ASGI app, wrapped in the request-log middleware."""
-    settings = settings or Settings.from_env(os.environ)
-    store = Store(settings.database_url, settings.redis_url, settings.db_slow_ms / 1000)
-    hang = asyncio.Event() if settings.agent_hang else None  # never set: the pipeline hangs
+class Backend:
+    """The backend's handlers over one store; ``routes`` lists them for Starlette."""
 
-    def user_of(request: Request) -> tokens.Claims | None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_url, settings.redis_url, settings.db_slow_ms / 1000)
+        # Under agent_hang the pipeline waits on an event that nothing ever sets.
+        self.hang = asyncio.Event() if settings.agent_hang else None
+
+    def routes(self) -> list[BaseRoute]:
+        """The URL map."""
+        return [
+            Route("/health", self.health),
+            Route("/health/ready", self.ready),
+            Route("/api/threads", self.threads, methods=["GET", "POST"]),
+            Route("/api/threads/{thread_id}", self.thread_detail),
+            Route(
+                "/api/threads/{thread_id}/messages", self.thread_messages, methods=["GET", "POST"]
+            ),
+            WebSocketRoute("/ws", self.websocket),
+        ]
+
+    def user_of(self, request: Request) -> tokens.Claims | None:
+        """The caller, from a valid bearer token; None otherwise."""
         token = tokens.bearer(request.headers.get("authorization"))
         if token is None:
             return None
         try:
-            return tokens.verify(settings.jwt_secret, token)
+            return tokens.verify(self.settings.jwt_secret, token)
         except tokens.TokenError:
             return None
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": "backend", "revision": settings.revision})
+    async def health(self, request: Request) -> JSONResponse:
+        """Liveness: the process serves."""
+        return JSONResponse(
+            {"status": "ok", "service": "backend", "revision": self.settings.revision}
+        )
 
-    async def ready(request: Request) -> JSONResponse:
+    async def ready(self, request: Request) -> JSONResponse:
+        """Readiness: each dependency measured; 503 when one is down or over its limit."""
+        settings = self.settings
         postgres, redis = await asyncio.gather(
-            store.check_postgres(settings.db_latency_limit_ms, settings.check_timeout_s),
-            store.check_redis(settings.redis_latency_limit_ms, settings.check_timeout_s))
+            self.store.check_postgres(settings.db_latency_limit_ms, settings.check_timeout_s),
+            self.store.check_redis(settings.redis_latency_limit_ms, settings.check_timeout_s),
+        )
         checks = {"postgres": postgres, "redis": redis}
         for name, check in checks.items():
             if check.status == "down":
                 log.error("dependency %s is down: %s", name, check.error)
             elif check.status == "slow":
-                log.error("dependency %s is slow: %.0f ms, limit %.0f ms", name,
-                          check.latency_ms, check.limit_ms)
+                log.error(
+                    "dependency %s is slow: %.0f ms, limit %.0f ms",
+                    name,
+                    check.latency_ms,
+                    check.limit_ms,
+                )
         healthy = all(check.status == "up" for check in checks.values())
-        body = {"status": "ready" if healthy else "not_ready", "revision": settings.revision,
-                "dependencies": {name: check.as_json() for name, check in checks.items()}}
+        body = {
+            "status": "ready" if healthy else "not_ready",
+            "revision": settings.revision,
+            "dependencies": {name: check.as_json() for name, check in checks.items()},
+        }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    async def threads(request: Request) -> JSONResponse:
-        user = user_of(request)
+    async def threads(self, request: Request) -> JSONResponse:
+        """GET: the caller's recent threads; POST: a new thread."""
+        user = self.user_of(request)
         if user is None:
             return _error(401, "missing or invalid bearer token")
         if request.method == "GET":
-            return JSONResponse({"threads": await store.recent_threads(user.user_id)})
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return _error(422, "body must be a JSON object like {\"title\": \"...\"}")
+            return JSONResponse({"threads": await self.store.recent_threads(user.user_id)})
+        body = await _json_object(request)
+        if body is None:
+            return _error(422, 'body must be a JSON object like {"title": "..."}')
         title = str(body.get("title") or "New thread")[:200]
-        return JSONResponse(await store.create_thread(user.user_id, title), status_code=201)
+        return JSONResponse(await self.store.create_thread(user.user_id, title), status_code=201)
 
-    async def thread_messages(request: Request) -> JSONResponse:
-        user = user_of(request)
+    async def thread_detail(self, request: Request) -> JSONResponse:
+        """One of the caller's threads; another user's is 404."""
+        user = self.user_of(request)
+        if user is None:
+            return _error(401, "missing or invalid bearer token")
+        found = await self.store.thread(user.user_id, request.path_params["thread_id"])
+        return JSONResponse(found) if found else _error(404, "thread not found")
+
+    async def thread_messages(self, request: Request) -> JSONResponse:
+        """GET: a thread's messages; POST: a user message added to it."""
+        user = self.user_of(request)
         if user is None:
             return _error(401, "missing or invalid bearer token")
         thread_id = request.path_params["thread_id"]
-        if await store.thread(user.user_id, thread_id) is None:
+        if await self.store.thread(user.user_id, thread_id) is None:
             return _error(404, "thread not found")
         if request.method == "GET":
-            return JSONResponse({"messages": await store.messages(thread_id)})
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not str(body.get("content") or "").strip():
-            return _error(422, "body must be a JSON object like {\"content\": \"...\"}")
-        message = await store.add_message(thread_id, "user", str(body["content"]))
+            return JSONResponse({"messages": await self.store.messages(thread_id)})
+        body = await _json_object(request)
+        if body is None or not str(body.get("content") or "").strip():
+            return _error(422, 'body must be a JSON object like {"content": "..."}')
+        message = await self.store.add_message(thread_id, "user", str(body["content"]))
         return JSONResponse(message, status_code=201)
 
-    async def thread_detail(request: Request) -> JSONResponse:
-        user = user_of(request)
-        if user is None:
-            return _error(401, "missing or invalid bearer token")
-        found = await store.thread(user.user_id, request.path_params["thread_id"])
-        return JSONResponse(found) if found else _error(404, "thread not found")
-
-    async def websocket(ws: WebSocket) -> None:
+    async def websocket(self, ws: WebSocket) -> None:
+        """An authenticated session: each user_message runs the agent pipeline."""
         token = ws.query_params.get("token") or tokens.bearer(ws.headers.get("authorization"))
         try:
-            user = tokens.verify(settings.jwt_secret, token or "")
+            user = tokens.verify(self.settings.jwt_secret, token or "")
         except tokens.TokenError as exc:
             log.warning("websocket refused: %s", exc)
             await ws.close(code=4401, reason=str(exc))
@@ -159,14 +187,20 @@ def create_app(settings: Settings | None = None) -> Any:
         await ws.accept()
         session_id = uuid.uuid4().hex
         try:
-            await store.redis.setex(f"ws_session:{session_id}", 3600, user.user_id)
+            await self.store.redis.setex(f"ws_session:{session_id}", 3600, user.user_id)
         except Exception as exc:  # noqa: BLE001 - any Redis failure ends the session the same way
             log_exception(log, "websocket session could not be registered", exc)
             await ws.close(code=1011, reason="session store unavailable")
             return
-        drop = random.random() < settings.ws_drop_rate
-        await ws.send_json({"type": "connected", "session_id": session_id,
-                            "user_id": user.user_id, "revision": settings.revision})
+        drop = random.random() < self.settings.ws_drop_rate
+        await ws.send_json(
+            {
+                "type": "connected",
+                "session_id": session_id,
+                "user_id": user.user_id,
+                "revision": self.settings.revision,
+            }
+        )
         try:
             while True:
                 message = await ws.receive_json()
@@ -174,7 +208,7 @@ def create_app(settings: Settings | None = None) -> Any:
                 if kind == "ping":
                     await ws.send_json({"type": "pong"})
                 elif kind == "user_message":
-                    if not await _answer(ws, user, message, drop):
+                    if not await self._answer(ws, user, message, drop=drop):
                         return
                 else:
                     await ws.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
@@ -182,10 +216,11 @@ def create_app(settings: Settings | None = None) -> Any:
             pass
         finally:
             with contextlib.suppress(Exception):
-                await store.redis.delete(f"ws_session:{session_id}")
+                await self.store.redis.delete(f"ws_session:{session_id}")
 
-    async def _answer(ws: WebSocket, user: tokens.Claims, message: dict[str, Any],
-                      drop: bool) -> bool:
+    async def _answer(
+        self, ws: WebSocket, user: tokens.Claims, message: dict[str, Any], *, drop: bool
+    ) -> bool:
         """Runs the pipeline for one message; False when the session was closed."""
         content = str(message.get("content") or "").strip()
         if not content:
@@ -194,11 +229,11 @@ def create_app(settings: Settings | None = None) -> Any:
         thread_id = message.get("thread_id")
         try:
             if thread_id is None:
-                thread_id = (await store.create_thread(user.user_id, content[:60]))["id"]
-            elif await store.thread(user.user_id, str(thread_id)) is None:
+                thread_id = (await self.store.create_thread(user.user_id, content[:60]))["id"]
+            elif await self.store.thread(user.user_id, str(thread_id)) is None:
                 await ws.send_json({"type": "error", "error": "thread not found"})
                 return True
-            await store.add_message(str(thread_id), "user", content)
+            await self.store.add_message(str(thread_id), "user", content)
         except Exception as exc:  # noqa: BLE001 - a store failure ends the session with 1011
             log_exception(log, "agent pipeline could not store the message", exc)
             await ws.close(code=1011, reason="store unavailable")
@@ -206,35 +241,42 @@ def create_app(settings: Settings | None = None) -> Any:
         run_id = uuid.uuid4().hex
         started = time.perf_counter()
         base = {"run_id": run_id, "thread_id": str(thread_id)}
-        async for event in agent.run(content, settings.agent_step_s, hang):
+        async for event in agent.run(content, self.settings.agent_step_s, self.hang):
+            outgoing = {**base, **event}
             if event["type"] == "agent_completed":
-                saved = await store.add_message(str(thread_id), "assistant", event["content"])
-                event = {**event, "message_id": saved["id"],
-                         "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
-            await ws.send_json({**base, **event})
+                saved = await self.store.add_message(str(thread_id), "assistant", event["content"])
+                outgoing.update(
+                    message_id=saved["id"],
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
+            await ws.send_json(outgoing)
             if drop and event["type"] == agent.CHUNK_EVENT:
                 log.error("websocket session dropped mid-stream (run %s)", run_id)
                 await ws.close(code=1011, reason="internal error")
                 return False
         return True
 
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    """The backend as an ASGI app, wrapped in the request-log middleware."""
+    backend = Backend(settings or Settings.from_env(os.environ))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        log.info("backend %s starting", settings.revision)
+        log.info("backend %s starting", backend.settings.revision)
         yield
-        await store.close()
+        await backend.store.close()
 
     app = Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/health/ready", ready),
-            Route("/api/threads", threads, methods=["GET", "POST"]),
-            Route("/api/threads/{thread_id}", thread_detail),
-            Route("/api/threads/{thread_id}/messages", thread_messages, methods=["GET", "POST"]),
-            WebSocketRoute("/ws", websocket),
-        ],
-        lifespan=lifespan,
-        exception_handlers={Exception: _unhandled},
+        routes=backend.routes(), lifespan=lifespan, exception_handlers={Exception: _unhandled}
     )
     return RequestLogMiddleware(app)
 

@@ -26,8 +26,9 @@ FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec("db_slow", "every database query is delayed by MS milliseconds", value="MS"),
     FaultSpec("missing_secret", "auth starts without JWT_SECRET: issuing a token fails with 500"),
     FaultSpec("agent_hang", "the agent pipeline starts but never completes"),
-    FaultSpec("ws_drop", "that fraction of WebSocket sessions closes with 1011 mid-stream",
-              value="RATE"),
+    FaultSpec(
+        "ws_drop", "that fraction of WebSocket sessions closes with 1011 mid-stream", value="RATE"
+    ),
     FaultSpec("missing_module", "the backend fails at import; every backend URL answers 503"),
 )
 _BY_NAME = {spec.name: spec for spec in FAULTS}

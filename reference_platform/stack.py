@@ -8,6 +8,7 @@ directory also keeps the JSON logs (``logs/``) and the revision documents across
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -47,7 +48,7 @@ class Options:
     """How to start the stack; a port of 0 means any free one."""
 
     state_dir: Path
-    faults: Faults = Faults()
+    faults: Faults = dataclasses.field(default_factory=Faults)
     backend_port: int = 0
     auth_port: int = 0
     postgres_port: int = 0
@@ -70,8 +71,10 @@ class Process:
         """Whether this very process still runs."""
         try:
             proc = psutil.Process(self.pid)
-            return (abs(proc.create_time() - self.create_time) < 0.01
-                    and proc.status() != psutil.STATUS_ZOMBIE)
+            return (
+                abs(proc.create_time() - self.create_time) < 0.01
+                and proc.status() != psutil.STATUS_ZOMBIE
+            )
         except psutil.Error:
             return False
 
@@ -114,19 +117,24 @@ def read_state(state_dir: Path) -> State | None:
 
 
 def _choose_ports(options: Options) -> dict[str, int]:
-    wanted = {"backend": options.backend_port, "auth": options.auth_port,
-              "postgres": options.postgres_port, "redis": options.redis_port}
+    wanted = {
+        "backend": options.backend_port,
+        "auth": options.auth_port,
+        "postgres": options.postgres_port,
+        "redis": options.redis_port,
+    }
     ports: dict[str, int] = {}
     for name, port in wanted.items():
         if port:
             if not servers.port_is_free(port):
-                raise StackError(f"port {port} for {name} is in use: free it, or pass "
-                                 f"--{name}-port 0 to take any free port")
+                raise StackError(
+                    f"port {port} for {name} is in use: free it, or pass "
+                    f"--{name}-port 0 to take any free port"
+                )
             ports[name] = port
     for name, port in wanted.items():
         if not port:
-            ports[name] = next(p for p in iter(servers.free_port, None)
-                               if p not in ports.values())
+            ports[name] = next(p for p in iter(servers.free_port, None) if p not in ports.values())
     return ports
 
 
@@ -145,8 +153,10 @@ def _service_env(service: str, ports: dict[str, int], options: Options) -> list[
         EnvVar("DB_LATENCY_LIMIT_MS", str(options.db_latency_limit_ms)),
         EnvVar("REDIS_LATENCY_LIMIT_MS", "1000"),
         EnvVar("AGENT_STEP_MS", str(options.agent_step_ms)),
-        EnvVar("AGENT_TOOLS_MODULE",
-               MISSING_MODULE if faults.missing_module else "reference_platform.agent"),
+        EnvVar(
+            "AGENT_TOOLS_MODULE",
+            MISSING_MODULE if faults.missing_module else "reference_platform.agent",
+        ),
         EnvVar("DATABASE_URL", secret="database-url"),
         EnvVar("JWT_SECRET", secret="jwt-secret"),
     ]
@@ -205,9 +215,11 @@ def start(options: Options) -> State:
     previous = read_state(state_dir)
     if previous is not None:
         if any(proc.alive() for proc in previous.processes):
-            raise StackError(f"the stack is already running here (backend "
-                             f"{previous.urls['backend']}, started {previous.started_at}): "
-                             "stop it first with `nox -s stack -- stop`")
+            raise StackError(
+                f"the stack is already running here (backend "
+                f"{previous.urls['backend']}, started {previous.started_at}): "
+                "stop it first with `nox -s stack -- stop`"
+            )
         _clean(state_dir, previous)  # a stale state from a stack that died
     ports = _choose_ports(options)
     logs_dir = state_dir / "logs"
@@ -227,14 +239,16 @@ def start(options: Options) -> State:
     return state
 
 
-def _start(options: Options, ports: dict[str, int], data_dir: Path, launch: _Launch,
-           deadline: float) -> State:
+def _start(
+    options: Options, ports: dict[str, int], data_dir: Path, launch: _Launch, deadline: float
+) -> State:
     faults = options.faults
     secret_values = {"jwt-secret": secrets.token_urlsafe(32)}
     db_password = secrets.token_urlsafe(18)
     secret_values["database-url"] = (
         f"postgresql://postgres:{db_password}@{servers.HOST}:{ports['postgres']}/"
-        f"{servers.PG_DATABASE}")
+        f"{servers.PG_DATABASE}"
+    )
 
     redis_log_path, redis_log = launch.log("redis")
     redis_proc = None
@@ -242,13 +256,14 @@ def _start(options: Options, ports: dict[str, int], data_dir: Path, launch: _Lau
         redis_proc = servers.start_redis(data_dir, ports["redis"], redis_log)
         launch.track("redis", redis_proc, ports["redis"])
     pg_log_path, pg_log = launch.log("postgres")
-    pg_proc = servers.start_postgres(data_dir, ports["postgres"], db_password, pg_log,
-                                     pg_log_path)
+    pg_proc = servers.start_postgres(data_dir, ports["postgres"], db_password, pg_log, pg_log_path)
     launch.track("postgres", pg_proc, ports["postgres"])
 
-    urls = {"backend": f"http://{servers.HOST}:{ports['backend']}",
-            "websocket": f"ws://{servers.HOST}:{ports['backend']}/ws",
-            "auth": f"http://{servers.HOST}:{ports['auth']}"}
+    urls = {
+        "backend": f"http://{servers.HOST}:{ports['backend']}",
+        "websocket": f"ws://{servers.HOST}:{ports['backend']}/ws",
+        "auth": f"http://{servers.HOST}:{ports['auth']}",
+    }
     names: dict[str, str] = {}
     service_logs: dict[str, Path] = {}
     popens: dict[str, subprocess.Popen[bytes]] = {}
@@ -256,27 +271,53 @@ def _start(options: Options, ports: dict[str, int], data_dir: Path, launch: _Lau
     def launch_service(service: str) -> None:
         entries = _service_env(service, ports, options)
         names[service] = revisions.next_revision(options.state_dir, service)
-        revisions.create_revision(options.state_dir, service, names[service], entries,
-                                  ports[service])
+        revisions.create_revision(
+            options.state_dir, service, names[service], entries, ports[service]
+        )
         env = dict(os.environ)
         env.update({var.name: var.value or "" for var in entries if var.secret is None})
         env.update({var.name: secret_values[var.secret] for var in entries if var.secret})
-        env.update(K_SERVICE=service, K_REVISION=names[service], K_CONFIGURATION=service,
-                   PORT=str(ports[service]), PYTHONUNBUFFERED="1")
+        env.update(
+            K_SERVICE=service,
+            K_REVISION=names[service],
+            K_CONFIGURATION=service,
+            PORT=str(ports[service]),
+            PYTHONUNBUFFERED="1",
+        )
         path, log = launch.log(service, ".jsonl")
         service_logs[service] = path
         popens[service] = subprocess.Popen(
-            [sys.executable, "-m", "reference_platform.serve", service,
-             "--port", str(ports[service])],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "reference_platform.serve",
+                service,
+                "--port",
+                str(ports[service]),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         launch.track(service, popens[service], ports[service])
 
     launch_service("auth")  # needs nothing else, so it loads while the databases start
     if redis_proc is not None:
-        servers.wait_until(lambda: servers.redis_ready(ports["redis"]), redis_proc, "redis",
-                           redis_log_path, deadline)
-    servers.wait_until(lambda: servers.postgres_ready(ports["postgres"]), pg_proc, "postgres",
-                       pg_log_path, deadline)
+        servers.wait_until(
+            lambda: servers.redis_ready(ports["redis"]),
+            redis_proc,
+            "redis",
+            redis_log_path,
+            deadline,
+        )
+    servers.wait_until(
+        lambda: servers.postgres_ready(ports["postgres"]),
+        pg_proc,
+        "postgres",
+        pg_log_path,
+        deadline,
+    )
     launch_service("backend")
 
     not_ready: dict[str, str] = {}
@@ -292,16 +333,34 @@ def _start(options: Options, ports: dict[str, int], data_dir: Path, launch: _Lau
         ready = statuses[-1] == 200
         if not ready:
             not_ready[service] = f"HTTP {statuses[-1]} on /health"
-        revisions.settle_revision(options.state_dir, service, names[service], urls[service],
-                                  ready, reason="HealthCheckContainerError",
-                                  message=f"The container answered {not_ready.get(service)}; "
-                                          f"see the logs of revision {names[service]}.")
+        revisions.settle_revision(
+            options.state_dir,
+            service,
+            names[service],
+            urls[service],
+            ready=ready,
+            reason="HealthCheckContainerError",
+            message=f"The container answered {not_ready.get(service)}; "
+            f"see the logs of revision {names[service]}.",
+        )
     return State(
-        started_at=revisions.now_rfc3339(), urls=urls, ports=ports, faults=faults.names(),
-        revisions=names, not_ready=not_ready,
-        processes=list(launch.started), data_dir=str(data_dir),
-        logs={name: str(path) for name, path in
-              {**service_logs, "postgres": pg_log_path, "redis": redis_log_path}.items()})
+        started_at=revisions.now_rfc3339(),
+        urls=urls,
+        ports=ports,
+        faults=faults.names(),
+        revisions=names,
+        not_ready=not_ready,
+        processes=list(launch.started),
+        data_dir=str(data_dir),
+        logs={
+            name: str(path)
+            for name, path in {
+                **service_logs,
+                "postgres": pg_log_path,
+                "redis": redis_log_path,
+            }.items()
+        },
+    )
 
 
 def _terminate(processes: list[Process], grace_s: float = 5.0) -> list[str]:
@@ -334,10 +393,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _clean(state_dir: Path, state: State) -> None:
@@ -361,4 +418,3 @@ def status(state_dir: Path) -> tuple[State | None, dict[str, bool]]:
     if state is None:
         return None, {}
     return state, {proc.name: proc.alive() for proc in state.processes}
-

@@ -43,8 +43,11 @@ class Check:
 
     def as_json(self) -> dict[str, Any]:
         """The check as the ready endpoint's JSON."""
-        body: dict[str, Any] = {"status": self.status, "latency_ms": round(self.latency_ms, 2),
-                                "limit_ms": self.limit_ms}
+        body: dict[str, Any] = {
+            "status": self.status,
+            "latency_ms": round(self.latency_ms, 2),
+            "limit_ms": self.limit_ms,
+        }
         if self.error:
             body["error"] = self.error
         return body
@@ -59,8 +62,13 @@ def _thread(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def _message(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": str(row["id"]), "thread_id": str(row["thread_id"]), "role": row["role"],
-            "content": row["content"], "created_at": _iso(row["created_at"])}
+    return {
+        "id": str(row["id"]),
+        "thread_id": str(row["thread_id"]),
+        "role": row["role"],
+        "content": row["content"],
+        "created_at": _iso(row["created_at"]),
+    }
 
 
 class Store:
@@ -71,8 +79,9 @@ class Store:
         self._db_delay_s = db_delay_s
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
-        self.redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0,
-                                             socket_timeout=2.0, decode_responses=True)
+        self.redis = aioredis.Redis.from_url(
+            redis_url, socket_connect_timeout=1.0, socket_timeout=2.0, decode_responses=True
+        )
 
     async def close(self) -> None:
         """Closes the pool and the Redis connection."""
@@ -86,8 +95,13 @@ class Store:
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
-                    pool = await asyncpg.create_pool(self._database_url, min_size=1, max_size=10,
-                                                     timeout=5.0, command_timeout=30.0)
+                    pool = await asyncpg.create_pool(
+                        self._database_url,
+                        min_size=1,
+                        max_size=10,
+                        timeout=5.0,
+                        command_timeout=30.0,
+                    )
                     await pool.execute(SCHEMA)
                     self._pool = pool
         if self._db_delay_s:
@@ -109,11 +123,16 @@ class Store:
         """Stores a thread and puts it first in the user's recent threads."""
         row = await (await self._db()).fetchrow(
             "INSERT INTO threads (id, user_id, title) VALUES ($1, $2, $3) RETURNING *",
-            uuid.uuid4(), user_id, title)
+            uuid.uuid4(),
+            user_id,
+            title,
+        )
         thread = _thread(row)
         key = f"recent_threads:{user_id}"
         async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.lpush(key, thread["id"]).ltrim(key, 0, RECENT_THREADS - 1).execute()
+            pipe.lpush(key, thread["id"])
+            pipe.ltrim(key, 0, RECENT_THREADS - 1)
+            await pipe.execute()
         return thread
 
     async def recent_threads(self, user_id: str) -> list[dict[str, Any]]:
@@ -122,7 +141,8 @@ class Store:
         if not ids:
             return []
         rows = await (await self._db()).fetch(
-            "SELECT * FROM threads WHERE user_id = $1 AND id = ANY($2::uuid[])", user_id, ids)
+            "SELECT * FROM threads WHERE user_id = $1 AND id = ANY($2::uuid[])", user_id, ids
+        )
         by_id = {str(row["id"]): _thread(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -133,21 +153,28 @@ class Store:
         except ValueError:
             return None
         row = await (await self._db()).fetchrow(
-            "SELECT * FROM threads WHERE id = $1 AND user_id = $2", key, user_id)
+            "SELECT * FROM threads WHERE id = $1 AND user_id = $2", key, user_id
+        )
         return _thread(row) if row else None
 
     async def add_message(self, thread_id: str, role: str, content: str) -> dict[str, Any]:
         """Stores one message of a thread."""
         row = await (await self._db()).fetchrow(
             "INSERT INTO messages (id, thread_id, role, content) VALUES ($1, $2, $3, $4) "
-            "RETURNING *", uuid.uuid4(), uuid.UUID(thread_id), role, content)
+            "RETURNING *",
+            uuid.uuid4(),
+            uuid.UUID(thread_id),
+            role,
+            content,
+        )
         return _message(row)
 
     async def messages(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's messages, oldest first."""
         rows = await (await self._db()).fetch(
             "SELECT * FROM messages WHERE thread_id = $1 ORDER BY created_at, id",
-            uuid.UUID(thread_id))
+            uuid.UUID(thread_id),
+        )
         return [_message(row) for row in rows]
 
 
@@ -158,7 +185,7 @@ async def _timed(probe: Any, limit_ms: float, timeout_s: float) -> Check:
     except TimeoutError:
         elapsed = (time.perf_counter() - started) * 1000
         return Check("down", elapsed, limit_ms, f"no answer within {timeout_s:g} s")
-    except Exception as exc:  # noqa: BLE001 - any failure of the probe means the dependency is down
+    except Exception as exc:  # noqa: BLE001 - whatever fails, the dependency is down
         elapsed = (time.perf_counter() - started) * 1000
         return Check("down", elapsed, limit_ms, f"{type(exc).__name__}: {exc}")
     elapsed = (time.perf_counter() - started) * 1000

@@ -105,8 +105,9 @@ def configure_logging(service: str, revision: str, level: str = "INFO") -> None:
 
 def log_exception(logger: logging.Logger, message: str, exc: BaseException) -> None:
     """Logs an ERROR whose message carries the exception type and text on its first line."""
-    logger.error("%s: %s: %s", message, type(exc).__name__, exc,
-                 exc_info=(type(exc), exc, exc.__traceback__))
+    logger.error(
+        "%s: %s: %s", message, type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__)
+    )
 
 
 class RequestLogMiddleware:
@@ -144,8 +145,9 @@ class RequestLogMiddleware:
             self._log_request(scope, headers, status, time.perf_counter() - started)
             _current_trace.reset(token)
 
-    def _log_request(self, scope: Scope, headers: dict[str, str], status: int,
-                     latency: float) -> None:
+    def _log_request(
+        self, scope: Scope, headers: dict[str, str], status: int, latency: float
+    ) -> None:
         path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         scheme = "ws" if scope["type"] == "websocket" else "http"
@@ -155,14 +157,20 @@ class RequestLogMiddleware:
         level = logging.ERROR if status >= 500 else logging.INFO
         client = scope.get("client")
         self._log.log(
-            level, "%s %s %d", method, path, status,
-            extra={"http_request": {
-                "requestMethod": method,
-                "requestUrl": url,
-                "status": status,
-                "latency": f"{latency:.6f}s",
-                "remoteIp": client[0] if client else "",
-                "userAgent": headers.get("user-agent", ""),
-                "protocol": "websocket" if scope["type"] == "websocket" else "HTTP/1.1",
-            }},
+            level,
+            "%s %s %d",
+            method,
+            path,
+            status,
+            extra={
+                "http_request": {
+                    "requestMethod": method,
+                    "requestUrl": url,
+                    "status": status,
+                    "latency": f"{latency:.6f}s",
+                    "remoteIp": client[0] if client else "",
+                    "userAgent": headers.get("user-agent", ""),
+                    "protocol": "websocket" if scope["type"] == "websocket" else "HTTP/1.1",
+                }
+            },
         )

@@ -28,16 +28,23 @@ class Claims:
 def issue(secret: str, user_id: str, email: str, kind: str, ttl_s: int) -> str:
     """A signed token of ``kind`` for the user, valid for ``ttl_s`` seconds."""
     now = int(time.time())
-    payload = {"sub": user_id, "email": email, "typ": kind, "iat": now, "exp": now + ttl_s,
-               "jti": secrets.token_hex(8)}
+    payload = {
+        "sub": user_id,
+        "email": email,
+        "typ": kind,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": secrets.token_hex(8),
+    }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
 def verify(secret: str, token: str, kind: str = "access") -> Claims:
     """The claims of a valid token of ``kind``; raises TokenError otherwise."""
     try:
-        payload = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                             options={"require": ["sub", "exp", "typ"]})
+        payload = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "typ"]}
+        )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token expired") from exc
     except jwt.InvalidTokenError as exc:

@@ -24,8 +24,7 @@ def start_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartStack
     def start(*faults: str, state_dir: Path | None = None, **options: object) -> stack.State:
         folder = state_dir or tmp_path_factory.mktemp("stack")
         started.append(folder)
-        return stack.start(stack.Options(state_dir=folder, faults=parse_faults(faults),
-                                         **options))  # type: ignore[arg-type]
+        return stack.start(stack.Options(state_dir=folder, faults=parse_faults(faults), **options))  # type: ignore[arg-type]
 
     yield start
     for folder in started:

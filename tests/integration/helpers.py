@@ -16,8 +16,7 @@ from reference_platform import stack
 
 T = TypeVar("T")
 PASSWORD = "dev-password"
-EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
-          "agent_completed"]
+EVENTS = ["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
 
 
 def login(auth_url: str, email: str = "alice@example.com") -> str:
@@ -32,8 +31,13 @@ def log_entries(state: stack.State, service: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(state.logs[service]).read_text().splitlines()]
 
 
-async def converse(url: str, token: str, content: str, thread_id: str | None = None,
-                   headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+async def converse(
+    url: str,
+    token: str,
+    content: str,
+    thread_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Sends one user_message and collects events until agent_completed."""
     async with websockets.connect(f"{url}?token={token}", additional_headers=headers) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"

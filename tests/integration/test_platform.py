@@ -39,10 +39,14 @@ def test_agent_events_arrive_in_order_and_answer_is_persisted(healthy: stack.Sta
     assert answer == "The result is 6*7 = 42."
     assert "".join(e["content"] for e in events if e["type"] == "agent_response_chunk") == answer
     thread_id = events[-1]["thread_id"]
-    messages = httpx.get(f"{healthy.urls['backend']}/api/threads/{thread_id}/messages",
-                         headers={"authorization": f"Bearer {token}"}).json()["messages"]
+    messages = httpx.get(
+        f"{healthy.urls['backend']}/api/threads/{thread_id}/messages",
+        headers={"authorization": f"Bearer {token}"},
+    ).json()["messages"]
     assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", "calculate 6*7"), ("assistant", answer)]
+        ("user", "calculate 6*7"),
+        ("assistant", answer),
+    ]
     assert messages[1]["id"] == events[-1]["message_id"]
 
 
@@ -54,15 +58,21 @@ def test_threads_are_private_to_their_user(healthy: stack.State) -> None:
     created = httpx.post(f"{backend}/api/threads", json={"title": "plans"}, headers=alice)
     assert created.status_code == 201
     thread_id = created.json()["id"]
-    assert httpx.get(f"{backend}/api/threads/{thread_id}/messages", headers=alice).status_code == 200
-    assert httpx.get(f"{backend}/api/threads/{thread_id}/messages", headers=bob).status_code == 404
-    assert httpx.post(f"{backend}/api/threads/{thread_id}/messages", json={"content": "x"},
-                      headers=bob).status_code == 404
+    messages = f"{backend}/api/threads/{thread_id}/messages"
+    assert httpx.get(messages, headers=alice).status_code == 200
+    assert httpx.get(messages, headers=bob).status_code == 404
+    assert (
+        httpx.post(
+            f"{backend}/api/threads/{thread_id}/messages", json={"content": "x"}, headers=bob
+        ).status_code
+        == 404
+    )
     assert httpx.get(f"{backend}/api/threads/{thread_id}", headers=bob).status_code == 404
     recent = httpx.get(f"{backend}/api/threads", headers=alice).json()["threads"]
     assert recent[0]["id"] == thread_id
-    assert thread_id not in {t["id"] for t in
-                             httpx.get(f"{backend}/api/threads", headers=bob).json()["threads"]}
+    assert thread_id not in {
+        t["id"] for t in httpx.get(f"{backend}/api/threads", headers=bob).json()["threads"]
+    }
 
 
 def test_api_and_websocket_refuse_missing_or_bad_tokens(healthy: stack.State) -> None:
@@ -84,18 +94,29 @@ def test_api_and_websocket_refuse_missing_or_bad_tokens(healthy: stack.State) ->
 def test_auth_refresh_and_verify(healthy: stack.State) -> None:
     """A refresh token gives a new access token, which verify accepts for the same user."""
     auth = healthy.urls["auth"]
-    tokens = httpx.post(f"{auth}/auth/login",
-                        json={"email": "carol@example.com", "password": "dev-password"}).json()
+    tokens = httpx.post(
+        f"{auth}/auth/login", json={"email": "carol@example.com", "password": "dev-password"}
+    ).json()
     refreshed = httpx.post(f"{auth}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200
-    verified = httpx.get(f"{auth}/auth/verify",
-                         headers={"authorization": f"Bearer {refreshed.json()['access_token']}"})
+    verified = httpx.get(
+        f"{auth}/auth/verify",
+        headers={"authorization": f"Bearer {refreshed.json()['access_token']}"},
+    )
     assert verified.json()["email"] == "carol@example.com"
     # An access token is not a refresh token, and a wrong password is refused.
-    assert httpx.post(f"{auth}/auth/refresh",
-                      json={"refresh_token": tokens["access_token"]}).status_code == 401
-    assert httpx.post(f"{auth}/auth/login", json={"email": "carol@example.com",
-                                                  "password": "wrong"}).status_code == 401
+    assert (
+        httpx.post(
+            f"{auth}/auth/refresh", json={"refresh_token": tokens["access_token"]}
+        ).status_code
+        == 401
+    )
+    assert (
+        httpx.post(
+            f"{auth}/auth/login", json={"email": "carol@example.com", "password": "wrong"}
+        ).status_code
+        == 401
+    )
 
 
 def test_client_trace_ids_appear_in_the_log_lines_of_that_request(healthy: stack.State) -> None:
@@ -105,12 +126,22 @@ def test_client_trace_ids_appear_in_the_log_lines_of_that_request(healthy: stack
     httpx.get(f"{backend}/health/ready", headers={"traceparent": f"00-{w3c}-{'1' * 16}-01"})
     httpx.get(f"{backend}/api/threads", headers={"x-cloud-trace-context": f"{google}/7;o=1"})
     token = login(healthy.urls["auth"])
-    asyncio.run(converse(healthy.urls["websocket"], token, "hello",
-                         headers={"traceparent": f"00-{ws_trace}-{'2' * 16}-01"}))
+    asyncio.run(
+        converse(
+            healthy.urls["websocket"],
+            token,
+            "hello",
+            headers={"traceparent": f"00-{ws_trace}-{'2' * 16}-01"},
+        )
+    )
 
     def requests_of(trace: str) -> list[dict[str, Any]]:
-        return [e for e in log_entries(healthy, "backend") if "httpRequest" in e
-                and e.get("logging.googleapis.com/trace") == f"projects/local/traces/{trace}"]
+        return [
+            e
+            for e in log_entries(healthy, "backend")
+            if "httpRequest" in e
+            and e.get("logging.googleapis.com/trace") == f"projects/local/traces/{trace}"
+        ]
 
     assert [e["httpRequest"]["status"] for e in requests_of(w3c)] == [200]
     assert [e["httpRequest"]["status"] for e in requests_of(google)] == [401]
@@ -127,8 +158,11 @@ def test_client_trace_ids_appear_in_the_log_lines_of_that_request(healthy: stack
 def test_no_secret_value_reaches_any_file(healthy: stack.State) -> None:
     """The JWT secret and the database password given to the services are in no file we write."""
     backend = next(p for p in healthy.processes if p.name == "backend")
-    environ = dict(item.split("=", 1) for item in
-                   Path(f"/proc/{backend.pid}/environ").read_text().split("\0") if "=" in item)
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{backend.pid}/environ").read_text().split("\0")
+        if "=" in item
+    )
     secret_values = [environ["JWT_SECRET"], environ["DATABASE_URL"].split(":")[2].split("@")[0]]
     assert all(len(value) >= 16 for value in secret_values)
     state_dir = Path(healthy.logs["backend"]).parent.parent

@@ -21,9 +21,13 @@ pytestmark = pytest.mark.integration
 
 def cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Runs ``python -m reference_platform`` as a user would."""
-    return subprocess.run([sys.executable, "-m", "reference_platform", "--state-dir",
-                           str(state_dir), *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "reference_platform", "--state-dir", str(state_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -43,7 +47,8 @@ def test_cli_start_status_stop_leaves_no_process(state_dir: Path) -> None:
         assert recorded["urls"][name] in started.stdout
     recorded_processes = [psutil.Process(p["pid"]) for p in recorded["processes"]]
     every_process = recorded_processes + [
-        child for proc in recorded_processes for child in proc.children(recursive=True)]
+        child for proc in recorded_processes for child in proc.children(recursive=True)
+    ]
     assert len(every_process) > len(recorded_processes)  # PostgreSQL's workers count too
 
     second = cli(tmp_path, "start")
@@ -70,7 +75,8 @@ def test_bad_fault_is_refused_with_exit_2_and_the_valid_list(state_dir: Path) ->
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: unknown fault 'redis_off': valid faults are redis_down, db_slow=MS, "
-        "missing_secret, agent_hang, ws_drop=RATE, missing_module")
+        "missing_secret, agent_hang, ws_drop=RATE, missing_module"
+    )
     assert not (state_dir / stack.STATE_FILE).exists()
 
 
@@ -89,16 +95,19 @@ def test_a_dependency_that_dies_at_start_gives_one_line_with_its_log(tmp_path: P
     """A server process that exits while starting is reported with its last log line."""
     log_path = tmp_path / "dep.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", "print('FATAL: no space left'); exit(3)"],
-                                stdout=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "print('FATAL: no space left'); exit(3)"], stdout=log
+        )
         with pytest.raises(StackError) as caught:
             servers.wait_until(lambda: False, proc, "postgres", log_path, deadline=1e12)
     assert str(caught.value) == (
-        f"postgres failed to start (exit 3): FATAL: no space left (log: {log_path})")
+        f"postgres failed to start (exit 3): FATAL: no space left (log: {log_path})"
+    )
 
 
 def test_revisions_count_up_across_starts_and_keep_the_previous(
-        start_stack: StartStack, tmp_path: Path) -> None:
+    start_stack: StartStack, tmp_path: Path
+) -> None:
     """Each start is a new revision per service; the previous document stays for the diff."""
     first = start_stack("db_slow=10", state_dir=tmp_path)
     stack.stop(tmp_path)
@@ -107,7 +116,8 @@ def test_revisions_count_up_across_starts_and_keep_the_previous(
         docs = revisions.revisions(tmp_path, service)
         names = [revisions.short_name(d["name"]) for d in docs]
         assert names == [first.revisions[service], second.revisions[service]]
-        assert names[0].startswith(f"{service}-00001-") and names[1].startswith(f"{service}-00002-")
+        assert names[0].startswith(f"{service}-00001-")
+        assert names[1].startswith(f"{service}-00002-")
         assert docs[1]["createTime"] > docs[0]["createTime"]
     backend = revisions.revisions(tmp_path, "backend")
     env_names = [{e["name"] for e in d["containers"][0]["env"]} for d in backend]

@@ -19,15 +19,20 @@ def test_events_come_in_the_documented_order() -> None:
     kinds = [e["type"] for e in events if e["type"] != agent.CHUNK_EVENT]
     assert kinds == list(agent.EVENTS)
     chunk_positions = [i for i, e in enumerate(events) if e["type"] == agent.CHUNK_EVENT]
-    assert chunk_positions and max(chunk_positions) < len(events) - 1
+    assert chunk_positions
+    assert max(chunk_positions) < len(events) - 1
     answer = "".join(str(e["content"]) for e in events if e["type"] == agent.CHUNK_EVENT)
     assert answer == events[-1]["content"]
 
 
 @pytest.mark.parametrize(
     ("content", "tool"),
-    [("reduce our billing", "cost_optimizer"), ("p95 latency is up", "performance_analyzer"),
-     ("incident in prod", "triage"), ("hello there", agent.DEFAULT_TOOL)],
+    [
+        ("reduce our billing", "cost_optimizer"),
+        ("p95 latency is up", "performance_analyzer"),
+        ("incident in prod", "triage"),
+        ("hello there", agent.DEFAULT_TOOL),
+    ],
 )
 def test_domain_keywords_select_the_tool(content: str, tool: str) -> None:
     """A keyword in the message picks its domain's tool."""

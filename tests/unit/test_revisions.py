@@ -14,7 +14,8 @@ def test_names_count_up_per_service(tmp_path: Path) -> None:
     first = revisions.next_revision(tmp_path, "backend")
     revisions.create_revision(tmp_path, "backend", first, [], 8000)
     second = revisions.next_revision(tmp_path, "backend")
-    assert first.startswith("backend-00001-") and second.startswith("backend-00002-")
+    assert first.startswith("backend-00001-")
+    assert second.startswith("backend-00002-")
     assert revisions.next_revision(tmp_path, "auth").startswith("auth-00001-")
 
 
@@ -24,8 +25,10 @@ def test_secrets_are_references_and_literals_are_values(tmp_path: Path) -> None:
     doc = revisions.create_revision(tmp_path, "auth", "auth-00001-abc", env, 9000)
     assert doc["containers"][0]["env"] == [
         {"name": "LOG_LEVEL", "value": "INFO"},
-        {"name": "JWT_SECRET",
-         "valueSource": {"secretKeyRef": {"secret": "jwt-secret", "version": "latest"}}},
+        {
+            "name": "JWT_SECRET",
+            "valueSource": {"secretKeyRef": {"secret": "jwt-secret", "version": "latest"}},
+        },
     ]
     assert doc["name"] == "projects/local/locations/local/services/auth/revisions/auth-00001-abc"
 
@@ -35,8 +38,15 @@ def test_not_ready_revision_keeps_the_previous_one_serving(tmp_path: Path) -> No
     revisions.create_revision(tmp_path, "backend", "backend-00001-aaa", [], 1)
     revisions.settle_revision(tmp_path, "backend", "backend-00001-aaa", "http://x", ready=True)
     revisions.create_revision(tmp_path, "backend", "backend-00002-bbb", [], 1)
-    revisions.settle_revision(tmp_path, "backend", "backend-00002-bbb", "http://x", ready=False,
-                              reason="HealthCheckContainerError", message="HTTP 503")
+    revisions.settle_revision(
+        tmp_path,
+        "backend",
+        "backend-00002-bbb",
+        "http://x",
+        ready=False,
+        reason="HealthCheckContainerError",
+        message="HTTP 503",
+    )
     service = json.loads((tmp_path / "services" / "backend.json").read_text())
     assert service["latestCreatedRevision"].endswith("/backend-00002-bbb")
     assert service["latestReadyRevision"].endswith("/backend-00001-aaa")

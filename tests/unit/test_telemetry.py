@@ -15,8 +15,10 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 def test_traceparent_wins_over_cloud_trace_header() -> None:
     """A W3C traceparent gives the trace id, even when Google's header is present too."""
-    headers = {"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01",
-               "x-cloud-trace-context": "0" * 31 + "1/1;o=1"}
+    headers = {
+        "traceparent": f"00-{TRACE}-00f067aa0ba902b7-01",
+        "x-cloud-trace-context": "0" * 31 + "1/1;o=1",
+    }
     assert trace_id_from_headers(headers) == TRACE
 
 
@@ -48,8 +50,15 @@ def test_credentials_in_query_strings_are_masked() -> None:
 def test_log_messages_are_redacted_whoever_logs_them() -> None:
     """A JWT or a token in any logger's message is masked in the JSON line."""
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU"
-    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
-                               '"WebSocket /ws?token=%s" [accepted] bearer %s', (jwt, jwt), None)
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '"WebSocket /ws?token=%s" [accepted] bearer %s',
+        (jwt, jwt),
+        None,
+    )
     message = json.loads(JsonFormatter("backend", "r").format(record))["message"]
     assert jwt not in message
     assert message == '"WebSocket /ws?token=[REDACTED]" [accepted] bearer [REDACTED_JWT]'
