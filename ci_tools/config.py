@@ -1,0 +1,190 @@
+"""Reads and validates ``[tool.ci_tools]`` from pyproject.toml; every error names its key.
+
+The table holds the environments (URLs, Cloud Run services, GCP project/region), the criteria
+(named thresholds on measured values), the phases (selection, gate, budget, workers) and the
+escalation rules. Defaults are the product brief's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ci_tools._exceptions import ConfigError
+
+URL_NAMES = ("backend", "websocket", "auth", "frontend")
+# An environment variable per URL, so a run can target a preview revision's tagged URL.
+URL_OVERRIDES = {name: f"CI_TOOLS_{name.upper()}_URL" for name in URL_NAMES}
+STACK_DIR_VARIABLE = "CI_TOOLS_STACK_DIR"
+PASSWORD_VARIABLE = "CI_TOOLS_E2E_PASSWORD"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GcpConfig(_Model):
+    """Where the environment's Cloud Run services live."""
+
+    project: str
+    region: str = "us-central1"
+    services: dict[str, str] = Field(default_factory=dict)  # role (backend, auth...) -> name
+
+
+class EnvironmentConfig(_Model):
+    """One environment the suite can run against."""
+
+    backend_url: str | None = None
+    websocket_url: str | None = None
+    auth_url: str | None = None
+    frontend_url: str | None = None
+    # The local platform writes its URLs here (relative to the project root).
+    stack_file: str | None = None
+    users: tuple[str, ...] = ("alice@example.com", "bob@example.com")
+    # A development password for local users; elsewhere it comes from CI_TOOLS_E2E_PASSWORD.
+    dev_password: str | None = None
+    gcp: GcpConfig | None = None
+
+
+class CriterionConfig(_Model):
+    """A named threshold on values that tests measure (or on a pass rate)."""
+
+    title: str
+    unit: str = ""
+    # How a phase's measured values become one figure.
+    aggregate: Literal["max", "min", "mean", "p50", "p95"] = "max"
+    max: float | None = None
+    min: float | None = None
+    # "measured": values recorded by tests; "pass_rate": the pass rate of tests of a priority.
+    source: Literal["measured", "pass_rate"] = "measured"
+    priority: str | None = None
+
+
+class PhaseConfig(_Model):
+    """One phase: what it selects, its gate, its budget."""
+
+    title: str
+    paths: tuple[str, ...] = ()
+    markers: str = ""
+    min_pass_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    criteria: tuple[str, ...] = ()
+    budget_s: float = Field(default=300.0, gt=0)
+    workers: int = Field(default=2, ge=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class EscalationConfig(_Model):
+    """Thresholds of the escalation levels (used by the report stage)."""
+
+    p0_database_latency_ms: float = 10_000
+    p0_websocket_success_rate: float = 0.5
+    p0_agent_failing_hours: float = 2
+    p1_p1_pass_rate: float = 0.8
+    p1_agent_p50_ms: float = 60_000
+    p1_database_latency_ms: float = 5_000
+
+
+class Config(_Model):
+    """The whole ``[tool.ci_tools]`` table."""
+
+    default_env: str = "local"
+    results_dir: str = "reports"
+    test_timeout_s: float = Field(default=30.0, gt=0)
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    criteria: dict[str, CriterionConfig] = Field(default_factory=dict)
+    phases: dict[int, PhaseConfig] = Field(default_factory=dict)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+
+    @field_validator("phases")
+    @classmethod
+    def _numbered_from_one(cls, phases: dict[int, PhaseConfig]) -> dict[int, PhaseConfig]:
+        if sorted(phases) != list(range(1, len(phases) + 1)):
+            raise ValueError(f"phases must be numbered 1, 2, 3... in order; got {sorted(phases)}")
+        return dict(sorted(phases.items()))
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """The named environment; ConfigError listing the known ones otherwise."""
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(f"unknown environment {name!r}: [tool.ci_tools.environments] "
+                              f"has {known}") from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
+    """Validates a ``[tool.ci_tools]`` table; the first error becomes one ConfigError line."""
+    try:
+        config = Config.model_validate(table)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _location(error["loc"])
+        got = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
+        raise ConfigError(f"{source}: [tool.ci_tools] {key}: {error['msg']}{got}") from None
+    for number, phase in config.phases.items():
+        for name in phase.criteria:
+            if name not in config.criteria:
+                raise ConfigError(
+                    f"{source}: [tool.ci_tools] phases.{number}.criteria: unknown criterion "
+                    f"{name!r}; define it under [tool.ci_tools.criteria.{name}]")
+    return config
+
+
+def load(pyproject: Path) -> Config:
+    """Reads ``[tool.ci_tools]`` from a pyproject.toml."""
+    try:
+        data = tomllib.loads(pyproject.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{pyproject} not found: run from the project root") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from None
+    return parse(data.get("tool", {}).get("ci_tools", {}), str(pyproject))
+
+
+def resolve_urls(name: str, env: EnvironmentConfig, root: Path,
+                 environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment's URLs: from config or the local stack file, then env var overrides."""
+    urls = {url: value for url in URL_NAMES
+            if (value := getattr(env, f"{url}_url")) is not None}
+    if env.stack_file is not None:
+        stack_dir = environ.get(STACK_DIR_VARIABLE)
+        stack_file = Path(stack_dir) / "stack.json" if stack_dir else root / env.stack_file
+        try:
+            urls.update(json.loads(stack_file.read_text())["urls"])
+        except FileNotFoundError:
+            if not all(environ.get(URL_OVERRIDES[u]) for u in ("backend", "websocket", "auth")):
+                raise ConfigError(
+                    f"environment {name!r} reads its URLs from {stack_file}, which does not "
+                    "exist: start the platform with `nox -s stack -- start`, or set "
+                    "CI_TOOLS_BACKEND_URL, CI_TOOLS_WEBSOCKET_URL and CI_TOOLS_AUTH_URL") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{stack_file} has no readable URLs ({exc}): restart the "
+                              "platform with `nox -s stack -- start`") from None
+    for url, variable in URL_OVERRIDES.items():
+        if environ.get(variable):
+            urls[url] = environ[variable]
+    missing = [u for u in ("backend", "websocket", "auth") if u not in urls]
+    if missing:
+        raise ConfigError(f"environment {name!r} has no {', '.join(missing)} URL: set "
+                          f"[tool.ci_tools.environments.{name}] "
+                          f"{', '.join(f'{m}_url' for m in missing)}")
+    return urls
+
+
+def password(name: str, env: EnvironmentConfig, environ: Mapping[str, str] = os.environ) -> str:
+    """The test users' password: CI_TOOLS_E2E_PASSWORD, else the environment's dev password."""
+    value = environ.get(PASSWORD_VARIABLE) or env.dev_password
+    if not value:
+        raise ConfigError(f"no password for the test users of environment {name!r}: set "
+                          f"{PASSWORD_VARIABLE} (a repository secret in GitHub Actions)")
+    return value

@@ -1,0 +1,150 @@
+"""The record of one test and of one phase on disk (JSONL): the seam between stages.
+
+A phase's file holds one line per event, appended and flushed as it happens:
+``{"event": "start", ...}`` when a test starts, ``{"event": "test", ...}`` (a full
+:class:`TestRecord`) when it ends. A run killed midway keeps every finished test, and the
+starts without an end name the tests that were still running. Reading tolerates a truncated
+last line and counts lines it cannot parse instead of failing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why a test failed: exception type, message, and a short traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    timed_out: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One value a test measured against a named criterion."""
+
+    criterion: str
+    value: float
+
+
+@dataclasses.dataclass(frozen=True)
+class TestRecord:
+    """Everything later stages need to know about one test of one phase."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    nodeid: str
+    file: str
+    line: int
+    phase: int
+    outcome: str  # one of OUTCOMES
+    duration_s: float
+    start: str  # ISO 8601 UTC
+    end: str
+    priority: str | None = None
+    markers: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    trace_ids: tuple[str, ...] = ()
+    measurements: tuple[Measurement, ...] = ()
+    failure: Failure | None = None
+    skip_reason: str | None = None
+    worker: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as one JSON object (with ``"event": "test"``)."""
+        return {"event": "test", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TestRecord:
+        """Reads what ``as_json`` wrote; raises KeyError/TypeError/ValueError on bad data."""
+        fields = {k: v for k, v in data.items() if k != "event"}
+        failure = fields.get("failure")
+        fields["failure"] = Failure(**failure) if failure else None
+        fields["measurements"] = tuple(Measurement(**m) for m in fields.get("measurements", ()))
+        for name in ("markers", "areas", "trace_ids"):
+            fields[name] = tuple(fields.get(name, ()))
+        record = cls(**fields)
+        if record.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {record.outcome!r}")
+        return record
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseRecords:
+    """What a phase's records file holds."""
+
+    records: tuple[TestRecord, ...]
+    started_not_finished: tuple[str, ...]  # node ids of tests that started and never ended
+    bad_lines: int  # lines that could not be parsed (e.g. truncated by a kill)
+
+
+def records_path(results_dir: Path, phase: int) -> Path:
+    """Where phase N's records live in a run's results directory."""
+    return results_dir / f"phase{phase}.jsonl"
+
+
+class RecordWriter:
+    """Appends one line per event; each line goes out in one write(2), so a kill cannot
+    interleave or half-write two records."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        os.write(self._fd, (json.dumps(data, separators=(",", ":")) + "\n").encode())
+
+    def start(self, nodeid: str, when: str) -> None:
+        """Notes that a test started."""
+        self._write({"event": "start", "nodeid": nodeid, "time": when})
+
+    def record(self, record: TestRecord) -> None:
+        """Writes a finished test's record."""
+        self._write(record.as_json())
+
+    def close(self) -> None:
+        """Closes the file."""
+        os.close(self._fd)
+
+
+def read_records(path: Path) -> PhaseRecords:
+    """Reads a phase's records; a missing file is an empty phase."""
+    try:
+        lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return PhaseRecords((), (), 0)
+    return parse_lines(lines)
+
+
+def parse_lines(lines: Iterable[str]) -> PhaseRecords:
+    """Parses record lines: the last record of a node id wins; bad lines are counted."""
+    records: dict[str, TestRecord] = {}
+    started: dict[str, None] = {}
+    bad = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if data["event"] == "start":
+                started[str(data["nodeid"])] = None
+            elif data["event"] == "test":
+                record = TestRecord.from_json(data)
+                records[record.nodeid] = record
+            else:
+                bad += 1
+        except (ValueError, KeyError, TypeError, AttributeError):
+            bad += 1
+    hung = tuple(nodeid for nodeid in started if nodeid not in records)
+    return PhaseRecords(tuple(records.values()), hung, bad)
