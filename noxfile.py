@@ -1,6 +1,13 @@
-"""The one entry point for people and CI: ``nox -l`` lists the sessions."""
+"""The one entry point for people and CI: ``nox -l`` lists the sessions.
+
+The phase sessions are generated from ``[tool.ci_tools.phases]`` in pyproject.toml, so a phase
+is declared once. Arguments after ``--`` reach pytest (and, for ``e2e``, the platform's
+``--fault`` switches).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import nox
 
@@ -9,6 +16,9 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
 PYTHON = "3.11"
+PHASES: dict[str, dict[str, object]] = nox.project.load_toml("pyproject.toml")["tool"][
+    "ci_tools"]["phases"]
+E2E_STACK_DIR = ".stack/e2e"  # the main job's own platform, apart from one started by hand
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -16,9 +26,39 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", f".[{','.join(extras)}]" if extras else ".")
 
 
+def _split_stack_args(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """``--fault X`` pairs for the platform; everything else for the run."""
+    stack: list[str] = []
+    rest: list[str] = []
+    args = iter(posargs)
+    for arg in args:
+        if arg == "--fault":
+            stack += [arg, next(args, "")]
+        elif arg.startswith("--fault="):
+            stack.append(arg)
+        else:
+            rest.append(arg)
+    return stack, rest
+
+
+def _run(session: nox.Session, posargs: list[str], *ci_tools_args: str,
+         env: dict[str, str] | None = None) -> None:
+    """``ci-tools run``: ``--env``, ``--run-id`` and ``--timeout`` go to ci-tools, the rest to
+    pytest."""
+    own: list[str] = []
+    rest: list[str] = []
+    args = iter(posargs)
+    for arg in args:
+        if arg in ("--env", "--run-id", "--timeout"):
+            own += [arg, next(args, "")]
+        else:
+            rest.append(arg)
+    session.run("ci-tools", "run", *ci_tools_args, *own, "--", *rest, env=env)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the package's own tests (unit and integration against real servers)."""
+    """Run the package's own tests (unit, plugin, integration against real servers)."""
     _install(session, "test")
     session.run("pytest", *session.posargs)
 
@@ -37,9 +77,51 @@ def stack(session: nox.Session) -> None:
     """Start, stop or inspect the reference platform: nox -s stack -- start|stop|status."""
     _install(session)
     # Exit 3 is `status` saying that nothing runs: an answer, not a failure.
-    session.run(
-        "python", "-m", "reference_platform", *(session.posargs or ["--help"]), success_codes=[0, 3]
-    )
+    session.run("python", "-m", "reference_platform", *(session.posargs or ["--help"]),
+                success_codes=[0, 3])
+
+
+def _phase_session(number: str, title: str) -> Callable[[nox.Session], None]:
+    def phase(session: nox.Session) -> None:
+        _install(session)
+        _run(session, session.posargs, "--phase", number)
+
+    phase.__doc__ = f"Phase {number}: {title} (against a running platform; -- --env staging)."
+    return phase
+
+
+for _number, _phase in PHASES.items():
+    nox.session(python=PYTHON, name=f"phase{_number}")(
+        _phase_session(_number, str(_phase["title"])))
+
+
+@nox.session(python=PYTHON)
+def quick(session: nox.Session) -> None:
+    """Phase 1 and the P1 tests, stopping at the first failure."""
+    _install(session)
+    _run(session, session.posargs, "--quick")
+
+
+@nox.session(python=PYTHON)
+def full(session: nox.Session) -> None:
+    """All phases in order, each gated on the one before."""
+    _install(session)
+    _run(session, session.posargs)
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """The main job: start the reference platform, run every phase gated, stop the platform."""
+    _install(session)
+    stack_args, run_args = _split_stack_args(session.posargs)
+    env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR}
+    platform = ["python", "-m", "reference_platform"]
+    session.run(*platform, "stop", env=env, silent=True)  # a platform left by a killed run
+    session.run(*platform, "start", *stack_args, env=env)
+    try:
+        _run(session, run_args, env=env)
+    finally:
+        session.run(*platform, "stop", env=env)
 
 
 @nox.session(python=PYTHON)

@@ -1,38 +1,104 @@
-"""The ``ci-tools`` command line."""
+"""The ``ci-tools`` command line: ``run`` the phases, write the test ``index``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
+from pathlib import Path
 
-from ci_tools import __version__
+from ci_tools import __version__, config, runner
 from ci_tools._exceptions import CIToolsError, ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
-    )
+        prog="ci-tools",
+        description="Decide whether a staging deploy is healthy, and say why.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--root", type=Path, default=Path(),
+                        help="the project root, where pyproject.toml is (default: .)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", help="run phases in order, each gated on the one before",
+        description="Run phases in order; a phase runs only when the one before met its gate. "
+                    "Arguments after -- go to pytest.")
+    run.add_argument("--phase", type=int, action="append", dest="phases", metavar="N",
+                     help="run only phase N (repeatable; default: every phase)")
+    run.add_argument("--quick", action="store_true",
+                     help="phase 1 and the P1 tests of phase 2, stopping at the first failure")
+    run.add_argument("--env", default=None, help="environment (default: [tool.ci_tools] "
+                                                 "default_env)")
+    run.add_argument("--run-id", default=None,
+                     help="join or name a run (default: $CI_TOOLS_RUN_ID, GitHub's run id, "
+                          "or the time)")
+    run.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="per-test timeout in seconds (default: from config)")
+
+    index = commands.add_parser("index", help="write the test index from collection")
+    index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
     return parser
+
+
+def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    root: Path = args.root
+    project = config.load(root / "pyproject.toml")
+    env = args.env or project.default_env
+    project.environment(env)  # an unknown environment stops here, before any phase
+    run_id = args.run_id or runner.run_id(os.environ)
+    results_dir = root / project.results_dir / run_id
+    options = runner.RunOptions(root=root.resolve(), results_dir=results_dir.resolve(), env=env,
+                                pytest_args=tuple(pytest_args), timeout_s=args.timeout)
+    print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
+    if args.quick:
+        # Stop at the first failure: phase 1 whole, then only the P1 tests of phase 2.
+        quick = dataclasses.replace(options, exitfirst=True)
+        gates = runner.run_phases(project, [1], quick)
+        if gates[-1].met:
+            gates += runner.run_phases(project, [2], dataclasses.replace(quick, priority="P1"))
+    else:
+        numbers = args.phases or list(project.phases)
+        gates = runner.run_phases(project, numbers, options)
+    _link_latest(root / project.results_dir, run_id)
+    return 0 if all(gate.met for gate in gates) else 1
+
+
+def _link_latest(reports: Path, run_id: str) -> None:
+    """Points ``reports/latest`` at this run, for people looking for the newest results."""
+    latest = reports / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_id)
+    except OSError:
+        pass  # a convenience only: a file system without symlinks loses nothing
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; an error is one line on stderr, exit 2 for usage or config."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pytest_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, pytest_args = argv[:at], argv[at + 1:]
+    args = _parser().parse_args(argv)
     try:
-        if args.command is None:
-            parser.print_help()
-            return 0
+        if args.command == "run":
+            return _run(args, pytest_args)
+        from ci_tools.index import write_index  # noqa: PLC0415 - pytest collection is heavy
+
+        project = config.load(args.root / "pyproject.toml")
+        count = write_index(project, args.root, args.root / args.output)
+        print(f"wrote {args.output}: {count} tests")
+        return 0
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except CIToolsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,312 @@
 """The ci_tools pytest plugin, registered through the ``pytest11`` entry point.
 
-The phased suite's options, markers, trace ids and per-test records arrive with the phased
-end-to-end suite; until then the plugin only registers its option group, so that
-``pytest --help`` shows where they will live.
+Options ``--env``, ``--phase``, ``--priority`` and ``--results-dir``; the markers ``phase(n)``,
+``priority("P1".."P6")`` and ``area("name")``; fixtures for the environment's URLs, an HTTP
+client and a WebSocket connector that send the test's trace id, and ``criterion`` to record a
+measured value. With ``--phase`` or ``--results-dir`` every test's record is appended to the
+phase's JSONL file as it ends. Records are written by the controller only: under pytest-xdist
+it sees every worker's reports, so none is lost or written twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+from ci_tools import config as cfg
+from ci_tools.records import Failure, Measurement, RecordWriter, TestRecord, records_path
+from ci_tools.redact import redact
+
+if TYPE_CHECKING:  # the clients are imported by the fixtures that use them, not at plugin load
+    import httpx
+    from websockets.sync.client import ClientConnection
+
+PRIORITIES = ("P1", "P2", "P3", "P4", "P5", "P6")
+MARKERS = (
+    "phase(n): the phase (1-5) the test belongs to",
+    "priority(level): the business priority, P1 (critical) to P6",
+    "area(*names): what the test exercises, e.g. area('redis', 'websocket')",
+)
+_META = "ci_tools.meta"
+_TRACE = "ci_tools.trace_id"
+_MEASURE = "ci_tools.measurement"
+_TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
+_RECORDER = pytest.StashKey["Recorder"]()
+_CONFIG = pytest.StashKey["cfg.Config"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Registers the ``ci_tools`` option group."""
-    parser.getgroup("ci_tools", "ci_tools: phased end-to-end runs after a deploy")
+    group = parser.getgroup("ci_tools", "ci_tools: phased end-to-end runs after a deploy")
+    group.addoption("--env", dest="ci_tools_env", metavar="NAME", default=None,
+                    help="environment from [tool.ci_tools.environments] (default: its "
+                         "default_env)")
+    group.addoption("--phase", dest="ci_tools_phase", metavar="N", type=int, default=None,
+                    help="run only the tests marked phase(N) and record them as phase N")
+    group.addoption("--priority", dest="ci_tools_priority", metavar="P1[,P2]", default=None,
+                    help="run only tests of these priorities")
+    group.addoption("--results-dir", dest="ci_tools_results_dir", metavar="DIR", default=None,
+                    help="write one JSON record per test to DIR/phaseN.jsonl")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Registers the markers; on the controller of a recorded run, the recorder."""
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    phase = config.getoption("ci_tools_phase")
+    results_dir = config.getoption("ci_tools_results_dir")
+    if (phase is None and results_dir is None) or hasattr(config, "workerinput"):
+        return
+    folder = Path(results_dir or "reports/adhoc")
+    recorder = Recorder(RecordWriter(records_path(folder, phase or 0)), phase or 0)
+    config.stash[_RECORDER] = recorder
+    config.pluginmanager.register(recorder, "ci_tools_recorder")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Flushes and unregisters the recorder."""
+    recorder = config.stash.get(_RECORDER, None)
+    if recorder is not None:
+        recorder.finish_all()
+        recorder.writer.close()
+        config.pluginmanager.unregister(recorder)
+        del config.stash[_RECORDER]
+
+
+def _project_config(config: pytest.Config) -> cfg.Config:
+    if _CONFIG not in config.stash:
+        try:
+            config.stash[_CONFIG] = cfg.load(config.rootpath / "pyproject.toml")
+        except cfg.ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.stash[_CONFIG]
+
+
+def _marker_arg(item: pytest.Item, name: str) -> Any:
+    marker = item.get_closest_marker(name)
+    return marker.args[0] if marker is not None and marker.args else None
+
+
+def item_meta(item: pytest.Item) -> dict[str, Any]:
+    """The phase, priority, areas and marker names of a test; bad marker values are refused."""
+    phase = _marker_arg(item, "phase")
+    priority = _marker_arg(item, "priority")
+    if phase is not None and (not isinstance(phase, int) or phase < 1):
+        raise pytest.UsageError(f"{item.nodeid}: phase({phase!r}) must be a whole number >= 1")
+    if priority is not None and priority not in PRIORITIES:
+        raise pytest.UsageError(f"{item.nodeid}: priority({priority!r}) must be one of "
+                                f"{', '.join(PRIORITIES)}")
+    areas = sorted({str(a) for m in item.iter_markers("area") for a in m.args})
+    names = sorted({m.name for m in item.iter_markers()} - {"parametrize", "usefixtures"})
+    return {"phase": phase, "priority": priority, "areas": areas, "markers": names}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keeps the tests of ``--phase``/``--priority``; attaches each test's metadata."""
+    phase = config.getoption("ci_tools_phase")
+    priority = config.getoption("ci_tools_priority")
+    wanted = set(priority.split(",")) if priority else None
+    keep, drop = [], []
+    for item in items:
+        meta = item_meta(item)
+        if (phase is not None and meta["phase"] != phase) or (
+                wanted is not None and meta["priority"] not in wanted):
+            drop.append(item)
+            continue
+        item.user_properties.append((_META, meta))
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso(epoch: float) -> str:
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def failure_of(report: pytest.TestReport) -> Failure:
+    """The exception type, message and a short traceback of a failed report, redacted."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = redact(report.longreprtext)
+    if crash is not None:
+        first = str(crash.message).splitlines()[0] if crash.message else ""
+        kind, sep, message = first.partition(": ")
+        if not sep or " " in kind:
+            kind, message = "Error", first
+    else:
+        kind, message = "Error", text.strip().splitlines()[-1] if text.strip() else ""
+    timed_out = _TIMEOUT.search(text)
+    if timed_out:
+        return Failure("Timeout", f"timed out after {float(timed_out.group(1)):g} s",
+                       _short(text), timed_out=True)
+    return Failure(kind, redact(message), _short(text))
+
+
+def _short(text: str, lines: int = 25, chars: int = 4000) -> str:
+    return "\n".join(text.splitlines()[-lines:])[-chars:]
+
+
+class Recorder:
+    """Turns each test's setup/call/teardown reports into one record, written as it ends."""
+
+    def __init__(self, writer: RecordWriter, phase: int) -> None:
+        self.writer = writer
+        self.phase = phase
+        self._reports: dict[str, list[pytest.TestReport]] = {}
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str],
+                                ) -> None:
+        """Notes the start, so a test still running when the run is killed can be named."""
+        self.writer.start(nodeid, _now())
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collects a report; the test's record is written after its teardown."""
+        self._reports.setdefault(report.nodeid, []).append(report)
+        if report.when not in ("setup", "call"):  # teardown, or xdist's report of a crash
+            self._finish(report.nodeid)
+
+    def finish_all(self) -> None:
+        """Writes the records of tests whose teardown never reported."""
+        for nodeid in list(self._reports):
+            self._finish(nodeid)
+
+    def _finish(self, nodeid: str) -> None:
+        reports = self._reports.pop(nodeid, [])
+        if reports:
+            self.writer.record(self.build(reports))
+
+    def build(self, reports: list[pytest.TestReport]) -> TestRecord:
+        """One record from a test's reports."""
+        by_when = {r.when: r for r in reports}
+        call = by_when.get("call")
+        failed = next((r for r in reports if r.failed), None)
+        if call is not None and call.failed:
+            outcome = "failed"
+        elif failed is not None:
+            outcome = "failed" if failed.when not in ("setup", "teardown") else "error"
+        elif any(r.skipped for r in reports):
+            outcome = "skipped"
+        else:
+            outcome = "passed"
+        last = reports[-1]
+        properties = [p for r in reports for p in r.user_properties]
+        meta: dict[str, Any] = next((v for k, v in properties if k == _META), {})
+        skipped = next((r for r in reports if r.skipped), None)
+        skip_reason = None
+        if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
+            skip_reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
+        file, line, _ = last.location
+        return TestRecord(
+            nodeid=last.nodeid, file=file, line=(line or 0) + 1,
+            phase=meta.get("phase") or self.phase, outcome=outcome,
+            duration_s=round(sum(r.duration for r in reports), 4),
+            start=_iso(min(r.start for r in reports)), end=_iso(max(r.stop for r in reports)),
+            priority=meta.get("priority"), markers=tuple(meta.get("markers", ())),
+            areas=tuple(meta.get("areas", ())),
+            trace_ids=tuple(dict.fromkeys(str(v) for k, v in properties if k == _TRACE)),
+            measurements=tuple(dict.fromkeys(
+                Measurement(str(v[0]), float(v[1])) for k, v in properties if k == _MEASURE)),
+            failure=failure_of(failed) if failed is not None else None,
+            skip_reason=skip_reason, worker=getattr(last, "worker_id", None))
+
+
+# Fixtures: what an end-to-end test uses to reach the platform.
+
+@pytest.fixture(scope="session")
+def ci_config(pytestconfig: pytest.Config) -> cfg.Config:
+    """The project's ``[tool.ci_tools]`` configuration."""
+    return _project_config(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def ci_env_name(pytestconfig: pytest.Config, ci_config: cfg.Config) -> str:
+    """The name of the environment under test."""
+    name: str = pytestconfig.getoption("ci_tools_env") or ci_config.default_env
+    return name
+
+
+@pytest.fixture(scope="session")
+def ci_urls(pytestconfig: pytest.Config, ci_config: cfg.Config, ci_env_name: str,
+            ) -> dict[str, str]:
+    """The environment's URLs (backend, websocket, auth, frontend when it has one)."""
+    try:
+        return cfg.resolve_urls(ci_env_name, ci_config.environment(ci_env_name),
+                                pytestconfig.rootpath, os.environ)
+    except cfg.ConfigError as exc:
+        pytest.exit(f"ci_tools: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture
+def trace_id(request: pytest.FixtureRequest) -> str:
+    """A fresh trace id for this test, recorded with its record."""
+    value = secrets.token_hex(16)
+    request.node.user_properties.append((_TRACE, value))
+    return value
+
+
+def trace_headers(trace: str) -> dict[str, str]:
+    """The trace id in both headers Cloud Run reads, with a fresh span id."""
+    span = secrets.token_hex(8)
+    return {"traceparent": f"00-{trace}-{span}-01",
+            "x-cloud-trace-context": f"{trace}/{int(span, 16)};o=1"}
+
+
+@pytest.fixture
+def http(trace_id: str) -> Iterator[httpx.Client]:
+    """An HTTP client whose every request carries the test's trace id."""
+    import httpx  # noqa: PLC0415 - see the TYPE_CHECKING import
+
+    def stamp(request: httpx.Request) -> None:
+        request.headers.update(trace_headers(trace_id))
+
+    with httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0),
+                      event_hooks={"request": [stamp]}) as client:
+        yield client
+
+
+@pytest.fixture
+def ws_connect(trace_id: str, ci_urls: dict[str, str],
+               ) -> Iterator[Callable[..., ClientConnection]]:
+    """Opens WebSocket connections (default: the environment's URL) carrying the trace id;
+    ``token`` goes in the query string, as a browser would send it. All close at teardown."""
+    from websockets.sync.client import connect as ws_connect_sync  # noqa: PLC0415
+    with contextlib.ExitStack() as opened:
+
+        def connect(url: str | None = None, *, token: str | None = None,
+                    open_timeout: float = 10.0) -> ClientConnection:
+            target = url or ci_urls["websocket"]
+            if token is not None:
+                target += ("&" if "?" in target else "?") + f"token={token}"
+            return opened.enter_context(ws_connect_sync(
+                target, additional_headers=trace_headers(trace_id), open_timeout=open_timeout,
+                close_timeout=2.0))
+
+        yield connect
+
+
+@pytest.fixture
+def criterion(request: pytest.FixtureRequest, ci_config: cfg.Config,
+              ) -> Callable[[str, float], None]:
+    """Records a measured value against a named criterion of ``[tool.ci_tools.criteria]``."""
+
+    def measure(name: str, value: float) -> None:
+        if name not in ci_config.criteria:
+            raise cfg.ConfigError(f"unknown criterion {name!r}: define it under "
+                                  f"[tool.ci_tools.criteria.{name}]")
+        request.node.user_properties.append((_MEASURE, (name, float(value))))
+
+    return measure

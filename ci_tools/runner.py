@@ -1,0 +1,180 @@
+"""Runs phases as pytest subprocesses under their budgets, then judges their gates.
+
+Each phase is one ``pytest`` process (with pytest-xdist workers when the plan says so) writing
+its records through the plugin. The runner holds the phase's time budget from outside: when it
+runs out, pytest is interrupted, then killed, and the tests that started and never ended are
+recorded as hung, so the report stage still gets everything. A phase whose predecessor in the
+same run missed its gate is not run; it is recorded as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ci_tools._exceptions import ConfigError
+from ci_tools.config import Config
+from ci_tools.phases import GateResult, evaluate_gate, read_gate, skipped_gate, write_gate
+from ci_tools.records import Failure, RecordWriter, TestRecord, read_records, records_path
+
+INTERRUPT_GRACE_S = 5.0  # after SIGINT, pytest gets this long to write what it has
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What to run and where its files go."""
+
+    root: Path  # the project root (where pyproject.toml is)
+    results_dir: Path  # reports/<run-id>
+    env: str
+    pytest_args: tuple[str, ...] = ()
+    timeout_s: float | None = None  # per-test timeout; default from config
+    priority: str | None = None  # e.g. "P1": only those tests
+    exitfirst: bool = False
+
+
+def run_id(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """This run's id: CI_TOOLS_RUN_ID, GitHub's run id and attempt, or the UTC time."""
+    if environ.get("CI_TOOLS_RUN_ID"):
+        return environ["CI_TOOLS_RUN_ID"]
+    if environ.get("GITHUB_RUN_ID"):
+        return f"{environ['GITHUB_RUN_ID']}-{environ.get('GITHUB_RUN_ATTEMPT', '1')}"
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def pytest_command(config: Config, number: int, options: RunOptions) -> list[str]:
+    """The pytest command line of one phase."""
+    phase = config.phases[number]
+    timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
+    command = [sys.executable, "-m", "pytest", *phase.paths, "--phase", str(number),
+               "--env", options.env, "--results-dir", str(options.results_dir),
+               "--timeout", f"{timeout:g}", "-p", "no:cacheprovider", "-q", "-rfE"]
+    if phase.markers:
+        command += ["-m", phase.markers]
+    if phase.workers > 1:
+        command += ["-n", str(phase.workers)]
+    if options.priority:
+        command += ["--priority", options.priority]
+    if options.exitfirst:
+        command.append("-x")
+    return command + list(options.pytest_args)
+
+
+def _interrupt(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT lets pytest stop cleanly; whatever still runs after the grace is killed."""
+    for sig, wait in ((signal.SIGINT, INTERRUPT_GRACE_S), (signal.SIGKILL, INTERRUPT_GRACE_S)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            if sig == signal.SIGINT:
+                os.killpg(process.pid, signal.SIGKILL)  # xdist workers left behind, if any
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+def _record_hung(path: Path, number: int, hung: Sequence[str], budget_s: float) -> None:
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    writer = RecordWriter(path)
+    try:
+        for nodeid in hung:
+            file = nodeid.split("::", 1)[0]
+            writer.record(TestRecord(
+                nodeid=nodeid, file=file, line=0, phase=number, outcome="failed",
+                duration_s=0.0, start=now, end=now,
+                failure=Failure("Hung", f"still running when the phase budget of "
+                                        f"{budget_s:g} s ran out", timed_out=True)))
+    finally:
+        writer.close()
+
+
+def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
+    """Runs phase N (unless an earlier gate of this run failed) and writes its gate."""
+    if number not in config.phases:
+        raise ConfigError(f"no phase {number}: [tool.ci_tools.phases] has "
+                          f"{', '.join(map(str, config.phases))}")
+    phase = config.phases[number]
+    for earlier in range(number - 1, 0, -1):
+        previous = read_gate(options.results_dir, earlier)
+        if previous is not None:
+            if not previous.met:
+                blocker = previous if previous.status == "not_met" else _blocker(options, earlier)
+                gate = skipped_gate(number, phase, blocker)
+                write_gate(options.results_dir, gate)
+                return gate
+            break
+    path = records_path(options.results_dir, number)
+    options.results_dir.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
+    started = time.monotonic()
+    process = subprocess.Popen(pytest_command(config, number, options), cwd=options.root,
+                               start_new_session=True)
+    exhausted = False
+    try:
+        returncode = process.wait(phase.budget_s)
+    except subprocess.TimeoutExpired:
+        exhausted = True
+        print(f"ci-tools: phase {number} budget of {phase.budget_s:g} s ran out; stopping it",
+              file=sys.stderr, flush=True)
+        _interrupt(process)
+        returncode = process.returncode
+    except KeyboardInterrupt:
+        _interrupt(process)
+        raise
+    duration = time.monotonic() - started
+    found = read_records(path)
+    if found.started_not_finished:
+        _record_hung(path, number, found.started_not_finished, phase.budget_s)
+        found = dataclasses.replace(read_records(path),
+                                    started_not_finished=found.started_not_finished)
+    gate = evaluate_gate(number, phase, config, found, duration_s=duration,
+                         budget_exhausted=exhausted)
+    if returncode in (3, 4) and not found.records:  # pytest could not run at all
+        gate = dataclasses.replace(gate, reason=f"pytest could not run (exit {returncode}); "
+                                                "see its error above")
+    write_gate(options.results_dir, gate)
+    return gate
+
+
+def _blocker(options: RunOptions, phase: int) -> GateResult:
+    """The gate that first failed, looking back from a skipped phase."""
+    for earlier in range(phase, 0, -1):
+        gate = read_gate(options.results_dir, earlier)
+        if gate is not None and gate.status == "not_met":
+            return gate
+    raise ConfigError(f"phase {phase} is recorded as skipped but no earlier gate failed: "
+                      f"delete {options.results_dir} and run again")
+
+
+def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> list[GateResult]:
+    """Runs the phases in order; after a missed gate the rest are recorded as skipped."""
+    results = []
+    for number in numbers:
+        gate = run_phase(config, number, options)
+        results.append(gate)
+        print(verdict_line(gate), flush=True)
+    return results
+
+
+def verdict_line(gate: GateResult) -> str:
+    """One line per phase: status, counts, duration, reason."""
+    mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP"}[gate.status]
+    counts = (f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed"
+              + (f", {gate.skipped} skipped" if gate.skipped else ""))
+    if gate.status == "skipped":
+        return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason}"
+    detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"
+    return (f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s"
+            f"{detail}")

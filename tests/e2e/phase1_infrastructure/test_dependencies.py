@@ -1,0 +1,66 @@
+"""Phase 1: the backend's dependencies are up and fast, measured by its ready endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.client import Platform
+
+pytestmark = [pytest.mark.phase(1), pytest.mark.priority("P1")]
+
+
+@pytest.mark.area("database")
+def test_database_is_up_and_fast(platform: Platform,
+                                 criterion: Callable[[str, float], None]) -> None:
+    """PostgreSQL answers the ready probe; its latency is recorded against the criterion."""
+    check = platform.ready().json()["dependencies"]["postgres"]
+    if "latency_ms" in check:
+        criterion("database_latency_ms", check["latency_ms"])
+    assert check["status"] == "up", f"postgres {check['status']}: {check.get('error', '')}"
+
+
+@pytest.mark.area("database")
+def test_database_latency_is_stable(platform: Platform,
+                                    criterion: Callable[[str, float], None]) -> None:
+    """Five probes in a row all stay under the database latency limit."""
+    for _ in range(5):
+        check = platform.ready().json()["dependencies"]["postgres"]
+        criterion("database_latency_ms", check["latency_ms"])
+        assert check["status"] == "up", f"postgres {check['status']}: {check.get('error', '')}"
+
+
+@pytest.mark.area("redis")
+def test_redis_is_reachable(platform: Platform, criterion: Callable[[str, float], None]) -> None:
+    """Redis answers the ready probe; its latency is recorded."""
+    check = platform.ready().json()["dependencies"]["redis"]
+    if check["status"] != "down":
+        criterion("redis_latency_ms", check["latency_ms"])
+    assert check["status"] == "up", f"redis {check['status']}: {check.get('error', '')}"
+
+
+@pytest.mark.area("redis")
+def test_redis_backed_cache_serves_recent_threads(platform: Platform) -> None:
+    """A new thread shows first in the user's recent threads, which Redis caches."""
+    session = platform.login(0)
+    thread = platform.create_thread(session, "phase 1 cache probe")
+    recent = platform.http.get(f"{platform.backend}/api/threads", headers=session.headers)
+    assert recent.status_code == 200, f"recent threads: HTTP {recent.status_code}"
+    assert recent.json()["threads"][0]["id"] == thread["id"]
+
+
+@pytest.mark.area("database", "redis")
+def test_ready_is_200(platform: Platform) -> None:
+    """The backend as a whole is ready: HTTP 200 on /health/ready."""
+    response = platform.ready()
+    problems = {name: dep for name, dep in response.json().get("dependencies", {}).items()
+                if dep.get("status") != "up"}
+    assert response.status_code == 200, f"not ready: {problems}"
+
+
+@pytest.mark.area("auth")
+def test_auth_is_ready(platform: Platform) -> None:
+    """The auth service is configured to sign tokens (its secret is present)."""
+    response = platform.http.get(f"{platform.auth}/health/ready")
+    assert response.status_code == 200, f"auth not ready: {response.text}"
