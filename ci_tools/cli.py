@@ -14,28 +14,51 @@ from ci_tools._exceptions import CIToolsError, ConfigError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ci-tools",
-        description="Decide whether a staging deploy is healthy, and say why.")
+        prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--root", type=Path, default=Path(),
-                        help="the project root, where pyproject.toml is (default: .)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(),
+        help="the project root, where pyproject.toml is (default: .)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
-        "run", help="run phases in order, each gated on the one before",
+        "run",
+        help="run phases in order, each gated on the one before",
         description="Run phases in order; a phase runs only when the one before met its gate. "
-                    "Arguments after -- go to pytest.")
-    run.add_argument("--phase", type=int, action="append", dest="phases", metavar="N",
-                     help="run only phase N (repeatable; default: every phase)")
-    run.add_argument("--quick", action="store_true",
-                     help="phase 1 and the P1 tests of phase 2, stopping at the first failure")
-    run.add_argument("--env", default=None, help="environment (default: [tool.ci_tools] "
-                                                 "default_env)")
-    run.add_argument("--run-id", default=None,
-                     help="join or name a run (default: $CI_TOOLS_RUN_ID, GitHub's run id, "
-                          "or the time)")
-    run.add_argument("--timeout", type=float, default=None, metavar="S",
-                     help="per-test timeout in seconds (default: from config)")
+        "Arguments after -- go to pytest.",
+    )
+    run.add_argument(
+        "--phase",
+        type=int,
+        action="append",
+        dest="phases",
+        metavar="N",
+        help="run only phase N (repeatable; default: every phase)",
+    )
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="phase 1 and the P1 tests of phase 2, stopping at the first failure",
+    )
+    run.add_argument(
+        "--env", default=None, help="environment (default: [tool.ci_tools] default_env)"
+    )
+    run.add_argument(
+        "--run-id",
+        default=None,
+        help="join or name a run (default: $CI_TOOLS_RUN_ID, GitHub's run id, or the time)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="per-test timeout in seconds (default: from config)",
+    )
 
     index = commands.add_parser("index", help="write the test index from collection")
     index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
@@ -49,8 +72,13 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     project.environment(env)  # an unknown environment stops here, before any phase
     run_id = args.run_id or runner.run_id(os.environ)
     results_dir = root / project.results_dir / run_id
-    options = runner.RunOptions(root=root.resolve(), results_dir=results_dir.resolve(), env=env,
-                                pytest_args=tuple(pytest_args), timeout_s=args.timeout)
+    options = runner.RunOptions(
+        root=root.resolve(),
+        results_dir=results_dir.resolve(),
+        env=env,
+        pytest_args=tuple(pytest_args),
+        timeout_s=args.timeout,
+    )
     print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
     if args.quick:
         # Stop at the first failure: phase 1 whole, then only the P1 tests of phase 2.
@@ -82,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     pytest_args: list[str] = []
     if "--" in argv:
         at = argv.index("--")
-        argv, pytest_args = argv[:at], argv[at + 1:]
+        argv, pytest_args = argv[:at], argv[at + 1 :]
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":

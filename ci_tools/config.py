@@ -22,7 +22,7 @@ URL_NAMES = ("backend", "websocket", "auth", "frontend")
 # An environment variable per URL, so a run can target a preview revision's tagged URL.
 URL_OVERRIDES = {name: f"CI_TOOLS_{name.upper()}_URL" for name in URL_NAMES}
 STACK_DIR_VARIABLE = "CI_TOOLS_STACK_DIR"
-PASSWORD_VARIABLE = "CI_TOOLS_E2E_PASSWORD"
+PASSWORD_VARIABLE = "CI_TOOLS_E2E_PASSWORD"  # noqa: S105 - the name of a variable
 
 
 class _Model(BaseModel):
@@ -114,8 +114,9 @@ class Config(_Model):
             return self.environments[name]
         except KeyError:
             known = ", ".join(sorted(self.environments)) or "none"
-            raise ConfigError(f"unknown environment {name!r}: [tool.ci_tools.environments] "
-                              f"has {known}") from None
+            raise ConfigError(
+                f"unknown environment {name!r}: [tool.ci_tools.environments] has {known}"
+            ) from None
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -136,7 +137,8 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
             if name not in config.criteria:
                 raise ConfigError(
                     f"{source}: [tool.ci_tools] phases.{number}.criteria: unknown criterion "
-                    f"{name!r}; define it under [tool.ci_tools.criteria.{name}]")
+                    f"{name!r}; define it under [tool.ci_tools.criteria.{name}]"
+                )
     return config
 
 
@@ -151,11 +153,11 @@ def load(pyproject: Path) -> Config:
     return parse(data.get("tool", {}).get("ci_tools", {}), str(pyproject))
 
 
-def resolve_urls(name: str, env: EnvironmentConfig, root: Path,
-                 environ: Mapping[str, str]) -> dict[str, str]:
+def resolve_urls(
+    name: str, env: EnvironmentConfig, root: Path, environ: Mapping[str, str]
+) -> dict[str, str]:
     """The environment's URLs: from config or the local stack file, then env var overrides."""
-    urls = {url: value for url in URL_NAMES
-            if (value := getattr(env, f"{url}_url")) is not None}
+    urls = {url: value for url in URL_NAMES if (value := getattr(env, f"{url}_url")) is not None}
     if env.stack_file is not None:
         stack_dir = environ.get(STACK_DIR_VARIABLE)
         stack_file = Path(stack_dir) / "stack.json" if stack_dir else root / env.stack_file
@@ -166,18 +168,23 @@ def resolve_urls(name: str, env: EnvironmentConfig, root: Path,
                 raise ConfigError(
                     f"environment {name!r} reads its URLs from {stack_file}, which does not "
                     "exist: start the platform with `nox -s stack -- start`, or set "
-                    "CI_TOOLS_BACKEND_URL, CI_TOOLS_WEBSOCKET_URL and CI_TOOLS_AUTH_URL") from None
+                    "CI_TOOLS_BACKEND_URL, CI_TOOLS_WEBSOCKET_URL and CI_TOOLS_AUTH_URL"
+                ) from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{stack_file} has no readable URLs ({exc}): restart the "
-                              "platform with `nox -s stack -- start`") from None
+            raise ConfigError(
+                f"{stack_file} has no readable URLs ({exc}): restart the "
+                "platform with `nox -s stack -- start`"
+            ) from None
     for url, variable in URL_OVERRIDES.items():
         if environ.get(variable):
             urls[url] = environ[variable]
     missing = [u for u in ("backend", "websocket", "auth") if u not in urls]
     if missing:
-        raise ConfigError(f"environment {name!r} has no {', '.join(missing)} URL: set "
-                          f"[tool.ci_tools.environments.{name}] "
-                          f"{', '.join(f'{m}_url' for m in missing)}")
+        raise ConfigError(
+            f"environment {name!r} has no {', '.join(missing)} URL: set "
+            f"[tool.ci_tools.environments.{name}] "
+            f"{', '.join(f'{m}_url' for m in missing)}"
+        )
     return urls
 
 
@@ -185,6 +192,8 @@ def password(name: str, env: EnvironmentConfig, environ: Mapping[str, str] = os.
     """The test users' password: CI_TOOLS_E2E_PASSWORD, else the environment's dev password."""
     value = environ.get(PASSWORD_VARIABLE) or env.dev_password
     if not value:
-        raise ConfigError(f"no password for the test users of environment {name!r}: set "
-                          f"{PASSWORD_VARIABLE} (a repository secret in GitHub Actions)")
+        raise ConfigError(
+            f"no password for the test users of environment {name!r}: set "
+            f"{PASSWORD_VARIABLE} (a repository secret in GitHub Actions)"
+        )
     return value

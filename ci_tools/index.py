@@ -34,8 +34,14 @@ class _Collector:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
             meta = item_meta(item)
-            self.tests.append(IndexedTest(item.nodeid.split("::", 1)[0], meta["phase"],
-                                          meta["priority"], tuple(meta["areas"])))
+            self.tests.append(
+                IndexedTest(
+                    item.nodeid.split("::", 1)[0],
+                    meta["phase"],
+                    meta["priority"],
+                    tuple(meta["areas"]),
+                )
+            )
 
 
 def collect(root: Path, paths: list[str]) -> list[IndexedTest]:
@@ -43,12 +49,14 @@ def collect(root: Path, paths: list[str]) -> list[IndexedTest]:
     collector = _Collector()
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.chdir(root):
-        code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", *paths],
-                           plugins=[collector])
+        code = pytest.main(
+            ["--collect-only", "-q", "-p", "no:cacheprovider", *paths], plugins=[collector]
+        )
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         last = output.getvalue().strip().splitlines()[-1:] or [""]
-        raise CIToolsError(f"collecting {', '.join(paths)} failed (pytest exit {int(code)}): "
-                           f"{last[0]}")
+        raise CIToolsError(
+            f"collecting {', '.join(paths)} failed (pytest exit {int(code)}): {last[0]}"
+        )
     return collector.tests
 
 
@@ -65,25 +73,40 @@ def render(config: Config, tests: list[IndexedTest]) -> str:
     by_phase: dict[int | None, list[IndexedTest]] = defaultdict(list)
     for test in tests:
         by_phase[test.phase].append(test)
-    lines = [HEADER, "", "# End-to-end test index", "",
-             f"{len(tests)} tests in {len([p for p in by_phase if p is not None])} phases.", ""]
+    lines = [
+        HEADER,
+        "",
+        "# End-to-end test index",
+        "",
+        f"{len(tests)} tests in {len([p for p in by_phase if p is not None])} phases.",
+        "",
+    ]
     lines += ["| phase | title | tests | priorities |", "|---|---|---:|---|"]
     for number, phase in config.phases.items():
         chosen = by_phase.get(number, [])
-        lines.append(f"| {number} | {phase.title} | {len(chosen)} | {_counts(chosen, 'priority')} |")
-    for number in [*config.phases, *(p for p in by_phase if p not in config.phases)]:
-        chosen = by_phase.get(number, [])
+        priorities = _counts(chosen, "priority")
+        lines.append(f"| {number} | {phase.title} | {len(chosen)} | {priorities} |")
+    numbers: list[int | None] = [*config.phases, *(p for p in by_phase if p not in config.phases)]
+    for key in numbers:
+        chosen = by_phase.get(key, [])
         if not chosen:
             continue
-        title = config.phases[number].title if number in config.phases else "no phase marker"
-        lines += ["", f"## Phase {number if number is not None else '-'}: {title}", "",
-                  "| file | tests | priorities | areas |", "|---|---:|---|---|"]
+        title = config.phases[key].title if key in config.phases else "no phase marker"
+        lines += [
+            "",
+            f"## Phase {key if key is not None else '-'}: {title}",
+            "",
+            "| file | tests | priorities | areas |",
+            "|---|---:|---|---|",
+        ]
         by_file: dict[str, list[IndexedTest]] = defaultdict(list)
         for test in chosen:
             by_file[test.file].append(test)
         for file, file_tests in sorted(by_file.items()):
-            lines.append(f"| `{file}` | {len(file_tests)} | {_counts(file_tests, 'priority')} | "
-                         f"{_counts(file_tests, 'areas')} |")
+            lines.append(
+                f"| `{file}` | {len(file_tests)} | {_counts(file_tests, 'priority')} | "
+                f"{_counts(file_tests, 'areas')} |"
+            )
     return "\n".join(lines) + "\n"
 
 

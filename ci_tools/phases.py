@@ -127,25 +127,33 @@ def target_text(criterion: CriterionConfig) -> str:
     return " and ".join(parts) or "recorded"
 
 
-def evaluate_criterion(name: str, criterion: CriterionConfig,
-                       records: Sequence[TestRecord]) -> CriterionResult:
+def evaluate_criterion(
+    name: str, criterion: CriterionConfig, records: Sequence[TestRecord]
+) -> CriterionResult:
     """The criterion's figure over the phase's records, and whether it holds."""
     if criterion.source == "pass_rate":
-        chosen = [r for r in records if r.outcome in EXECUTED
-                  and (criterion.priority is None or r.priority == criterion.priority)]
+        chosen = [
+            r
+            for r in records
+            if r.outcome in EXECUTED
+            and (criterion.priority is None or r.priority == criterion.priority)
+        ]
         values = [1.0 if r.outcome == "passed" else 0.0 for r in chosen]
         how = "mean"
     else:
         values = [m.value for r in records for m in r.measurements if m.criterion == name]
         how = criterion.aggregate
     if not values:
-        return CriterionResult(name, criterion.title, criterion.unit, target_text(criterion),
-                               None, 0, met=False)
+        return CriterionResult(
+            name, criterion.title, criterion.unit, target_text(criterion), None, 0, met=False
+        )
     figure = aggregate(values, how)
-    met = ((criterion.max is None or figure < criterion.max)
-           and (criterion.min is None or figure >= criterion.min))
-    return CriterionResult(name, criterion.title, criterion.unit, target_text(criterion),
-                           figure, len(values), met)
+    met = (criterion.max is None or figure < criterion.max) and (
+        criterion.min is None or figure >= criterion.min
+    )
+    return CriterionResult(
+        name, criterion.title, criterion.unit, target_text(criterion), figure, len(values), met
+    )
 
 
 def _failing_areas(records: Sequence[TestRecord]) -> str:
@@ -155,46 +163,75 @@ def _failing_areas(records: Sequence[TestRecord]) -> str:
     return ", ".join(f"{area} {count}/{totals[area]}" for area, count in failing.most_common(3))
 
 
-def evaluate_gate(number: int, phase: PhaseConfig, config: Config, found: PhaseRecords, *,
-                  duration_s: float = 0.0, budget_exhausted: bool = False) -> GateResult:
+def evaluate_gate(
+    number: int,
+    phase: PhaseConfig,
+    config: Config,
+    found: PhaseRecords,
+    *,
+    duration_s: float = 0.0,
+    budget_exhausted: bool = False,
+) -> GateResult:
     """Phase N's gate over its records; the reason names every unmet part with its numbers."""
     records = found.records
     counts = Counter(r.outcome for r in records)
     executed = sum(counts[o] for o in EXECUTED)
     pass_rate = counts["passed"] / executed if executed else None
-    criteria = tuple(evaluate_criterion(name, config.criteria[name], records)
-                     for name in phase.criteria)
+    criteria = tuple(
+        evaluate_criterion(name, config.criteria[name], records) for name in phase.criteria
+    )
     problems = []
     if pass_rate is None:
         problems.append("no test ran")
     elif pass_rate < phase.min_pass_rate:
-        problems.append(f"pass rate {pass_rate:.0%} ({counts['passed']}/{executed}), "
-                        f"needs {phase.min_pass_rate:.0%}")
+        problems.append(
+            f"pass rate {pass_rate:.0%} ({counts['passed']}/{executed}), "
+            f"needs {phase.min_pass_rate:.0%}"
+        )
         if areas := _failing_areas(records):
             problems.append(f"failing areas: {areas}")
     for result in criteria:
         if result.measured is None:
             problems.append(f"{result.title} not measured")
         elif not result.met:
-            problems.append(f"{result.title} {format_value(result.measured, result.unit)}, "
-                            f"target {result.target}")
+            problems.append(
+                f"{result.title} {format_value(result.measured, result.unit)}, "
+                f"target {result.target}"
+            )
     if budget_exhausted:
-        problems.append(f"budget of {phase.budget_s:g} s ran out with "
-                        f"{len(found.started_not_finished)} test(s) hung")
+        problems.append(
+            f"budget of {phase.budget_s:g} s ran out with "
+            f"{len(found.started_not_finished)} test(s) hung"
+        )
     met = not problems
     return GateResult(
-        phase=number, title=phase.title, status="met" if met else "not_met",
+        phase=number,
+        title=phase.title,
+        status="met" if met else "not_met",
         reason="; ".join(problems) if problems else "gate met",
-        total=len(records), passed=counts["passed"], failed=counts["failed"],
-        errors=counts["error"], skipped=counts["skipped"], pass_rate=pass_rate,
-        min_pass_rate=phase.min_pass_rate, criteria=criteria,
-        hung=found.started_not_finished, duration_s=round(duration_s, 3),
-        budget_s=phase.budget_s, budget_exhausted=budget_exhausted, bad_lines=found.bad_lines)
+        total=len(records),
+        passed=counts["passed"],
+        failed=counts["failed"],
+        errors=counts["error"],
+        skipped=counts["skipped"],
+        pass_rate=pass_rate,
+        min_pass_rate=phase.min_pass_rate,
+        criteria=criteria,
+        hung=found.started_not_finished,
+        duration_s=round(duration_s, 3),
+        budget_s=phase.budget_s,
+        budget_exhausted=budget_exhausted,
+        bad_lines=found.bad_lines,
+    )
 
 
 def skipped_gate(number: int, phase: PhaseConfig, blocker: GateResult) -> GateResult:
     """The result of a phase not run because an earlier gate was not met."""
     return GateResult(
-        phase=number, title=phase.title, status="skipped",
+        phase=number,
+        title=phase.title,
+        status="skipped",
         reason=f"gate of phase {blocker.phase} not met: {blocker.reason}",
-        min_pass_rate=phase.min_pass_rate, budget_s=phase.budget_s)
+        min_pass_rate=phase.min_pass_rate,
+        budget_s=phase.budget_s,
+    )

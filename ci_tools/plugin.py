@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ci_tools import config as cfg
+from ci_tools._exceptions import ConfigError
 from ci_tools.records import Failure, Measurement, RecordWriter, TestRecord, records_path
 from ci_tools.redact import redact
 
@@ -46,15 +47,35 @@ _CONFIG = pytest.StashKey["cfg.Config"]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Registers the ``ci_tools`` option group."""
     group = parser.getgroup("ci_tools", "ci_tools: phased end-to-end runs after a deploy")
-    group.addoption("--env", dest="ci_tools_env", metavar="NAME", default=None,
-                    help="environment from [tool.ci_tools.environments] (default: its "
-                         "default_env)")
-    group.addoption("--phase", dest="ci_tools_phase", metavar="N", type=int, default=None,
-                    help="run only the tests marked phase(N) and record them as phase N")
-    group.addoption("--priority", dest="ci_tools_priority", metavar="P1[,P2]", default=None,
-                    help="run only tests of these priorities")
-    group.addoption("--results-dir", dest="ci_tools_results_dir", metavar="DIR", default=None,
-                    help="write one JSON record per test to DIR/phaseN.jsonl")
+    group.addoption(
+        "--env",
+        dest="ci_tools_env",
+        metavar="NAME",
+        default=None,
+        help="environment from [tool.ci_tools.environments] (default: its default_env)",
+    )
+    group.addoption(
+        "--phase",
+        dest="ci_tools_phase",
+        metavar="N",
+        type=int,
+        default=None,
+        help="run only the tests marked phase(N) and record them as phase N",
+    )
+    group.addoption(
+        "--priority",
+        dest="ci_tools_priority",
+        metavar="P1[,P2]",
+        default=None,
+        help="run only tests of these priorities",
+    )
+    group.addoption(
+        "--results-dir",
+        dest="ci_tools_results_dir",
+        metavar="DIR",
+        default=None,
+        help="write one JSON record per test to DIR/phaseN.jsonl",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,7 +106,7 @@ def _project_config(config: pytest.Config) -> cfg.Config:
     if _CONFIG not in config.stash:
         try:
             config.stash[_CONFIG] = cfg.load(config.rootpath / "pyproject.toml")
-        except cfg.ConfigError as exc:
+        except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
     return config.stash[_CONFIG]
 
@@ -102,8 +123,9 @@ def item_meta(item: pytest.Item) -> dict[str, Any]:
     if phase is not None and (not isinstance(phase, int) or phase < 1):
         raise pytest.UsageError(f"{item.nodeid}: phase({phase!r}) must be a whole number >= 1")
     if priority is not None and priority not in PRIORITIES:
-        raise pytest.UsageError(f"{item.nodeid}: priority({priority!r}) must be one of "
-                                f"{', '.join(PRIORITIES)}")
+        raise pytest.UsageError(
+            f"{item.nodeid}: priority({priority!r}) must be one of {', '.join(PRIORITIES)}"
+        )
     areas = sorted({str(a) for m in item.iter_markers("area") for a in m.args})
     names = sorted({m.name for m in item.iter_markers()} - {"parametrize", "usefixtures"})
     return {"phase": phase, "priority": priority, "areas": areas, "markers": names}
@@ -119,7 +141,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         meta = item_meta(item)
         if (phase is not None and meta["phase"] != phase) or (
-                wanted is not None and meta["priority"] not in wanted):
+            wanted is not None and meta["priority"] not in wanted
+        ):
             drop.append(item)
             continue
         item.user_properties.append((_META, meta))
@@ -151,8 +174,12 @@ def failure_of(report: pytest.TestReport) -> Failure:
         kind, message = "Error", text.strip().splitlines()[-1] if text.strip() else ""
     timed_out = _TIMEOUT.search(text)
     if timed_out:
-        return Failure("Timeout", f"timed out after {float(timed_out.group(1)):g} s",
-                       _short(text), timed_out=True)
+        return Failure(
+            "Timeout",
+            f"timed out after {float(timed_out.group(1)):g} s",
+            _short(text),
+            timed_out=True,
+        )
     return Failure(kind, redact(message), _short(text))
 
 
@@ -168,8 +195,11 @@ class Recorder:
         self.phase = phase
         self._reports: dict[str, list[pytest.TestReport]] = {}
 
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str],
-                                ) -> None:
+    def pytest_runtest_logstart(
+        self,
+        nodeid: str,
+        location: tuple[str, int | None, str],
+    ) -> None:
         """Notes the start, so a test still running when the run is killed can be named."""
         self.writer.start(nodeid, _now())
 
@@ -180,9 +210,9 @@ class Recorder:
             self._finish(report.nodeid)
 
     def finish_all(self) -> None:
-        """Writes the records of tests whose teardown never reported."""
-        for nodeid in list(self._reports):
-            self._finish(nodeid)
+        """Drops tests that never reached teardown (the run was interrupted): their start line
+        without an end is what names them as hung, so no half-record is written."""
+        self._reports.clear()
 
     def _finish(self, nodeid: str) -> None:
         reports = self._reports.pop(nodeid, [])
@@ -203,7 +233,8 @@ class Recorder:
         else:
             outcome = "passed"
         last = reports[-1]
-        properties = [p for r in reports for p in r.user_properties]
+        # Each report copies the test's properties as they were then: the longest has them all.
+        properties: list[tuple[str, Any]] = max((r.user_properties for r in reports), key=len)
         meta: dict[str, Any] = next((v for k, v in properties if k == _META), {})
         skipped = next((r for r in reports if r.skipped), None)
         skip_reason = None
@@ -211,20 +242,29 @@ class Recorder:
             skip_reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
         file, line, _ = last.location
         return TestRecord(
-            nodeid=last.nodeid, file=file, line=(line or 0) + 1,
-            phase=meta.get("phase") or self.phase, outcome=outcome,
+            nodeid=last.nodeid,
+            file=file,
+            line=(line or 0) + 1,
+            phase=meta.get("phase") or self.phase,
+            outcome=outcome,
             duration_s=round(sum(r.duration for r in reports), 4),
-            start=_iso(min(r.start for r in reports)), end=_iso(max(r.stop for r in reports)),
-            priority=meta.get("priority"), markers=tuple(meta.get("markers", ())),
+            start=_iso(min(r.start for r in reports)),
+            end=_iso(max(r.stop for r in reports)),
+            priority=meta.get("priority"),
+            markers=tuple(meta.get("markers", ())),
             areas=tuple(meta.get("areas", ())),
             trace_ids=tuple(dict.fromkeys(str(v) for k, v in properties if k == _TRACE)),
-            measurements=tuple(dict.fromkeys(
-                Measurement(str(v[0]), float(v[1])) for k, v in properties if k == _MEASURE)),
+            measurements=tuple(
+                Measurement(str(v[0]), float(v[1])) for k, v in properties if k == _MEASURE
+            ),
             failure=failure_of(failed) if failed is not None else None,
-            skip_reason=skip_reason, worker=getattr(last, "worker_id", None))
+            skip_reason=skip_reason,
+            worker=getattr(last, "worker_id", None),
+        )
 
 
 # Fixtures: what an end-to-end test uses to reach the platform.
+
 
 @pytest.fixture(scope="session")
 def ci_config(pytestconfig: pytest.Config) -> cfg.Config:
@@ -240,13 +280,17 @@ def ci_env_name(pytestconfig: pytest.Config, ci_config: cfg.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def ci_urls(pytestconfig: pytest.Config, ci_config: cfg.Config, ci_env_name: str,
-            ) -> dict[str, str]:
+def ci_urls(
+    pytestconfig: pytest.Config,
+    ci_config: cfg.Config,
+    ci_env_name: str,
+) -> dict[str, str]:
     """The environment's URLs (backend, websocket, auth, frontend when it has one)."""
     try:
-        return cfg.resolve_urls(ci_env_name, ci_config.environment(ci_env_name),
-                                pytestconfig.rootpath, os.environ)
-    except cfg.ConfigError as exc:
+        return cfg.resolve_urls(
+            ci_env_name, ci_config.environment(ci_env_name), pytestconfig.rootpath, os.environ
+        )
+    except ConfigError as exc:
         pytest.exit(f"ci_tools: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
@@ -261,8 +305,10 @@ def trace_id(request: pytest.FixtureRequest) -> str:
 def trace_headers(trace: str) -> dict[str, str]:
     """The trace id in both headers Cloud Run reads, with a fresh span id."""
     span = secrets.token_hex(8)
-    return {"traceparent": f"00-{trace}-{span}-01",
-            "x-cloud-trace-context": f"{trace}/{int(span, 16)};o=1"}
+    return {
+        "traceparent": f"00-{trace}-{span}-01",
+        "x-cloud-trace-context": f"{trace}/{int(span, 16)};o=1",
+    }
 
 
 @pytest.fixture
@@ -273,40 +319,53 @@ def http(trace_id: str) -> Iterator[httpx.Client]:
     def stamp(request: httpx.Request) -> None:
         request.headers.update(trace_headers(trace_id))
 
-    with httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0),
-                      event_hooks={"request": [stamp]}) as client:
+    with httpx.Client(
+        timeout=httpx.Timeout(15.0, connect=5.0), event_hooks={"request": [stamp]}
+    ) as client:
         yield client
 
 
 @pytest.fixture
-def ws_connect(trace_id: str, ci_urls: dict[str, str],
-               ) -> Iterator[Callable[..., ClientConnection]]:
+def ws_connect(
+    trace_id: str,
+    ci_urls: dict[str, str],
+) -> Iterator[Callable[..., ClientConnection]]:
     """Opens WebSocket connections (default: the environment's URL) carrying the trace id;
     ``token`` goes in the query string, as a browser would send it. All close at teardown."""
     from websockets.sync.client import connect as ws_connect_sync  # noqa: PLC0415
+
     with contextlib.ExitStack() as opened:
 
-        def connect(url: str | None = None, *, token: str | None = None,
-                    open_timeout: float = 10.0) -> ClientConnection:
+        def connect(
+            url: str | None = None, *, token: str | None = None, open_timeout: float = 10.0
+        ) -> ClientConnection:
             target = url or ci_urls["websocket"]
             if token is not None:
                 target += ("&" if "?" in target else "?") + f"token={token}"
-            return opened.enter_context(ws_connect_sync(
-                target, additional_headers=trace_headers(trace_id), open_timeout=open_timeout,
-                close_timeout=2.0))
+            return opened.enter_context(
+                ws_connect_sync(
+                    target,
+                    additional_headers=trace_headers(trace_id),
+                    open_timeout=open_timeout,
+                    close_timeout=2.0,
+                )
+            )
 
         yield connect
 
 
 @pytest.fixture
-def criterion(request: pytest.FixtureRequest, ci_config: cfg.Config,
-              ) -> Callable[[str, float], None]:
+def criterion(
+    request: pytest.FixtureRequest,
+    ci_config: cfg.Config,
+) -> Callable[[str, float], None]:
     """Records a measured value against a named criterion of ``[tool.ci_tools.criteria]``."""
 
     def measure(name: str, value: float) -> None:
         if name not in ci_config.criteria:
-            raise cfg.ConfigError(f"unknown criterion {name!r}: define it under "
-                                  f"[tool.ci_tools.criteria.{name}]")
+            raise ConfigError(
+                f"unknown criterion {name!r}: define it under [tool.ci_tools.criteria.{name}]"
+            )
         request.node.user_properties.append((_MEASURE, (name, float(value))))
 
     return measure

@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 MASK = "[REDACTED]"
-_SECRET_KEY = r"[\w-]*(?:secret|password|passwd|pwd|token|api[_-]?key|credential)s?[\w-]*"
+# The names of keys whose values are secrets (a pattern, not a secret itself).
+_SECRET_KEY = r"[\w-]*(?:secret|password|passwd|pwd|token|api[_-]?key|credential)s?[\w-]*"  # noqa: S105
 _PATTERNS = (
     # JSON Web Tokens: three base64url parts, the first starting with '{"' encoded.
     (re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*"), MASK),

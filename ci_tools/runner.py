@@ -53,9 +53,24 @@ def pytest_command(config: Config, number: int, options: RunOptions) -> list[str
     """The pytest command line of one phase."""
     phase = config.phases[number]
     timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
-    command = [sys.executable, "-m", "pytest", *phase.paths, "--phase", str(number),
-               "--env", options.env, "--results-dir", str(options.results_dir),
-               "--timeout", f"{timeout:g}", "-p", "no:cacheprovider", "-q", "-rfE"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *phase.paths,
+        "--phase",
+        str(number),
+        "--env",
+        options.env,
+        "--results-dir",
+        str(options.results_dir),
+        "--timeout",
+        f"{timeout:g}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rfE",
+    ]
     if phase.markers:
         command += ["-m", phase.markers]
     if phase.workers > 1:
@@ -91,11 +106,23 @@ def _record_hung(path: Path, number: int, hung: Sequence[str], budget_s: float) 
     try:
         for nodeid in hung:
             file = nodeid.split("::", 1)[0]
-            writer.record(TestRecord(
-                nodeid=nodeid, file=file, line=0, phase=number, outcome="failed",
-                duration_s=0.0, start=now, end=now,
-                failure=Failure("Hung", f"still running when the phase budget of "
-                                        f"{budget_s:g} s ran out", timed_out=True)))
+            writer.record(
+                TestRecord(
+                    nodeid=nodeid,
+                    file=file,
+                    line=0,
+                    phase=number,
+                    outcome="failed",
+                    duration_s=0.0,
+                    start=now,
+                    end=now,
+                    failure=Failure(
+                        "Hung",
+                        f"still running when the phase budget of {budget_s:g} s ran out",
+                        timed_out=True,
+                    ),
+                )
+            )
     finally:
         writer.close()
 
@@ -103,8 +130,9 @@ def _record_hung(path: Path, number: int, hung: Sequence[str], budget_s: float) 
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     """Runs phase N (unless an earlier gate of this run failed) and writes its gate."""
     if number not in config.phases:
-        raise ConfigError(f"no phase {number}: [tool.ci_tools.phases] has "
-                          f"{', '.join(map(str, config.phases))}")
+        raise ConfigError(
+            f"no phase {number}: [tool.ci_tools.phases] has {', '.join(map(str, config.phases))}"
+        )
     phase = config.phases[number]
     for earlier in range(number - 1, 0, -1):
         previous = read_gate(options.results_dir, earlier)
@@ -119,15 +147,19 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
     started = time.monotonic()
-    process = subprocess.Popen(pytest_command(config, number, options), cwd=options.root,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        pytest_command(config, number, options), cwd=options.root, start_new_session=True
+    )
     exhausted = False
     try:
         returncode = process.wait(phase.budget_s)
     except subprocess.TimeoutExpired:
         exhausted = True
-        print(f"ci-tools: phase {number} budget of {phase.budget_s:g} s ran out; stopping it",
-              file=sys.stderr, flush=True)
+        print(
+            f"ci-tools: phase {number} budget of {phase.budget_s:g} s ran out; stopping it",
+            file=sys.stderr,
+            flush=True,
+        )
         _interrupt(process)
         returncode = process.returncode
     except KeyboardInterrupt:
@@ -137,13 +169,16 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     found = read_records(path)
     if found.started_not_finished:
         _record_hung(path, number, found.started_not_finished, phase.budget_s)
-        found = dataclasses.replace(read_records(path),
-                                    started_not_finished=found.started_not_finished)
-    gate = evaluate_gate(number, phase, config, found, duration_s=duration,
-                         budget_exhausted=exhausted)
+        found = dataclasses.replace(
+            read_records(path), started_not_finished=found.started_not_finished
+        )
+    gate = evaluate_gate(
+        number, phase, config, found, duration_s=duration, budget_exhausted=exhausted
+    )
     if returncode in (3, 4) and not found.records:  # pytest could not run at all
-        gate = dataclasses.replace(gate, reason=f"pytest could not run (exit {returncode}); "
-                                                "see its error above")
+        gate = dataclasses.replace(
+            gate, reason=f"pytest could not run (exit {returncode}); see its error above"
+        )
     write_gate(options.results_dir, gate)
     return gate
 
@@ -154,8 +189,10 @@ def _blocker(options: RunOptions, phase: int) -> GateResult:
         gate = read_gate(options.results_dir, earlier)
         if gate is not None and gate.status == "not_met":
             return gate
-    raise ConfigError(f"phase {phase} is recorded as skipped but no earlier gate failed: "
-                      f"delete {options.results_dir} and run again")
+    raise ConfigError(
+        f"phase {phase} is recorded as skipped but no earlier gate failed: "
+        f"delete {options.results_dir} and run again"
+    )
 
 
 def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> list[GateResult]:
@@ -171,10 +208,10 @@ def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> l
 def verdict_line(gate: GateResult) -> str:
     """One line per phase: status, counts, duration, reason."""
     mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP"}[gate.status]
-    counts = (f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed"
-              + (f", {gate.skipped} skipped" if gate.skipped else ""))
+    counts = f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed" + (
+        f", {gate.skipped} skipped" if gate.skipped else ""
+    )
     if gate.status == "skipped":
         return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason}"
     detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"
-    return (f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s"
-            f"{detail}")
+    return f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s{detail}"

@@ -1,0 +1,54 @@
+"""Helpers for driving the plugin with pytester."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PYPROJECT = """
+[tool.ci_tools]
+default_env = "here"
+[tool.ci_tools.environments.here]
+backend_url = "{url}"
+websocket_url = "ws://127.0.0.1:9/ws"
+auth_url = "{url}"
+dev_password = "pw"
+[tool.ci_tools.criteria.latency_ms]
+title = "Latency"
+unit = "ms"
+max = 100
+[tool.ci_tools.phases.1]
+title = "One"
+paths = ["test_one.py"]
+budget_s = {budget}
+workers = {workers}
+criteria = ["latency_ms"]
+[tool.ci_tools.phases.2]
+title = "Two"
+paths = ["test_two.py"]
+budget_s = 30
+workers = 0
+"""
+
+
+def write_project(
+    pytester: pytest.Pytester, url: str = "http://127.0.0.1:9", budget: float = 30, workers: int = 0
+) -> None:
+    """A project whose [tool.ci_tools] points at ``url`` with two small phases."""
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(url=url, budget=budget, workers=workers))
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every JSON line of a records file."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_records(path: Path) -> dict[str, dict[str, Any]]:
+    """The test records of a file, by node id."""
+    return {r["nodeid"]: r for r in read_lines(path) if r["event"] == "test"}
+
+
+test_records.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,206 @@
+"""The plugin writes one record per test, as it ends, under xdist and when killed too."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from ci_tools.records import read_records
+from tests.plugin.conftest import read_lines, test_records
+
+OUTCOMES = """
+import pytest
+
+pytestmark = [pytest.mark.phase(1)]
+
+@pytest.mark.priority("P1")
+@pytest.mark.area("redis", "websocket")
+def test_pass():
+    pass
+
+def test_fail():
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    raise ConnectionError(f"Error 111 connecting to 127.0.0.1:6390 with {token}")
+
+def test_skip():
+    pytest.skip("no frontend URL")
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture exploded")
+
+def test_error(broken):
+    pass
+"""
+
+
+def test_each_outcome_is_recorded_with_its_details(pytester: pytest.Pytester) -> None:
+    """passed, failed, skipped and error each give one record with the right fields."""
+    pytester.makepyfile(test_one=OUTCOMES)
+    result = pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    assert {k.split("::")[1]: r["outcome"] for k, r in records.items()} == {
+        "test_pass": "passed",
+        "test_fail": "failed",
+        "test_skip": "skipped",
+        "test_error": "error",
+    }
+    passed = records["test_one.py::test_pass"]
+    assert passed["phase"] == 1
+    assert passed["priority"] == "P1"
+    assert passed["areas"] == ["redis", "websocket"]
+    assert passed["line"] == 5  # the first decorator line, where the test starts
+    assert passed["start"].endswith("Z")
+    assert passed["start"] <= passed["end"]
+    failed = records["test_one.py::test_fail"]["failure"]
+    assert failed["type"] == "ConnectionError"
+    assert failed["message"].startswith("Error 111 connecting to 127.0.0.1:6390 with ")
+    assert "eyJ" not in str(records)  # the token in the message is redacted
+    assert records["test_one.py::test_skip"]["skip_reason"] == "no frontend URL"
+    assert records["test_one.py::test_error"]["failure"]["message"] == "fixture exploded"
+
+
+def test_records_are_complete_under_xdist(pytester: pytest.Pytester) -> None:
+    """With -n 4, every test has exactly one record and every worker contributed."""
+    pytester.makepyfile(
+        test_many="""
+        import pytest
+        @pytest.mark.parametrize("n", range(200))
+        def test_n(n):
+            assert n != 13
+    """
+    )
+    result = pytester.runpytest("-n", "4", "--results-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=199, failed=1)
+    lines = read_lines(pytester.path / "out" / "phase0.jsonl")
+    tests = [line for line in lines if line["event"] == "test"]
+    assert len(tests) == 200
+    assert len({t["nodeid"] for t in tests}) == 200
+    assert {t["worker"] for t in tests} == {"gw0", "gw1", "gw2", "gw3"}
+    assert sum(1 for t in tests if t["outcome"] == "failed") == 1
+
+
+def test_a_killed_run_keeps_finished_records_and_names_the_running_test(
+    pytester: pytest.Pytester,
+) -> None:
+    """SIGKILL midway: earlier records stay, the file reads, the running test is named."""
+    pytester.makepyfile(
+        test_kill=f"""
+        import os, signal
+        def test_a(): pass
+        def test_b(): pass
+        def test_dies(): os.kill(os.getpid(), {int(signal.SIGKILL)})
+        def test_never(): pass
+    """
+    )
+    result = pytester.runpytest_subprocess("--results-dir", "out", "-p", "no:cacheprovider")
+    assert result.ret == -signal.SIGKILL
+    found = read_records(pytester.path / "out" / "phase0.jsonl")
+    assert [r.nodeid for r in found.records] == ["test_kill.py::test_a", "test_kill.py::test_b"]
+    assert found.started_not_finished == ("test_kill.py::test_dies",)
+    assert found.bad_lines == 0
+
+
+def test_a_hanging_test_fails_as_timed_out(pytester: pytest.Pytester) -> None:
+    """A test past --timeout becomes a failure whose record says it timed out, and the run goes
+    on to the next test."""
+    pytester.makepyfile(
+        test_hang="""
+        import time
+        def test_hangs(): time.sleep(30)
+        def test_after(): pass
+    """
+    )
+    result = pytester.runpytest_subprocess(
+        "--results-dir", "out", "--timeout", "1", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    failure = records["test_hang.py::test_hangs"]["failure"]
+    assert failure["message"] == "timed out after 1 s"
+    assert failure["timed_out"] is True
+    assert records["test_hang.py::test_hangs"]["duration_s"] < 10
+
+
+def test_phase_option_deselects_other_phases(pytester: pytest.Pytester) -> None:
+    """--phase 2 runs only tests marked phase(2) and writes phase2.jsonl."""
+    pytester.makepyfile(
+        test_phases="""
+        import pytest
+        @pytest.mark.phase(1)
+        def test_one(): pass
+        @pytest.mark.phase(2)
+        def test_two(): pass
+    """
+    )
+    result = pytester.runpytest("--phase", "2", "--results-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert list(test_records(pytester.path / "out" / "phase2.jsonl")) == [
+        "test_phases.py::test_two"
+    ]
+
+
+def test_without_results_options_nothing_is_written(pytester: pytest.Pytester) -> None:
+    """A plain pytest run with the plugin installed records nothing."""
+    pytester.makepyfile(test_plain="def test_x(): pass")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert not list(pytester.path.rglob("*.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("decorator", "message"),
+    [
+        ("@pytest.mark.priority('P9')", "priority('P9') must be one of P1, P2, P3, P4, P5, P6"),
+        ("@pytest.mark.phase('one')", "phase('one') must be a whole number >= 1"),
+        ("@pytest.mark.prority('P1')", "'prority' not found in `markers` configuration option"),
+    ],
+)
+def test_bad_markers_are_refused(pytester: pytest.Pytester, decorator: str, message: str) -> None:
+    """Markers are strict: a misspelt marker or a bad value stops the run with its name."""
+    pytester.makepyfile(
+        test_bad=f"""
+        import pytest
+        {decorator}
+        def test_x(): pass
+    """
+    )
+    result = pytester.runpytest("--strict-markers", "-p", "no:cacheprovider")
+    assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR)
+    assert message in result.stdout.str() + result.stderr.str()
+
+
+def test_priority_option_keeps_only_those_priorities(pytester: pytest.Pytester) -> None:
+    """--priority P1 deselects everything else."""
+    pytester.makepyfile(
+        test_prio="""
+        import pytest
+        @pytest.mark.priority("P1")
+        def test_critical(): pass
+        @pytest.mark.priority("P3")
+        def test_minor(): pass
+        def test_none(): pass
+    """
+    )
+    pytester.runpytest("--priority", "P1", "-p", "no:cacheprovider").assert_outcomes(
+        passed=1, deselected=2
+    )
+
+
+def test_record_file_is_appended_line_by_line(pytester: pytest.Pytester) -> None:
+    """Each record is on disk when its test ends, before the run is over."""
+    pytester.makepyfile(
+        test_seen="""
+        import json, pathlib
+        def test_first(): pass
+        def test_second():
+            lines = pathlib.Path("out/phase0.jsonl").read_text().splitlines()
+            assert any(json.loads(l).get("nodeid", "").endswith("test_first")
+                       and json.loads(l)["event"] == "test" for l in lines)
+    """
+    )
+    result = pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert os.path.getsize(pytester.path / "out" / "phase0.jsonl") > 0

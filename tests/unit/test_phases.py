@@ -1,0 +1,134 @@
+"""Gates are pure functions of records: pass rate, criteria, budget, each with its numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci_tools import config as cfg
+from ci_tools.phases import aggregate, evaluate_gate, format_value, skipped_gate
+from ci_tools.records import Measurement, PhaseRecords, TestRecord
+
+CONFIG = cfg.parse(
+    {
+        "criteria": {
+            "db_ms": {"title": "Database latency", "unit": "ms", "max": 3000},
+            "p1": {
+                "title": "P1 pass rate",
+                "unit": "%",
+                "source": "pass_rate",
+                "priority": "P1",
+                "min": 0.8,
+            },
+        },
+        "phases": {"1": {"title": "Infrastructure", "criteria": ["db_ms", "p1"], "budget_s": 60}},
+    }
+)
+
+
+def record(
+    name: str,
+    outcome: str = "passed",
+    priority: str | None = "P1",
+    areas: tuple[str, ...] = (),
+    db_ms: float | None = 10.0,
+) -> TestRecord:
+    """A record as the plugin writes it."""
+    measurements = (Measurement("db_ms", db_ms),) if db_ms is not None else ()
+    return TestRecord(
+        nodeid=f"t.py::{name}",
+        file="t.py",
+        line=1,
+        phase=1,
+        outcome=outcome,
+        duration_s=0.1,
+        start="2026-01-01T00:00:00Z",
+        end="2026-01-01T00:00:01Z",
+        priority=priority,
+        areas=areas,
+        measurements=measurements,
+    )
+
+
+def judge(*records: TestRecord, hung: tuple[str, ...] = (), exhausted: bool = False) -> str:
+    """The gate's reason for these records."""
+    found = PhaseRecords(records, hung, 0)
+    return evaluate_gate(1, CONFIG.phases[1], CONFIG, found, budget_exhausted=exhausted).reason
+
+
+def test_all_passing_within_targets_meets_the_gate() -> None:
+    """Every test passed and every criterion holds: the gate is met."""
+    gate = evaluate_gate(
+        1, CONFIG.phases[1], CONFIG, PhaseRecords((record("a"), record("b")), (), 0)
+    )
+    assert gate.met
+    assert gate.reason == "gate met"
+    assert [(c.name, c.measured, c.met) for c in gate.criteria] == [
+        ("db_ms", 10.0, True),
+        ("p1", 1.0, True),
+    ]
+
+
+def test_failures_are_named_by_area_with_counts() -> None:
+    """A low pass rate names the areas that failed, with failed/total counts."""
+    reason = judge(
+        record("a"),
+        record("b", "failed", areas=("redis",)),
+        record("c", "error", areas=("redis",)),
+        record("d", areas=("redis",)),
+    )
+    assert reason.startswith("pass rate 50% (2/4), needs 100%; failing areas: redis 2/3")
+
+
+def test_measured_values_are_shown_beside_their_targets() -> None:
+    """A criterion over its limit is reported as 'Database latency 5,012 ms, target < 3,000 ms'."""
+    assert judge(record("a", db_ms=5012)) == "Database latency 5,012 ms, target < 3,000 ms"
+
+
+def test_an_unmeasured_criterion_fails_the_gate() -> None:
+    """No measurement is not a pass: the criterion is named as not measured."""
+    assert judge(record("a", db_ms=None)) == "Database latency not measured"
+
+
+def test_skipped_tests_do_not_count_and_no_run_is_no_pass() -> None:
+    """Skips are left out of the pass rate; a phase where nothing ran does not pass."""
+    assert judge(record("a"), record("b", "skipped", db_ms=None)) == "gate met"
+    assert judge(record("s", "skipped", db_ms=None)).startswith("no test ran")
+
+
+def test_p1_pass_rate_counts_only_p1_tests() -> None:
+    """The pass-rate criterion looks at its priority only."""
+    found = PhaseRecords((record("a"), record("b", "failed", priority="P3")), (), 0)
+    gate = evaluate_gate(1, CONFIG.phases[1], CONFIG, found)
+    assert [c.measured for c in gate.criteria if c.name == "p1"] == [1.0]
+
+
+def test_budget_exhaustion_is_part_of_the_reason() -> None:
+    """A phase stopped by its budget says so, with the number of hung tests."""
+    reason = judge(record("a"), hung=("t.py::x",), exhausted=True)
+    assert reason == "budget of 60 s ran out with 1 test(s) hung"
+
+
+def test_skipped_phase_carries_the_blocking_reason() -> None:
+    """A skipped phase's reason starts with the phase whose gate stopped the run."""
+    blocker = evaluate_gate(
+        1, CONFIG.phases[1], CONFIG, PhaseRecords((record("a", "failed", areas=("redis",)),), (), 0)
+    )
+    skipped = skipped_gate(2, CONFIG.phases[1], blocker)
+    assert skipped.status == "skipped"
+    assert skipped.reason == f"gate of phase 1 not met: {blocker.reason}"
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [("max", 100.0), ("min", 1.0), ("mean", 50.5), ("p50", 50.5), ("p95", 95.05)],
+)
+def test_aggregates(how: str, expected: float) -> None:
+    """Measured values reduce to one figure per criterion as configured."""
+    assert aggregate([float(v) for v in range(1, 101)], how) == pytest.approx(expected)
+
+
+def test_format_value() -> None:
+    """Figures print with thousands separators and units; rates as percentages."""
+    assert format_value(5012.4, "ms") == "5,012 ms"
+    assert format_value(0.975, "%") == "97.5%"
+    assert format_value(1.5, "ms") == "1.5 ms"

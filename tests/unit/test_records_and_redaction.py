@@ -1,0 +1,96 @@
+"""Record files read back whatever happened to them; secrets never survive redaction."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci_tools.records import Failure, Measurement, TestRecord, parse_lines
+from ci_tools.redact import redact, redact_data
+
+RECORD = TestRecord(
+    nodeid="t.py::a",
+    file="t.py",
+    line=3,
+    phase=2,
+    outcome="failed",
+    duration_s=1.5,
+    start="2026-01-01T00:00:00Z",
+    end="2026-01-01T00:00:01Z",
+    priority="P1",
+    areas=("redis",),
+    trace_ids=("ab" * 16,),
+    measurements=(Measurement("db_ms", 4.2),),
+    failure=Failure("ConnectionError", "refused", "tb"),
+)
+
+
+def test_record_round_trips_through_json() -> None:
+    """What the writer writes, the reader reads back equal."""
+    line = json.dumps(RECORD.as_json())
+    assert parse_lines([line]).records == (RECORD,)
+
+
+def test_truncated_and_garbage_lines_are_counted_not_fatal() -> None:
+    """A half-written last line and junk are counted as bad; good records survive."""
+    good = json.dumps(RECORD.as_json())
+    found = parse_lines([good, "not json", good[: len(good) // 2], '{"event": "other"}'])
+    assert found.records == (RECORD,)
+    assert found.bad_lines == 3
+
+
+def test_starts_without_an_end_are_the_hung_tests() -> None:
+    """A start line with no record for its node id names a test that never finished."""
+    lines = [
+        json.dumps({"event": "start", "nodeid": "t.py::a", "time": "x"}),
+        json.dumps({"event": "start", "nodeid": "t.py::hung", "time": "x"}),
+        json.dumps(RECORD.as_json()),
+    ]
+    assert parse_lines(lines).started_not_finished == ("t.py::hung",)
+
+
+@given(st.lists(st.text(max_size=200), max_size=20))
+def test_any_text_parses_without_raising(lines: list[str]) -> None:
+    """No content of a records file makes the reader raise."""
+    found = parse_lines(lines)
+    assert found.bad_lines <= len(lines)
+
+
+SECRETS = [
+    ("Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl"),
+    ("postgresql://postgres:s3cr3tpw@127.0.0.1:5432/db", "s3cr3tpw"),
+    ("JWT_SECRET=hunter2hunter2", "hunter2hunter2"),
+    ('{"access_token": "xyz-123-abc"}', "xyz-123-abc"),
+    ("password: 'pa55word'", "pa55word"),
+    ("key AIzaSyA1234567890abcdefghijklmnopqrstu used", "AIzaSyA1234567890abcdefghijklmnopqrstu"),
+    ("ws://h/ws?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "eyJhbGciOiJIUzI1NiJ9"),
+]
+
+
+def test_each_kind_of_secret_is_masked() -> None:
+    """Tokens, bearer values, URL passwords and secret=value pairs are masked."""
+    for text, secret in SECRETS:
+        assert secret not in redact(text), text
+        assert "[REDACTED]" in redact(text)
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    """Messages that merely mention a secret's name keep their meaning."""
+    for text in [
+        "JWT_SECRET is not set: cannot sign tokens",
+        "token_type bearer",
+        "Error 111 connecting to 127.0.0.1:6390. Connection refused.",
+    ]:
+        assert redact(text) == text
+
+
+def test_redact_data_walks_nested_structures() -> None:
+    """Every string inside dicts and lists is redacted; other values are kept."""
+    data = {"a": ["Bearer abcdefghijk"], "n": 3, "b": {"c": "password=x1x2x3"}}
+    assert redact_data(data) == {
+        "a": ["Bearer [REDACTED]"],
+        "n": 3,
+        "b": {"c": "password=[REDACTED]"},
+    }
