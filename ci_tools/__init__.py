@@ -6,9 +6,15 @@ Logging entries) to every failure, and ends the run with an annotated worklog.
 
 from __future__ import annotations
 
-from importlib.metadata import version as _version
-
 from ci_tools._exceptions import CIToolsError, ConfigError
 
-__version__ = _version("ci_tools")
 __all__ = ["CIToolsError", "ConfigError", "__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use: the pytest plugin imports this package in every test run.
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version("ci_tools")
+    raise AttributeError(f"module 'ci_tools' has no attribute {name!r}")

@@ -51,6 +51,7 @@ class GateResult:
     min_pass_rate: float = 1.0
     criteria: tuple[CriterionResult, ...] = ()
     hung: tuple[str, ...] = ()
+    started_at: str = ""  # ISO 8601 UTC, when the phase's pytest process was launched
     duration_s: float = 0.0
     budget_s: float = 0.0
     budget_exhausted: bool = False
@@ -169,6 +170,7 @@ def evaluate_gate(
     config: Config,
     found: PhaseRecords,
     *,
+    started_at: str = "",
     duration_s: float = 0.0,
     budget_exhausted: bool = False,
 ) -> GateResult:
@@ -218,6 +220,7 @@ def evaluate_gate(
         min_pass_rate=phase.min_pass_rate,
         criteria=criteria,
         hung=found.started_not_finished,
+        started_at=started_at,
         duration_s=round(duration_s, 3),
         budget_s=phase.budget_s,
         budget_exhausted=budget_exhausted,

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ci_tools import config as cfg
 from ci_tools._exceptions import ConfigError
 from ci_tools.records import Failure, Measurement, RecordWriter, TestRecord, records_path
 from ci_tools.redact import redact
 
-if TYPE_CHECKING:  # the clients are imported by the fixtures that use them, not at plugin load
+if TYPE_CHECKING:  # imported by the fixtures that use them: the plugin loads in every run
     import httpx
     from websockets.sync.client import ClientConnection
+
+    from ci_tools import config as cfg
 
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5", "P6")
 MARKERS = (
@@ -103,6 +104,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _project_config(config: pytest.Config) -> cfg.Config:
+    from ci_tools import config as cfg  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     if _CONFIG not in config.stash:
         try:
             config.stash[_CONFIG] = cfg.load(config.rootpath / "pyproject.toml")
@@ -136,6 +139,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Keeps the tests of ``--phase``/``--priority``; attaches each test's metadata."""
     phase = config.getoption("ci_tools_phase")
     priority = config.getoption("ci_tools_priority")
+    if phase is None and priority is None and config.getoption("ci_tools_results_dir") is None:
+        return  # not a phased run: leave the tests alone and cost nothing
     wanted = set(priority.split(",")) if priority else None
     keep, drop = [], []
     for item in items:
@@ -286,6 +291,8 @@ def ci_urls(
     ci_env_name: str,
 ) -> dict[str, str]:
     """The environment's URLs (backend, websocket, auth, frontend when it has one)."""
+    from ci_tools import config as cfg  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     try:
         return cfg.resolve_urls(
             ci_env_name, ci_config.environment(ci_env_name), pytestconfig.rootpath, os.environ

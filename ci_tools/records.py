@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +63,13 @@ class TestRecord:
 
     def as_json(self) -> dict[str, Any]:
         """The record as one JSON object (with ``"event": "test"``)."""
-        return {"event": "test", **dataclasses.asdict(self)}
+        # Built by hand: dataclasses.asdict deep-copies, and this runs once per test.
+        data: dict[str, Any] = {"event": "test"}
+        data.update(self.__dict__)
+        data["measurements"] = [{"criterion": m.criterion, "value": m.value}
+                                for m in self.measurements]
+        data["failure"] = dataclasses.asdict(self.failure) if self.failure else None
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TestRecord:
@@ -103,7 +110,7 @@ class RecordWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def _write(self, data: dict[str, Any]) -> None:
-        os.write(self._fd, (json.dumps(data, separators=(",", ":")) + "\n").encode())
+        os.write(self._fd, _ENCODER.encode(data).encode() + b"\n")
 
     def start(self, nodeid: str, when: str) -> None:
         """Notes that a test started."""

@@ -100,8 +100,12 @@ def _interrupt(process: subprocess.Popen[bytes]) -> None:
             return
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _record_hung(path: Path, number: int, hung: Sequence[str], budget_s: float) -> None:
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = _now()
     writer = RecordWriter(path)
     try:
         for nodeid in hung:
@@ -146,6 +150,7 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     path = records_path(options.results_dir, number)
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
+    started_at = _now()
     started = time.monotonic()
     process = subprocess.Popen(
         pytest_command(config, number, options), cwd=options.root, start_new_session=True
@@ -173,7 +178,13 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
             read_records(path), started_not_finished=found.started_not_finished
         )
     gate = evaluate_gate(
-        number, phase, config, found, duration_s=duration, budget_exhausted=exhausted
+        number,
+        phase,
+        config,
+        found,
+        started_at=started_at,
+        duration_s=duration,
+        budget_exhausted=exhausted,
     )
     if returncode in (3, 4) and not found.records:  # pytest could not run at all
         gate = dataclasses.replace(

@@ -159,7 +159,8 @@ def test_without_results_options_nothing_is_written(pytester: pytest.Pytester) -
     ],
 )
 def test_bad_markers_are_refused(pytester: pytest.Pytester, decorator: str, message: str) -> None:
-    """Markers are strict: a misspelt marker or a bad value stops the run with its name."""
+    """Markers are strict: a misspelt marker, or in a recorded run a bad value, stops the run
+    with its name."""
     pytester.makepyfile(
         test_bad=f"""
         import pytest
@@ -167,7 +168,8 @@ def test_bad_markers_are_refused(pytester: pytest.Pytester, decorator: str, mess
         def test_x(): pass
     """
     )
-    result = pytester.runpytest("--strict-markers", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--strict-markers", "--results-dir", "out", "-p",
+                                "no:cacheprovider")
     assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR)
     assert message in result.stdout.str() + result.stderr.str()
 

@@ -1,0 +1,54 @@
+"""The plugin's overhead: 2,000 trivial tests with it recording and without it, as a ratio.
+
+Both runs use the same interpreter, files and flags; runs alternate so the machine's noise hits
+both sides alike, and the medians are compared. Goal: ratio <= 1.05.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = 2000
+ROUNDS = 5
+GOAL = 1.05
+
+
+def timed(args: list[str], cwd: Path) -> float:
+    """Seconds for one pytest run, which must pass."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             *args], cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"pytest failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    """Runs both sides ROUNDS times; exit 1 when the ratio misses the goal."""
+    with tempfile.TemporaryDirectory(prefix="bench-plugin-") as folder:
+        root = Path(folder)
+        (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+        (root / "test_trivial.py").write_text(
+            "import pytest\n\n"
+            f"@pytest.mark.parametrize('n', range({TESTS}))\n"
+            "def test_trivial(n):\n    assert n >= 0\n")
+        without, with_plugin = [], []
+        for round_number in range(ROUNDS):
+            without.append(timed(["-p", "no:ci_tools"], root))
+            with_plugin.append(timed(["--results-dir", f"out{round_number}"], root))
+        records = (root / "out0" / "phase0.jsonl").read_text().count('"event":"test"')
+    base, plugin = statistics.median(without), statistics.median(with_plugin)
+    ratio = plugin / base
+    print(f"plugin overhead, {TESTS} trivial tests: {plugin:.2f} s recording ({records} records) "
+          f"vs {base:.2f} s without the plugin; ratio {ratio:.3f} (goal <= {GOAL})")
+    return 0 if ratio <= GOAL and records == TESTS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
