@@ -16,8 +16,9 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests"]
 
 PYTHON = "3.11"
-PHASES: dict[str, dict[str, object]] = nox.project.load_toml("pyproject.toml")["tool"][
-    "ci_tools"]["phases"]
+PHASES: dict[str, dict[str, object]] = nox.project.load_toml("pyproject.toml")["tool"]["ci_tools"][
+    "phases"
+]
 E2E_STACK_DIR = ".stack/e2e"  # the main job's own platform, apart from one started by hand
 
 
@@ -41,15 +42,16 @@ def _split_stack_args(posargs: list[str]) -> tuple[list[str], list[str]]:
     return stack, rest
 
 
-def _run(session: nox.Session, posargs: list[str], *ci_tools_args: str,
-         env: dict[str, str] | None = None) -> None:
-    """``ci-tools run``: ``--env``, ``--run-id`` and ``--timeout`` go to ci-tools, the rest to
-    pytest."""
+def _run(
+    session: nox.Session, posargs: list[str], *ci_tools_args: str, env: dict[str, str] | None = None
+) -> None:
+    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--results-dir`` go to ci-tools;
+    the rest to pytest."""
     own: list[str] = []
     rest: list[str] = []
     args = iter(posargs)
     for arg in args:
-        if arg in ("--env", "--run-id", "--timeout"):
+        if arg in ("--env", "--run-id", "--timeout", "--results-dir"):
             own += [arg, next(args, "")]
         else:
             rest.append(arg)
@@ -77,8 +79,9 @@ def stack(session: nox.Session) -> None:
     """Start, stop or inspect the reference platform: nox -s stack -- start|stop|status."""
     _install(session)
     # Exit 3 is `status` saying that nothing runs: an answer, not a failure.
-    session.run("python", "-m", "reference_platform", *(session.posargs or ["--help"]),
-                success_codes=[0, 3])
+    session.run(
+        "python", "-m", "reference_platform", *(session.posargs or ["--help"]), success_codes=[0, 3]
+    )
 
 
 def _phase_session(number: str, title: str) -> Callable[[nox.Session], None]:
@@ -92,7 +95,8 @@ def _phase_session(number: str, title: str) -> Callable[[nox.Session], None]:
 
 for _number, _phase in PHASES.items():
     nox.session(python=PYTHON, name=f"phase{_number}")(
-        _phase_session(_number, str(_phase["title"])))
+        _phase_session(_number, str(_phase["title"]))
+    )
 
 
 @nox.session(python=PYTHON)

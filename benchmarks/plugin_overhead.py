@@ -21,8 +21,13 @@ GOAL = 1.05
 def timed(args: list[str], cwd: Path) -> float:
     """Seconds for one pytest run, which must pass."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             *args], cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"pytest failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
@@ -37,7 +42,8 @@ def main() -> int:
         (root / "test_trivial.py").write_text(
             "import pytest\n\n"
             f"@pytest.mark.parametrize('n', range({TESTS}))\n"
-            "def test_trivial(n):\n    assert n >= 0\n")
+            "def test_trivial(n):\n    assert n >= 0\n"
+        )
         without, with_plugin = [], []
         for round_number in range(ROUNDS):
             without.append(timed(["-p", "no:ci_tools"], root))
@@ -45,8 +51,10 @@ def main() -> int:
         records = (root / "out0" / "phase0.jsonl").read_text().count('"event":"test"')
     base, plugin = statistics.median(without), statistics.median(with_plugin)
     ratio = plugin / base
-    print(f"plugin overhead, {TESTS} trivial tests: {plugin:.2f} s recording ({records} records) "
-          f"vs {base:.2f} s without the plugin; ratio {ratio:.3f} (goal <= {GOAL})")
+    print(
+        f"plugin overhead, {TESTS} trivial tests: {plugin:.2f} s recording ({records} records) "
+        f"vs {base:.2f} s without the plugin; ratio {ratio:.3f} (goal <= {GOAL})"
+    )
     return 0 if ratio <= GOAL and records == TESTS else 1
 
 

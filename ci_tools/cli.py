@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         help="join or name a run (default: $CI_TOOLS_RUN_ID, GitHub's run id, or the time)",
     )
     run.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write this run's files here (default: <results_dir>/<run-id>)",
+    )
+    run.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -71,7 +78,7 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     env = args.env or project.default_env
     project.environment(env)  # an unknown environment stops here, before any phase
     run_id = args.run_id or runner.run_id(os.environ)
-    results_dir = root / project.results_dir / run_id
+    results_dir = args.results_dir or root / project.results_dir / run_id
     options = runner.RunOptions(
         root=root.resolve(),
         results_dir=results_dir.resolve(),
@@ -89,7 +96,8 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     else:
         numbers = args.phases or list(project.phases)
         gates = runner.run_phases(project, numbers, options)
-    _link_latest(root / project.results_dir, run_id)
+    if args.results_dir is None:
+        _link_latest(root / project.results_dir, run_id)
     return 0 if all(gate.met for gate in gates) else 1
 
 

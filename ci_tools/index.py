@@ -50,7 +50,8 @@ def collect(root: Path, paths: list[str]) -> list[IndexedTest]:
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.chdir(root):
         code = pytest.main(
-            ["--collect-only", "-q", "-p", "no:cacheprovider", *paths], plugins=[collector]
+            ["--collect-only", "-q", "--assert=plain", "-p", "no:cacheprovider", *paths],
+            plugins=[collector],
         )
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         last = output.getvalue().strip().splitlines()[-1:] or [""]

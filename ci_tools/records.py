@@ -66,8 +66,9 @@ class TestRecord:
         # Built by hand: dataclasses.asdict deep-copies, and this runs once per test.
         data: dict[str, Any] = {"event": "test"}
         data.update(self.__dict__)
-        data["measurements"] = [{"criterion": m.criterion, "value": m.value}
-                                for m in self.measurements]
+        data["measurements"] = [
+            {"criterion": m.criterion, "value": m.value} for m in self.measurements
+        ]
         data["failure"] = dataclasses.asdict(self.failure) if self.failure else None
         return data
 

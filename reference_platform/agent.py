@@ -20,7 +20,7 @@ CHUNK_EVENT = "agent_response_chunk"
 
 # The agent's domains: a keyword in the message selects the tool that handles it.
 DOMAINS: dict[str, tuple[str, ...]] = {
-    "calculator": ("calculate", "compute", "sum", "+", "*"),
+    "calculator": ("calculate", "compute"),
     "cost_optimizer": ("cost", "billing", "spend", "budget"),
     "performance_analyzer": ("latency", "performance", "slow", "throughput"),
     "data_analyzer": ("data", "metrics", "report", "trend"),
@@ -34,6 +34,7 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
 }
+_OPERATION = re.compile(r"\d\s*[-+*/]\s*\d")  # a message with arithmetic in it
 _ARITHMETIC = re.compile(r"[-+*/().\d\s]{3,}")
 
 
@@ -47,10 +48,13 @@ class Plan:
 
 
 def choose_tool(content: str) -> str:
-    """The tool for a message: the first domain whose keyword it contains."""
-    lowered = content.lower()
+    """The tool for a message: arithmetic goes to the calculator, otherwise the first domain
+    one of whose keywords the message contains as a word."""
+    if _OPERATION.search(content):
+        return "calculator"
+    words = set(re.findall(r"[a-z]+", content.lower()))
     for tool, keywords in DOMAINS.items():
-        if any(word in lowered for word in keywords):
+        if words.intersection(keywords):
             return tool
     return DEFAULT_TOOL
 
@@ -75,10 +79,9 @@ def plan(content: str) -> Plan:
         expression = match.group(0).strip() if match else ""
         try:
             value = _evaluate(ast.parse(expression, mode="eval"))
-            result = f"{expression} = {value:g}"
         except (SyntaxError, ValueError, ZeroDivisionError):
-            result = f"cannot evaluate {expression!r}"
-        return Plan(tool, expression, f"The result is {result}.")
+            return Plan(tool, expression, f"I could not evaluate {expression!r}.")
+        return Plan(tool, expression, f"The result is {expression} = {value:g}.")
     topic = " ".join(content.split()[:8])
     answer = (
         f'Using {tool.replace("_", " ")}, here is what I found about "{topic}": '

@@ -208,7 +208,14 @@ class Backend:
                 if kind == "ping":
                     await ws.send_json({"type": "pong"})
                 elif kind == "user_message":
-                    if not await self._answer(ws, user, message, drop=drop):
+                    try:
+                        answered = await self._answer(ws, user, message, drop=drop)
+                    except WebSocketDisconnect:
+                        log.warning(
+                            "client left session %s before the answer was complete", session_id
+                        )
+                        return
+                    if not answered:
                         return
                 else:
                     await ws.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
@@ -244,7 +251,14 @@ class Backend:
         async for event in agent.run(content, self.settings.agent_step_s, self.hang):
             outgoing = {**base, **event}
             if event["type"] == "agent_completed":
-                saved = await self.store.add_message(str(thread_id), "assistant", event["content"])
+                try:
+                    saved = await self.store.add_message(
+                        str(thread_id), "assistant", event["content"]
+                    )
+                except Exception as exc:  # noqa: BLE001 - the answer is lost either way
+                    log_exception(log, f"agent answer of run {run_id} could not be stored", exc)
+                    await ws.close(code=1011, reason="store unavailable")
+                    return False
                 outgoing.update(
                     message_id=saved["id"],
                     duration_ms=round((time.perf_counter() - started) * 1000, 1),

@@ -50,8 +50,12 @@ def verify(secret: str, token: str, kind: str = "access") -> Claims:
     except jwt.InvalidTokenError as exc:
         raise TokenError("token invalid") from exc
     if payload["typ"] != kind:
-        raise TokenError(f"expected a {kind} token, got a {payload['typ']} token")
+        raise TokenError(f"expected {_article(kind)} token, got {_article(payload['typ'])} token")
     return Claims(str(payload["sub"]), str(payload.get("email", "")), kind, int(payload["exp"]))
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def bearer(authorization: str | None) -> str | None:

@@ -6,18 +6,30 @@ goes through the plugin's ``http`` client and ``ws_connect``, so it carries the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import secrets
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection
 
-AGENT_EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed",
-                "agent_completed")
+AGENT_EVENTS = (
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+)
 CHUNK = "agent_response_chunk"
+# What counts as a failed WebSocket session: refused or broken handshake, dropped connection,
+# no answer in time, a network error.
+WS_FAILURES = (WebSocketException, OSError, TimeoutError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +79,14 @@ class Conversation:
 class Platform:
     """The deployed services behind the environment's URLs."""
 
-    def __init__(self, urls: dict[str, str], http: httpx.Client,
-                 ws_connect: Callable[..., ClientConnection], users: tuple[str, ...],
-                 password: str) -> None:
+    def __init__(
+        self,
+        urls: dict[str, str],
+        http: httpx.Client,
+        ws_connect: Callable[..., ClientConnection],
+        users: tuple[str, ...],
+        password: str,
+    ) -> None:
         self.urls = urls
         self.http = http
         self.ws_connect = ws_connect
@@ -93,23 +110,26 @@ class Platform:
     def login(self, user: int = 0) -> Session:
         """Logs one of the environment's test users in; fails the test if that fails."""
         email = self.users[user]
-        response = self.http.post(f"{self.auth}/auth/login",
-                                  json={"email": email, "password": self.password})
+        response = self.http.post(
+            f"{self.auth}/auth/login", json={"email": email, "password": self.password}
+        )
         assert response.status_code == 200, f"login of {email}: HTTP {response.status_code}"
         body = response.json()
         return Session(email, body["user"]["id"], body["access_token"], body["refresh_token"])
 
     def create_thread(self, session: Session, title: str = "e2e thread") -> dict[str, Any]:
         """A new thread of the user's."""
-        response = self.http.post(f"{self.backend}/api/threads", json={"title": title},
-                                  headers=session.headers)
+        response = self.http.post(
+            f"{self.backend}/api/threads", json={"title": title}, headers=session.headers
+        )
         assert response.status_code == 201, f"create thread: HTTP {response.status_code}"
         return dict(response.json())
 
     def messages(self, session: Session, thread_id: str) -> list[dict[str, Any]]:
         """A thread's messages, oldest first."""
-        response = self.http.get(f"{self.backend}/api/threads/{thread_id}/messages",
-                                 headers=session.headers)
+        response = self.http.get(
+            f"{self.backend}/api/threads/{thread_id}/messages", headers=session.headers
+        )
         assert response.status_code == 200, f"read messages: HTTP {response.status_code}"
         return list(response.json()["messages"])
 
@@ -120,8 +140,13 @@ class Platform:
         assert greeting["type"] == "connected", greeting
         return ws
 
-    def converse(self, ws: ClientConnection, content: str, thread_id: str | None = None,
-                 timeout_s: float = 60.0) -> Conversation:
+    def converse(
+        self,
+        ws: ClientConnection,
+        content: str,
+        thread_id: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> Conversation:
         """Sends one user_message and reads events until agent_completed."""
         message: dict[str, Any] = {"type": "user_message", "content": content}
         if thread_id is not None:
@@ -138,3 +163,66 @@ class Platform:
             events.append(event)
         assert events[-1]["type"] == "agent_completed", events[-1]
         return Conversation(tuple(events), (time.perf_counter() - started) * 1000, first_chunk)
+
+    # Helpers added for phases 2-5.
+
+    def unique_email(self, label: str = "e2e") -> str:
+        """A fresh address in the test users' domain, unique per call (parallel-safe signups)."""
+        domain = self.users[0].rpartition("@")[2]
+        return f"{label}-{uuid.uuid4().hex[:16]}@{domain}"
+
+    def signup(self, email: str | None = None, password: str | None = None) -> Session:
+        """Signs a new user up (a unique email, a random password unless given); fails the test
+        if that fails."""
+        email = email or self.unique_email()
+        password = password or secrets.token_urlsafe(16)
+        response = self.http.post(
+            f"{self.auth}/auth/signup", json={"email": email, "password": password}
+        )
+        assert response.status_code == 201, f"signup of {email}: HTTP {response.status_code}"
+        body = response.json()
+        return Session(email, body["user"]["id"], body["access_token"], body["refresh_token"])
+
+    def refresh(self, session: Session) -> Session:
+        """The session with the token pair /auth/refresh issues for its refresh token."""
+        response = self.http.post(
+            f"{self.auth}/auth/refresh", json={"refresh_token": session.refresh_token}
+        )
+        assert response.status_code == 200, f"refresh: HTTP {response.status_code}"
+        body = response.json()
+        return Session(
+            session.email, body["user"]["id"], body["access_token"], body["refresh_token"]
+        )
+
+    def verify(self, token: str) -> httpx.Response:
+        """The auth service's verdict on a bearer token."""
+        return self.http.get(
+            f"{self.auth}/auth/verify", headers={"authorization": f"Bearer {token}"}
+        )
+
+    def exchange(
+        self, ws: ClientConnection, message: dict[str, Any], timeout_s: float = 10.0
+    ) -> dict[str, Any]:
+        """Sends one message on a session and returns the next event it gets."""
+        ws.send(json.dumps(message))
+        event: dict[str, Any] = json.loads(ws.recv(timeout=timeout_s))
+        return event
+
+    @contextlib.contextmanager
+    def measured_session(
+        self, session: Session, criterion: Callable[[str, float], None]
+    ) -> Iterator[ClientConnection]:
+        """An open session (greeting consumed) whose outcome is recorded as
+        ``websocket_success_rate``: 0.0 when the handshake, the greeting or the connection
+        failed (refused, dropped, no answer in time), 1.0 when the session served the block."""
+        try:
+            ws = self.connect(session)
+        except (AssertionError, *WS_FAILURES):
+            criterion("websocket_success_rate", 0.0)
+            raise
+        try:
+            yield ws
+        except WS_FAILURES:
+            criterion("websocket_success_rate", 0.0)
+            raise
+        criterion("websocket_success_rate", 1.0)

@@ -13,9 +13,13 @@ from tests.e2e.client import Platform, Session
 
 
 @pytest.fixture
-def platform(ci_urls: dict[str, str], http: httpx.Client,
-             ws_connect: Callable[..., ClientConnection], ci_config: cfg.Config,
-             ci_env_name: str) -> Platform:
+def platform(
+    ci_urls: dict[str, str],
+    http: httpx.Client,
+    ws_connect: Callable[..., ClientConnection],
+    ci_config: cfg.Config,
+    ci_env_name: str,
+) -> Platform:
     """The environment's services, reached through its URLs with the test's trace id."""
     env = ci_config.environment(ci_env_name)
     return Platform(ci_urls, http, ws_connect, env.users, cfg.password(ci_env_name, env))

@@ -168,8 +168,9 @@ def test_bad_markers_are_refused(pytester: pytest.Pytester, decorator: str, mess
         def test_x(): pass
     """
     )
-    result = pytester.runpytest("--strict-markers", "--results-dir", "out", "-p",
-                                "no:cacheprovider")
+    result = pytester.runpytest(
+        "--strict-markers", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
     assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR)
     assert message in result.stdout.str() + result.stderr.str()
 

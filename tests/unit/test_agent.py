@@ -42,7 +42,12 @@ def test_domain_keywords_select_the_tool(content: str, tool: str) -> None:
 def test_calculator_evaluates_with_precedence_and_refuses_code() -> None:
     """Arithmetic is computed, not guessed; anything else is refused, never executed."""
     assert agent.plan("calculate 2+3*4").answer == "The result is 2+3*4 = 14."
-    assert "cannot evaluate" in agent.plan("calculate 1/0").answer
+    assert agent.plan("calculate 1/0").answer == "I could not evaluate '1/0'."
+
+
+def test_keywords_match_whole_words_only() -> None:
+    """'summarise' or 'assumption' do not pick a tool by a word inside them."""
+    assert agent.plan("summarise our assumptions").tool == agent.DEFAULT_TOOL
 
 
 def test_hang_stops_after_thinking() -> None:

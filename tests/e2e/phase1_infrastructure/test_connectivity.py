@@ -29,7 +29,8 @@ def test_frontend_is_reachable(platform: Platform) -> None:
 def test_service_reports_its_revision(platform: Platform, service: str) -> None:
     """Each service says which revision serves, so failures can be tied to a deploy."""
     revision = platform.http.get(f"{platform.urls[service]}/health").json().get("revision")
-    assert revision and revision.startswith(f"{service}-")
+    assert revision
+    assert revision.startswith(f"{service}-")
 
 
 def test_unknown_path_is_404_not_5xx(platform: Platform) -> None:

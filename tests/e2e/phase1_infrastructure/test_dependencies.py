@@ -12,8 +12,9 @@ pytestmark = [pytest.mark.phase(1), pytest.mark.priority("P1")]
 
 
 @pytest.mark.area("database")
-def test_database_is_up_and_fast(platform: Platform,
-                                 criterion: Callable[[str, float], None]) -> None:
+def test_database_is_up_and_fast(
+    platform: Platform, criterion: Callable[[str, float], None]
+) -> None:
     """PostgreSQL answers the ready probe; its latency is recorded against the criterion."""
     check = platform.ready().json()["dependencies"]["postgres"]
     if "latency_ms" in check:
@@ -22,8 +23,9 @@ def test_database_is_up_and_fast(platform: Platform,
 
 
 @pytest.mark.area("database")
-def test_database_latency_is_stable(platform: Platform,
-                                    criterion: Callable[[str, float], None]) -> None:
+def test_database_latency_is_stable(
+    platform: Platform, criterion: Callable[[str, float], None]
+) -> None:
     """Five probes in a row all stay under the database latency limit."""
     for _ in range(5):
         check = platform.ready().json()["dependencies"]["postgres"]
@@ -54,8 +56,11 @@ def test_redis_backed_cache_serves_recent_threads(platform: Platform) -> None:
 def test_ready_is_200(platform: Platform) -> None:
     """The backend as a whole is ready: HTTP 200 on /health/ready."""
     response = platform.ready()
-    problems = {name: dep for name, dep in response.json().get("dependencies", {}).items()
-                if dep.get("status") != "up"}
+    problems = {
+        name: dep
+        for name, dep in response.json().get("dependencies", {}).items()
+        if dep.get("status") != "up"
+    }
     assert response.status_code == 200, f"not ready: {problems}"
 
 

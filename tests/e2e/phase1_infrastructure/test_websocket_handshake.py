@@ -13,8 +13,9 @@ from tests.e2e.client import Platform
 pytestmark = [pytest.mark.phase(1), pytest.mark.priority("P1"), pytest.mark.area("websocket")]
 
 
-def test_handshake_with_token_is_accepted(platform: Platform,
-                                          criterion: Callable[[str, float], None]) -> None:
+def test_handshake_with_token_is_accepted(
+    platform: Platform, criterion: Callable[[str, float], None]
+) -> None:
     """An authenticated handshake gets the 'connected' greeting naming the user."""
     session = platform.login(0)
     try:

@@ -1,0 +1,100 @@
+"""The main job end to end: the phased suite against the real platform, healthy and faulty."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ci_tools.phases import read_gate
+from ci_tools.records import read_records, records_path
+from reference_platform import stack
+from tests.integration.conftest import StartStack
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_suite(
+    state: stack.State,
+    tmp_path: Path,
+    *args: str,
+) -> subprocess.CompletedProcess[str]:
+    """``ci-tools run`` against the platform whose state is given, results under tmp_path."""
+    env = {**os.environ, "CI_TOOLS_STACK_DIR": str(Path(state.logs["backend"]).parent.parent)}
+    return subprocess.run(
+        [sys.executable, "-m", "ci_tools.cli", "run", "--results-dir", str(tmp_path), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def results(tmp_path: Path) -> Path:
+    """Where run_suite's run wrote its files."""
+    return tmp_path
+
+
+def test_healthy_platform_passes_all_five_phases(start_stack: StartStack, tmp_path: Path) -> None:
+    """Every phase meets its gate, at least 100 tests ran, and the run exits 0."""
+    result = run_suite(start_stack(), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    total = 0
+    for number in range(1, 6):
+        gate = read_gate(results(tmp_path), number)
+        assert gate is not None
+        assert gate.status == "met", gate.reason
+        assert f"phase {number} PASS" in result.stdout
+        total += gate.passed
+    assert total >= 100
+
+
+def test_redis_down_stops_after_phase_1_with_the_reason(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    """Phase 1 fails on Redis; phases 2-5 are skipped naming phase 1's gate; exit 1."""
+    result = run_suite(start_stack("redis_down"), tmp_path)
+    assert result.returncode == 1
+    first = read_gate(results(tmp_path), 1)
+    assert first is not None
+    assert first.status == "not_met"
+    assert "redis" in first.reason
+    for number in range(2, 6):
+        gate = read_gate(results(tmp_path), number)
+        assert gate is not None
+        assert gate.status == "skipped"
+        assert gate.reason.startswith(f"gate of phase 1 not met: {first.reason}")
+        assert not records_path(results(tmp_path), number).exists()
+
+
+def test_agent_hang_fails_phase_2_by_timeout_and_stops(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    """The agent tests time out inside phase 2's budget; its gate stops the run."""
+    result = run_suite(start_stack("agent_hang"), tmp_path, "--timeout", "2")
+    assert result.returncode == 1
+    first, second = (read_gate(results(tmp_path), n) for n in (1, 2))
+    assert first is not None
+    assert first.status == "met"
+    assert second is not None
+    assert second.status == "not_met"
+    assert not second.budget_exhausted
+    timed_out = [
+        r
+        for r in read_records(records_path(results(tmp_path), 2)).records
+        if r.failure is not None and r.failure.timed_out
+    ]
+    assert timed_out
+    assert all(
+        r.failure is not None and r.failure.message == "timed out after 2 s" for r in timed_out
+    )
+    assert all("agent" in r.areas or "websocket" in r.areas for r in timed_out)
+    third = read_gate(results(tmp_path), 3)
+    assert third is not None
+    assert third.status == "skipped"
