@@ -9,7 +9,11 @@ import pytest
 
 from tests.e2e.client import Platform, Session
 
-pytestmark = [pytest.mark.phase(2), pytest.mark.priority("P1"), pytest.mark.area("threads")]
+pytestmark = [
+    pytest.mark.phase(2),
+    pytest.mark.priority("P1"),
+    pytest.mark.area("threads", "agent"),
+]
 
 
 def test_message_and_answer_are_persisted_in_order(
