@@ -68,6 +68,9 @@ def pytest_command(config: Config, number: int, options: RunOptions) -> list[str
         f"{timeout:g}",
         "-p",
         "no:cacheprovider",
+        # Hypothesis's plugin adds a second to every phase's exit and no e2e test uses it.
+        "-p",
+        "no:hypothesispytest",
         "-q",
         "-rfE",
     ]

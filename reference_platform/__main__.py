@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--agent-step-ms",
         type=int,
-        default=40,
-        help="pace of the agent pipeline, per step (default: 40)",
+        default=20,
+        help="pace of the agent pipeline, per step (default: 20)",
     )
     start.add_argument(
         "--db-latency-limit-ms",

@@ -53,7 +53,7 @@ class Options:
     auth_port: int = 0
     postgres_port: int = 0
     redis_port: int = 0
-    agent_step_ms: int = 40
+    agent_step_ms: int = 20
     db_latency_limit_ms: int = 3000
     timeout_s: float = 30.0
 
