@@ -8,6 +8,7 @@ is declared once. Arguments after ``--`` reach pytest (and, for ``e2e``, the pla
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import nox
 
@@ -130,7 +131,8 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks; each prints its figure."""
+    """Run the benchmarks (or those named after --); each prints its figure."""
     _install(session, "test")
-    for script in sorted(session.posargs or ["benchmarks/stack_start.py"]):
+    scripts = session.posargs or sorted(str(p) for p in Path("benchmarks").glob("*.py"))
+    for script in scripts:
         session.run("python", script)
