@@ -67,6 +67,22 @@ def _parser() -> argparse.ArgumentParser:
         help="per-test timeout in seconds (default: from config)",
     )
 
+    context = commands.add_parser(
+        "context",
+        help="gather deployment context for a run's failures into context.json",
+        description="Cloud Run revisions and Cloud Logging entries (or the reference "
+        "platform's equivalents) for the failures of a run. Never changes the verdict: a "
+        "source that cannot answer is recorded as 'context unavailable: <reason>'.",
+    )
+    context.add_argument("--env", default=None, help="environment (default: default_env)")
+    context.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the run's directory (default: <results_dir>/latest)",
+    )
+
     index = commands.add_parser("index", help="write the test index from collection")
     index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
     return parser
@@ -101,6 +117,22 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     return 0 if all(gate.met for gate in gates) else 1
 
 
+def _context(args: argparse.Namespace) -> int:
+    from ci_tools.context.stage import run_context_stage, summary  # noqa: PLC0415
+
+    root: Path = args.root
+    project = config.load(root / "pyproject.toml")
+    env = args.env or project.default_env
+    results = args.results or root / project.results_dir / "latest"
+    if not results.is_dir():
+        raise ConfigError(f"no run at {results}: pass --results reports/<run-id>")
+    context = run_context_stage(project, env, results, root)
+    for line in summary(context):
+        print(line)
+    print(f"wrote {results / 'context.json'}")
+    return 0
+
+
 def _link_latest(reports: Path, run_id: str) -> None:
     """Points ``reports/latest`` at this run, for people looking for the newest results."""
     latest = reports / "latest"
@@ -123,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, pytest_args)
+        if args.command == "context":
+            return _context(args)
         from ci_tools.index import write_index  # noqa: PLC0415 - pytest collection is heavy
 
         project = config.load(args.root / "pyproject.toml")

@@ -79,6 +79,19 @@ class PhaseConfig(_Model):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+class ContextConfig(_Model):
+    """How the context stage reads Cloud Run and Cloud Logging."""
+
+    budget_s: float = Field(default=30.0, gt=0)  # the whole stage never takes longer
+    call_timeout_s: float = Field(default=5.0, gt=0)  # each API request
+    window_before_s: float = Field(default=60.0, ge=0)  # before the first failure
+    window_after_s: float = Field(default=30.0, ge=0)  # after the last failure
+    # Endpoint overrides (CI_TOOLS_RUN_ENDPOINT / CI_TOOLS_LOGGING_ENDPOINT win); an http://
+    # endpoint is a local test server and is used with anonymous credentials.
+    run_endpoint: str | None = None
+    logging_endpoint: str | None = None
+
+
 class EscalationConfig(_Model):
     """Thresholds of the escalation levels (used by the report stage)."""
 
@@ -100,6 +113,7 @@ class Config(_Model):
     criteria: dict[str, CriterionConfig] = Field(default_factory=dict)
     phases: dict[int, PhaseConfig] = Field(default_factory=dict)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
 
     @field_validator("phases")
     @classmethod

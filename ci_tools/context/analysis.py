@@ -1,0 +1,290 @@
+"""Pure functions over API-shaped data: revisions, their diff, log signatures, filters, links.
+
+Input is JSON as the Cloud Run Admin API v2 and Cloud Logging v2 REST APIs return it (camelCase),
+so the cloud sources and the reference platform's files go through the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ci_tools.context.model import (
+    Changes,
+    Condition,
+    EnvEntry,
+    LogLine,
+    RevisionInfo,
+    ServiceInfo,
+    Signature,
+)
+from ci_tools.redact import redact
+
+MAX_FILTER_CHARS = 20_000  # Cloud Logging refuses longer queries
+SEVERITIES = (
+    "DEFAULT",
+    "DEBUG",
+    "INFO",
+    "NOTICE",
+    "WARNING",
+    "ERROR",
+    "CRITICAL",
+    "ALERT",
+    "EMERGENCY",
+)
+
+
+def short_name(name: str) -> str:
+    """The last segment of a resource name: ``backend-00042-xyz`` of a revision."""
+    return name.rsplit("/", 1)[-1]
+
+
+def parse_time(value: str) -> dt.datetime:
+    """An RFC 3339 timestamp (any precision, Z or offset) as an aware datetime."""
+    text = value.strip().replace("Z", "+00:00")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match and match.group(2):  # Python wants at most 6 fractional digits
+        text = f"{match.group(1)}{match.group(2)[:7]}{match.group(3)}"
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """A UTC timestamp as the APIs write it."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _condition(data: dict[str, Any] | None) -> Condition | None:
+    if not data:
+        return None
+    return Condition(
+        str(data.get("type", "")),
+        str(data.get("state", "")),
+        str(data.get("reason", "") or data.get("revisionReason", "")),
+        redact(str(data.get("message", ""))),
+    )
+
+
+def parse_revision(data: dict[str, Any]) -> RevisionInfo:
+    """A Revision resource, reduced; env values are dropped here and never kept."""
+    container = (data.get("containers") or [{}])[0]
+    env = []
+    for var in container.get("env", []):
+        ref = (var.get("valueSource") or {}).get("secretKeyRef")
+        if ref:
+            env.append(EnvEntry(var["name"], "secret", ref.get("secret"), ref.get("version")))
+        else:
+            env.append(EnvEntry(var["name"], "literal"))
+    image = str(container.get("image", ""))
+    digest = image.split("@", 1)[1] if "@" in image else None
+    return RevisionInfo(
+        name=short_name(str(data.get("name", ""))),
+        create_time=str(data.get("createTime", "")),
+        image=image,
+        image_digest=digest,
+        env=tuple(env),
+        vpc_access=dict(data.get("vpcAccess") or {}),
+        scaling=dict(data.get("scaling") or {}),
+        timeout=str(data.get("timeout", "")),
+        service_account=str(data.get("serviceAccount", "")),
+        conditions=tuple(c for c in map(_condition, data.get("conditions", [])) if c),
+    )
+
+
+def parse_service(data: dict[str, Any]) -> ServiceInfo:
+    """A Service resource, reduced."""
+    traffic = tuple(
+        {
+            "revision": short_name(str(t.get("revision", ""))),
+            "percent": int(t.get("percent", 0)),
+            "tag": str(t.get("tag", "")),
+        }
+        for t in data.get("trafficStatuses", [])
+    )
+    return ServiceInfo(
+        name=short_name(str(data.get("name", ""))),
+        latest_ready_revision=short_name(str(data.get("latestReadyRevision", ""))),
+        latest_created_revision=short_name(str(data.get("latestCreatedRevision", ""))),
+        terminal_condition=_condition(data.get("terminalCondition")),
+        traffic=traffic,
+        update_time=str(data.get("updateTime", "")),
+        last_modifier=str(data.get("lastModifier", "")),
+    )
+
+
+def serving_revision(service: ServiceInfo) -> str:
+    """The revision taking the most traffic, else the latest ready one."""
+    serving = [t for t in service.traffic if t["revision"] and t["percent"] > 0]
+    if serving:
+        return str(max(serving, key=lambda t: t["percent"])["revision"])
+    return service.latest_ready_revision or service.latest_created_revision
+
+
+def diff(previous: RevisionInfo, current: RevisionInfo) -> Changes:
+    """What changed between two revisions (names and kinds of env vars, never values)."""
+    before = {e.name: e.kind for e in previous.env}
+    after = {e.name: e.kind for e in current.env}
+    return Changes(
+        previous=previous.name,
+        env_added=tuple(sorted(after.keys() - before.keys())),
+        env_removed=tuple(sorted(before.keys() - after.keys())),
+        env_kind_changed=tuple(
+            sorted(n for n in before.keys() & after.keys() if before[n] != after[n])
+        ),
+        image_changed=(previous.image_digest or previous.image)
+        != (current.image_digest or current.image),
+        vpc_changed=previous.vpc_access != current.vpc_access,
+        scaling_changed=previous.scaling != current.scaling,
+    )
+
+
+_NORMALISERS = (
+    (
+        re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
+        "<uuid>",
+    ),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<address>"),
+    (re.compile(r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b", re.I), "<address>"),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
+    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z?"), "<time>"),
+    (re.compile(r"(?<![\w<])-?\d+(?:\.\d+)?(?![\w>])"), "<n>"),
+)
+
+
+def signature(message: str) -> str:
+    """A message's first line with numbers, ids, hex and addresses as placeholders."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    for pattern, placeholder in _NORMALISERS:
+        first = pattern.sub(placeholder, first)
+    return first[:300]
+
+
+def entry_message(entry: dict[str, Any]) -> str:
+    """The readable message of a LogEntry: jsonPayload.message, textPayload or the request."""
+    payload = entry.get("jsonPayload")
+    if isinstance(payload, dict) and payload.get("message"):
+        return str(payload["message"])
+    if entry.get("textPayload"):
+        return str(entry["textPayload"])
+    request = entry.get("httpRequest") or {}
+    if request:
+        return (
+            f"{request.get('requestMethod', '')} {request.get('requestUrl', '')} "
+            f"{request.get('status', '')}".strip()
+        )
+    return ""
+
+
+def log_line(entry: dict[str, Any], service: str) -> LogLine:
+    """A LogEntry as the worklog shows it, redacted."""
+    status = (entry.get("httpRequest") or {}).get("status")
+    return LogLine(
+        timestamp=str(entry.get("timestamp", "")),
+        severity=str(entry.get("severity", "DEFAULT")),
+        service=service,
+        message=redact(entry_message(entry))[:2000],
+        trace=entry.get("trace"),
+        status=int(status) if status else None,
+    )
+
+
+def group_signatures(
+    entries: Iterable[dict[str, Any]], service: str, link: Any
+) -> tuple[Signature, ...]:
+    """ERROR-or-worse entries grouped by signature, most frequent first; ``link(sig)`` gives
+    each group's Logs Explorer URL."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if severity_rank(str(entry.get("severity", "DEFAULT"))) < severity_rank("ERROR"):
+            continue
+        groups.setdefault(signature(entry_message(entry)), []).append(entry)
+    result = []
+    for sig, members in groups.items():
+        times = sorted(str(m.get("timestamp", "")) for m in members)
+        worst = max((str(m.get("severity", "ERROR")) for m in members), key=severity_rank)
+        sample = redact(entry_message(members[0]))[:2000]
+        result.append(
+            Signature(redact(sig), len(members), times[0], times[-1], worst, sample, link(sig))
+        )
+    return tuple(sorted(result, key=lambda s: (-s.count, s.first_seen)))
+
+
+def severity_rank(severity: str) -> int:
+    """The order of a Cloud Logging severity (DEFAULT lowest)."""
+    try:
+        return SEVERITIES.index(severity.upper())
+    except ValueError:
+        return 0
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def base_filter(service: str, start: dt.datetime, end: dt.datetime) -> str:
+    """A Cloud Run service's entries in a time window: every filter carries the bound."""
+    return (
+        f'resource.type="cloud_run_revision" AND '
+        f"resource.labels.service_name={_quote(service)} AND "
+        f"timestamp>={_quote(rfc3339(start))} AND timestamp<={_quote(rfc3339(end))}"
+    )
+
+
+def trace_filters(
+    service: str,
+    project: str,
+    trace_ids: Sequence[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    limit: int = MAX_FILTER_CHARS,
+) -> list[str]:
+    """As few filters as fit under ``limit`` characters, together naming every trace id."""
+    base = base_filter(service, start, end)
+    names = [_quote(f"projects/{project}/traces/{t}") for t in dict.fromkeys(trace_ids)]
+    filters: list[str] = []
+    chunk: list[str] = []
+
+    def text(items: list[str]) -> str:
+        return f"{base} AND trace=({' OR '.join(items)})"
+
+    for name in names:
+        if chunk and len(text([*chunk, name])) > limit:
+            filters.append(text(chunk))
+            chunk = []
+        chunk.append(name)
+    if chunk:
+        filters.append(text(chunk))
+    return filters
+
+
+def error_filter(service: str, start: dt.datetime, end: dt.datetime) -> str:
+    """The service's ERROR-or-worse entries in the failure window."""
+    return f"{base_filter(service, start, end)} AND severity>=ERROR"
+
+
+def logs_explorer_url(project: str, query: str, start: str, end: str) -> str:
+    """A Logs Explorer link that opens the query over the window."""
+    encoded = urllib.parse.quote(query, safe="")
+    return (
+        f"https://console.cloud.google.com/logs/query;query={encoded};"
+        f"timeRange={urllib.parse.quote(start, safe='')}%2F"
+        f"{urllib.parse.quote(end, safe='')}?project={project}"
+    )
+
+
+def trace_url(project: str, trace_id: str) -> str:
+    """The Cloud Trace page of a trace."""
+    return f"https://console.cloud.google.com/traces/list?tid={trace_id}&project={project}"
+
+
+def revision_url(project: str, region: str, service: str) -> str:
+    """The revisions page of a Cloud Run service in the console."""
+    return (
+        f"https://console.cloud.google.com/run/detail/{region}/{service}/revisions"
+        f"?project={project}"
+    )

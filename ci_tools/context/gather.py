@@ -1,0 +1,203 @@
+"""The context stage: for a run's failures, gather each service's deployment context.
+
+Services are gathered in parallel, each within the stage's budget; whatever a source cannot
+answer becomes "context unavailable: <reason>" for that service, never an exception, so the
+run's verdict and exit code do not depend on this stage.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from ci_tools.context import analysis
+from ci_tools.context.model import Context, LogLine, ServiceContext, TestContext
+from ci_tools.context.sources import LogQuery, LogSource, RevisionSource, SourceError
+from ci_tools.records import TestRecord
+
+FAILED = ("failed", "error")
+ENTRIES_PER_TEST = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The failure window: first failure minus ``before`` to last failure plus ``after``."""
+
+    start: dt.datetime
+    end: dt.datetime
+    first_failure: dt.datetime
+
+
+def failure_window(
+    failures: Sequence[TestRecord],
+    before_s: float,
+    after_s: float,
+) -> Window | None:
+    """The window around the failures, or None when nothing failed."""
+    if not failures:
+        return None
+    starts = [analysis.parse_time(r.start) for r in failures]
+    ends = [analysis.parse_time(r.end) for r in failures]
+    return Window(
+        min(starts) - dt.timedelta(seconds=before_s),
+        max(ends) + dt.timedelta(seconds=after_s),
+        min(starts),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What to gather: the environment's services (role -> service name) and the records."""
+
+    env: str
+    services: dict[str, str]
+    records: tuple[TestRecord, ...]
+    before_s: float = 60.0
+    after_s: float = 30.0
+    budget_s: float = 30.0
+
+
+def _service_context(
+    role: str,
+    name: str,
+    revisions: RevisionSource,
+    logs: LogSource,
+    *,
+    window: Window | None,
+    trace_ids: tuple[str, ...],
+) -> tuple[ServiceContext, list[LogLine]]:
+    context = ServiceContext(role=role, name=name, revision_url=revisions.revision_url(name))
+    try:
+        service = analysis.parse_service(revisions.service(name))
+        history = sorted(
+            (analysis.parse_revision(r) for r in revisions.revisions(name)),
+            key=lambda r: (
+                analysis.parse_time(r.create_time)
+                if r.create_time
+                else dt.datetime.min.replace(tzinfo=dt.UTC)
+            ),
+        )
+    except SourceError as exc:
+        return dataclasses.replace(context, unavailable=f"context unavailable: {exc}"), []
+    serving_name = analysis.serving_revision(service)
+    serving = next((r for r in history if r.name == serving_name), None)
+    previous = None
+    if serving is not None:
+        earlier = [r for r in history if r.create_time < serving.create_time]
+        previous = earlier[-1] if earlier else None
+    age = None
+    if serving is not None and window is not None and serving.create_time:
+        age = (window.first_failure - analysis.parse_time(serving.create_time)).total_seconds()
+    context = dataclasses.replace(
+        context,
+        service=service,
+        revision=serving,
+        revision_age_s=age,
+        changes=analysis.diff(previous, serving) if previous and serving else None,
+    )
+    if window is None:
+        return context, []
+    lines: list[LogLine] = []
+    try:
+        if trace_ids:
+            traced = logs.entries(LogQuery(name, window.start, window.end, trace_ids))
+            lines = [analysis.log_line(e, role) for e in traced]
+        error_query = LogQuery(name, window.start, window.end, min_severity="ERROR")
+        errors = logs.entries(error_query)
+        start, end = analysis.rfc3339(window.start), analysis.rfc3339(window.end)
+        base = logs.filter_text(error_query)
+
+        def link(sig: str) -> str:
+            words = [w for w in sig.split() if "<" not in w and '"' not in w][:6]
+            query = base + (f' AND "{" ".join(words)}"' if words else "")
+            return logs.logs_url(query, start, end)
+
+        context = dataclasses.replace(
+            context, signatures=analysis.group_signatures(errors, role, link)
+        )
+    except SourceError as exc:
+        context = dataclasses.replace(context, logs_unavailable=f"logs unavailable: {exc}")
+    return context, lines
+
+
+def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
+    """The run's deployment context; never raises for a source's failure."""
+    deadline = time.monotonic() + plan.budget_s
+    failures = [r for r in plan.records if r.outcome in FAILED]
+    window = failure_window(failures, plan.before_s, plan.after_s)
+    trace_ids = tuple(dict.fromkeys(t for r in failures for t in r.trace_ids))
+    services: dict[str, ServiceContext] = {}
+    lines: list[LogLine] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(plan.services), 1))
+    futures = {
+        pool.submit(
+            _service_context, role, name, revisions, logs, window=window, trace_ids=trace_ids
+        ): role
+        for role, name in plan.services.items()
+    }
+    done, _ = concurrent.futures.wait(futures, timeout=max(deadline - time.monotonic(), 0))
+    for future, role in futures.items():
+        if future in done:
+            context, found = future.result()
+            services[role] = context
+            lines += found
+        else:
+            services[role] = ServiceContext(
+                role=role,
+                name=plan.services[role],
+                unavailable=f"context unavailable: the context budget of {plan.budget_s:g} s "
+                "ran out",
+            )
+    pool.shutdown(wait=False, cancel_futures=True)  # a call stuck past its timeout is left
+    requests: Counter[str] = Counter()
+    requests.update(revisions.requests)
+    if id(logs) != id(revisions):  # the local source is both
+        requests.update(logs.requests)
+    return Context(
+        generated_at=analysis.rfc3339(dt.datetime.now(dt.UTC)),
+        env=plan.env,
+        source=getattr(revisions, "kind", "cloud"),
+        project=revisions.project,
+        region=revisions.region,
+        window_start=analysis.rfc3339(window.start) if window else None,
+        window_end=analysis.rfc3339(window.end) if window else None,
+        failures=len(failures),
+        requests=dict(requests),
+        services=tuple(services[role] for role in plan.services),
+        tests=_tests(failures, lines, logs),
+    )
+
+
+def _tests(
+    failures: Sequence[TestRecord], lines: Sequence[LogLine], logs: LogSource
+) -> tuple[TestContext, ...]:
+    by_trace: dict[str, list[LogLine]] = {}
+    for line in lines:
+        if line.trace:
+            by_trace.setdefault(line.trace.rsplit("/", 1)[-1], []).append(line)
+    result = []
+    for record in failures:
+        own = sorted(
+            (line for t in record.trace_ids for line in by_trace.get(t, [])),
+            key=lambda line: line.timestamp,
+        )
+        result.append(
+            TestContext(
+                nodeid=record.nodeid,
+                phase=record.phase,
+                trace_ids=record.trace_ids,
+                trace_urls=tuple(logs.trace_url(t) for t in record.trace_ids),
+                entries=tuple(own[:ENTRIES_PER_TEST]),
+            )
+        )
+    return tuple(result)
+
+
+def as_json(context: Context) -> dict[str, Any]:
+    """The context as ``context.json`` holds it."""
+    return context.as_json()

@@ -1,0 +1,188 @@
+"""The deployment context of a run: what ``context.json`` holds, as frozen dataclasses.
+
+Built from API-shaped data (Cloud Run Admin API v2 Services and Revisions, Cloud Logging v2
+LogEntries), whichever source gave it: Google's APIs or the reference platform's files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvEntry:
+    """An env var of a container: its name and kind, never its value."""
+
+    name: str
+    kind: str  # "literal" or "secret"
+    secret: str | None = None  # for a secret reference: the secret's name...
+    version: str | None = None  # ...and version
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """A Cloud Run condition (Ready, RoutesReady, ...)."""
+
+    type: str
+    state: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RevisionInfo:
+    """What matters of one revision for a failure after a deploy."""
+
+    name: str  # short name, e.g. backend-00042-xyz
+    create_time: str
+    image: str
+    image_digest: str | None
+    env: tuple[EnvEntry, ...]
+    vpc_access: dict[str, Any]
+    scaling: dict[str, Any]
+    timeout: str
+    service_account: str
+    conditions: tuple[Condition, ...]
+
+    @property
+    def ready(self) -> bool:
+        """Whether its Ready condition succeeded."""
+        return any(c.type == "Ready" and c.state == "CONDITION_SUCCEEDED" for c in self.conditions)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceInfo:
+    """The state of a Cloud Run service."""
+
+    name: str
+    latest_ready_revision: str
+    latest_created_revision: str
+    terminal_condition: Condition | None
+    traffic: tuple[dict[str, Any], ...]  # {"revision", "percent", "tag"}
+    update_time: str
+    last_modifier: str
+
+    @property
+    def not_ready_finding(self) -> str | None:
+        """A created revision that never became ready is itself a finding."""
+        if self.latest_created_revision and (
+            self.latest_created_revision != self.latest_ready_revision
+        ):
+            reason = ""
+            if self.terminal_condition and self.terminal_condition.state != "CONDITION_SUCCEEDED":
+                reason = f": {self.terminal_condition.reason or self.terminal_condition.message}"
+            return (
+                f"revision {self.latest_created_revision} was created but is not ready; "
+                f"traffic stays on {self.latest_ready_revision or 'no revision'}{reason}"
+            )
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """What changed from the previous revision to the serving one."""
+
+    previous: str
+    env_added: tuple[str, ...] = ()
+    env_removed: tuple[str, ...] = ()
+    env_kind_changed: tuple[str, ...] = ()
+    image_changed: bool = False
+    vpc_changed: bool = False
+    scaling_changed: bool = False
+
+    @property
+    def summary(self) -> str:
+        """One line: what changed, or that nothing did."""
+        parts = []
+        if self.env_added:
+            parts.append(f"env added: {', '.join(self.env_added)}")
+        if self.env_removed:
+            parts.append(f"env removed: {', '.join(self.env_removed)}")
+        if self.env_kind_changed:
+            parts.append(f"env kind changed: {', '.join(self.env_kind_changed)}")
+        if self.image_changed:
+            parts.append("image changed")
+        if self.vpc_changed:
+            parts.append("VPC access changed")
+        if self.scaling_changed:
+            parts.append("scaling changed")
+        return (
+            "; ".join(parts) or f"env names, image, VPC and scaling unchanged since {self.previous}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LogLine:
+    """One log entry, reduced to what a reviewer reads."""
+
+    timestamp: str
+    severity: str
+    service: str
+    message: str  # redacted
+    trace: str | None = None
+    status: int | None = None  # the HTTP status, for request entries
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """Error entries whose normalised message is the same."""
+
+    signature: str
+    count: int
+    first_seen: str
+    last_seen: str
+    severity: str
+    sample: str
+    logs_url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceContext:
+    """Everything gathered for one service, or why it could not be."""
+
+    role: str  # backend, auth, frontend...
+    name: str  # the Cloud Run service name
+    unavailable: str | None = None  # "context unavailable: <reason>" when gathering failed
+    service: ServiceInfo | None = None
+    revision: RevisionInfo | None = None
+    revision_age_s: float | None = None  # the serving revision's age at the first failure
+    revision_url: str = ""
+    changes: Changes | None = None
+    signatures: tuple[Signature, ...] = ()
+    logs_unavailable: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TestContext:
+    """A failed test's own log lines (by trace id) and links."""
+
+    __test__ = False
+
+    nodeid: str
+    phase: int
+    trace_ids: tuple[str, ...]
+    trace_urls: tuple[str, ...]
+    entries: tuple[LogLine, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """The whole ``context.json``."""
+
+    generated_at: str
+    env: str
+    source: str  # "cloud" or "local"
+    project: str
+    region: str
+    window_start: str | None
+    window_end: str | None
+    failures: int
+    requests: dict[str, int]  # API requests made, per API
+    services: tuple[ServiceContext, ...]
+    tests: tuple[TestContext, ...]
+    notes: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The context as written to ``context.json``."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,135 @@
+"""The context stage as the CLI runs it: pick the sources, gather, write ``context.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ci_tools import config as cfg
+from ci_tools._exceptions import ConfigError
+from ci_tools.context.gather import Plan, gather
+from ci_tools.context.local import LocalSource
+from ci_tools.context.model import Context
+from ci_tools.context.sources import LogSource, RevisionSource
+from ci_tools.records import read_records
+from ci_tools.redact import redact_data
+
+CONTEXT_FILE = "context.json"
+LOCAL_SERVICES = {"backend": "backend", "auth": "auth"}
+RUN_ENDPOINT = "CI_TOOLS_RUN_ENDPOINT"
+LOGGING_ENDPOINT = "CI_TOOLS_LOGGING_ENDPOINT"
+
+
+def _sources(
+    env_name: str,
+    env: cfg.EnvironmentConfig,
+    config: cfg.Config,
+    root: Path,
+    *,
+    environ: Mapping[str, str],
+    deadline: float,
+) -> tuple[RevisionSource, LogSource, dict[str, str]]:
+    if env.gcp is not None:
+        from ci_tools.context.cloudrun import CloudRunSource  # noqa: PLC0415 - heavy clients
+        from ci_tools.context.logging import CloudLoggingSource  # noqa: PLC0415
+
+        settings = config.context
+        run = CloudRunSource(
+            env.gcp.project,
+            env.gcp.region,
+            environ.get(RUN_ENDPOINT) or settings.run_endpoint,
+            settings.call_timeout_s,
+            deadline,
+        )
+        logs = CloudLoggingSource(
+            env.gcp.project,
+            environ.get(LOGGING_ENDPOINT) or settings.logging_endpoint,
+            settings.call_timeout_s,
+            deadline,
+        )
+        services = dict(env.gcp.services)
+        if not services:
+            raise ConfigError(
+                f"[tool.ci_tools.environments.{env_name}.gcp] services is "
+                "empty: name the Cloud Run service of each role"
+            )
+        return run, logs, services
+    if env.stack_file is not None:
+        stack_dir = environ.get(cfg.STACK_DIR_VARIABLE)
+        state_dir = Path(stack_dir) if stack_dir else (root / env.stack_file).parent
+        local = LocalSource(state_dir)
+        return local, local, dict(LOCAL_SERVICES)
+    raise ConfigError(
+        f"environment {env_name!r} has neither gcp (project, region, "
+        "services) nor stack_file: nothing to read deployment context from"
+    )
+
+
+def run_context_stage(
+    config: cfg.Config,
+    env_name: str,
+    results_dir: Path,
+    root: Path,
+    environ: Mapping[str, str] = os.environ,
+) -> Context:
+    """Reads the run's records, gathers their context, writes ``context.json`` (redacted)."""
+    settings = config.context
+    env = config.environment(env_name)
+    deadline = time.monotonic() + settings.budget_s
+    revisions, logs, services = _sources(
+        env_name, env, config, root, environ=environ, deadline=deadline
+    )
+    records = tuple(
+        record
+        for path in sorted(results_dir.glob("phase*.jsonl"))
+        for record in read_records(path).records
+    )
+    context = gather(
+        Plan(
+            env=env_name,
+            services=services,
+            records=records,
+            before_s=settings.window_before_s,
+            after_s=settings.window_after_s,
+            budget_s=settings.budget_s,
+        ),
+        revisions,
+        logs,
+    )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    # Redacted once more as a whole: nothing secret-looking leaves, whatever a source returned.
+    (results_dir / CONTEXT_FILE).write_text(
+        json.dumps(redact_data(context.as_json()), indent=2) + "\n"
+    )
+    return context
+
+
+def summary(context: Context) -> list[str]:
+    """A few lines for the terminal."""
+    lines = [
+        f"context: {context.failures} failure(s), source {context.source}, "
+        f"requests {dict(context.requests) or 'none'}"
+    ]
+    for service in context.services:
+        if service.unavailable:
+            lines.append(f"  {service.role}: {service.unavailable}")
+            continue
+        revision = service.revision.name if service.revision else "?"
+        age = (
+            f", {service.revision_age_s / 60:.0f} min before the first failure"
+            if service.revision_age_s is not None
+            else ""
+        )
+        lines.append(f"  {service.role}: revision {revision}{age}")
+        if service.service and service.service.not_ready_finding:
+            lines.append(f"    {service.service.not_ready_finding}")
+        if service.changes:
+            lines.append(f"    {service.changes.summary}")
+        for sig in service.signatures[:3]:
+            lines.append(f"    {sig.count}x {sig.signature}")
+        if service.logs_unavailable:
+            lines.append(f"    {service.logs_unavailable}")
+    return lines
