@@ -7,10 +7,12 @@ is declared once. Arguments after ``--`` reach pytest (and, for ``e2e``, the pla
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.needs_version = ">=2024.4.15"
 nox.options.reuse_venv = "yes"
@@ -116,17 +118,27 @@ def full(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def e2e(session: nox.Session) -> None:
-    """The main job: start the reference platform, run every phase gated, stop the platform."""
+    """The main job: start the reference platform, run every phase gated, gather the failures'
+    deployment context, stop the platform."""
     _install(session)
     stack_args, run_args = _split_stack_args(session.posargs)
-    env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR}
+    run_id = f"e2e-{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}"
+    env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR, "CI_TOOLS_RUN_ID": run_id}
     platform = ["python", "-m", "reference_platform"]
     session.run(*platform, "stop", env=env, silent=True)  # a platform left by a killed run
     session.run(*platform, "start", *stack_args, env=env)
+    verdict = "every gate met"
     try:
-        _run(session, run_args, env=env)
+        try:
+            _run(session, run_args, env=env)
+        except nox.command.CommandFailed:
+            verdict = "a gate was not met"
+        session.run("ci-tools", "context", "--results", f"reports/{run_id}", env=env)
     finally:
         session.run(*platform, "stop", env=env)
+    session.log(f"run {run_id}: {verdict}; results in reports/{run_id}")
+    if verdict != "every gate met":
+        session.error(f"run {run_id}: {verdict}")
 
 
 @nox.session(python=PYTHON)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ci_tools.context.model import (
@@ -183,7 +183,7 @@ def log_line(entry: dict[str, Any], service: str) -> LogLine:
     """A LogEntry as the worklog shows it, redacted."""
     status = (entry.get("httpRequest") or {}).get("status")
     return LogLine(
-        timestamp=str(entry.get("timestamp", "")),
+        timestamp=normal_time(str(entry.get("timestamp", ""))),
         severity=str(entry.get("severity", "DEFAULT")),
         service=service,
         message=redact(entry_message(entry))[:2000],
@@ -193,24 +193,32 @@ def log_line(entry: dict[str, Any], service: str) -> LogLine:
 
 
 def group_signatures(
-    entries: Iterable[dict[str, Any]], service: str, link: Any
+    entries: Iterable[dict[str, Any]], link: Callable[[str], str]
 ) -> tuple[Signature, ...]:
     """ERROR-or-worse entries grouped by signature, most frequent first; ``link(sig)`` gives
-    each group's Logs Explorer URL."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    each group's Logs Explorer URL. Messages are redacted before anything is derived from
+    them, so no secret reaches a signature, a sample or a link."""
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for entry in entries:
         if severity_rank(str(entry.get("severity", "DEFAULT"))) < severity_rank("ERROR"):
             continue
-        groups.setdefault(signature(entry_message(entry)), []).append(entry)
+        message = redact(entry_message(entry))
+        groups.setdefault(signature(message), []).append((message, entry))
     result = []
     for sig, members in groups.items():
-        times = sorted(str(m.get("timestamp", "")) for m in members)
-        worst = max((str(m.get("severity", "ERROR")) for m in members), key=severity_rank)
-        sample = redact(entry_message(members[0]))[:2000]
-        result.append(
-            Signature(redact(sig), len(members), times[0], times[-1], worst, sample, link(sig))
-        )
+        times = sorted(normal_time(str(m.get("timestamp", ""))) for _, m in members)
+        worst = max((str(m.get("severity", "ERROR")) for _, m in members), key=severity_rank)
+        result.append(Signature(sig, len(members), times[0], times[-1], worst,
+                                members[0][0][:2000], link(sig)))
     return tuple(sorted(result, key=lambda s: (-s.count, s.first_seen)))
+
+
+def normal_time(value: str) -> str:
+    """Any RFC 3339 timestamp in one form (milliseconds, Z), so times compare as text."""
+    try:
+        return rfc3339(parse_time(value))
+    except ValueError:
+        return value
 
 
 def severity_rank(severity: str) -> int:

@@ -118,7 +118,7 @@ def _service_context(
             return logs.logs_url(query, start, end)
 
         context = dataclasses.replace(
-            context, signatures=analysis.group_signatures(errors, role, link)
+            context, signatures=analysis.group_signatures(errors, link)
         )
     except SourceError as exc:
         context = dataclasses.replace(context, logs_unavailable=f"logs unavailable: {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,16 +25,20 @@ def run_suite(
     *args: str,
 ) -> subprocess.CompletedProcess[str]:
     """``ci-tools run`` against the platform whose state is given, results under tmp_path."""
-    env = {**os.environ, "CI_TOOLS_STACK_DIR": str(Path(state.logs["backend"]).parent.parent)}
     return subprocess.run(
         [sys.executable, "-m", "ci_tools.cli", "run", "--results-dir", str(tmp_path), *args],
         cwd=ROOT,
-        env=env,
+        env=stack_env(state),
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def stack_env(state: stack.State) -> dict[str, str]:
+    """The environment that points ci-tools at this platform."""
+    return {**os.environ, "CI_TOOLS_STACK_DIR": str(Path(state.logs["backend"]).parent.parent)}
 
 
 def results(tmp_path: Path) -> Path:
@@ -58,8 +63,10 @@ def test_healthy_platform_passes_all_five_phases(start_stack: StartStack, tmp_pa
 def test_redis_down_stops_after_phase_1_with_the_reason(
     start_stack: StartStack, tmp_path: Path
 ) -> None:
-    """Phase 1 fails on Redis; phases 2-5 are skipped naming phase 1's gate; exit 1."""
-    result = run_suite(start_stack("redis_down"), tmp_path)
+    """Phase 1 fails on Redis; phases 2-5 are skipped naming phase 1's gate; exit 1; and the
+    context ties the failing tests to the backend's Redis errors by trace id."""
+    state = start_stack("redis_down")
+    result = run_suite(state, tmp_path)
     assert result.returncode == 1
     first = read_gate(results(tmp_path), 1)
     assert first is not None
@@ -71,6 +78,28 @@ def test_redis_down_stops_after_phase_1_with_the_reason(
         assert gate.status == "skipped"
         assert gate.reason.startswith(f"gate of phase 1 not met: {first.reason}")
         assert not records_path(results(tmp_path), number).exists()
+    context = subprocess.run(
+        [sys.executable, "-m", "ci_tools.cli", "context", "--results", str(tmp_path)],
+        cwd=ROOT,
+        env=stack_env(state),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert context.returncode == 0, context.stderr
+    data = json.loads((tmp_path / "context.json").read_text())
+    port = str(state.ports["redis"])
+    redis_tests = [t for t in data["tests"] if "redis" in t["nodeid"]]
+    assert redis_tests
+    for test in redis_tests:
+        assert any(
+            e["service"] == "backend" and "ConnectionError" in e["message"] and port in e["message"]
+            for e in test["entries"]
+        ), test["nodeid"]
+    backend = next(s for s in data["services"] if s["role"] == "backend")
+    assert backend["revision"]["name"] == state.revisions["backend"]
+    assert any("ConnectionError" in s["signature"] for s in backend["signatures"])
 
 
 def test_agent_hang_fails_phase_2_by_timeout_and_stops(
