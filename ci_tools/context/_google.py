@@ -82,6 +82,10 @@ def call(what: str, fn: Callable[[], T], deadline: float, attempts: int = 3) -> 
         raise SourceError(f"{what}: cannot connect ({_first_line(str(exc))})") from None
     except google.auth.exceptions.GoogleAuthError as exc:
         raise SourceError(f"{what}: authentication failed ({_first_line(str(exc))})") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed answer must not fail the run either
+        raise SourceError(
+            f"{what}: unexpected {type(exc).__name__}: {_first_line(str(exc))}"
+        ) from None
 
 
 def _first_line(text: Any) -> str:

@@ -208,8 +208,11 @@ def group_signatures(
     for sig, members in groups.items():
         times = sorted(normal_time(str(m.get("timestamp", ""))) for _, m in members)
         worst = max((str(m.get("severity", "ERROR")) for _, m in members), key=severity_rank)
-        result.append(Signature(sig, len(members), times[0], times[-1], worst,
-                                members[0][0][:2000], link(sig)))
+        result.append(
+            Signature(
+                sig, len(members), times[0], times[-1], worst, members[0][0][:2000], link(sig)
+            )
+        )
     return tuple(sorted(result, key=lambda s: (-s.count, s.first_seen)))
 
 

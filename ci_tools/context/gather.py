@@ -117,9 +117,7 @@ def _service_context(
             query = base + (f' AND "{" ".join(words)}"' if words else "")
             return logs.logs_url(query, start, end)
 
-        context = dataclasses.replace(
-            context, signatures=analysis.group_signatures(errors, link)
-        )
+        context = dataclasses.replace(context, signatures=analysis.group_signatures(errors, link))
     except SourceError as exc:
         context = dataclasses.replace(context, logs_unavailable=f"logs unavailable: {exc}")
     return context, lines
@@ -142,17 +140,19 @@ def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
     }
     done, _ = concurrent.futures.wait(futures, timeout=max(deadline - time.monotonic(), 0))
     for future, role in futures.items():
+        reason = f"the context budget of {plan.budget_s:g} s ran out"
         if future in done:
-            context, found = future.result()
-            services[role] = context
-            lines += found
-        else:
-            services[role] = ServiceContext(
-                role=role,
-                name=plan.services[role],
-                unavailable=f"context unavailable: the context budget of {plan.budget_s:g} s "
-                "ran out",
-            )
+            try:
+                context, found = future.result()
+            except Exception as exc:  # noqa: BLE001 - this stage never fails the run
+                reason = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            else:
+                services[role] = context
+                lines += found
+                continue
+        services[role] = ServiceContext(
+            role=role, name=plan.services[role], unavailable=f"context unavailable: {reason}"
+        )
     pool.shutdown(wait=False, cancel_futures=True)  # a call stuck past its timeout is left
     requests: Counter[str] = Counter()
     requests.update(revisions.requests)

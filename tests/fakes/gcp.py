@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,30 +60,38 @@ class FakeGcp:
         ]
 
 
-def matches(entry: dict[str, Any], filter_text: str) -> bool:
-    """Whether an entry matches a filter of the subset the context stage writes."""
+@dataclasses.dataclass(frozen=True)
+class _Clause:
+    field: str
+    op: str
+    wanted: str
+    options: frozenset[str] | None  # for field=("a" OR "b")
+
+    def __call__(self, entry: dict[str, Any]) -> bool:
+        value = _field(entry, self.field)
+        if self.options is not None:
+            return value in self.options
+        if self.field == "severity":
+            have: Any = SEVERITIES.index(str(value or "DEFAULT"))
+            want: Any = SEVERITIES.index(self.wanted)
+        else:
+            have, want = str(value or ""), self.wanted
+        return bool({">=": have >= want, "<=": have <= want, "=": have == want}[self.op])
+
+
+def compile_filter(filter_text: str) -> Callable[[dict[str, Any]], bool]:
+    """A predicate for a filter of the subset the context stage writes (parsed once)."""
+    clauses = []
     for clause in re.split(r"\s+AND\s+", filter_text.strip()):
         match = _CLAUSE.match(clause.strip())
         if match is None:
             raise ValueError(f"unsupported filter clause: {clause!r}")
         field, op, raw = match.groups()
-        value = _field(entry, field)
-        if raw.startswith("("):
-            options = re.findall(r'"((?:[^"\\]|\\.)*)"', raw)
-            if value not in options:
-                return False
-            continue
-        wanted = raw.strip('"')
-        if field == "severity":
-            rank = SEVERITIES.index(str(value or "DEFAULT"))
-            target = SEVERITIES.index(wanted)
-            ok = {">=": rank >= target, "<=": rank <= target, "=": rank == target}[op]
-        else:
-            text = str(value or "")
-            ok = {">=": text >= wanted, "<=": text <= wanted, "=": text == wanted}[op]
-        if not ok:
-            return False
-    return True
+        options = (
+            frozenset(re.findall(r'"((?:[^"\\]|\\.)*)"', raw)) if raw.startswith("(") else None
+        )
+        clauses.append(_Clause(field, op, raw.strip('"'), options))
+    return lambda entry: all(clause(entry) for clause in clauses)
 
 
 def _field(entry: dict[str, Any], path: str) -> Any:
@@ -204,8 +212,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 },
             )
             return
+        predicate = compile_filter(text)
         found = sorted(
-            (e for e in self.state.entries if matches(e, text)),
+            (e for e in self.state.entries if predicate(e)),
             key=lambda e: str(e.get("timestamp", "")),
             reverse=request.get("orderBy") == "timestamp desc",
         )

@@ -97,12 +97,12 @@ def entry(
 def seed(fake: FakeGcp) -> None:
     """Backend: 00042 serving (created 4 min before the failures, with REDIS_URL removed and
     an image change since 00041); auth: 00007 created but not ready, 00006 serving."""
-    old_env = [
+    old_env: list[dict[str, Any]] = [
         {"name": "LOG_LEVEL", "value": "INFO"},
         {"name": "REDIS_URL", "value": SECRET_VALUE},
         {"name": "JWT_SECRET", "valueSource": {"secretKeyRef": {"secret": "jwt", "version": "3"}}},
     ]
-    new_env = [
+    new_env: list[dict[str, Any]] = [
         {"name": "LOG_LEVEL", "value": "DEBUG"},
         {"name": "API_KEY", "value": SECRET_VALUE},
         {"name": "JWT_SECRET", "valueSource": {"secretKeyRef": {"secret": "jwt", "version": "4"}}},
