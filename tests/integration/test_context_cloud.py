@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -412,3 +414,43 @@ def test_the_stage_keeps_to_its_budget(fake: FakeGcp, results: Path) -> None:
     data = stage(fake, results, budget_s=2.0)
     assert time.monotonic() - started < 4.0
     assert all(s["unavailable"] for s in data["services"])
+
+
+def test_cli_degrades_without_a_traceback(results: Path) -> None:
+    """`ci-tools context` against a closed port exits 0, says why per service, prints no
+    traceback, and the run's records are untouched."""
+    (results / "pyproject.toml").write_text(f"""
+[tool.ci_tools.environments.cloud]
+backend_url = "https://b"
+websocket_url = "wss://b/ws"
+auth_url = "https://a"
+gcp = {{ project = "{PROJECT}", region = "{REGION}", services = {{ backend = "netra-backend" }} }}
+[tool.ci_tools.context]
+run_endpoint = "http://127.0.0.1:9"
+logging_endpoint = "http://127.0.0.1:9"
+""")
+    before = records_path(results, 1).read_bytes()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ci_tools.cli",
+            "--root",
+            str(results),
+            "context",
+            "--env",
+            "cloud",
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "backend: context unavailable: Cloud Run service netra-backend: cannot connect" in (
+        result.stdout
+    )
+    assert records_path(results, 1).read_bytes() == before

@@ -1,0 +1,101 @@
+"""Pure context analysis: signatures, filters within Cloud Logging's limit, revision diffs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ci_tools.context import analysis
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def test_signature_replaces_numbers_ids_hex_and_addresses() -> None:
+    """Messages that differ only in variable parts share one signature."""
+    one = analysis.signature(
+        "Error 111 connecting to 10.0.0.7:6379 for req 3fa85f64-5717-4562-"
+        "b3fc-2c963f66afa6 at 0xdeadbeef took 12.5 ms\nTraceback ..."
+    )
+    two = analysis.signature(
+        "Error 113 connecting to 10.0.0.9:6380 for req 00000000-0000-0000-"
+        "0000-000000000000 at 0x1 took 3 ms"
+    )
+    assert one == two == ("Error <n> connecting to <address> for req <uuid> at <hex> took <n> ms")
+
+
+@given(st.text(max_size=200))
+def test_signature_is_one_bounded_line_and_stable(message: str) -> None:
+    """Any message gives one line of at most 300 characters, the same every time."""
+    sig = analysis.signature(message)
+    assert "\n" not in sig
+    assert len(sig) <= 300
+    assert analysis.signature(message) == sig
+
+
+def test_trace_filters_split_only_past_the_limit() -> None:
+    """100 traces fit in one filter; 1,000 are split, each part under 20,000 characters, all
+    traces named once, every part time-bounded."""
+    start, end = T0, T0 + dt.timedelta(minutes=5)
+    few = [secrets.token_hex(16) for _ in range(100)]
+    assert len(analysis.trace_filters("svc", "proj", few, start, end)) == 1
+    many = [secrets.token_hex(16) for _ in range(1000)]
+    parts = analysis.trace_filters("svc", "proj", many, start, end)
+    assert len(parts) > 1
+    assert all(len(p) <= analysis.MAX_FILTER_CHARS for p in parts)
+    assert all('timestamp>="2026-01-01T00:00:00.000Z"' in p for p in parts)
+    named = [t for t in many if sum(f"traces/{t}" in p for p in parts) == 1]
+    assert named == many
+
+
+def test_diff_names_env_changes_never_values() -> None:
+    """Added, removed and kind-changed env names, image and scaling changes are reported."""
+    old = analysis.parse_revision(
+        {
+            "name": "x/revisions/s-00001-a",
+            "createTime": "t",
+            "containers": [
+                {
+                    "image": "i@sha256:1",
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                }
+            ],
+            "scaling": {"maxInstanceCount": 1},
+        }
+    )
+    new = analysis.parse_revision(
+        {
+            "name": "x/revisions/s-00002-b",
+            "createTime": "t",
+            "containers": [
+                {
+                    "image": "i@sha256:2",
+                    "env": [
+                        {
+                            "name": "B",
+                            "valueSource": {"secretKeyRef": {"secret": "b", "version": "1"}},
+                        },
+                        {"name": "C", "value": "3"},
+                    ],
+                }
+            ],
+            "scaling": {"maxInstanceCount": 5},
+        }
+    )
+    changes = analysis.diff(old, new)
+    assert (changes.env_added, changes.env_removed, changes.env_kind_changed) == (
+        ("C",),
+        ("A",),
+        ("B",),
+    )
+    assert changes.image_changed and changes.scaling_changed and not changes.vpc_changed
+    assert "value" not in str(new.env)
+
+
+def test_timestamps_of_any_precision_compare_as_text() -> None:
+    """Nanosecond, microsecond and second precision all normalise to one form."""
+    assert analysis.normal_time("2026-01-01T00:00:01.123456789Z") == "2026-01-01T00:00:01.123Z"
+    assert analysis.normal_time("2026-01-01T00:00:01Z") == "2026-01-01T00:00:01.000Z"
+    assert analysis.normal_time("2026-01-01T01:00:01+01:00") == "2026-01-01T00:00:01.000Z"
