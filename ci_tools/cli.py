@@ -83,6 +83,21 @@ def _parser() -> argparse.ArgumentParser:
         help="the run's directory (default: <results_dir>/latest)",
     )
 
+    report = commands.add_parser(
+        "report",
+        help="diagnose a run and write its worklog, verdict.json and junit.xml",
+        description="Exit 0 when a verdict could be formed (healthy or not: see verdict.json "
+        "and $GITHUB_OUTPUT), 1 when the run holds no phase results.",
+    )
+    report.add_argument("--env", default=None, help="environment (default: default_env)")
+    report.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the run's directory (default: <results_dir>/latest)",
+    )
+
     index = commands.add_parser("index", help="write the test index from collection")
     index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
     return parser
@@ -133,6 +148,25 @@ def _context(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from ci_tools.report import write_report  # noqa: PLC0415
+    from ci_tools.report.terminal import print_summary  # noqa: PLC0415
+
+    root: Path = args.root
+    project = config.load(root / "pyproject.toml")
+    env = args.env or project.default_env
+    results = args.results or root / project.results_dir / "latest"
+    if not results.is_dir():
+        raise ConfigError(f"no run at {results}: pass --results reports/<run-id>")
+    report = write_report(
+        project, env=env, results_dir=results.resolve(), root=root, environ=os.environ
+    )
+    for line in report.annotations:
+        print(line)
+    print_summary(report.diagnosis, str(report.worklog))
+    return 1 if report.diagnosis.verdict == "unknown" else 0
+
+
 def _link_latest(reports: Path, run_id: str) -> None:
     """Points ``reports/latest`` at this run, for people looking for the newest results."""
     latest = reports / "latest"
@@ -157,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, pytest_args)
         if args.command == "context":
             return _context(args)
+        if args.command == "report":
+            return _report(args)
         from ci_tools.index import write_index  # noqa: PLC0415 - pytest collection is heavy
 
         project = config.load(args.root / "pyproject.toml")

@@ -186,3 +186,13 @@ class Context:
     def as_json(self) -> dict[str, Any]:
         """The context as written to ``context.json``."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Context:
+        """Reads what ``as_json`` wrote; raises ValueError on data of another shape."""
+        from pydantic import TypeAdapter, ValidationError  # noqa: PLC0415 - report stage only
+
+        try:
+            return TypeAdapter(cls).validate_python(data)
+        except ValidationError as exc:
+            raise ValueError(str(exc).splitlines()[0]) from None

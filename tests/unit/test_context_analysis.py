@@ -90,7 +90,9 @@ def test_diff_names_env_changes_never_values() -> None:
         ("A",),
         ("B",),
     )
-    assert changes.image_changed and changes.scaling_changed and not changes.vpc_changed
+    assert changes.image_changed
+    assert changes.scaling_changed
+    assert not changes.vpc_changed
     assert "value" not in str(new.env)
 
 

@@ -1,0 +1,139 @@
+"""The report stage: a run's records, gates and context become the worklog and its outputs.
+
+``worklog.md`` (and, in GitHub Actions, the step summary), ``::error`` annotations,
+``$GITHUB_OUTPUT`` and ``verdict.json`` for workflows to act on, ``junit.xml`` for other tools.
+Bad input (missing or truncated files, lines that do not parse) is counted and said in the
+worklog; the report still renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from ci_tools.config import Config
+from ci_tools.context.model import Context
+from ci_tools.diagnose import Diagnosis, diagnose
+from ci_tools.phases import GateResult, evaluate_gate, read_gate
+from ci_tools.records import TestRecord, read_records, records_path
+from ci_tools.report import github
+from ci_tools.report.junit import write_junit
+from ci_tools.report.markdown import Meta, fit, render
+
+__all__ = ["Report", "RunInput", "load_run", "write_report"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInput:
+    """What a run directory holds, read leniently."""
+
+    gates: tuple[GateResult, ...]
+    records: tuple[TestRecord, ...]
+    context: Context | None
+    notes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What the report stage produced."""
+
+    diagnosis: Diagnosis
+    worklog: Path
+    summary_rung: int  # 0 = the full worklog fitted GitHub's limit
+    annotations: tuple[str, ...]
+    outputs: dict[str, str]
+
+
+def load_run(config: Config, results_dir: Path) -> RunInput:
+    """Gates, records and context of a run; every problem becomes a note, not an error."""
+    gates: list[GateResult] = []
+    records: list[TestRecord] = []
+    notes: list[str] = []
+    for number, phase in config.phases.items():
+        path = records_path(results_dir, number)
+        found = read_records(path)
+        records += found.records
+        if found.bad_lines:
+            notes.append(
+                f"{path.name}: {found.bad_lines} line(s) could not be read "
+                "(truncated or not JSON); the rest were used"
+            )
+        try:
+            gate = read_gate(results_dir, number)
+        except (ValueError, TypeError, KeyError) as exc:
+            notes.append(
+                f"phase{number}.gate.json is unreadable ({type(exc).__name__}); the "
+                "gate was judged again from the records"
+            )
+            gate = None
+        if gate is None and (found.records or found.started_not_finished):
+            gate = evaluate_gate(number, phase, config, found)
+            notes.append(
+                f"phase {number} has records but no gate file (the run was cut "
+                "short?); its gate was judged from the records"
+            )
+        if gate is not None:
+            gates.append(gate)
+    context = None
+    context_path = results_dir / "context.json"
+    try:
+        context = Context.from_json(json.loads(context_path.read_text()))
+    except FileNotFoundError:
+        notes.append("context.json is missing: run `ci-tools context` to attach deployment context")
+    except ValueError as exc:
+        notes.append(f"context.json is unreadable ({str(exc)[:120]}); reported without it")
+    if not gates:
+        notes.append(f"no phase results in {results_dir}: no verdict could be formed")
+    return RunInput(tuple(gates), tuple(records), context, tuple(notes))
+
+
+def _commit(actions: github.Actions, root: Path) -> str:
+    if actions.sha:
+        return actions.sha[:12]
+    git = shutil.which("git")
+    if git is None:
+        return "unknown"
+    try:
+        result = subprocess.run(
+            [git, "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def write_report(
+    config: Config, results_dir: Path, env: str, root: Path, environ: Mapping[str, str]
+) -> Report:
+    """Writes worklog.md, verdict.json and junit.xml; in Actions also the summary, outputs."""
+    run = load_run(config, results_dir)
+    diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
+    actions = github.Actions.from_environ(environ)
+    worklog = results_dir / "worklog.md"
+    meta = Meta(
+        env=env, run_id=results_dir.name, commit=_commit(actions, root), artifact=str(worklog)
+    )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    worklog.write_text(render(diagnosis, run.context, meta))
+    summary, rung = fit(diagnosis, run.context, meta)
+    values = github.outputs(diagnosis)
+    verdict = {
+        **values,
+        "causes": [dataclasses.asdict(c) for c in diagnosis.causes],
+        "escalation_reasons": list(diagnosis.escalation.reasons),
+        "notes": list(diagnosis.notes),
+    }
+    (results_dir / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
+    write_junit(results_dir / "junit.xml", run.gates, run.records)
+    annotations = github.error_annotations(diagnosis) if actions.active else []
+    github.publish(actions, summary, values)
+    return Report(diagnosis, worklog, rung, tuple(annotations), values)

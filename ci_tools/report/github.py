@@ -1,0 +1,114 @@
+"""Everything that touches GitHub Actions: the one module that reads ``GITHUB_*``.
+
+Appends the worklog to ``$GITHUB_STEP_SUMMARY`` (never overwrites), writes ``$GITHUB_OUTPUT``,
+and prints ``::error`` workflow commands (GitHub shows at most 10 per step, so one per
+signature group, worst first). Formatting lives in pure helpers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from ci_tools.diagnose import Diagnosis
+
+MAX_ANNOTATIONS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Actions:
+    """The GitHub Actions environment, read once."""
+
+    summary: Path | None
+    output: Path | None
+    sha: str | None
+    active: bool
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Actions:
+        """Reads the variables Actions sets; outside Actions everything is None."""
+        return cls(
+            summary=Path(environ["GITHUB_STEP_SUMMARY"])
+            if environ.get("GITHUB_STEP_SUMMARY")
+            else None,
+            output=Path(environ["GITHUB_OUTPUT"]) if environ.get("GITHUB_OUTPUT") else None,
+            sha=environ.get("GITHUB_SHA"),
+            active=environ.get("GITHUB_ACTIONS") == "true",
+        )
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def build_workflow_command(command: str, message: str, **properties: str | int) -> str:
+    """``::command key=value,...::message`` with GitHub's escaping."""
+    props = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
+    return (
+        f"::{command} {props}::{_escape_data(message)}"
+        if props
+        else (f"::{command}::{_escape_data(message)}")
+    )
+
+
+def error_annotations(diagnosis: Diagnosis) -> list[str]:
+    """One ``::error`` per signature group, worst first, at most 10."""
+    titles = {cause.title: cause for cause in diagnosis.causes}
+    lines = []
+    for group in diagnosis.groups[:MAX_ANNOTATIONS]:
+        cause = titles.get(group.cause)
+        title = f"{group.cause} ({group.klass})"
+        detail = (
+            f"{len(group.tests)} test(s) in phase {', '.join(map(str, group.phases))}: "
+            f"{group.signature}"
+        )
+        if cause and len(cause.evidence) > 1:
+            detail += "\n" + "\n".join(cause.evidence[1:4])
+        lines.append(
+            build_workflow_command(
+                "error", detail, file=group.file, line=max(group.line, 1), title=title
+            )
+        )
+    return lines
+
+
+def outputs(diagnosis: Diagnosis) -> dict[str, str]:
+    """What a later step can act on (e.g. hold traffic, roll back)."""
+    return {
+        "verdict": diagnosis.verdict,
+        "escalation": diagnosis.escalation.level,
+        "first_failed_phase": str(diagnosis.first_failed_phase or ""),
+        "tests": str(diagnosis.counts["tests"]),
+        "passed": str(diagnosis.counts["passed"]),
+        "failed": str(diagnosis.counts["failed"] + diagnosis.counts["errors"]),
+        "skipped": str(diagnosis.counts["skipped"]),
+        "top_cause": diagnosis.causes[0].title if diagnosis.causes else "",
+    }
+
+
+def format_outputs(values: Mapping[str, str]) -> str:
+    """``$GITHUB_OUTPUT`` lines; a multi-line value uses a random heredoc delimiter."""
+    lines = []
+    for key, value in values.items():
+        if "\n" in value:
+            delimiter = f"ghadelimiter_{secrets.token_hex(8)}"
+            lines.append(f"{key}<<{delimiter}\n{value}\n{delimiter}")
+        else:
+            lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def publish(actions: Actions, summary: str, values: Mapping[str, str]) -> None:
+    """Appends the summary and the outputs to the files Actions gave."""
+    if actions.summary is not None:
+        with actions.summary.open("a", encoding="utf-8") as file:
+            file.write(summary)
+    if actions.output is not None:
+        with actions.output.open("a", encoding="utf-8") as file:
+            file.write(format_outputs(values))

@@ -1,0 +1,165 @@
+"""The worklog as Markdown, rendered from a template, with a size ladder for GitHub.
+
+GitHub rejects a step summary over 1 MiB, so the summary degrades in steps until it fits:
+full, then details collapsed (no log lines), then fewer groups, then truncated with a pointer
+to the full worklog in the run's artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from typing import Any
+
+import jinja2
+
+from ci_tools.context.model import Context, ServiceContext
+from ci_tools.diagnose import Diagnosis
+from ci_tools.phases import CriterionResult, format_value
+
+SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
+ICONS = {"healthy": "✅", "unhealthy": "❌", "unknown": "❔"}
+GATE_MARKS = {"met": "✅", "not_met": "❌", "skipped": "⏭️"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Meta:
+    """What the headline says beside the diagnosis."""
+
+    env: str
+    run_id: str
+    commit: str
+    artifact: str  # where the full worklog is, for the truncation pointer
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """One rung of the size ladder."""
+
+    collapse: bool = False  # drop log lines, test lists and links from the groups
+    max_groups: int | None = None
+
+
+LADDER = (
+    Level(),
+    Level(collapse=True),
+    Level(collapse=True, max_groups=50),
+    Level(collapse=True, max_groups=10),
+)
+
+
+def _cell(value: Any) -> str:
+    """Text for a table cell or a list item: no raw HTML, no pipes, one line."""
+    text = html.escape(str(value), quote=False)
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _code(value: Any) -> str:
+    text = str(value).replace("`", "'")
+    return f"`{text}`" if text else "-"
+
+
+def _trace_label(url: str) -> str:
+    match = re.search(r"(?:tid=|trace=)([0-9a-f]{32})", url)
+    return match.group(1) if match else "trace"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ci_tools.report", "."),
+        autoescape=False,  # noqa: S701 - Markdown, not HTML: values go through cell/html
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        cell=_cell,
+        code=_code,
+        html=lambda v: html.escape(str(v)),
+        oneline=lambda v: str(v).splitlines()[0] if str(v) else "",
+        trace_label=lambda url: _trace_label(str(url)),
+    )
+    return env
+
+
+_ENV = _environment()
+
+
+def _value(criterion: CriterionResult) -> str:
+    if criterion.measured is None:
+        return "not measured"
+    return format_value(criterion.measured, criterion.unit)
+
+
+def _age(service: ServiceContext) -> str:
+    if service.revision_age_s is None:
+        return "-"
+    minutes = service.revision_age_s / 60
+    return f"{minutes:.0f} min" if abs(minutes) >= 1 else f"{service.revision_age_s:.0f} s"
+
+
+def next_steps(diagnosis: Diagnosis, context: Context | None) -> list[str]:
+    """What to do first, infrastructure before application before tests."""
+    steps = []
+    for cause in diagnosis.causes[:5]:
+        where = f" ({cause.evidence[0]})" if cause.evidence else ""
+        if cause.klass == "infrastructure":
+            steps.append(f"Fix the infrastructure first: {cause.title.lower()}{where}.")
+        elif cause.klass == "application":
+            steps.append(f"Then the application: {cause.title.lower()}{where}.")
+        else:
+            steps.append(f"Then the tests: {cause.title.lower()}{where}.")
+    for service in context.services if context else ():
+        if service.service and service.service.not_ready_finding:
+            steps.insert(0, f"Check {service.role}: {service.service.not_ready_finding}.")
+    if diagnosis.verdict == "unhealthy" and any(g.status == "skipped" for g in diagnosis.gates):
+        steps.append("Re-run the skipped phases once the gate that stopped them is met.")
+    return steps
+
+
+def render(
+    diagnosis: Diagnosis, context: Context | None, meta: Meta, level: Level = LADDER[0]
+) -> str:
+    """The worklog at one level of detail."""
+    groups = diagnosis.groups if level.max_groups is None else diagnosis.groups[: level.max_groups]
+    services = context.services if context else ()
+    revisions = ", ".join(s.revision.name for s in services if s.revision) or "-"
+    return _ENV.get_template("worklog.md.j2").render(
+        d=diagnosis,
+        env=meta.env,
+        run_id=meta.run_id,
+        commit=meta.commit,
+        revisions=revisions,
+        icon=ICONS[diagnosis.verdict],
+        gate_mark=GATE_MARKS,
+        value=_value,
+        age=_age,
+        groups=groups,
+        hidden_groups=len(diagnosis.groups) - len(groups),
+        collapse=level.collapse,
+        max_tests=20,
+        max_lines=12,
+        max_causes=5,
+        context_services=services,
+        steps=next_steps(diagnosis, context),
+    )
+
+
+def fit(
+    diagnosis: Diagnosis, context: Context | None, meta: Meta, limit: int = SUMMARY_LIMIT
+) -> tuple[str, int]:
+    """The most detailed worklog under ``limit`` bytes, and the ladder rung used (0 = full;
+    len(LADDER) = truncated)."""
+    for rung, level in enumerate(LADDER):
+        text = render(diagnosis, context, meta, level)
+        if len(text.encode()) <= limit:
+            return text, rung
+    pointer = (
+        f"\n\n… truncated to fit GitHub's {limit // 1024} KiB summary limit; the full "
+        f"worklog is `{meta.artifact}` in the run's artifact.\n"
+    )
+    budget = limit - len(pointer.encode())
+    clipped = text.encode()[:budget].decode(errors="ignore")
+    return clipped[: clipped.rfind("\n")] + pointer, len(LADDER)

@@ -1,0 +1,40 @@
+"""The verdict on a terminal: a short, coloured summary (plain text when not a TTY)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ci_tools.diagnose import Diagnosis
+
+STYLES = {"met": "green", "not_met": "bold red", "skipped": "yellow"}
+VERDICT_STYLES = {"healthy": "bold green", "unhealthy": "bold red", "unknown": "bold yellow"}
+
+
+def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = None) -> None:
+    """Phases, the top causes and where the worklog is."""
+    console = console or Console(highlight=False)
+    table = Table(title="Phases", show_edge=False)
+    for column in ("phase", "passed", "failed", "skipped", "gate"):
+        table.add_column(column)
+    for gate in diagnosis.gates:
+        table.add_row(
+            f"{gate.phase} {gate.title}",
+            str(gate.passed),
+            str(gate.failed + gate.errors),
+            str(gate.skipped),
+            f"[{STYLES[gate.status]}]{gate.status}[/]",
+        )
+    console.print(table)
+    level = diagnosis.escalation.level
+    console.print(
+        f"verdict: [{VERDICT_STYLES[diagnosis.verdict]}]{diagnosis.verdict}[/]"
+        + (f", escalation [bold red]{level}[/]" if level != "none" else "")
+    )
+    for cause in diagnosis.causes[:3]:
+        console.print(f"  cause: [bold]{cause.title}[/] ({cause.klass})")
+        for line in cause.evidence[:3]:
+            console.print(f"    - {line}", markup=False)
+    for note in diagnosis.notes:
+        console.print(f"  note: {note}", markup=False)
+    console.print(f"worklog: {worklog}")
