@@ -118,8 +118,8 @@ def full(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def e2e(session: nox.Session) -> None:
-    """The main job: start the reference platform, run every phase gated, gather the failures'
-    deployment context, stop the platform."""
+    """The main job: platform up, every phase gated, deployment context, worklog, platform
+    down."""
     _install(session)
     stack_args, run_args = _split_stack_args(session.posargs)
     run_id = f"e2e-{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}"
@@ -134,9 +134,10 @@ def e2e(session: nox.Session) -> None:
         except nox.command.CommandFailed:
             verdict = "a gate was not met"
         session.run("ci-tools", "context", "--results", f"reports/{run_id}", env=env)
+        session.run("ci-tools", "report", "--results", f"reports/{run_id}", env=env)
     finally:
         session.run(*platform, "stop", env=env)
-    session.log(f"run {run_id}: {verdict}; results in reports/{run_id}")
+    session.log(f"run {run_id}: {verdict}; worklog: reports/{run_id}/worklog.md")
     if verdict != "every gate met":
         session.error(f"run {run_id}: {verdict}")
 

@@ -128,22 +128,22 @@ class Diagnosis:
     notes: tuple[str, ...] = ()  # bad input and other things the reader should know
 
 
-def classify(record: TestRecord, logs: Sequence[LogLine]) -> tuple[str, str]:
-    """The class of a failure and the matching cause, from its exception, status and logs."""
+def classify(
+    record: TestRecord, logs: Sequence[LogLine], service_errors: Sequence[str] = ()
+) -> tuple[str, str]:
+    """The class of a failure and the matching cause, from its exception, the HTTP statuses
+    and error lines of its own requests, and the crash signatures of the services that
+    answered it with a 5xx (a crash at start-up has no trace id, but explains the 503)."""
     failure = record.failure
     text = " ".join([failure.type, failure.message] if failure else [])
     if failure is not None and failure.timed_out and "agent" in record.areas:
         text += " agent timed out"
-    evidence = " ".join(
-        [
-            text,
-            *(
-                f"{line.message} HTTP {line.status}"
-                for line in logs
-                if line.severity in ("ERROR", "CRITICAL", "ALERT", "EMERGENCY")
-            ),
-        ]
-    )
+    own = [
+        f"{line.message} HTTP {line.status}"
+        for line in logs
+        if line.severity in ("ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+    ]
+    evidence = " ".join([*service_errors, text, *own])
     for klass, title, pattern in RULES:
         if pattern.search(evidence):
             return klass, title
@@ -195,6 +195,13 @@ def _service_evidence(service: ServiceContext, first_failure: str | None) -> lis
         lines.append(f"{service.role} revision {service.revision.name}{age}")
     if service.changes is not None:
         lines.append(f"{service.role}: {service.changes.summary}")
+    for sig in service.signatures:
+        if sig.severity in ("CRITICAL", "ALERT", "EMERGENCY"):
+            lines.append(
+                f"{service.role} logged {sig.severity} `{sig.signature}` "
+                f"({sig.count}x, first at {sig.first_seen})"
+            )
+            break
     return lines
 
 
@@ -309,10 +316,18 @@ def diagnose(
     """The run's diagnosis from its gates, records and (optional) deployment context."""
     own = _own_logs(context)
     failed = [r for r in records if r.outcome in ("failed", "error")]
+    crashes = {
+        s.role: tuple(
+            sig.signature for sig in s.signatures if sig.severity in ("CRITICAL", "ALERT")
+        )
+        for s in (context.services if context else ())
+    }
     classified = []
     for record in failed:
         logs = own.get(record.nodeid, ())
-        klass, cause = classify(record, logs)
+        answered_5xx = {line.service for line in logs if (line.status or 0) >= 500}
+        crashed = [sig for role in sorted(answered_5xx) for sig in crashes.get(role, ())]
+        klass, cause = classify(record, logs, crashed)
         classified.append(Classified(record, klass, cause, _group_signature(record, logs), logs))
     trace_urls = {t.nodeid: t.trace_urls for t in context.tests} if context else {}
     logs_urls = {
