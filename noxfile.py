@@ -143,6 +143,15 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Screenshot a worklog as GitHub shows it: nox -s docs -- WORKLOG.md OUT.png."""
+    _install(session, "docs")
+    if not session.posargs:
+        session.error("usage: nox -s docs -- WORKLOG.md OUT.png [--width N] [--height N]")
+    session.run("python", "scripts/screenshot_worklog.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (or those named after --); each prints its figure."""
     _install(session, "test")

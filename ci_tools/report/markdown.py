@@ -50,9 +50,20 @@ LADDER = (
 
 
 def _cell(value: Any) -> str:
-    """Text for a table cell or a list item: no raw HTML, no pipes, one line."""
-    text = html.escape(str(value), quote=False)
-    return text.replace("|", "\\|").replace("\n", " ").strip()
+    """Text for a table cell or a list item: no raw HTML, no pipes, one line. Code spans
+    are kept as they are (Markdown shows them literally, entities included)."""
+    parts = str(value).replace("\n", " ").split("`")
+    for index in range(0, len(parts), 2):  # the even parts are outside code spans
+        parts[index] = html.escape(parts[index], quote=False)
+    return "`".join(parts).replace("|", "\\|").strip()
+
+
+def _link(url: Any, label: str) -> str:
+    """A Markdown link; a local file (which GitHub would drop) is shown as its path."""
+    text = str(url)
+    if text.startswith("file://"):
+        return f"`{text.removeprefix('file://')}`"
+    return f"[{label}]({text})"
 
 
 def _code(value: Any) -> str:
@@ -80,6 +91,7 @@ def _environment() -> jinja2.Environment:
         html=lambda v: html.escape(str(v)),
         oneline=lambda v: str(v).splitlines()[0] if str(v) else "",
         trace_label=lambda url: _trace_label(str(url)),
+        link=_link,
     )
     return env
 

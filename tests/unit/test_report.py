@@ -1,0 +1,177 @@
+"""The worklog and its outputs: size ladder, annotations, bad input, JUnit, GitHub files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from junitparser import JUnitXml
+
+from ci_tools import config as cfg
+from ci_tools.diagnose import diagnose
+from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
+from ci_tools.report import load_run, write_report
+from ci_tools.report.github import (
+    MAX_ANNOTATIONS,
+    build_workflow_command,
+    error_annotations,
+    format_outputs,
+)
+from ci_tools.report.markdown import LADDER, Meta, fit, render
+from tests.fakes.runs import synthetic_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def config() -> cfg.Config:
+    """The project's configuration."""
+    return cfg.load(ROOT / "pyproject.toml")
+
+
+@pytest.fixture(scope="module")
+def big_run(config: cfg.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10,000 records with 2,000 failures over the five phases."""
+    results = tmp_path_factory.mktemp("big")
+    synthetic_run(config, results)
+    return results
+
+
+META = Meta(env="local", run_id="r1", commit="abc", artifact="reports/r1/worklog.md")
+
+
+def test_summary_of_a_huge_run_fits_under_the_limit(config: cfg.Config, big_run: Path) -> None:
+    """10,000 records: the full worklog is over 1 MiB, the summary is under it, degraded."""
+    run = load_run(config, big_run)
+    diagnosis = diagnose(config, run.gates, run.records, run.context)
+    full = render(diagnosis, run.context, META)
+    summary, rung = fit(diagnosis, run.context, META)
+    assert len(summary.encode()) <= 1024 * 1024
+    assert len(full.encode()) > len(summary.encode())
+    assert rung >= 1
+    assert "## Phases" in summary
+
+
+def test_ladder_ends_in_a_truncation_with_a_pointer(config: cfg.Config, big_run: Path) -> None:
+    """Below every rung's size, the summary is cut at a line and points at the artifact."""
+    run = load_run(config, big_run)
+    diagnosis = diagnose(config, run.gates, run.records, run.context)
+    summary, rung = fit(diagnosis, run.context, META, limit=4096)
+    assert rung == len(LADDER)
+    assert len(summary.encode()) <= 4096
+    assert summary.rstrip().endswith("`reports/r1/worklog.md` in the run's artifact.")
+
+
+def test_annotations_are_capped_worst_first_and_escaped(config: cfg.Config, big_run: Path) -> None:
+    """At most 10 ::error lines, infrastructure groups first, each on one line with
+    file, line and title."""
+    run = load_run(config, big_run)
+    diagnosis = diagnose(config, run.gates, run.records, run.context)
+    lines = error_annotations(diagnosis)
+    assert len(lines) == MAX_ANNOTATIONS
+    assert all(line.startswith("::error file=tests/e2e/phase") for line in lines)
+    assert all("\n" not in line for line in lines)
+    assert "(infrastructure)" in lines[0]
+    classes = [g.klass for g in diagnosis.groups[:MAX_ANNOTATIONS]]
+    assert classes == sorted(classes, key=["infrastructure", "application", "test"].index)
+
+
+def test_workflow_commands_escape_properties_and_data() -> None:
+    """Newlines, percent signs, colons and commas are escaped as GitHub requires."""
+    line = build_workflow_command("error", "50% down\nsecond", file="a,b.py", line=3, title="x: y")
+    assert line == "::error file=a%2Cb.py,line=3,title=x%3A y::50%25 down%0Asecond"
+
+
+def test_outputs_use_a_heredoc_for_multiline_values() -> None:
+    """$GITHUB_OUTPUT values with newlines use a delimiter; others key=value."""
+    text = format_outputs({"verdict": "healthy", "why": "a\nb"})
+    assert text.startswith("verdict=healthy\nwhy<<ghadelimiter_")
+    assert text.endswith("\na\nb\n" + text.split("<<")[1].split("\n")[0] + "\n")
+
+
+def write_small_run(results: Path) -> None:
+    """Phase 1 with one failure and a truncated last line; no gate files, no context."""
+    writer = RecordWriter(records_path(results, 1))
+    writer.record(
+        TestRecord(
+            nodeid="t.py::ok",
+            file="t.py",
+            line=1,
+            phase=1,
+            outcome="passed",
+            duration_s=0.1,
+            start="2026-01-01T00:00:00Z",
+            end="2026-01-01T00:00:00Z",
+        )
+    )
+    writer.record(
+        TestRecord(
+            nodeid="t.py::bad",
+            file="t.py",
+            line=5,
+            phase=1,
+            outcome="failed",
+            duration_s=0.1,
+            start="2026-01-01T00:00:00Z",
+            end="2026-01-01T00:00:00Z",
+            areas=("redis",),
+            failure=Failure("ConnectionError", "Error 111 connecting to 127.0.0.1:6379", "tb"),
+        )
+    )
+    writer.close()
+    with records_path(results, 1).open("a") as file:
+        file.write('{"event": "test", "nodeid": "t.py::cut", "fi')
+
+
+def test_bad_input_is_counted_and_the_report_still_renders(
+    config: cfg.Config, tmp_path: Path
+) -> None:
+    """A truncated line, a missing gate file and a missing context.json are noted; the
+    worklog, verdict.json and junit.xml are written; the verdict is formed."""
+    write_small_run(tmp_path)
+    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    worklog = report.worklog.read_text()
+    assert "phase1.jsonl: 1 line(s) could not be read" in worklog
+    assert "phase 1 has records but no gate file" in worklog
+    assert "context.json is missing" in worklog
+    assert report.diagnosis.verdict == "unhealthy"
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert (verdict["verdict"], verdict["escalation"], verdict["first_failed_phase"]) == (
+        "unhealthy",
+        "P0",
+        "1",
+    )
+    junit = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    assert (junit.tests, junit.failures) == (2, 1)
+
+
+def test_an_empty_run_gives_no_verdict(config: cfg.Config, tmp_path: Path) -> None:
+    """No phase results at all: verdict unknown, said in the notes."""
+    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    assert report.diagnosis.verdict == "unknown"
+    assert "no verdict could be formed" in report.worklog.read_text()
+
+
+def test_github_files_are_appended_not_overwritten(config: cfg.Config, tmp_path: Path) -> None:
+    """In Actions the summary and outputs are appended to what earlier steps wrote."""
+    write_small_run(tmp_path)
+    summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
+    summary.write_text("earlier step\n")
+    output.write_text("earlier=1\n")
+    report = write_report(
+        config,
+        tmp_path,
+        "local",
+        ROOT,
+        environ={
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SHA": "0123456789abcdef",
+        },
+    )
+    assert summary.read_text().startswith("earlier step\n# ❌ Deploy unhealthy")
+    assert "`0123456789ab`" in summary.read_text()
+    assert output.read_text().startswith("earlier=1\nverdict=unhealthy\nescalation=P0\n")
+    assert report.annotations[0].startswith("::error file=t.py,line=5,title=Redis unreachable")
