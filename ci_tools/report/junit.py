@@ -38,7 +38,7 @@ def write_junit(path: Path, gates: Sequence[GateResult], records: Sequence[TestR
                 case.system_err = failure.traceback
             elif record.outcome == "skipped":
                 case.result = [Skipped(record.skip_reason or "skipped")]
-            suite.append(case)  # add_testcase recounts the suite each time: O(n²)
+            suite.append(case)  # type: ignore[no-untyped-call]  # add_testcase recounts: O(n²)
         suite.update_statistics()  # type: ignore[no-untyped-call]
         xml.add_testsuite(suite)
     xml.update_statistics()  # type: ignore[no-untyped-call]
