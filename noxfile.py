@@ -117,6 +117,14 @@ def full(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Deployment context and the worklog for a run: -- --env ENV --results reports/RUN."""
+    _install(session)
+    session.run("ci-tools", "context", *session.posargs)
+    session.run("ci-tools", "report", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def e2e(session: nox.Session) -> None:
     """The main job: platform up, every phase gated, deployment context, worklog, platform
     down."""
