@@ -74,14 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         "platform's equivalents) for the failures of a run. Never changes the verdict: a "
         "source that cannot answer is recorded as 'context unavailable: <reason>'.",
     )
-    context.add_argument("--env", default=None, help="environment (default: default_env)")
-    context.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the run's directory (default: <results_dir>/latest)",
-    )
+    _add_run_selection(context)
 
     report = commands.add_parser(
         "report",
@@ -89,14 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Exit 0 when a verdict could be formed (healthy or not: see verdict.json "
         "and $GITHUB_OUTPUT), 1 when the run holds no phase results.",
     )
-    report.add_argument("--env", default=None, help="environment (default: default_env)")
-    report.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the run's directory (default: <results_dir>/latest)",
-    )
+    _add_run_selection(report)
 
     index = commands.add_parser("index", help="write the test index from collection")
     index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
@@ -132,15 +118,32 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     return 0 if all(gate.met for gate in gates) else 1
 
 
+def _add_run_selection(parser: argparse.ArgumentParser) -> None:
+    """``--env`` and ``--results``: which environment, which run."""
+    parser.add_argument("--env", default=None, help="environment (default: default_env)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the run's directory (default: <results_dir>/latest)",
+    )
+
+
+def _selected_run(args: argparse.Namespace) -> tuple[config.Config, str, Path, Path]:
+    """The project's config, the environment, the run directory and the root."""
+    root: Path = args.root
+    project = config.load(root / "pyproject.toml")
+    results: Path = args.results or root / project.results_dir / "latest"
+    if not results.is_dir():
+        raise ConfigError(f"no run at {results}: pass --results reports/<run-id>")
+    return project, args.env or project.default_env, results.resolve(), root
+
+
 def _context(args: argparse.Namespace) -> int:
     from ci_tools.context.stage import run_context_stage, summary  # noqa: PLC0415
 
-    root: Path = args.root
-    project = config.load(root / "pyproject.toml")
-    env = args.env or project.default_env
-    results = args.results or root / project.results_dir / "latest"
-    if not results.is_dir():
-        raise ConfigError(f"no run at {results}: pass --results reports/<run-id>")
+    project, env, results, root = _selected_run(args)
     context = run_context_stage(project, env, results, root)
     for line in summary(context):
         print(line)
@@ -152,15 +155,8 @@ def _report(args: argparse.Namespace) -> int:
     from ci_tools.report import write_report  # noqa: PLC0415
     from ci_tools.report.terminal import print_summary  # noqa: PLC0415
 
-    root: Path = args.root
-    project = config.load(root / "pyproject.toml")
-    env = args.env or project.default_env
-    results = args.results or root / project.results_dir / "latest"
-    if not results.is_dir():
-        raise ConfigError(f"no run at {results}: pass --results reports/<run-id>")
-    report = write_report(
-        project, env=env, results_dir=results.resolve(), root=root, environ=os.environ
-    )
+    project, env, results, root = _selected_run(args)
+    report = write_report(project, env=env, results_dir=results, root=root, environ=os.environ)
     for line in report.annotations:
         print(line)
     print_summary(report.diagnosis, str(report.worklog))

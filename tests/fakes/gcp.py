@@ -19,20 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ci_tools.context.analysis import SEVERITIES  # the API's order, not our logic
+
 _SERVICE = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/services/[^/]+)$")
 _REVISIONS = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/services/[^/]+)/revisions$")
 _CLAUSE = re.compile(r"^([\w.]+)\s*(>=|<=|=)\s*(.+)$")
-SEVERITIES = (
-    "DEFAULT",
-    "DEBUG",
-    "INFO",
-    "NOTICE",
-    "WARNING",
-    "ERROR",
-    "CRITICAL",
-    "ALERT",
-    "EMERGENCY",
-)
 
 
 @dataclasses.dataclass
