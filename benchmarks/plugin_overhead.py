@@ -1,7 +1,8 @@
 """The plugin's overhead: 2,000 trivial tests with it recording and without it, as a ratio.
 
 Both runs use the same interpreter, files and flags; runs alternate so the machine's noise hits
-both sides alike, and the medians are compared. Goal: ratio <= 1.05.
+both sides alike. The fastest run of each side is compared (as timeit does: noise only ever
+adds time), and the medians are printed beside it. Goal: ratio <= 1.05.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 TESTS = 2000
-ROUNDS = 5
+ROUNDS = 7
 GOAL = 1.05
 
 
@@ -49,11 +50,13 @@ def main() -> int:
             without.append(timed(["-p", "no:ci_tools"], root))
             with_plugin.append(timed(["--results-dir", f"out{round_number}"], root))
         records = (root / "out0" / "phase0.jsonl").read_text().count('"event":"test"')
-    base, plugin = statistics.median(without), statistics.median(with_plugin)
+    base, plugin = min(without), min(with_plugin)
     ratio = plugin / base
+    median_ratio = statistics.median(with_plugin) / statistics.median(without)
     print(
         f"plugin overhead, {TESTS} trivial tests: {plugin:.2f} s recording ({records} records) "
-        f"vs {base:.2f} s without the plugin; ratio {ratio:.3f} (goal <= {GOAL})"
+        f"vs {base:.2f} s without the plugin (fastest of {ROUNDS} each); ratio {ratio:.3f} "
+        f"(goal <= {GOAL}); ratio of medians {median_ratio:.3f}"
     )
     return 0 if ratio <= GOAL and records == TESTS else 1
 

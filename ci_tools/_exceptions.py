@@ -2,6 +2,8 @@
 
 CIToolsError            anything ci_tools refuses or cannot do; the message says what to do
 └── ConfigError         [tool.ci_tools] or a command-line value is wrong (CLI exit 2)
+
+PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ client and a WebSocket connector that send the test's trace id, and ``criterion`
 measured value. With ``--phase`` or ``--results-dir`` every test's record is appended to the
 phase's JSONL file as it ends. Records are written by the controller only: under pytest-xdist
 it sees every worker's reports, so none is lost or written twice.
+
+PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
 
 from __future__ import annotations
@@ -114,23 +116,20 @@ def _project_config(config: pytest.Config) -> cfg.Config:
     return config.stash[_CONFIG]
 
 
-def _marker_arg(item: pytest.Item, name: str) -> Any:
-    marker = item.get_closest_marker(name)
-    return marker.args[0] if marker is not None and marker.args else None
-
-
 def item_meta(item: pytest.Item) -> dict[str, Any]:
     """The phase, priority, areas and marker names of a test; bad marker values are refused."""
-    phase = _marker_arg(item, "phase")
-    priority = _marker_arg(item, "priority")
+    # One walk over the markers, closest first (this runs for every collected test).
+    markers = list(item.iter_markers())
+    phase = next((m.args[0] for m in markers if m.name == "phase" and m.args), None)
+    priority = next((m.args[0] for m in markers if m.name == "priority" and m.args), None)
     if phase is not None and (not isinstance(phase, int) or phase < 1):
         raise pytest.UsageError(f"{item.nodeid}: phase({phase!r}) must be a whole number >= 1")
     if priority is not None and priority not in PRIORITIES:
         raise pytest.UsageError(
             f"{item.nodeid}: priority({priority!r}) must be one of {', '.join(PRIORITIES)}"
         )
-    areas = sorted({str(a) for m in item.iter_markers("area") for a in m.args})
-    names = sorted({m.name for m in item.iter_markers()} - {"parametrize", "usefixtures"})
+    areas = sorted({str(a) for m in markers if m.name == "area" for a in m.args})
+    names = sorted({m.name for m in markers} - {"parametrize", "usefixtures"})
     return {"phase": phase, "priority": priority, "areas": areas, "markers": names}
 
 

@@ -2,6 +2,8 @@
 
 Tokens (JWTs, bearer and API keys), passwords in URLs and ``secret=``/``password=``-style pairs
 are replaced by ``[REDACTED]``; what they belonged to stays readable.
+
+PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
 
 from __future__ import annotations
