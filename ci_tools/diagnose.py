@@ -116,7 +116,7 @@ class Escalation:
 class Diagnosis:
     """The report stage's answer."""
 
-    verdict: str  # "healthy", "unhealthy" or "unknown"
+    verdict: str  # "healthy", "unhealthy", "incomplete" (a phase did not run) or "unknown"
     gates: tuple[GateResult, ...]
     criteria: tuple[CriterionResult, ...]
     groups: tuple[FailureGroup, ...]
@@ -378,10 +378,12 @@ def diagnose(
     run_gates = [g for g in gates if g.status != "skipped"]
     if not gates:
         verdict = "unknown"
-    elif all(g.met for g in gates):
-        verdict = "healthy"
-    else:
+    elif any(g.status in ("not_met", "skipped") for g in gates):
         verdict = "unhealthy"
+    elif any(g.status == "not_run" for g in gates):
+        verdict = "incomplete"  # never "healthy" while a phase is unaccounted for
+    else:
+        verdict = "healthy"
     held = tuple(f"phase {g.phase} {g.title}" for g in run_gates if g.met)
     failed_phase = next((g.phase for g in gates if g.status == "not_met"), None)
     return Diagnosis(

@@ -40,7 +40,7 @@ class GateResult:
 
     phase: int
     title: str
-    status: str  # "met", "not_met" or "skipped"
+    status: str  # "met", "not_met", "skipped", or (in the report only) "not_run"
     reason: str
     total: int = 0
     passed: int = 0

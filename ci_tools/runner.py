@@ -221,7 +221,7 @@ def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> l
 
 def verdict_line(gate: GateResult) -> str:
     """One line per phase: status, counts, duration, reason."""
-    mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP"}[gate.status]
+    mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP", "not_run": "MISS"}[gate.status]
     counts = f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed" + (
         f", {gate.skipped} skipped" if gate.skipped else ""
     )

@@ -76,6 +76,16 @@ def load_run(config: Config, results_dir: Path) -> RunInput:
                 f"phase {number} has records but no gate file (the run was cut "
                 "short?); its gate was judged from the records"
             )
+        if gate is None and gates:
+            # Configured but absent: a job that died or was cancelled before pytest ran.
+            gate = GateResult(
+                phase=number,
+                title=phase.title,
+                status="not_run",
+                reason="did not run: no records and no gate file in this run",
+                min_pass_rate=phase.min_pass_rate,
+                budget_s=phase.budget_s,
+            )
         if gate is not None:
             gates.append(gate)
     context = None

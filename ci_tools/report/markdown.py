@@ -19,8 +19,8 @@ from ci_tools.diagnose import Diagnosis
 from ci_tools.phases import CriterionResult, format_value
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
-ICONS = {"healthy": "✅", "unhealthy": "❌", "unknown": "❔"}
-GATE_MARKS = {"met": "✅", "not_met": "❌", "skipped": "⏭️"}
+ICONS = {"healthy": "✅", "unhealthy": "❌", "incomplete": "⚠️", "unknown": "❔"}
+GATE_MARKS = {"met": "✅", "not_met": "❌", "skipped": "⏭️", "not_run": "⚠️"}
 
 
 @dataclasses.dataclass(frozen=True)

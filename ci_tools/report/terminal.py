@@ -7,8 +7,13 @@ from rich.table import Table
 
 from ci_tools.diagnose import Diagnosis
 
-STYLES = {"met": "green", "not_met": "bold red", "skipped": "yellow"}
-VERDICT_STYLES = {"healthy": "bold green", "unhealthy": "bold red", "unknown": "bold yellow"}
+STYLES = {"met": "green", "not_met": "bold red", "skipped": "yellow", "not_run": "yellow"}
+VERDICT_STYLES = {
+    "healthy": "bold green",
+    "unhealthy": "bold red",
+    "incomplete": "bold yellow",
+    "unknown": "bold yellow",
+}
 
 
 def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = None) -> None:

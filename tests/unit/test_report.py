@@ -10,6 +10,7 @@ from junitparser import JUnitXml
 
 from ci_tools import config as cfg
 from ci_tools.diagnose import diagnose
+from ci_tools.phases import GateResult, write_gate
 from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
 from ci_tools.report import load_run, write_report
 from ci_tools.report.github import (
@@ -175,3 +176,39 @@ def test_github_files_are_appended_not_overwritten(config: cfg.Config, tmp_path:
     assert "`0123456789ab`" in summary.read_text()
     assert output.read_text().startswith("earlier=1\nverdict=unhealthy\nescalation=P0\n")
     assert report.annotations[0].startswith("::error file=t.py,line=5,title=Redis unreachable")
+
+
+def test_a_phase_that_never_ran_makes_the_run_incomplete(
+    config: cfg.Config, tmp_path: Path
+) -> None:
+    """Phase 1 met, phases 2-5 absent (a cancelled job): never "healthy", always said."""
+    writer = RecordWriter(records_path(tmp_path, 1))
+    writer.record(
+        TestRecord(
+            nodeid="t.py::ok",
+            file="t.py",
+            line=1,
+            phase=1,
+            outcome="passed",
+            duration_s=0.1,
+            start="2026-01-01T00:00:00Z",
+            end="2026-01-01T00:00:00Z",
+        )
+    )
+    writer.close()
+    write_gate(
+        tmp_path,
+        GateResult(
+            phase=1,
+            title="Infrastructure health",
+            status="met",
+            reason="gate met",
+            total=1,
+            passed=1,
+        ),
+    )
+    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    assert report.diagnosis.verdict == "incomplete"
+    assert [g.status for g in report.diagnosis.gates] == ["met", *["not_run"] * 4]
+    assert report.outputs["verdict"] == "incomplete"
+    assert "did not run: no records and no gate file" in report.worklog.read_text()
