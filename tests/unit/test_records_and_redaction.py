@@ -66,6 +66,11 @@ SECRETS = [
     ("password: 'pa55word'", "pa55word"),
     ("key AIzaSyA1234567890abcdefghijklmnopqrstu used", "AIzaSyA1234567890abcdefghijklmnopqrstu"),
     ("ws://h/ws?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "eyJhbGciOiJIUzI1NiJ9"),
+    ("Session(email='a@b.c', refresh_token='opaque-refresh-123')", "opaque-refresh-123"),
+    ('token = "opaque-token-456"', "opaque-token-456"),
+    ("password: hunter2hunter2", "hunter2hunter2"),
+    ("X-Api-Key: k3y-v4lue-789", "k3y-v4lue-789"),
+    ("redis://:r3dispass@10.0.0.1:6379/0", "r3dispass"),
 ]
 
 
@@ -88,9 +93,19 @@ def test_ordinary_text_is_left_alone() -> None:
 
 def test_redact_data_walks_nested_structures() -> None:
     """Every string inside dicts and lists is redacted; other values are kept."""
-    data = {"a": ["Bearer abcdefghijk"], "n": 3, "b": {"c": "password=x1x2x3"}}
+    data = {
+        "a": ["Bearer abcdefghijk"],
+        "n": 3,
+        "b": {"c": "password=x1x2x3"},
+        "password": "plain",
+        "refresh_token": "opaque",
+        "token_type": "bearer",
+    }
     assert redact_data(data) == {
         "a": ["Bearer [REDACTED]"],
         "n": 3,
         "b": {"c": "password=[REDACTED]"},
+        "password": "[REDACTED]",
+        "refresh_token": "[REDACTED]",
+        "token_type": "bearer",
     }
