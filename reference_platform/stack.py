@@ -364,37 +364,34 @@ def _start(
 
 
 def _terminate(processes: list[Process], grace_s: float = 5.0) -> list[str]:
-    """Ends each live process's whole session: gently, then by force after ``grace_s``."""
+    """Ends each live process and every descendant: gently, then by force after ``grace_s``.
+
+    Only processes known to be ours are signalled: the recorded ones (pid and start time
+    checked) and the descendants found while they still ran. psutil re-checks each handle's
+    start time before signalling, so a reused pid is never hit.
+    """
     live = [proc for proc in processes if proc.alive()]
-    for proc in live:
-        # SIGINT is PostgreSQL's fast shutdown; the others end on SIGTERM.
-        sig = signal.SIGINT if proc.name == "postgres" else signal.SIGTERM
-        _signal_group(proc.pid, sig)
-    handles = []
+    handles: list[psutil.Process] = []
     for proc in live:
         try:
-            handles.append(psutil.Process(proc.pid))
-        except psutil.NoSuchProcess:
+            leader = psutil.Process(proc.pid)
+            family = [leader, *leader.children(recursive=True)]
+        except psutil.Error:
             continue
+        handles += family
+        # SIGINT is PostgreSQL's fast shutdown (it stops its own workers); others: SIGTERM.
+        with contextlib.suppress(psutil.Error):
+            leader.send_signal(signal.SIGINT if proc.name == "postgres" else signal.SIGTERM)
     _, still = psutil.wait_procs(handles, timeout=grace_s)
     for handle in still:
-        _signal_group(handle.pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            handle.kill()
     psutil.wait_procs(still, timeout=grace_s)
-    for proc in live:  # children left in a session (e.g. PostgreSQL's backends) go too
-        _signal_group(proc.pid, signal.SIGKILL)
     for proc in processes:
         child = _CHILDREN.pop(proc.pid, None)
         if child is not None:
             child.poll()  # reaps it, or learns that psutil already did
     return [proc.name for proc in live]
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
 
 
 def _clean(state_dir: Path, state: State) -> None:
