@@ -133,7 +133,15 @@ def e2e(session: nox.Session) -> None:
     down."""
     _install(session)
     stack_args, run_args = _split_stack_args(session.posargs)
+    fixed = [a for a in run_args if a.split("=")[0] in ("--env", "--run-id", "--results-dir")]
+    if fixed:
+        session.error(
+            f"nox -s e2e runs the local platform under its own run id; {fixed[0]} "
+            "belongs to nox -s full (or a phase session) against a running "
+            "environment"
+        )
     run_id = f"e2e-{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}"
+    results = f"reports/{run_id}"
     env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR, "CI_TOOLS_RUN_ID": run_id}
     platform = ["python", "-m", "reference_platform"]
     session.run(*platform, "stop", env=env, silent=True)  # a platform left by a killed run
@@ -142,13 +150,15 @@ def e2e(session: nox.Session) -> None:
     try:
         try:
             _run(session, run_args, env=env)
-        except nox.command.CommandFailed:
+        except nox.command.CommandFailed as failed:
+            if failed.return_code != 1:  # not a missed gate: the run itself went wrong
+                raise
             verdict = "a gate was not met"
-        session.run("ci-tools", "context", "--results", f"reports/{run_id}", env=env)
-        session.run("ci-tools", "report", "--results", f"reports/{run_id}", env=env)
+        session.run("ci-tools", "context", "--results", results, env=env)
+        session.run("ci-tools", "report", "--results", results, env=env)
     finally:
         session.run(*platform, "stop", env=env)
-    session.log(f"run {run_id}: {verdict}; worklog: reports/{run_id}/worklog.md")
+    session.log(f"run {run_id}: {verdict}; worklog: {results}/worklog.md")
     if verdict != "every gate met":
         session.error(f"run {run_id}: {verdict}")
 

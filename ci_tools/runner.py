@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ci_tools._exceptions import ConfigError
@@ -40,13 +40,10 @@ class RunOptions:
     exitfirst: bool = False
 
 
-def run_id(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
-    """This run's id: CI_TOOLS_RUN_ID, GitHub's run id and attempt, or the UTC time."""
-    if environ.get("CI_TOOLS_RUN_ID"):
-        return environ["CI_TOOLS_RUN_ID"]
-    if environ.get("GITHUB_RUN_ID"):
-        return f"{environ['GITHUB_RUN_ID']}-{environ.get('GITHUB_RUN_ATTEMPT', '1')}"
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+def run_id(environ: Mapping[str, str] = os.environ) -> str:
+    """This run's id: ``$CI_TOOLS_RUN_ID`` (the workflow sets it to GitHub's run id, so
+    chained phase jobs and re-runs share one run), or the UTC time."""
+    return environ.get("CI_TOOLS_RUN_ID") or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def pytest_command(config: Config, number: int, options: RunOptions) -> list[str]:

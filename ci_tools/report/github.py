@@ -34,7 +34,9 @@ class Actions:
             if environ.get("GITHUB_STEP_SUMMARY")
             else None,
             output=Path(environ["GITHUB_OUTPUT"]) if environ.get("GITHUB_OUTPUT") else None,
-            sha=environ.get("GITHUB_SHA"),
+            # The deployed commit: a workflow_run's head SHA (passed as CI_TOOLS_COMMIT) is not
+            # GITHUB_SHA, which is the default branch's head there.
+            sha=environ.get("CI_TOOLS_COMMIT") or environ.get("GITHUB_SHA"),
             active=environ.get("GITHUB_ACTIONS") == "true",
         )
 
