@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
 from ci_tools.records import PhaseRecords, TestRecord
 
@@ -90,10 +91,15 @@ def write_gate(results_dir: Path, gate: GateResult) -> Path:
 
 def read_gate(results_dir: Path, phase: int) -> GateResult | None:
     """Phase N's gate result, or None when the phase has not been judged in this run."""
+    path = gate_path(results_dir, phase)
     try:
-        return GateResult.from_json(json.loads(gate_path(results_dir, phase).read_text()))
+        return GateResult.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         return None
+    except (ValueError, TypeError, KeyError) as exc:  # e.g. a truncated artifact
+        raise CIToolsError(
+            f"{path} is unreadable ({type(exc).__name__}): delete it and run phase {phase} again"
+        ) from None
 
 
 def aggregate(values: Sequence[float], how: str) -> float:

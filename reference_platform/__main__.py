@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
+
+import psutil
 
 from reference_platform import stack
 from reference_platform._errors import StackError
@@ -124,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         return _status(state_dir)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, subprocess.SubprocessError, psutil.Error) as exc:
+        # Unforeseen, but still one line: what failed, and where to look.
+        print(f"error: {type(exc).__name__}: {exc} (logs: {state_dir / 'logs'})", file=sys.stderr)
         return 1
 
 

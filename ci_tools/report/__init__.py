@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
 from ci_tools.diagnose import Diagnosis, diagnose
@@ -64,10 +65,9 @@ def load_run(config: Config, results_dir: Path) -> RunInput:
             )
         try:
             gate = read_gate(results_dir, number)
-        except (ValueError, TypeError, KeyError) as exc:
+        except CIToolsError as exc:
             notes.append(
-                f"phase{number}.gate.json is unreadable ({type(exc).__name__}); the "
-                "gate was judged again from the records"
+                f"{exc.args[0].split(': delete')[0]}; the gate was judged again from the records"
             )
             gate = None
         if gate is None and (found.records or found.started_not_finished):
@@ -116,7 +116,7 @@ def _commit(actions: github.Actions, root: Path) -> str:
             timeout=5,
             check=False,
         )
-    except OSError:
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
     return result.stdout.strip() or "unknown"
 

@@ -212,3 +212,12 @@ def test_a_phase_that_never_ran_makes_the_run_incomplete(
     assert [g.status for g in report.diagnosis.gates] == ["met", *["not_run"] * 4]
     assert report.outputs["verdict"] == "incomplete"
     assert "did not run: no records and no gate file" in report.worklog.read_text()
+
+
+def test_a_truncated_gate_file_is_noted_and_rejudged(config: cfg.Config, tmp_path: Path) -> None:
+    """A gate file cut short (a broken artifact) does not stop the report."""
+    write_small_run(tmp_path)
+    (tmp_path / "phase1.gate.json").write_text('{"phase": 1, "title": "Infra')
+    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    assert "phase1.gate.json is unreadable (JSONDecodeError)" in report.worklog.read_text()
+    assert report.diagnosis.gates[0].status == "not_met"
