@@ -8,13 +8,14 @@ elsewhere. Every call has an explicit timeout: without one a revision call can w
 from __future__ import annotations
 
 import json
-from collections import Counter
+import threading
 from typing import Any
 
 from google.cloud import run_v2
 
 from ci_tools.context import analysis
 from ci_tools.context._google import call, credentials_for
+from ci_tools.context.sources import RequestCounter
 
 PAGE_SIZE = 50  # one page holds the serving revision and its predecessors in practice
 
@@ -35,13 +36,18 @@ class CloudRunSource:
     ) -> None:
         self.project = project
         self.region = region
-        self.requests: Counter[str] = Counter()
+        self.requests = RequestCounter()
         self._timeout = timeout_s
         self._deadline = deadline
         self._endpoint = endpoint
         self._clients: tuple[run_v2.ServicesClient, run_v2.RevisionsClient] | None = None
+        self._lock = threading.Lock()
 
     def _make_clients(self) -> tuple[run_v2.ServicesClient, run_v2.RevisionsClient]:
+        with self._lock:  # the stage's threads share the clients
+            return self._clients_locked()
+
+    def _clients_locked(self) -> tuple[run_v2.ServicesClient, run_v2.RevisionsClient]:
         if self._clients is None:
             creds, _ = credentials_for(self._endpoint)
             options = {"api_endpoint": self._endpoint} if self._endpoint else None
@@ -57,7 +63,7 @@ class CloudRunSource:
     def service(self, name: str) -> dict[str, Any]:
         """GET the Service resource."""
         services, _ = self._make_clients()
-        self.requests["run"] += 1
+        self.requests.add("run")
         result = call(
             f"Cloud Run service {name}",
             lambda: services.get_service(name=self._name(name), timeout=self._timeout, retry=None),
@@ -74,7 +80,7 @@ class CloudRunSource:
             pager = revisions.list_revisions(request=request, timeout=self._timeout, retry=None)
             return [_as_json(r) for r in next(iter(pager.pages)).revisions]
 
-        self.requests["run"] += 1
+        self.requests.add("run")
         return call(f"Cloud Run revisions of {name}", first_page, self._deadline)
 
     def revision_url(self, name: str) -> str:

@@ -155,9 +155,9 @@ def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
         )
     pool.shutdown(wait=False, cancel_futures=True)  # a call stuck past its timeout is left
     requests: Counter[str] = Counter()
-    requests.update(revisions.requests)
+    requests.update(revisions.requests.snapshot())
     if id(logs) != id(revisions):  # the local source is both
-        requests.update(logs.requests)
+        requests.update(logs.requests.snapshot())
     return Context(
         generated_at=analysis.rfc3339(dt.datetime.now(dt.UTC)),
         env=plan.env,

@@ -8,12 +8,11 @@ answers with the same API-shaped JSON as the cloud sources, so the analysis is s
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ci_tools.context import analysis
-from ci_tools.context.sources import LogQuery, SourceError
+from ci_tools.context.sources import LogQuery, RequestCounter, SourceError
 
 PROJECT = "local"
 
@@ -27,10 +26,10 @@ class LocalSource:
         self.state_dir = state_dir
         self.project = PROJECT
         self.region = "local"
-        self.requests: Counter[str] = Counter()
+        self.requests = RequestCounter()
 
     def _read(self, path: Path) -> Any:
-        self.requests["local_files"] += 1
+        self.requests.add("local_files")
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
@@ -56,7 +55,7 @@ class LocalSource:
     def entries(self, query: LogQuery) -> list[dict[str, Any]]:
         """The service's log lines as LogEntry resources, filtered like the cloud query."""
         path = self.state_dir / "logs" / f"{query.service}.jsonl"
-        self.requests["local_files"] += 1
+        self.requests.add("local_files")
         try:
             lines = path.read_text(errors="replace").splitlines()
         except FileNotFoundError:

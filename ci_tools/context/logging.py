@@ -8,7 +8,7 @@ carries an explicit timestamp bound, because the API allows about 60 reads a min
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
 from typing import Any
 
 from google.auth.transport.requests import AuthorizedSession
@@ -16,7 +16,7 @@ from google.cloud import logging as cloud_logging
 
 from ci_tools.context import analysis
 from ci_tools.context._google import call, credentials_for
-from ci_tools.context.sources import LogQuery
+from ci_tools.context.sources import LogQuery, RequestCounter
 
 PAGE_SIZE = 1000
 MAX_ENTRIES = 5000  # per query: a flood of errors is summarised, not downloaded
@@ -28,7 +28,7 @@ class _BoundedSession(AuthorizedSession):
     The logging client's default timeout is 60 s per request; this caps it.
     """
 
-    def __init__(self, credentials: Any, timeout_s: float, counter: Counter[str]) -> None:
+    def __init__(self, credentials: Any, timeout_s: float, counter: RequestCounter) -> None:
         super().__init__(credentials)
         self._timeout = timeout_s
         self._counter = counter
@@ -37,7 +37,7 @@ class _BoundedSession(AuthorizedSession):
         """Sends one request with the capped timeout."""
         timeout = kwargs.get("timeout")
         kwargs["timeout"] = self._timeout if timeout is None else min(float(timeout), self._timeout)
-        self._counter["logging"] += 1
+        self._counter.add("logging")
         return super().request(method, url, *args, **kwargs)
 
 
@@ -48,13 +48,18 @@ class CloudLoggingSource:
         self, project: str, endpoint: str | None, timeout_s: float, deadline: float
     ) -> None:
         self.project = project
-        self.requests: Counter[str] = Counter()
+        self.requests = RequestCounter()
         self._endpoint = endpoint
         self._timeout = timeout_s
         self._deadline = deadline
         self._client: cloud_logging.Client | None = None
+        self._lock = threading.Lock()
 
     def _make_client(self) -> cloud_logging.Client:
+        with self._lock:  # the stage's threads share one client
+            return self._client_locked()
+
+    def _client_locked(self) -> cloud_logging.Client:
         if self._client is None:
             creds, _ = credentials_for(self._endpoint)
             options = {"api_endpoint": self._endpoint} if self._endpoint else None

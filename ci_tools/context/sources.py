@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections import Counter
 from typing import Any, Protocol
 
 from ci_tools._exceptions import CIToolsError
+
+
+class RequestCounter:
+    """API requests made, per API; safe to bump from the stage's worker threads."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, api: str) -> None:
+        """Counts one request."""
+        with self._lock:
+            self._counts[api] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far."""
+        with self._lock:
+            return dict(self._counts)
 
 
 class SourceError(CIToolsError):
@@ -33,7 +52,7 @@ class RevisionSource(Protocol):
 
     project: str
     region: str
-    requests: Counter[str]  # requests made, per API
+    requests: RequestCounter
 
     def service(self, name: str) -> dict[str, Any]:
         """The Service resource."""
@@ -51,7 +70,7 @@ class RevisionSource(Protocol):
 class LogSource(Protocol):
     """Where LogEntry resources come from (Cloud Logging v2 JSON)."""
 
-    requests: Counter[str]
+    requests: RequestCounter
 
     def entries(self, query: LogQuery) -> list[dict[str, Any]]:
         """The entries matching the query, oldest first; SourceError when it cannot answer."""
