@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from ci_tools.config import Config
-from ci_tools.context.analysis import parse_time, signature
+from ci_tools.context.analysis import signature
 from ci_tools.context.model import Context, LogLine, ServiceContext
 from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
 from ci_tools.records import TestRecord
@@ -404,8 +404,3 @@ def diagnose(
         held=held,
         notes=tuple(notes),
     )
-
-
-def minutes_between(earlier: str, later: str) -> float:
-    """Minutes from one RFC 3339 time to another."""
-    return (parse_time(later) - parse_time(earlier)).total_seconds() / 60

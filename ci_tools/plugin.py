@@ -144,6 +144,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         meta = item_meta(item)
+        if phase is not None and meta["phase"] is None:
+            # Deselecting it would hide it from the gate: say so instead.
+            raise pytest.UsageError(
+                f"{item.nodeid} has no phase marker, so phase {phase} would silently leave it "
+                f"out: add pytestmark = pytest.mark.phase(N) to its module"
+            )
         if (phase is not None and meta["phase"] != phase) or (
             wanted is not None and meta["priority"] not in wanted
         ):

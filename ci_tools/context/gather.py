@@ -13,7 +13,6 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from ci_tools.context import analysis
 from ci_tools.context.model import Context, LogLine, ServiceContext, TestContext
@@ -196,8 +195,3 @@ def _tests(
             )
         )
     return tuple(result)
-
-
-def as_json(context: Context) -> dict[str, Any]:
-    """The context as ``context.json`` holds it."""
-    return context.as_json()

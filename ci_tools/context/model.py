@@ -181,7 +181,6 @@ class Context:
     requests: dict[str, int]  # API requests made, per API
     services: tuple[ServiceContext, ...]
     tests: tuple[TestContext, ...]
-    notes: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The context as written to ``context.json``."""

@@ -47,8 +47,10 @@ def results(tmp_path: Path) -> Path:
 
 
 def test_healthy_platform_passes_all_five_phases(start_stack: StartStack, tmp_path: Path) -> None:
-    """Every phase meets its gate, at least 100 tests ran, and the run exits 0."""
-    result = run_suite(start_stack(), tmp_path)
+    """Every phase meets its gate, at least 100 tests ran, the run exits 0, the worklog says
+    healthy, and no secret the services hold reaches any file the run wrote."""
+    state = start_stack()
+    result = run_suite(state, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     total = 0
     for number in range(1, 6):
@@ -58,6 +60,31 @@ def test_healthy_platform_passes_all_five_phases(start_stack: StartStack, tmp_pa
         assert f"phase {number} PASS" in result.stdout
         total += gate.passed
     assert total >= 100
+    for command in ("context", "report"):
+        done = subprocess.run(
+            [sys.executable, "-m", "ci_tools.cli", command, "--results", str(tmp_path)],
+            cwd=ROOT,
+            env=stack_env(state),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert (verdict["verdict"], verdict["escalation"]) == ("healthy", "none")
+    backend = next(p for p in state.processes if p.name == "backend")
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{backend.pid}/environ").read_text().split("\0")
+        if "=" in item
+    )
+    secrets = [environ["JWT_SECRET"], environ["DATABASE_URL"].split(":")[2].split("@")[0]]
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"worklog.md", "context.json", "junit.xml"}
+    for path in written:
+        text = path.read_text(errors="replace")
+        assert not any(secret in text for secret in secrets), path
 
 
 def test_redis_down_stops_after_phase_1_with_the_reason(

@@ -143,6 +143,14 @@ def test_phase_option_deselects_other_phases(pytester: pytest.Pytester) -> None:
     ]
 
 
+def test_a_test_without_a_phase_marker_stops_a_phased_run(pytester: pytest.Pytester) -> None:
+    """Under --phase, an unmarked test is an error naming it, not a silent deselection."""
+    pytester.makepyfile(test_unmarked="def test_lost(): pass")
+    result = pytester.runpytest("--phase", "1", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "test_unmarked.py::test_lost has no phase marker" in result.stderr.str()
+
+
 def test_without_results_options_nothing_is_written(pytester: pytest.Pytester) -> None:
     """A plain pytest run with the plugin installed records nothing."""
     pytester.makepyfile(test_plain="def test_x(): pass")
