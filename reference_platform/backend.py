@@ -1,10 +1,11 @@
 """The backend service: health, the threads API, and the WebSocket agent pipeline.
 
-Configured like a Cloud Run container, from its environment (read by ``create_app``, never at
-import): ``DATABASE_URL``, ``REDIS_URL``, ``JWT_SECRET``, ``K_SERVICE``/``K_REVISION``, limits
-and the fault switches the stack sets (``DB_SLOW_MS``, ``AGENT_HANG``, ``WS_DROP_RATE``).
-``AGENT_TOOLS_MODULE`` names the module of the agent's tools: it is imported as the backend
-loads, so a revision that names a missing module fails at import, as a broken image would.
+Configured like a Cloud Run container, from its environment, read by ``create_app``:
+``DATABASE_URL``, ``REDIS_URL``, ``JWT_SECRET``, ``K_SERVICE``/``K_REVISION``, limits and the
+fault switches the stack sets (``DB_SLOW_MS``, ``AGENT_HANG``, ``WS_DROP_RATE``). The one
+exception, on purpose: ``AGENT_TOOLS_MODULE`` names the module of the agent's tools and is
+imported as this module loads, so a revision that names a missing module fails at import, as a
+broken image would (the ``missing_module`` fault).
 """
 
 from __future__ import annotations
