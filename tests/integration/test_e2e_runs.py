@@ -19,14 +19,10 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_suite(
-    state: stack.State,
-    tmp_path: Path,
-    *args: str,
-) -> subprocess.CompletedProcess[str]:
-    """``ci-tools run`` against the platform whose state is given, results under tmp_path."""
+def cli(state: stack.State, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ci-tools CLI, pointed at the platform whose state is given."""
     return subprocess.run(
-        [sys.executable, "-m", "ci_tools.cli", "run", "--results-dir", str(tmp_path), *args],
+        [sys.executable, "-m", "ci_tools.cli", *args],
         cwd=ROOT,
         env=stack_env(state),
         capture_output=True,
@@ -34,6 +30,11 @@ def run_suite(
         timeout=600,
         check=False,
     )
+
+
+def run_suite(state: stack.State, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``ci-tools run`` against the platform whose state is given, results under tmp_path."""
+    return cli(state, "run", "--results-dir", str(tmp_path), *args)
 
 
 def stack_env(state: stack.State) -> dict[str, str]:
@@ -61,15 +62,7 @@ def test_healthy_platform_passes_all_five_phases(start_stack: StartStack, tmp_pa
         total += gate.passed
     assert total >= 100
     for command in ("context", "report"):
-        done = subprocess.run(
-            [sys.executable, "-m", "ci_tools.cli", command, "--results", str(tmp_path)],
-            cwd=ROOT,
-            env=stack_env(state),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = cli(state, command, "--results", str(tmp_path))
         assert done.returncode == 0, done.stderr
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert (verdict["verdict"], verdict["escalation"]) == ("healthy", "none")
@@ -105,15 +98,7 @@ def test_redis_down_stops_after_phase_1_with_the_reason(
         assert gate.status == "skipped"
         assert gate.reason.startswith(f"gate of phase 1 not met: {first.reason}")
         assert not records_path(results(tmp_path), number).exists()
-    context = subprocess.run(
-        [sys.executable, "-m", "ci_tools.cli", "context", "--results", str(tmp_path)],
-        cwd=ROOT,
-        env=stack_env(state),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    context = cli(state, "context", "--results", str(tmp_path))
     assert context.returncode == 0, context.stderr
     data = json.loads((tmp_path / "context.json").read_text())
     port = str(state.ports["redis"])

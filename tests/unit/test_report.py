@@ -91,21 +91,22 @@ def test_outputs_use_a_heredoc_for_multiline_values() -> None:
     assert text.endswith("\na\nb\n" + text.split("<<")[1].split("\n")[0] + "\n")
 
 
+PASSED = TestRecord(
+    nodeid="t.py::ok",
+    file="t.py",
+    line=1,
+    phase=1,
+    outcome="passed",
+    duration_s=0.1,
+    start="2026-01-01T00:00:00Z",
+    end="2026-01-01T00:00:00Z",
+)
+
+
 def write_small_run(results: Path) -> None:
     """Phase 1 with one failure and a truncated last line; no gate files, no context."""
     writer = RecordWriter(records_path(results, 1))
-    writer.record(
-        TestRecord(
-            nodeid="t.py::ok",
-            file="t.py",
-            line=1,
-            phase=1,
-            outcome="passed",
-            duration_s=0.1,
-            start="2026-01-01T00:00:00Z",
-            end="2026-01-01T00:00:00Z",
-        )
-    )
+    writer.record(PASSED)
     writer.record(
         TestRecord(
             nodeid="t.py::bad",
@@ -183,18 +184,7 @@ def test_a_phase_that_never_ran_makes_the_run_incomplete(
 ) -> None:
     """Phase 1 met, phases 2-5 absent (a cancelled job): never "healthy", always said."""
     writer = RecordWriter(records_path(tmp_path, 1))
-    writer.record(
-        TestRecord(
-            nodeid="t.py::ok",
-            file="t.py",
-            line=1,
-            phase=1,
-            outcome="passed",
-            duration_s=0.1,
-            start="2026-01-01T00:00:00Z",
-            end="2026-01-01T00:00:00Z",
-        )
-    )
+    writer.record(PASSED)
     writer.close()
     write_gate(
         tmp_path,
