@@ -28,6 +28,8 @@ from ci_tools.records import Failure, Measurement, RecordWriter, TestRecord, rec
 from ci_tools.redact import redact
 
 if TYPE_CHECKING:  # imported by the fixtures that use them: the plugin loads in every run
+    import ssl
+
     import httpx
     from websockets.sync.client import ClientConnection
 
@@ -323,8 +325,17 @@ def trace_headers(trace: str) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def ci_ssl_context() -> ssl.SSLContext:
+    """One TLS context for the session: building one loads the CA bundle (about 20 ms), which
+    a client per test would otherwise pay every time."""
+    import httpx  # noqa: PLC0415 - see the TYPE_CHECKING import
+
+    return httpx.create_ssl_context()
+
+
 @pytest.fixture
-def http(trace_id: str) -> Iterator[httpx.Client]:
+def http(trace_id: str, ci_ssl_context: ssl.SSLContext) -> Iterator[httpx.Client]:
     """An HTTP client whose every request carries the test's trace id."""
     import httpx  # noqa: PLC0415 - see the TYPE_CHECKING import
 
@@ -332,7 +343,9 @@ def http(trace_id: str) -> Iterator[httpx.Client]:
         request.headers.update(trace_headers(trace_id))
 
     with httpx.Client(
-        timeout=httpx.Timeout(15.0, connect=5.0), event_hooks={"request": [stamp]}
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        event_hooks={"request": [stamp]},
+        verify=ci_ssl_context,
     ) as client:
         yield client
 
