@@ -130,8 +130,8 @@ def item_meta(item: pytest.Item) -> dict[str, Any]:
         raise pytest.UsageError(
             f"{item.nodeid}: priority({priority!r}) must be one of {', '.join(PRIORITIES)}"
         )
-    areas = sorted({str(a) for m in markers if m.name == "area" for a in m.args})
-    names = sorted({m.name for m in markers} - {"parametrize", "usefixtures"})
+    areas = tuple(sorted({str(a) for m in markers if m.name == "area" for a in m.args}))
+    names = tuple(sorted({m.name for m in markers} - {"parametrize", "usefixtures"}))
     return {"phase": phase, "priority": priority, "areas": areas, "markers": names}
 
 
@@ -232,26 +232,41 @@ class Recorder:
             self.writer.record(self.build(reports))
 
     def build(self, reports: list[pytest.TestReport]) -> TestRecord:
-        """One record from a test's reports."""
-        by_when = {r.when: r for r in reports}
-        call = by_when.get("call")
-        failed = next((r for r in reports if r.failed), None)
-        if call is not None and call.failed:
-            outcome = "failed"
-        elif failed is not None:
-            outcome = "failed" if failed.when not in ("setup", "teardown") else "error"
-        elif any(r.skipped for r in reports):
-            outcome = "skipped"
+        """One record from a test's reports (one pass over them: this runs for every test)."""
+        failed = skipped = None
+        call_failed = False
+        duration = 0.0
+        properties: list[tuple[str, Any]] = []
+        for report in reports:
+            duration += report.duration
+            if report.failed:
+                failed = failed or report
+                call_failed = call_failed or report.when == "call"
+            elif report.skipped and skipped is None:
+                skipped = report
+            # Each report copies the test's properties as they were then: the last has all.
+            if len(report.user_properties) >= len(properties):
+                properties = report.user_properties
+        if failed is not None:
+            outcome = (
+                "failed" if call_failed or failed.when not in ("setup", "teardown") else "error"
+            )
         else:
-            outcome = "passed"
-        last = reports[-1]
-        # Each report copies the test's properties as they were then: the longest has them all.
-        properties: list[tuple[str, Any]] = max((r.user_properties for r in reports), key=len)
-        meta: dict[str, Any] = next((v for k, v in properties if k == _META), {})
-        skipped = next((r for r in reports if r.skipped), None)
+            outcome = "skipped" if skipped is not None else "passed"
+        meta: dict[str, Any] = {}
+        trace_ids: list[str] = []
+        measurements: list[Measurement] = []
+        for key, value in properties:
+            if key == _META:
+                meta = value
+            elif key == _TRACE and value not in trace_ids:
+                trace_ids.append(str(value))
+            elif key == _MEASURE:
+                measurements.append(Measurement(str(value[0]), float(value[1])))
         skip_reason = None
         if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
             skip_reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
+        last = reports[-1]
         file, line, _ = last.location
         return TestRecord(
             nodeid=last.nodeid,
@@ -259,16 +274,14 @@ class Recorder:
             line=(line or 0) + 1,
             phase=meta.get("phase") or self.phase,
             outcome=outcome,
-            duration_s=round(sum(r.duration for r in reports), 4),
-            start=_iso(min(r.start for r in reports)),
-            end=_iso(max(r.stop for r in reports)),
+            duration_s=round(duration, 4),
+            start=_iso(reports[0].start),
+            end=_iso(last.stop),
             priority=meta.get("priority"),
-            markers=tuple(meta.get("markers", ())),
-            areas=tuple(meta.get("areas", ())),
-            trace_ids=tuple(dict.fromkeys(str(v) for k, v in properties if k == _TRACE)),
-            measurements=tuple(
-                Measurement(str(v[0]), float(v[1])) for k, v in properties if k == _MEASURE
-            ),
+            markers=meta.get("markers", ()),
+            areas=meta.get("areas", ()),
+            trace_ids=tuple(trace_ids),
+            measurements=tuple(measurements),
             failure=failure_of(failed) if failed is not None else None,
             skip_reason=skip_reason,
             worker=getattr(last, "worker_id", None),
