@@ -7,7 +7,9 @@ answers with the same API-shaped JSON as the cloud sources, so the analysis is s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ class LocalSource:
         self.project = PROJECT
         self.region = "local"
         self.requests = RequestCounter()
+        self._logs: dict[str, list[tuple[dt.datetime, dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
 
     def _read(self, path: Path) -> Any:
         self.requests.add("local_files")
@@ -54,21 +58,10 @@ class LocalSource:
 
     def entries(self, query: LogQuery) -> list[dict[str, Any]]:
         """The service's log lines as LogEntry resources, filtered like the cloud query."""
-        path = self.state_dir / "logs" / f"{query.service}.jsonl"
-        self.requests.add("local_files")
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            raise SourceError(f"{path} not found: the service never logged") from None
         traces = {f"projects/{PROJECT}/traces/{t}" for t in query.trace_ids}
         floor = analysis.severity_rank(query.min_severity) if query.min_severity else None
         found = []
-        for line in lines:
-            try:
-                entry = to_log_entry(json.loads(line), query.service)
-                moment = analysis.parse_time(entry["timestamp"])
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue  # a line that is not structured JSON (e.g. a crash dump) is skipped
+        for moment, entry in self._log(query.service):
             if not query.start <= moment <= query.end:
                 continue
             if traces and entry.get("trace") not in traces:
@@ -77,6 +70,27 @@ class LocalSource:
                 continue
             found.append(entry)
         return found
+
+    def _log(self, service: str) -> list[tuple[dt.datetime, dict[str, Any]]]:
+        """The service's log as (time, LogEntry) pairs, read and parsed once per stage (the
+        trace query and the error query both go over it)."""
+        with self._lock:
+            if service not in self._logs:
+                path = self.state_dir / "logs" / f"{service}.jsonl"
+                self.requests.add("local_files")
+                try:
+                    lines = path.read_text(errors="replace").splitlines()
+                except FileNotFoundError:
+                    raise SourceError(f"{path} not found: the service never logged") from None
+                parsed = []
+                for line in lines:
+                    try:
+                        entry = to_log_entry(json.loads(line), service)
+                        parsed.append((analysis.parse_time(entry["timestamp"]), entry))
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        continue  # not structured JSON (e.g. a crash dump): skipped
+                self._logs[service] = parsed
+            return self._logs[service]
 
     def revision_url(self, name: str) -> str:
         """The folder of the service's revision documents."""
