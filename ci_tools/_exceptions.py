@@ -1,6 +1,7 @@
 """The package's exceptions, under one root.
 
 CIToolsError            anything ci_tools refuses or cannot do; the message says what to do
+├── GateFileError       a phase's gate file is unreadable (e.g. a truncated artifact)
 └── ConfigError         [tool.ci_tools] or a command-line value is wrong (CLI exit 2)
 
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
@@ -11,6 +12,15 @@ from __future__ import annotations
 
 class CIToolsError(Exception):
     """The root of every error ci_tools raises on purpose."""
+
+
+class GateFileError(CIToolsError):
+    """A phase's gate file cannot be read; ``reason`` says why, without the advice."""
+
+    def __init__(self, path: str, reason: str, phase: int) -> None:
+        super().__init__(f"{path} is unreadable ({reason}): delete it and run phase {phase} again")
+        self.path = path
+        self.reason = reason
 
 
 class ConfigError(CIToolsError):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ci_tools._exceptions import CIToolsError
+from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
 from ci_tools.records import PhaseRecords, TestRecord
 
@@ -97,9 +97,7 @@ def read_gate(results_dir: Path, phase: int) -> GateResult | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, KeyError) as exc:  # e.g. a truncated artifact
-        raise CIToolsError(
-            f"{path} is unreadable ({type(exc).__name__}): delete it and run phase {phase} again"
-        ) from None
+        raise GateFileError(str(path), type(exc).__name__, phase) from None
 
 
 def aggregate(values: Sequence[float], how: str) -> float:
@@ -235,12 +233,18 @@ def evaluate_gate(
 
 
 def skipped_gate(number: int, phase: PhaseConfig, blocker: GateResult) -> GateResult:
-    """The result of a phase not run because an earlier gate was not met."""
+    """The result of a phase not run because an earlier gate was not met; a skipped blocker
+    passes on the reason of the gate that first failed."""
+    reason = (
+        blocker.reason
+        if blocker.status == "skipped"
+        else f"gate of phase {blocker.phase} not met: {blocker.reason}"
+    )
     return GateResult(
         phase=number,
         title=phase.title,
         status="skipped",
-        reason=f"gate of phase {blocker.phase} not met: {blocker.reason}",
+        reason=reason,
         min_pass_rate=phase.min_pass_rate,
         budget_s=phase.budget_s,
     )

@@ -142,8 +142,7 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
         previous = read_gate(options.results_dir, earlier)
         if previous is not None:
             if not previous.met:
-                blocker = previous if previous.status == "not_met" else _blocker(options, earlier)
-                gate = skipped_gate(number, phase, blocker)
+                gate = skipped_gate(number, phase, previous)
                 write_gate(options.results_dir, gate)
                 return gate
             break
@@ -192,18 +191,6 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
         )
     write_gate(options.results_dir, gate)
     return gate
-
-
-def _blocker(options: RunOptions, phase: int) -> GateResult:
-    """The gate that first failed, looking back from a skipped phase."""
-    for earlier in range(phase, 0, -1):
-        gate = read_gate(options.results_dir, earlier)
-        if gate is not None and gate.status == "not_met":
-            return gate
-    raise ConfigError(
-        f"phase {phase} is recorded as skipped but no earlier gate failed: "
-        f"delete {options.results_dir} and run again"
-    )
 
 
 def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> list[GateResult]:

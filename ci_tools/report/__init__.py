@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from ci_tools._exceptions import CIToolsError
+from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
 from ci_tools.diagnose import Diagnosis, diagnose
@@ -65,9 +65,10 @@ def load_run(config: Config, results_dir: Path) -> RunInput:
             )
         try:
             gate = read_gate(results_dir, number)
-        except CIToolsError as exc:
+        except GateFileError as exc:
             notes.append(
-                f"{exc.args[0].split(': delete')[0]}; the gate was judged again from the records"
+                f"phase{number}.gate.json is unreadable ({exc.reason}); the gate was judged "
+                "again from the records"
             )
             gate = None
         if gate is None and (found.records or found.started_not_finished):
@@ -133,8 +134,9 @@ def write_report(
         env=env, run_id=results_dir.name, commit=_commit(actions, root), artifact=str(worklog)
     )
     results_dir.mkdir(parents=True, exist_ok=True)
-    worklog.write_text(render(diagnosis, run.context, meta))
-    summary, rung = fit(diagnosis, run.context, meta)
+    full = render(diagnosis, run.context, meta)
+    worklog.write_text(full)
+    summary, rung = fit(diagnosis, run.context, meta, full=full)
     values = github.outputs(diagnosis)
     verdict = {
         **values,

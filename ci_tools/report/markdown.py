@@ -160,12 +160,16 @@ def render(
 
 
 def fit(
-    diagnosis: Diagnosis, context: Context | None, meta: Meta, limit: int = SUMMARY_LIMIT
+    diagnosis: Diagnosis,
+    context: Context | None,
+    meta: Meta,
+    limit: int = SUMMARY_LIMIT,
+    full: str | None = None,
 ) -> tuple[str, int]:
     """The most detailed worklog under ``limit`` bytes, and the ladder rung used (0 = full;
-    len(LADDER) = truncated)."""
+    len(LADDER) = truncated). ``full``, when given, is the already rendered first rung."""
     for rung, level in enumerate(LADDER):
-        text = render(diagnosis, context, meta, level)
+        text = full if rung == 0 and full is not None else render(diagnosis, context, meta, level)
         if len(text.encode()) <= limit:
             return text, rung
     pointer = (
