@@ -19,12 +19,11 @@ from pathlib import Path
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
-from ci_tools import config as cfg
 from ci_tools.context.stage import run_context_stage
 from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for tests.fakes
-from tests.fakes.gcp import FakeGcp, serve
+from tests.fakes.gcp import FakeGcp, cloud_config, serve
 
 PROJECT, REGION = "bench", "us-central1"
 SERVICES = {"backend": "svc-backend", "auth": "svc-auth", "frontend": "svc-frontend"}
@@ -117,19 +116,7 @@ def main() -> int:
                 )
             )
         writer.close()
-        config = cfg.parse(
-            {
-                "environments": {
-                    "cloud": {
-                        "backend_url": "https://b",
-                        "websocket_url": "wss://b/ws",
-                        "auth_url": "https://a",
-                        "gcp": {"project": PROJECT, "region": REGION, "services": SERVICES},
-                    }
-                },
-                "context": {"run_endpoint": running.url, "logging_endpoint": running.url},
-            }
-        )
+        config = cloud_config(running.url, PROJECT, REGION, SERVICES)
         client = run_v2.ServicesClient(
             credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
             transport="rest",

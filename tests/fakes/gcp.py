@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ci_tools import config as cfg
 from ci_tools.context.analysis import SEVERITIES  # the API's order, not our logic
 
 _SERVICE = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/services/[^/]+)$")
@@ -231,3 +232,22 @@ def serve(state: FakeGcp) -> Iterator[FakeGcp]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def cloud_config(
+    url: str, project: str, region: str, services: dict[str, str], **context: float
+) -> cfg.Config:
+    """A config whose environment ``cloud`` points both Google clients at the fake server."""
+    return cfg.parse(
+        {
+            "environments": {
+                "cloud": {
+                    "backend_url": "https://b",
+                    "websocket_url": "wss://b/ws",
+                    "auth_url": "https://a",
+                    "gcp": {"project": project, "region": region, "services": services},
+                }
+            },
+            "context": {"run_endpoint": url, "logging_endpoint": url, **context},
+        }
+    )

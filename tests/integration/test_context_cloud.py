@@ -17,7 +17,8 @@ import pytest
 from ci_tools import config as cfg
 from ci_tools.context.stage import run_context_stage
 from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
-from tests.fakes.gcp import FakeGcp, serve
+from tests.fakes.gcp import FakeGcp, cloud_config, serve
+from tests.fakes.records import make_record
 
 PROJECT, REGION = "proj", "us-central1"
 T0 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
@@ -165,37 +166,21 @@ def seed(fake: FakeGcp) -> None:
 
 def project(fake_url: str, budget_s: float = 10.0) -> cfg.Config:
     """A config whose environment points both Google clients at the fake server."""
-    return cfg.parse(
-        {
-            "environments": {
-                "cloud": {
-                    "backend_url": "https://b",
-                    "websocket_url": "wss://b/ws",
-                    "auth_url": "https://a",
-                    "gcp": {
-                        "project": PROJECT,
-                        "region": REGION,
-                        "services": {"backend": "netra-backend", "auth": "netra-auth"},
-                    },
-                }
-            },
-            "context": {
-                "run_endpoint": fake_url,
-                "logging_endpoint": fake_url,
-                "budget_s": budget_s,
-                "call_timeout_s": 1.0,
-            },
-        }
+    return cloud_config(
+        fake_url,
+        PROJECT,
+        REGION,
+        {"backend": "netra-backend", "auth": "netra-auth"},
+        budget_s=budget_s,
+        call_timeout_s=1.0,
     )
 
 
 def failed(name: str, trace: str, at_s: float) -> TestRecord:
     """A failed test's record with its trace id."""
-    return TestRecord(
-        nodeid=f"tests/e2e/test_x.py::{name}",
+    return make_record(
+        name,
         file="tests/e2e/test_x.py",
-        line=1,
-        phase=1,
         outcome="failed",
         duration_s=1.0,
         start=ts(at_s),

@@ -9,6 +9,7 @@ from ci_tools.context.model import LogLine
 from ci_tools.diagnose import APPLICATION, INFRASTRUCTURE, TEST, classify, diagnose
 from ci_tools.phases import GateResult
 from ci_tools.records import Failure, Measurement, TestRecord
+from tests.fakes.records import make_record
 
 
 def config() -> cfg.Config:
@@ -30,15 +31,11 @@ def record(
 ) -> TestRecord:
     """A record; a failure when the outcome says so."""
     failure = Failure(kind, message, timed_out=timed_out) if outcome != "passed" else None
-    return TestRecord(
-        nodeid=f"t.py::t_{abs(hash((message, outcome, phase)))}",
-        file="t.py",
+    return make_record(
+        f"t_{abs(hash((message, outcome, phase)))}",
         line=3,
         phase=phase,
         outcome=outcome,
-        duration_s=0.1,
-        start="2026-01-01T00:00:00Z",
-        end="2026-01-01T00:00:01Z",
         priority=priority,
         areas=areas,
         measurements=measurements,

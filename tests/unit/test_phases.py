@@ -7,6 +7,7 @@ import pytest
 from ci_tools import config as cfg
 from ci_tools.phases import aggregate, evaluate_gate, format_value, skipped_gate
 from ci_tools.records import Measurement, PhaseRecords, TestRecord
+from tests.fakes.records import make_record
 
 CONFIG = cfg.parse(
     {
@@ -34,15 +35,9 @@ def record(
 ) -> TestRecord:
     """A record as the plugin writes it."""
     measurements = (Measurement("db_ms", db_ms),) if db_ms is not None else ()
-    return TestRecord(
-        nodeid=f"t.py::{name}",
-        file="t.py",
-        line=1,
-        phase=1,
+    return make_record(
+        name,
         outcome=outcome,
-        duration_s=0.1,
-        start="2026-01-01T00:00:00Z",
-        end="2026-01-01T00:00:01Z",
         priority=priority,
         areas=areas,
         measurements=measurements,

@@ -7,18 +7,16 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_tools.records import Failure, Measurement, TestRecord, parse_lines
+from ci_tools.records import Failure, Measurement, parse_lines
 from ci_tools.redact import redact, redact_data
+from tests.fakes.records import make_record
 
-RECORD = TestRecord(
-    nodeid="t.py::a",
-    file="t.py",
+RECORD = make_record(
+    "a",
     line=3,
     phase=2,
     outcome="failed",
     duration_s=1.5,
-    start="2026-01-01T00:00:00Z",
-    end="2026-01-01T00:00:01Z",
     priority="P1",
     areas=("redis",),
     trace_ids=("ab" * 16,),

@@ -11,7 +11,7 @@ from junitparser import JUnitXml
 from ci_tools import config as cfg
 from ci_tools.diagnose import diagnose
 from ci_tools.phases import GateResult, write_gate
-from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
+from ci_tools.records import Failure, RecordWriter, records_path
 from ci_tools.report import load_run, write_report
 from ci_tools.report.github import (
     MAX_ANNOTATIONS,
@@ -20,6 +20,7 @@ from ci_tools.report.github import (
     format_outputs,
 )
 from ci_tools.report.markdown import LADDER, Meta, fit, render
+from tests.fakes.records import make_record
 from tests.fakes.runs import synthetic_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,16 +92,7 @@ def test_outputs_use_a_heredoc_for_multiline_values() -> None:
     assert text.endswith("\na\nb\n" + text.split("<<")[1].split("\n")[0] + "\n")
 
 
-PASSED = TestRecord(
-    nodeid="t.py::ok",
-    file="t.py",
-    line=1,
-    phase=1,
-    outcome="passed",
-    duration_s=0.1,
-    start="2026-01-01T00:00:00Z",
-    end="2026-01-01T00:00:00Z",
-)
+PASSED = make_record("ok")
 
 
 def write_small_run(results: Path) -> None:
@@ -108,15 +100,10 @@ def write_small_run(results: Path) -> None:
     writer = RecordWriter(records_path(results, 1))
     writer.record(PASSED)
     writer.record(
-        TestRecord(
-            nodeid="t.py::bad",
-            file="t.py",
+        make_record(
+            "bad",
             line=5,
-            phase=1,
             outcome="failed",
-            duration_s=0.1,
-            start="2026-01-01T00:00:00Z",
-            end="2026-01-01T00:00:00Z",
             areas=("redis",),
             failure=Failure("ConnectionError", "Error 111 connecting to 127.0.0.1:6379", "tb"),
         )
