@@ -59,3 +59,24 @@ def wait_for(probe: Callable[[], T], timeout_s: float = 5.0) -> T:
             raise AssertionError(f"nothing after {timeout_s} s from {probe}")
         time.sleep(0.02)
     return result
+
+
+def service_secrets(state: stack.State) -> list[str]:
+    """The JWT secret and the database password the running backend was given, read from its
+    process environment (the platform never writes them anywhere)."""
+    backend = next(p for p in state.processes if p.name == "backend")
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{backend.pid}/environ").read_text().split("\0")
+        if "=" in item
+    )
+    return [environ["JWT_SECRET"], environ["DATABASE_URL"].split(":")[2].split("@")[0]]
+
+
+def files_holding(folder: Path, values: list[str]) -> list[Path]:
+    """The files under ``folder`` whose text contains any of the values."""
+    return [
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and any(value in path.read_text(errors="replace") for value in values)
+    ]

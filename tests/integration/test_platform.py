@@ -13,7 +13,15 @@ import pytest
 import websockets
 
 from reference_platform import stack
-from tests.integration.helpers import EVENTS, converse, log_entries, login, wait_for
+from tests.integration.helpers import (
+    EVENTS,
+    converse,
+    files_holding,
+    log_entries,
+    login,
+    service_secrets,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -157,16 +165,7 @@ def test_client_trace_ids_appear_in_the_log_lines_of_that_request(healthy: stack
 
 def test_no_secret_value_reaches_any_file(healthy: stack.State) -> None:
     """The JWT secret and the database password given to the services are in no file we write."""
-    backend = next(p for p in healthy.processes if p.name == "backend")
-    environ = dict(
-        item.split("=", 1)
-        for item in Path(f"/proc/{backend.pid}/environ").read_text().split("\0")
-        if "=" in item
-    )
-    secret_values = [environ["JWT_SECRET"], environ["DATABASE_URL"].split(":")[2].split("@")[0]]
+    secret_values = service_secrets(healthy)
     assert all(len(value) >= 16 for value in secret_values)
     state_dir = Path(healthy.logs["backend"]).parent.parent
-    for path in state_dir.rglob("*"):
-        if path.is_file():
-            text = path.read_text(errors="replace")
-            assert not any(value in text for value in secret_values), path
+    assert files_holding(state_dir, secret_values) == []
