@@ -79,6 +79,18 @@ class PhaseConfig(_Model):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+class FailFastConfig(_Model):
+    """Fail fast by cause: once ``after`` failures of a phase name the same broken part (the
+    agent pipeline hangs, Redis refuses), the tests still waiting on that part are not started
+    and those already waiting are stopped; they are recorded as not run with the cause."""
+
+    enabled: bool = True
+    after: int = Field(default=2, ge=1)
+    # A stream that sends no event for this long is stalled: the hang is recognised then,
+    # not at the test's timeout. Above the slowest step of a healthy pipeline.
+    stall_s: float = Field(default=10.0, gt=0)
+
+
 class ContextConfig(_Model):
     """How the context stage reads Cloud Run and Cloud Logging."""
 
@@ -114,6 +126,7 @@ class Config(_Model):
     phases: dict[int, PhaseConfig] = Field(default_factory=dict)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    failfast: FailFastConfig = Field(default_factory=FailFastConfig)
 
     @field_validator("phases")
     @classmethod

@@ -17,7 +17,8 @@ from typing import Any
 
 from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
-from ci_tools.records import PhaseRecords, TestRecord
+from ci_tools.records import Measurement, PhaseRecords, TestRecord
+from ci_tools.rules import failure_text, match
 
 EXECUTED = ("passed", "failed", "error")
 
@@ -30,9 +31,12 @@ class CriterionResult:
     title: str
     unit: str
     target: str  # e.g. "< 3000 ms"
-    measured: float | None  # None: nothing was measured
+    measured: float | None  # None: nothing was measured (or only "unreachable")
     samples: int
     met: bool
+    # "": measured; "at_least": a lower bound (a wait was cut short); "unreachable": the part
+    # never answered. Either way the criterion was measured, and it is not met.
+    bound: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +52,7 @@ class GateResult:
     failed: int = 0
     errors: int = 0
     skipped: int = 0
+    not_run: int = 0  # selected but never finished: fail-fast, budget, cancel
     pass_rate: float | None = None
     min_pass_rate: float = 1.0
     criteria: tuple[CriterionResult, ...] = ()
@@ -56,6 +61,7 @@ class GateResult:
     duration_s: float = 0.0
     budget_s: float = 0.0
     budget_exhausted: bool = False
+    stopped: str = ""  # why the phase stopped before its end ("budget of 120 s ran out")
     bad_lines: int = 0
 
     @property
@@ -114,8 +120,13 @@ def aggregate(values: Sequence[float], how: str) -> float:
     return quantiles[49] if how == "p50" else quantiles[94]
 
 
-def format_value(value: float, unit: str) -> str:
-    """A figure as the worklog prints it: ``5,012 ms``, ``97.5%``."""
+def format_value(value: float | None, unit: str, bound: str = "") -> str:
+    """A figure as the worklog prints it: ``5,012 ms``, ``97.5%``, ``≥ 30,000 ms``,
+    ``unreachable``."""
+    if bound == "unreachable" or value is None:
+        return "unreachable" if bound == "unreachable" else "not measured"
+    if bound == "at_least":
+        return f"≥ {format_value(value, unit)}"
     if unit == "%":
         return f"{value * 100:.1f}%"
     text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
@@ -132,10 +143,27 @@ def target_text(criterion: CriterionConfig) -> str:
     return " and ".join(parts) or "recorded"
 
 
+def inferred(name: str, record: TestRecord) -> Measurement | None:
+    """What a failed test that never recorded ``name`` says of it: a failure that names the
+    part the criterion measures is "unreachable" when it was refused, a lower bound (the test's
+    wait) when it timed out or stalled."""
+    failure = record.failure
+    if failure is None or any(m.criterion == name for m in record.measurements):
+        return None
+    found = match(failure_text(failure.type, failure.message, record.areas, failure.timed_out))
+    if found is None or name not in found.rule.criteria:
+        return None
+    if failure.timed_out or found.rule.name in ("agent_hang", "database_slow", "redis_timeout"):
+        return Measurement(name, round(record.duration_s * 1000, 1), "at_least")
+    return Measurement(name, 0.0, "unreachable")
+
+
 def evaluate_criterion(
     name: str, criterion: CriterionConfig, records: Sequence[TestRecord]
 ) -> CriterionResult:
-    """The criterion's figure over the phase's records, and whether it holds."""
+    """The criterion's figure over the phase's records, and whether it holds. Censored values
+    count: a refused part makes a latency "unreachable", a timeout gives a lower bound."""
+    target = target_text(criterion)
     if criterion.source == "pass_rate":
         chosen = [
             r
@@ -143,22 +171,29 @@ def evaluate_criterion(
             if r.outcome in EXECUTED
             and (criterion.priority is None or r.priority == criterion.priority)
         ]
-        values = [1.0 if r.outcome == "passed" else 0.0 for r in chosen]
+        samples = [Measurement(name, 1.0 if r.outcome == "passed" else 0.0) for r in chosen]
         how = "mean"
     else:
-        values = [m.value for r in records for m in r.measurements if m.criterion == name]
+        samples = [m for r in records for m in r.measurements if m.criterion == name]
+        if criterion.max is not None:  # a latency: failures of its part are censored samples
+            samples += [m for r in records if (m := inferred(name, r)) is not None]
         how = criterion.aggregate
-    if not values:
+    if not samples:
+        return CriterionResult(name, criterion.title, criterion.unit, target, None, 0, met=False)
+    if criterion.max is not None and any(m.bound == "unreachable" for m in samples):
         return CriterionResult(
-            name, criterion.title, criterion.unit, target_text(criterion), None, 0, met=False
+            name, criterion.title, criterion.unit, target, None, len(samples), False, "unreachable"
         )
-    figure = aggregate(values, how)
+    figure = aggregate([m.value for m in samples], how)
+    if any(m.bound == "at_least" and m.value >= figure for m in samples):
+        # The figure rests on a cut-short wait: a lower bound, and not a met target.
+        return CriterionResult(
+            name, criterion.title, criterion.unit, target, figure, len(samples), False, "at_least"
+        )
     met = (criterion.max is None or figure < criterion.max) and (
         criterion.min is None or figure >= criterion.min
     )
-    return CriterionResult(
-        name, criterion.title, criterion.unit, target_text(criterion), figure, len(values), met
-    )
+    return CriterionResult(name, criterion.title, criterion.unit, target, figure, len(samples), met)
 
 
 def _failing_areas(records: Sequence[TestRecord]) -> str:
@@ -177,8 +212,10 @@ def evaluate_gate(
     started_at: str = "",
     duration_s: float = 0.0,
     budget_exhausted: bool = False,
+    stopped: str = "",
 ) -> GateResult:
-    """Phase N's gate over its records; the reason names every unmet part with its numbers."""
+    """Phase N's gate over its records; the reason names every unmet part with its numbers.
+    A phase with tests not run never meets its gate: it did not see them."""
     records = found.records
     counts = Counter(r.outcome for r in records)
     executed = sum(counts[o] for o in EXECUTED)
@@ -197,11 +234,11 @@ def evaluate_gate(
         if areas := _failing_areas(records):
             problems.append(f"failing areas: {areas}")
     for result in criteria:
-        if result.measured is None:
+        if result.measured is None and not result.bound:
             problems.append(f"{result.title} not measured")
         elif not result.met:
             problems.append(
-                f"{result.title} {format_value(result.measured, result.unit)}, "
+                f"{result.title} {format_value(result.measured, result.unit, result.bound)}, "
                 f"target {result.target}"
             )
     if budget_exhausted:
@@ -209,6 +246,8 @@ def evaluate_gate(
             f"budget of {phase.budget_s:g} s ran out with "
             f"{len(found.started_not_finished)} test(s) hung"
         )
+    if counts["not_run"]:
+        problems.append(f"{counts['not_run']} test(s) not run")
     met = not problems
     return GateResult(
         phase=number,
@@ -220,6 +259,7 @@ def evaluate_gate(
         failed=counts["failed"],
         errors=counts["error"],
         skipped=counts["skipped"],
+        not_run=counts["not_run"],
         pass_rate=pass_rate,
         min_pass_rate=phase.min_pass_rate,
         criteria=criteria,
@@ -228,6 +268,7 @@ def evaluate_gate(
         duration_s=round(duration_s, 3),
         budget_s=phase.budget_s,
         budget_exhausted=budget_exhausted,
+        stopped=stopped,
         bad_lines=found.bad_lines,
     )
 

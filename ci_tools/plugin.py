@@ -14,18 +14,31 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import secrets
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ci_tools import rundir
 from ci_tools._exceptions import ConfigError
-from ci_tools.records import Failure, Measurement, RecordWriter, TestRecord, records_path
+from ci_tools.records import (
+    Bound,
+    Failure,
+    Measurement,
+    RecordWriter,
+    Selected,
+    TestRecord,
+    write_selected,
+)
 from ci_tools.redact import redact
+from ci_tools.rules import FailFast, Trip, failure_text
 
 if TYPE_CHECKING:  # imported by the fixtures that use them: the plugin loads in every run
     import ssl
@@ -44,9 +57,12 @@ MARKERS = (
 _META = "ci_tools.meta"
 _TRACE = "ci_tools.trace_id"
 _MEASURE = "ci_tools.measurement"
+_NOT_RUN = "ci_tools.not_run"
+WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fail-fast trip
 _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
 _RECORDER = pytest.StashKey["Recorder"]()
 _CONFIG = pytest.StashKey["cfg.Config"]()
+_GUARD = pytest.StashKey["FailFastGuard"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,6 +97,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write one JSON record per test to DIR/phaseN.jsonl",
     )
+    group.addoption(
+        "--fail-fast-after",
+        dest="ci_tools_fail_fast_after",
+        metavar="N",
+        type=int,
+        default=0,
+        help="after N failures naming the same broken part (e.g. the agent pipeline hangs), "
+        "do not start, and stop, the tests that depend on it; they are recorded as not run "
+        "(0: off, the default outside ci-tools run)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,19 +118,49 @@ def pytest_configure(config: pytest.Config) -> None:
     if (phase is None and results_dir is None) or hasattr(config, "workerinput"):
         return
     folder = Path(results_dir or "reports/adhoc")
-    recorder = Recorder(RecordWriter(records_path(folder, phase or 0)), phase or 0)
+    after = config.getoption("ci_tools_fail_fast_after")
+    trips = rundir.trips(folder, phase or 0)
+    if after > 0 and not hasattr(config, "workerinput"):
+        trips.unlink(missing_ok=True)  # a phase re-run starts with every part trusted
+    recorder = Recorder(
+        RecordWriter(rundir.records(folder, phase or 0)),
+        phase or 0,
+        FailFast(after) if after > 0 else None,
+        trips,
+    )
     config.stash[_RECORDER] = recorder
     config.pluginmanager.register(recorder, "ci_tools_recorder")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In every process that runs tests of a fail-fast run, the guard that skips or stops the
+    tests of a part declared broken."""
+    config = session.config
+    after = config.getoption("ci_tools_fail_fast_after")
+    phase = config.getoption("ci_tools_phase")
+    results_dir = config.getoption("ci_tools_results_dir")
+    if after <= 0 or (phase is None and results_dir is None):
+        return
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("dsession"):
+        guard = FailFastGuard(rundir.trips(Path(results_dir or "reports/adhoc"), phase or 0))
+        config.stash[_GUARD] = guard
+        config.pluginmanager.register(guard, "ci_tools_failfast_guard")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Flushes and unregisters the recorder."""
+    """Flushes and unregisters the recorder and the guard."""
     recorder = config.stash.get(_RECORDER, None)
     if recorder is not None:
         recorder.finish_all()
         recorder.writer.close()
         config.pluginmanager.unregister(recorder)
         del config.stash[_RECORDER]
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        guard.close()
+        config.pluginmanager.unregister(guard)
+        del config.stash[_GUARD]
 
 
 def _project_config(config: pytest.Config) -> cfg.Config:
@@ -162,6 +218,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    if phase is not None:
+        folder = Path(config.getoption("ci_tools_results_dir") or "reports/adhoc")
+        write_selected(rundir.selected(folder, phase), (_selected(item) for item in keep))
+
+
+def _selected(item: pytest.Item) -> Selected:
+    meta = dict(item.user_properties)[_META]
+    file, line, _ = item.location
+    return Selected(
+        item.nodeid, file, (line or 0) + 1, meta["priority"], meta["areas"], meta["markers"]
+    )
 
 
 def _now() -> str:
@@ -200,11 +267,20 @@ def _short(text: str, lines: int = 25, chars: int = 4000) -> str:
 
 
 class Recorder:
-    """Turns each test's setup/call/teardown reports into one record, written as it ends."""
+    """Turns each test's setup/call/teardown reports into one record, written as it ends;
+    feeds failures to fail-fast and publishes its trips to every test process."""
 
-    def __init__(self, writer: RecordWriter, phase: int) -> None:
+    def __init__(
+        self,
+        writer: RecordWriter,
+        phase: int,
+        failfast: FailFast | None = None,
+        trips_path: Path | None = None,
+    ) -> None:
         self.writer = writer
         self.phase = phase
+        self.failfast = failfast
+        self.trips_path = trips_path
         self._reports: dict[str, list[pytest.TestReport]] = {}
 
     def pytest_runtest_logstart(
@@ -228,8 +304,16 @@ class Recorder:
 
     def _finish(self, nodeid: str) -> None:
         reports = self._reports.pop(nodeid, [])
-        if reports:
-            self.writer.record(self.build(reports))
+        if not reports:
+            return
+        record = self.build(reports)
+        self.writer.record(record)
+        failure = record.failure
+        if self.failfast is None or failure is None or record.outcome == "not_run":
+            return
+        text = failure_text(failure.type, failure.message, record.areas, failure.timed_out)
+        if self.failfast.observe(text, failure.message) is not None and self.trips_path:
+            publish_trips(self.trips_path, self.failfast.trips)
 
     def build(self, reports: list[pytest.TestReport]) -> TestRecord:
         """One record from a test's reports (one pass over them: this runs for every test)."""
@@ -256,16 +340,18 @@ class Recorder:
         meta: dict[str, Any] = {}
         trace_ids: list[str] = []
         measurements: list[Measurement] = []
+        reason = None
         for key, value in properties:
             if key == _META:
                 meta = value
             elif key == _TRACE and value not in trace_ids:
                 trace_ids.append(str(value))
             elif key == _MEASURE:
-                measurements.append(Measurement(str(value[0]), float(value[1])))
-        skip_reason = None
+                measurements.append(Measurement(str(value[0]), float(value[1]), value[2]))
+            elif key == _NOT_RUN:
+                outcome, reason, failed = "not_run", str(value), None
         if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
-            skip_reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
+            reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
         last = reports[-1]
         file, line, _ = last.location
         return TestRecord(
@@ -283,9 +369,123 @@ class Recorder:
             trace_ids=tuple(trace_ids),
             measurements=tuple(measurements),
             failure=failure_of(failed) if failed is not None else None,
-            skip_reason=skip_reason,
+            reason=reason,
             worker=getattr(last, "worker_id", None),
         )
+
+
+def publish_trips(path: Path, trips: list[Trip]) -> None:
+    """Writes the trips for every test process to see (atomically: they poll the file)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(
+        json.dumps(
+            [
+                {
+                    "rule": t.rule,
+                    "title": t.title,
+                    "areas": t.areas,
+                    "failures": t.failures,
+                    "example": t.example,
+                }
+                for t in trips
+            ]
+        )
+    )
+    os.replace(temporary, path)
+
+
+def read_trips(path: Path) -> list[Trip]:
+    """The trips published so far; none when the file is absent or half-written."""
+    try:
+        data = json.loads(path.read_text())
+        return [
+            Trip(d["rule"], d["title"], tuple(d["areas"]), d["failures"], d["example"])
+            for d in data
+        ]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return []
+
+
+class FailFastStopped(BaseException):  # noqa: N818 - read as "the test was stopped"
+    """Raised inside a running test whose part was declared broken: it is recorded as not
+    run. A BaseException, so that a test's own ``except Exception`` does not swallow it."""
+
+
+class FailFastGuard:
+    """In each test process: does not start a test whose areas depend on a broken part, and
+    stops (by a signal to the main thread) one that is waiting on it when the part trips."""
+
+    def __init__(self, trips_path: Path) -> None:
+        self.trips_path = trips_path
+        self._mtime = 0.0
+        self._trips: list[Trip] = []
+        self._current: pytest.Item | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._previous = signal.signal(signal.SIGUSR1, self._stop_current)
+        self._watcher = threading.Thread(target=self._watch, name="ci-tools-failfast", daemon=True)
+        self._watcher.start()
+
+    def trips(self) -> list[Trip]:
+        """The trips as the file says now (read again only when it changed)."""
+        try:
+            mtime = self.trips_path.stat().st_mtime
+        except FileNotFoundError:
+            return self._trips
+        if mtime != self._mtime:
+            self._mtime, self._trips = mtime, read_trips(self.trips_path)
+        return self._trips
+
+    def _stopping(self, item: pytest.Item) -> Trip | None:
+        meta = dict(item.user_properties).get(_META)
+        areas = meta["areas"] if meta else ()
+        return next((trip for trip in self.trips() if trip.stops(areas)), None)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """A test of a broken part is not started."""
+        trip = self._stopping(item)
+        if trip is not None:
+            item.user_properties.append((_NOT_RUN, trip.reason))
+            pytest.skip(trip.reason)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """Marks the test as stoppable while its body runs."""
+        with self._lock:
+            self._current = item
+        try:
+            return (yield)
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _watch(self) -> None:
+        while not self._done.wait(WATCH_INTERVAL_S):
+            with self._lock:
+                item = self._current
+            if item is not None and self._stopping(item) is not None:
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+    def _stop_current(self, signum: int, frame: object) -> None:
+        with self._lock:
+            item = self._current
+        if item is None:
+            return  # it finished in the meantime
+        trip = self._stopping(item)
+        if trip is None:
+            return
+        reason = trip.reason.replace("not run:", "stopped while waiting:", 1)
+        item.user_properties.append((_NOT_RUN, reason))
+        with self._lock:
+            self._current = None  # one stop per test
+        raise FailFastStopped(reason)
+
+    def close(self) -> None:
+        """Stops the watcher and gives SIGUSR1 back."""
+        self._done.set()
+        self._watcher.join(timeout=1)
+        signal.signal(signal.SIGUSR1, self._previous)
 
 
 # Fixtures: what an end-to-end test uses to reach the platform.
@@ -318,7 +518,8 @@ def ci_urls(
             ci_env_name, ci_config.environment(ci_env_name), pytestconfig.rootpath, os.environ
         )
     except ConfigError as exc:
-        pytest.exit(f"ci_tools: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        # A failed setup, not pytest.exit: that would crash an xdist worker mid-run.
+        pytest.fail(f"ci_tools: {exc}", pytrace=False)
 
 
 @pytest.fixture
@@ -392,18 +593,37 @@ def ws_connect(
         yield connect
 
 
-@pytest.fixture
-def criterion(
-    request: pytest.FixtureRequest,
-    ci_config: cfg.Config,
-) -> Callable[[str, float], None]:
-    """Records a measured value against a named criterion of ``[tool.ci_tools.criteria]``."""
+class Criterion:
+    """Records values a test measured against the named criteria of
+    ``[tool.ci_tools.criteria]``: ``criterion(name, value)`` for a measured value,
+    ``criterion.at_least(name, value)`` when the wait was cut short (a timeout: the value is a
+    lower bound), ``criterion.unreachable(name)`` when the part never answered."""
 
-    def measure(name: str, value: float) -> None:
-        if name not in ci_config.criteria:
+    def __init__(self, node: pytest.Item, names: Any) -> None:
+        self._node = node
+        self._names = names
+
+    def _add(self, name: str, value: float, bound: Bound) -> None:
+        if name not in self._names:
             raise ConfigError(
                 f"unknown criterion {name!r}: define it under [tool.ci_tools.criteria.{name}]"
             )
-        request.node.user_properties.append((_MEASURE, (name, float(value))))
+        self._node.user_properties.append((_MEASURE, (name, float(value), bound)))
 
-    return measure
+    def __call__(self, name: str, value: float) -> None:
+        """A measured value."""
+        self._add(name, value, "")
+
+    def at_least(self, name: str, value: float) -> None:
+        """A lower bound: the measurement was cut short after ``value``."""
+        self._add(name, value, "at_least")
+
+    def unreachable(self, name: str) -> None:
+        """Nothing could be measured: the part refused or never answered."""
+        self._add(name, 0.0, "unreachable")
+
+
+@pytest.fixture
+def criterion(request: pytest.FixtureRequest, ci_config: cfg.Config) -> Criterion:
+    """Records measured values against the named criteria of ``[tool.ci_tools.criteria]``."""
+    return Criterion(request.node, ci_config.criteria)

@@ -16,9 +16,14 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+from ci_tools import rundir
+from typing import Any, Literal
+
+Outcome = Literal["passed", "failed", "error", "skipped", "not_run"]
+# not_run: selected but never finished: stopped by fail-fast, the phase budget, or a cancel.
+OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "skipped", "not_run")
+Bound = Literal["", "at_least", "unreachable"]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -38,6 +43,9 @@ class Measurement:
 
     criterion: str
     value: float
+    # "" measured exactly; "at_least": the wait was cut short (a timeout), so the value is a
+    # lower bound; "unreachable": the part refused or never answered, nothing was measured.
+    bound: Bound = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +68,7 @@ class TestRecord:
     trace_ids: tuple[str, ...] = ()
     measurements: tuple[Measurement, ...] = ()
     failure: Failure | None = None
-    skip_reason: str | None = None
+    reason: str | None = None  # why it was skipped or not run
     worker: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -69,7 +77,8 @@ class TestRecord:
         data: dict[str, Any] = {"event": "test"}
         data.update(self.__dict__)
         data["measurements"] = [
-            {"criterion": m.criterion, "value": m.value} for m in self.measurements
+            {"criterion": m.criterion, "value": m.value, **({"bound": m.bound} if m.bound else {})}
+            for m in self.measurements
         ]
         data["failure"] = dataclasses.asdict(self.failure) if self.failure else None
         return data
@@ -78,6 +87,8 @@ class TestRecord:
     def from_json(cls, data: dict[str, Any]) -> TestRecord:
         """Reads what ``as_json`` wrote; raises KeyError/TypeError/ValueError on bad data."""
         fields = {k: v for k, v in data.items() if k != "event"}
+        if "skip_reason" in fields:  # records written before not_run existed
+            fields["reason"] = fields.pop("skip_reason")
         failure = fields.get("failure")
         fields["failure"] = Failure(**failure) if failure else None
         fields["measurements"] = tuple(Measurement(**m) for m in fields.get("measurements", ()))
@@ -100,7 +111,65 @@ class PhaseRecords:
 
 def records_path(results_dir: Path, phase: int) -> Path:
     """Where phase N's records live in a run's results directory."""
-    return results_dir / f"phase{phase}.jsonl"
+    return rundir.records(results_dir, phase)
+
+
+@dataclasses.dataclass(frozen=True)
+class Selected:
+    """A test the phase selected: what a record of it needs when it never ran."""
+
+    nodeid: str
+    file: str
+    line: int
+    priority: str | None = None
+    areas: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()
+
+
+def write_selected(path: Path, tests: Iterable[Selected]) -> None:
+    """Writes the selection at once (each xdist worker writes the same list: last one wins)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(
+        "".join(_ENCODER.encode(dataclasses.asdict(test)) + "\n" for test in tests)
+    )
+    os.replace(temporary, path)
+
+
+def read_selected(path: Path) -> tuple[Selected, ...]:
+    """The selection of a phase; empty when the phase never collected (or the file is bad)."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return ()
+    tests = []
+    for line in lines:
+        try:
+            data = json.loads(line)
+            data["areas"] = tuple(data.get("areas", ()))
+            data["markers"] = tuple(data.get("markers", ()))
+            tests.append(Selected(**data))
+        except (ValueError, TypeError):
+            continue
+    return tuple(tests)
+
+
+def not_run(test: Selected, phase: int, reason: str, when: str) -> TestRecord:
+    """The record of a selected test that never finished."""
+    return TestRecord(
+        nodeid=test.nodeid,
+        file=test.file,
+        line=test.line,
+        phase=phase,
+        outcome="not_run",
+        duration_s=0.0,
+        start=when,
+        end=when,
+        priority=test.priority,
+        markers=test.markers,
+        areas=test.areas,
+        reason=reason,
+    )
 
 
 class RecordWriter:

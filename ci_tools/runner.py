@@ -22,9 +22,21 @@ from pathlib import Path
 from ci_tools._exceptions import ConfigError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, read_gate, skipped_gate, write_gate
-from ci_tools.records import Failure, RecordWriter, TestRecord, read_records, records_path
+from ci_tools import rundir
+from ci_tools.records import (
+    Failure,
+    PhaseRecords,
+    RecordWriter,
+    Selected,
+    TestRecord,
+    not_run,
+    read_records,
+    read_selected,
+    records_path,
+)
 
 INTERRUPT_GRACE_S = 5.0  # after SIGINT, pytest gets this long to write what it has
+CANCEL_GRACE_S = 2.0  # shorter when the whole run is cancelled: it must end within 5 s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,18 +91,20 @@ def pytest_command(config: Config, number: int, options: RunOptions) -> list[str
         command += ["--priority", options.priority]
     if options.exitfirst:
         command.append("-x")
+    if config.failfast.enabled:
+        command += ["--fail-fast-after", str(config.failfast.after)]
     return command + list(options.pytest_args)
 
 
-def _interrupt(process: subprocess.Popen[bytes]) -> None:
+def _interrupt(process: subprocess.Popen[bytes], grace_s: float = INTERRUPT_GRACE_S) -> None:
     """SIGINT lets pytest stop cleanly; whatever still runs after the grace is killed."""
-    for sig, wait in ((signal.SIGINT, INTERRUPT_GRACE_S), (signal.SIGKILL, INTERRUPT_GRACE_S)):
+    for sig in (signal.SIGINT, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
         try:
-            process.wait(wait)
+            process.wait(grace_s)
             if sig == signal.SIGINT:
                 os.killpg(process.pid, signal.SIGKILL)  # xdist workers left behind, if any
             return
@@ -104,35 +118,44 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _record_hung(path: Path, number: int, hung: Sequence[str], budget_s: float) -> None:
+def _unfinished(
+    found: PhaseRecords, selected: Sequence[Selected], number: int, stop: str
+) -> list[TestRecord]:
+    """Records for the selected tests that have none: those still running when the phase was
+    stopped (hung at the budget, or cancelled) and those never started."""
     now = _now()
-    writer = RecordWriter(path)
-    try:
-        for nodeid in hung:
-            file = nodeid.split("::", 1)[0]
-            writer.record(
-                TestRecord(
-                    nodeid=nodeid,
-                    file=file,
-                    line=0,
-                    phase=number,
+    known = {record.nodeid for record in found.records}
+    running = set(found.started_not_finished)
+    by_id = {test.nodeid: test for test in selected}
+    for nodeid in found.started_not_finished:  # started, yet not selected: keep it anyway
+        by_id.setdefault(nodeid, Selected(nodeid, nodeid.split("::", 1)[0], 0))
+    records = []
+    for nodeid, test in by_id.items():
+        if nodeid in known:
+            continue
+        if nodeid in running and stop.startswith("budget"):
+            records.append(
+                dataclasses.replace(
+                    not_run(test, number, "", now),
                     outcome="failed",
-                    duration_s=0.0,
-                    start=now,
-                    end=now,
+                    reason=None,
                     failure=Failure(
-                        "Hung",
-                        f"still running when the phase budget of {budget_s:g} s ran out",
-                        timed_out=True,
+                        "Hung", f"still running when the phase {stop}", timed_out=True
                     ),
                 )
             )
-    finally:
-        writer.close()
+        elif nodeid in running:
+            records.append(not_run(test, number, f"not run: stopped while running, {stop}", now))
+        else:
+            records.append(not_run(test, number, f"not run: {stop} before it started", now))
+    return records
 
 
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
-    """Runs phase N (unless an earlier gate of this run failed) and writes its gate."""
+    """Runs phase N (unless an earlier gate of this run failed) and writes its gate. Every
+    selected test ends with a record: those that never finished are recorded as hung or not
+    run, with the reason. SIGINT or SIGTERM (KeyboardInterrupt) stops pytest, records what it
+    can, writes the gate, and is raised again."""
     if number not in config.phases:
         raise ConfigError(
             f"no phase {number}: [tool.ci_tools.phases] has {', '.join(map(str, config.phases))}"
@@ -149,16 +172,18 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     path = records_path(options.results_dir, number)
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
+    rundir.selected(options.results_dir, number).unlink(missing_ok=True)
     started_at = _now()
     started = time.monotonic()
     process = subprocess.Popen(
         pytest_command(config, number, options), cwd=options.root, start_new_session=True
     )
-    exhausted = False
+    stop = ""
+    cancelled: BaseException | None = None
     try:
         returncode = process.wait(phase.budget_s)
     except subprocess.TimeoutExpired:
-        exhausted = True
+        stop = f"budget of {phase.budget_s:g} s ran out"
         print(
             f"ci-tools: phase {number} budget of {phase.budget_s:g} s ran out; stopping it",
             file=sys.stderr,
@@ -166,13 +191,27 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
         )
         _interrupt(process)
         returncode = process.returncode
-    except KeyboardInterrupt:
-        _interrupt(process)
-        raise
+    except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM turned into one by the CLI
+        stop = "the run was cancelled"
+        cancelled = interrupt
+        _interrupt(process, CANCEL_GRACE_S)
+        returncode = process.returncode
     duration = time.monotonic() - started
     found = read_records(path)
-    if found.started_not_finished:
-        _record_hung(path, number, found.started_not_finished, phase.budget_s)
+    if not stop and returncode not in (0, 1):
+        stop = f"pytest stopped early (exit {returncode})"
+    elif not stop and options.exitfirst:
+        stop = "the run stopped at the first failure (-x)"
+    unfinished = _unfinished(
+        found, read_selected(rundir.selected(options.results_dir, number)), number, stop
+    )
+    if unfinished:
+        writer = RecordWriter(path)
+        try:
+            for record in unfinished:
+                writer.record(record)
+        finally:
+            writer.close()
         found = dataclasses.replace(
             read_records(path), started_not_finished=found.started_not_finished
         )
@@ -183,13 +222,16 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
         found,
         started_at=started_at,
         duration_s=duration,
-        budget_exhausted=exhausted,
+        budget_exhausted=stop.startswith("budget"),
+        stopped=stop,
     )
     if returncode in (3, 4) and not found.records:  # pytest could not run at all
         gate = dataclasses.replace(
             gate, reason=f"pytest could not run (exit {returncode}); see its error above"
         )
     write_gate(options.results_dir, gate)
+    if cancelled is not None:
+        raise cancelled
     return gate
 
 
@@ -208,7 +250,7 @@ def verdict_line(gate: GateResult) -> str:
     mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP", "not_run": "MISS"}[gate.status]
     counts = f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed" + (
         f", {gate.skipped} skipped" if gate.skipped else ""
-    )
+    ) + (f", {gate.not_run} not run" if gate.not_run else "")
     if gate.status == "skipped":
         return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason}"
     detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"

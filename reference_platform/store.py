@@ -40,6 +40,7 @@ class Check:
     latency_ms: float
     limit_ms: float
     error: str | None = None
+    timed_out: bool = False  # latency_ms is then only how long the check waited
 
     def as_json(self) -> dict[str, Any]:
         """The check as the ready endpoint's JSON."""
@@ -50,6 +51,8 @@ class Check:
         }
         if self.error:
             body["error"] = self.error
+        if self.timed_out:
+            body["timed_out"] = True
         return body
 
 
@@ -109,7 +112,8 @@ class Store:
         return self._pool
 
     async def check_postgres(self, limit_ms: float, timeout_s: float) -> Check:
-        """Times ``SELECT 1``; slower than ``limit_ms`` is "slow", an error or timeout "down"."""
+        """Times ``SELECT 1``; slower than ``limit_ms`` (or no answer in time) is "slow", an
+    error "down"."""
         return await _timed(self._select_one(), limit_ms, timeout_s)
 
     async def check_redis(self, limit_ms: float, timeout_s: float) -> Check:
@@ -182,9 +186,9 @@ async def _timed(probe: Any, limit_ms: float, timeout_s: float) -> Check:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(probe, timeout_s)
-    except TimeoutError:
+    except TimeoutError:  # it answers too late, which is slow, not down
         elapsed = (time.perf_counter() - started) * 1000
-        return Check("down", elapsed, limit_ms, f"no answer within {timeout_s:g} s")
+        return Check("slow", elapsed, limit_ms, f"no answer within {timeout_s:g} s", timed_out=True)
     except Exception as exc:  # noqa: BLE001 - whatever fails, the dependency is down
         elapsed = (time.perf_counter() - started) * 1000
         return Check("down", elapsed, limit_ms, f"{type(exc).__name__}: {exc}")

@@ -30,6 +30,12 @@ CHUNK = "agent_response_chunk"
 # What counts as a failed WebSocket session: refused or broken handshake, dropped connection,
 # no answer in time, a network error.
 WS_FAILURES = (WebSocketException, OSError, TimeoutError)
+DEFAULT_STALL_S = 10.0
+
+
+class AgentStalled(Exception):  # noqa: N818 - the agent stalled, as the failure reads
+    """The agent pipeline sent no event for the stall time: a hang, recognised before the
+    test's timeout. Not a WebSocket failure: the session itself is open."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +91,20 @@ class Platform:
         http: httpx.Client,
         ws_connect: Callable[..., ClientConnection],
         users: tuple[str, ...],
-        password: str,
+        password: Callable[[], str],
+        stall_s: float = DEFAULT_STALL_S,
     ) -> None:
         self.urls = urls
         self.http = http
         self.ws_connect = ws_connect
         self.users = users
-        self.password = password
+        self._password = password
+        self.stall_s = stall_s
+
+    @property
+    def password(self) -> str:
+        """The test users' password, asked for only by the tests that log in."""
+        return self._password()
 
     @property
     def backend(self) -> str:
@@ -147,7 +160,8 @@ class Platform:
         thread_id: str | None = None,
         timeout_s: float = 60.0,
     ) -> Conversation:
-        """Sends one user_message and reads events until agent_completed."""
+        """Sends one user_message and reads events until agent_completed. A pipeline that
+        sends nothing for ``stall_s`` is stalled: AgentStalled, not a wait until the timeout."""
         message: dict[str, Any] = {"type": "user_message", "content": content}
         if thread_id is not None:
             message["thread_id"] = thread_id
@@ -157,7 +171,17 @@ class Platform:
         first_chunk: float | None = None
         deadline = started + timeout_s
         while not events or events[-1]["type"] not in ("agent_completed", "error"):
-            event = json.loads(ws.recv(timeout=max(deadline - time.perf_counter(), 0.001)))
+            left = deadline - time.perf_counter()
+            try:
+                raw = ws.recv(timeout=max(min(left, self.stall_s), 0.001))
+            except TimeoutError:
+                if left <= self.stall_s:
+                    raise
+                after = events[-1]["type"] if events else "the user_message"
+                raise AgentStalled(
+                    f"agent pipeline stalled: no event for {self.stall_s:g} s after {after}"
+                ) from None
+            event = json.loads(raw)
             if event["type"] == CHUNK and first_chunk is None:
                 first_chunk = (time.perf_counter() - started) * 1000
             events.append(event)
@@ -214,7 +238,8 @@ class Platform:
     ) -> Iterator[ClientConnection]:
         """An open session (greeting consumed) whose outcome is recorded as
         ``websocket_success_rate``: 0.0 when the handshake, the greeting or the connection
-        failed (refused, dropped, no answer in time), 1.0 when the session served the block."""
+        failed (refused, dropped, no answer in time), 1.0 when the session served the block (even
+        if what it served was wrong: that is the application's failure, not the session's)."""
         try:
             ws = self.connect(session)
         except (AssertionError, *WS_FAILURES):
@@ -224,5 +249,9 @@ class Platform:
             yield ws
         except WS_FAILURES:
             criterion("websocket_success_rate", 0.0)
+            raise
+        except Exception:
+            # Wrong content or a stalled agent: the session itself served, so it counts.
+            criterion("websocket_success_rate", 1.0)
             raise
         criterion("websocket_success_rate", 1.0)

@@ -20,6 +20,7 @@ def _run(
     return conversation
 
 
+@pytest.mark.area("agent")
 def test_five_events_arrive_in_order(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -29,6 +30,7 @@ def test_five_events_arrive_in_order(
     assert conversation.kinds == list(AGENT_EVENTS), f"events {conversation.kinds}"
 
 
+@pytest.mark.area("agent")
 def test_chunks_come_after_the_tool_and_before_completion(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -41,6 +43,7 @@ def test_chunks_come_after_the_tool_and_before_completion(
     assert max(chunk_positions) < types.index("agent_completed"), f"order {types}"
 
 
+@pytest.mark.area("agent")
 def test_every_event_carries_one_run_id(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -53,6 +56,7 @@ def test_every_event_carries_one_run_id(
     assert len(thread_ids) == 1, f"thread ids {thread_ids}"
 
 
+@pytest.mark.area("agent")
 def test_tool_events_name_the_same_tool(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -64,6 +68,7 @@ def test_tool_events_name_the_same_tool(
     assert executing["tool"] == completed.get("tool"), f"{executing} then {completed}"
 
 
+@pytest.mark.area("agent")
 def test_second_message_on_a_session_gets_a_full_run(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:

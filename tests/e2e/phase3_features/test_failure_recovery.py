@@ -11,6 +11,7 @@ from tests.e2e.client import Platform, Session
 pytestmark = [pytest.mark.phase(3), pytest.mark.priority("P2")]
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket", "threads")
 def test_reconnect_continues_the_same_thread(platform: Platform, user: Session) -> None:
     """A session is closed; a new one continues the thread, and the history holds both turns."""
@@ -28,6 +29,7 @@ def test_reconnect_continues_the_same_thread(platform: Platform, user: Session) 
     ], f"history {contents}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket", "threads")
 def test_reconnect_after_closing_mid_answer(platform: Platform, user: Session) -> None:
     """A session closed while the agent streams; a new session's run completes and is stored."""
@@ -48,6 +50,7 @@ def test_reconnect_after_closing_mid_answer(platform: Platform, user: Session) -
     assert contents[0] == "Interrupted", f"history {contents}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket")
 def test_session_recovers_from_a_refused_message(platform: Platform, user: Session) -> None:
     """A message to a thread that does not exist gets an error; the next one is answered."""

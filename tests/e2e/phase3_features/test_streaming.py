@@ -21,6 +21,7 @@ def _streamed(
     return conversation
 
 
+@pytest.mark.area("agent")
 def test_chunk_indexes_count_up_from_zero(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -30,6 +31,7 @@ def test_chunk_indexes_count_up_from_zero(
     assert indexes == list(range(len(indexes))), f"indexes {indexes}"
 
 
+@pytest.mark.area("agent")
 def test_chunks_concatenate_to_the_answer(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -39,6 +41,7 @@ def test_chunks_concatenate_to_the_answer(
     assert joined == conversation.answer, f"chunks {joined!r} vs answer {conversation.answer!r}"
 
 
+@pytest.mark.area("agent")
 def test_a_long_answer_streams_in_several_chunks(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -50,6 +53,7 @@ def test_a_long_answer_streams_in_several_chunks(
     assert len(conversation.chunks) >= 2, f"{len(conversation.chunks)} chunk(s)"
 
 
+@pytest.mark.area("agent")
 def test_every_chunk_carries_text(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
 ) -> None:
@@ -64,6 +68,7 @@ def test_every_chunk_carries_text(
     )
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("threads")
 def test_streamed_answer_is_the_stored_answer(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
@@ -78,6 +83,7 @@ def test_streamed_answer_is_the_stored_answer(
     assert stored["content"] == joined, f"stored {stored['content']!r}, streamed {joined!r}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket")
 def test_nothing_is_streamed_after_completion(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]

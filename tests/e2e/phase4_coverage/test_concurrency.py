@@ -29,6 +29,7 @@ def _in_parallel(work: Callable[[int], T], count: int = SESSIONS) -> list[T]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("agent", "websocket")
 def test_concurrent_sessions_all_succeed(
     platform: Platform, criterion: Callable[[str, float], None]
@@ -74,6 +75,7 @@ def test_concurrent_thread_creation_gives_distinct_threads(
     assert {t["id"] for t in listed.json()["threads"]} == ids, listed.text
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("agent", "threads")
 def test_parallel_runs_of_one_user_stay_in_their_threads(
     platform: Platform, criterion: Callable[[str, float], None]

@@ -35,6 +35,7 @@ def test_one_user_id_across_auth_and_backend(platform: Platform) -> None:
     assert len(ids) == 1, f"signup, verify and greeting name {ids}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.priority("P2")
 @pytest.mark.area("auth", "threads")
 def test_other_user_cannot_read_a_thread(

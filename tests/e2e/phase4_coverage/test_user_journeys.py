@@ -11,6 +11,7 @@ from tests.e2e.client import Platform, Session
 pytestmark = [pytest.mark.phase(4), pytest.mark.priority("P3"), pytest.mark.area("journey")]
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("auth", "threads", "agent")
 def test_new_user_journey(platform: Platform) -> None:
     """Signup, login, a new thread, one conversation, then the history read back over REST."""
@@ -42,6 +43,7 @@ def test_new_user_starts_with_no_threads(platform: Platform) -> None:
     assert response.json()["threads"] == [], f"threads {response.json()['threads']}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("threads", "agent")
 def test_returning_user_finds_the_conversation(platform: Platform) -> None:
     """A user converses, logs in again later, and finds the thread and its history."""
@@ -62,6 +64,7 @@ def test_returning_user_finds_the_conversation(platform: Platform) -> None:
     assert [m["content"] for m in messages] == ["Remember this for later", conversation.answer]
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("threads", "agent")
 def test_two_threads_are_listed_newest_first(platform: Platform) -> None:
     """A user with two conversations sees both threads, the newest first, each with its history."""

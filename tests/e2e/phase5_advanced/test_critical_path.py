@@ -12,6 +12,7 @@ from tests.e2e.client import AGENT_EVENTS, Platform
 pytestmark = [pytest.mark.phase(5), pytest.mark.priority("P1"), pytest.mark.area("critical_path")]
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("auth", "threads", "agent", "websocket")
 def test_critical_path_end_to_end(
     platform: Platform, criterion: Callable[[str, float], None]

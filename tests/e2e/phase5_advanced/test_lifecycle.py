@@ -12,6 +12,7 @@ from tests.e2e.client import Platform, Session
 pytestmark = [pytest.mark.phase(5), pytest.mark.priority("P4"), pytest.mark.area("lifecycle")]
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket", "threads")
 def test_new_session_sees_the_persisted_history(platform: Platform, user: Session) -> None:
     """Connect, converse, close; a later login's session continues a history that holds it all."""
@@ -34,6 +35,7 @@ def test_new_session_sees_the_persisted_history(platform: Platform, user: Sessio
     ], f"history {contents}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("threads")
 def test_thread_lifecycle(platform: Platform) -> None:
     """A thread is created empty, gains messages over REST and WebSocket, is listed first, keeps
@@ -62,6 +64,7 @@ def test_thread_lifecycle(platform: Platform) -> None:
     assert foreign.status_code == 404, f"stranger: HTTP {foreign.status_code}"
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket")
 def test_two_open_sessions_are_independent(platform: Platform, user: Session) -> None:
     """Two sessions of one user at once get distinct session ids, and closing one leaves the

@@ -49,6 +49,7 @@ def test_verify_agrees_with_the_backend(
         assert (verify, rest) == (401, 401), seen
 
 
+@pytest.mark.area("agent")
 @pytest.mark.area("websocket", "agent")
 def test_refreshed_token_is_used_on_the_websocket(
     platform: Platform, user: Session, criterion: Callable[[str, float], None]
