@@ -104,15 +104,62 @@ class ContextConfig(_Model):
     logging_endpoint: str | None = None
 
 
-class EscalationConfig(_Model):
-    """Thresholds of the escalation levels (used by the report stage)."""
+Level = Literal["P0", "P1", "P2"]
 
-    p0_database_latency_ms: float = 10_000
-    p0_websocket_success_rate: float = 0.5
-    p0_agent_failing_hours: float = 2
-    p1_p1_pass_rate: float = 0.8
-    p1_agent_p50_ms: float = 60_000
-    p1_database_latency_ms: float = 5_000
+
+class EscalationRule(_Model):
+    """One escalation rule: a level when a criterion or a fact of the run crosses a bound.
+
+    ``criterion`` names a criterion (its figure, re-aggregated by ``aggregate`` when given:
+    ``min`` reads "every sample", i.e. consistently); ``fact`` names a fact of the run
+    (``agent_pipeline_failed``: every agent test of the run failed or was stopped) or of its
+    history (``agent_pipeline_failing_h``, ``redis_down_h``: hours, from the run store).
+    ``beyond_brief`` marks a rule the brief does not have: it fires only when ``enabled``."""
+
+    name: str
+    level: Level
+    criterion: str | None = None
+    fact: str | None = None
+    aggregate: Literal["max", "min", "mean", "p50", "p95"] | None = None
+    above: float | None = None
+    below: float | None = None
+    beyond_brief: bool = False
+    enabled: bool = True
+
+
+BRIEF_ESCALATION: tuple[EscalationRule, ...] = (
+    EscalationRule(
+        name="database slow consistently",
+        level="P0",
+        criterion="database_latency_ms",
+        aggregate="min",
+        above=10_000,
+    ),
+    EscalationRule(name="database slow", level="P1", criterion="database_latency_ms", above=5_000),
+    EscalationRule(
+        name="WebSocket failing", level="P0", criterion="websocket_success_rate", below=0.5
+    ),
+    EscalationRule(name="P1 tests failing", level="P1", criterion="p1_pass_rate", below=0.8),
+    EscalationRule(
+        name="agent pipeline slow",
+        level="P1",
+        criterion="agent_pipeline_ms",
+        aggregate="mean",
+        above=60_000,
+    ),
+    EscalationRule(name="agent pipeline down", level="P1", fact="agent_pipeline_failed"),
+    EscalationRule(
+        name="agent pipeline down for hours", level="P0", fact="agent_pipeline_failing_h", above=2
+    ),
+    EscalationRule(name="Redis down for hours", level="P0", fact="redis_down_h", above=4),
+)
+
+
+class EscalationConfig(_Model):
+    """The escalation rules, the brief's by default (``[[tool.ci_tools.escalation.rules]]``
+    replaces them all)."""
+
+    rules: tuple[EscalationRule, ...] = BRIEF_ESCALATION
 
 
 class Config(_Model):
@@ -159,6 +206,17 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
         key = _location(error["loc"])
         got = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
         raise ConfigError(f"{source}: [tool.ci_tools] {key}: {error['msg']}{got}") from None
+    for index, rule in enumerate(config.escalation.rules):
+        if (rule.criterion is None) == (rule.fact is None):
+            raise ConfigError(
+                f"{source}: [tool.ci_tools] escalation.rules.{index} ({rule.name}): give "
+                "either criterion or fact"
+            )
+        if rule.criterion is not None and rule.criterion not in config.criteria:
+            raise ConfigError(
+                f"{source}: [tool.ci_tools] escalation.rules.{index} ({rule.name}): unknown "
+                f"criterion {rule.criterion!r}; define it under [tool.ci_tools.criteria]"
+            )
     for number, phase in config.phases.items():
         for name in phase.criteria:
             if name not in config.criteria:

@@ -251,7 +251,7 @@ def verdict_line(gate: GateResult) -> str:
     counts = f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed" + (
         f", {gate.skipped} skipped" if gate.skipped else ""
     ) + (f", {gate.not_run} not run" if gate.not_run else "")
-    if gate.status == "skipped":
-        return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason}"
+    if gate.status == "skipped":  # the blocker's full reason was printed on its own line
+        return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason.split(':', 1)[0]}"
     detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"
     return f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s{detail}"

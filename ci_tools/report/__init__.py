@@ -140,8 +140,10 @@ def write_report(
     values = github.outputs(diagnosis)
     verdict = {
         **values,
+        "headlines": [c.title for c in diagnosis.headlines],
         "causes": [dataclasses.asdict(c) for c in diagnosis.causes],
         "escalation_reasons": list(diagnosis.escalation.reasons),
+        "escalation_rules": [dataclasses.asdict(f) for f in diagnosis.escalation.fired],
         "notes": list(diagnosis.notes),
     }
     (results_dir / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")

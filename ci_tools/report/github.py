@@ -90,7 +90,9 @@ def outputs(diagnosis: Diagnosis) -> dict[str, str]:
         "passed": str(diagnosis.counts["passed"]),
         "failed": str(diagnosis.counts["failed"] + diagnosis.counts["errors"]),
         "skipped": str(diagnosis.counts["skipped"]),
+        "not_run": str(diagnosis.counts["not_run"]),
         "top_cause": diagnosis.causes[0].title if diagnosis.causes else "",
+        "causes": "; ".join(c.title for c in diagnosis.headlines),
     }
 
 

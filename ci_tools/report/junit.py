@@ -36,8 +36,8 @@ def write_junit(path: Path, gates: Sequence[GateResult], records: Sequence[TestR
             elif record.outcome == "error" and failure is not None:
                 case.result = [Error(failure.message, failure.type)]
                 case.system_err = failure.traceback
-            elif record.outcome == "skipped":
-                case.result = [Skipped(record.skip_reason or "skipped")]
+            elif record.outcome in ("skipped", "not_run"):
+                case.result = [Skipped(record.reason or record.outcome.replace("_", " "))]
             suite.append(case)  # type: ignore[no-untyped-call]  # add_testcase recounts: O(n²)
         suite.update_statistics()  # type: ignore[no-untyped-call]
         xml.add_testsuite(suite)

@@ -17,6 +17,7 @@ import jinja2
 from ci_tools.context.model import Context, ServiceContext
 from ci_tools.diagnose import Diagnosis
 from ci_tools.phases import CriterionResult, format_value
+from ci_tools.wording import age, phase_range
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
 ICONS = {"healthy": "✅", "unhealthy": "❌", "incomplete": "⚠️", "unknown": "❔"}
@@ -100,16 +101,20 @@ _ENV = _environment()
 
 
 def _value(criterion: CriterionResult) -> str:
-    if criterion.measured is None:
-        return "not measured"
-    return format_value(criterion.measured, criterion.unit)
+    return format_value(criterion.measured, criterion.unit, criterion.bound)
 
 
 def _age(service: ServiceContext) -> str:
-    if service.revision_age_s is None:
-        return "-"
-    minutes = service.revision_age_s / 60
-    return f"{minutes:.0f} min" if abs(minutes) >= 1 else f"{service.revision_age_s:.0f} s"
+    return "-" if service.revision_age_s is None else age(service.revision_age_s)
+
+
+def skipped_line(diagnosis: Diagnosis) -> str:
+    """The skipped phases in one line: ``phases 2–5 not run: gate of phase 1 not met``."""
+    skipped = [g for g in diagnosis.gates if g.status == "skipped"]
+    if not skipped:
+        return ""
+    blocker = skipped[0].reason.split(":", 1)[0]
+    return f"{phase_range([g.phase for g in skipped])} not run: {blocker}"
 
 
 def next_steps(diagnosis: Diagnosis, context: Context | None) -> list[str]:
@@ -128,6 +133,10 @@ def next_steps(diagnosis: Diagnosis, context: Context | None) -> list[str]:
             steps.insert(0, f"Check {service.role}: {service.service.not_ready_finding}.")
     if diagnosis.verdict == "unhealthy" and any(g.status == "skipped" for g in diagnosis.gates):
         steps.append("Re-run the skipped phases once the gate that stopped them is met.")
+    if diagnosis.counts.get("not_run"):
+        steps.append(
+            f"Re-run the {diagnosis.counts['not_run']} test(s) not run once their cause is fixed."
+        )
     return steps
 
 
@@ -156,6 +165,7 @@ def render(
         max_causes=5,
         context_services=services,
         steps=next_steps(diagnosis, context),
+        skipped_line=skipped_line(diagnosis),
     )
 
 

@@ -20,7 +20,7 @@ def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = 
     """Phases, the top causes and where the worklog is."""
     console = console or Console(highlight=False)
     table = Table(title="Phases", show_edge=False)
-    for column in ("phase", "passed", "failed", "skipped", "gate"):
+    for column in ("phase", "passed", "failed", "skipped", "not run", "gate"):
         table.add_column(column)
     for gate in diagnosis.gates:
         table.add_row(
@@ -28,6 +28,7 @@ def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = 
             str(gate.passed),
             str(gate.failed + gate.errors),
             str(gate.skipped),
+            str(gate.not_run),
             f"[{STYLES[gate.status]}]{gate.status}[/]",
         )
     console.print(table)
@@ -36,10 +37,12 @@ def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = 
         f"verdict: [{VERDICT_STYLES[diagnosis.verdict]}]{diagnosis.verdict}[/]"
         + (f", escalation [bold red]{level}[/]" if level != "none" else "")
     )
-    for cause in diagnosis.causes[:3]:
+    for cause in diagnosis.headlines or diagnosis.causes[:1]:
         console.print(f"  cause: [bold]{cause.title}[/] ({cause.klass})")
         for line in cause.evidence[:3]:
             console.print(f"    - {line}", markup=False)
+    for fired in diagnosis.escalation.fired:
+        console.print(f"  escalation {fired.level}: {fired}", markup=False)
     for note in diagnosis.notes:
         console.print(f"  note: {note}", markup=False)
     console.print(f"worklog: {worklog}")

@@ -1,0 +1,208 @@
+"""Causes: failures grouped by signature, symptoms put under the root they follow from, and
+the causes ranked with their evidence.
+
+A *root* is a cause that names a broken part (Redis, the agent pipeline, a missing module).
+A *symptom* (a 500, a refused connection, a timeout, a failed fixture) names none; when a root
+of the same run explains it (its part serves the areas of the failed test), the symptom is put
+under that root: one infrastructure fault is never reported as application failures too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from ci_tools.context.model import Context, LogLine, ServiceContext
+from ci_tools.diagnose.classify import Classified, is_crash, is_error
+from ci_tools.wording import age
+from ci_tools.phases import CriterionResult, format_value
+from ci_tools.rules import CLASS_ORDER, FailureClass
+
+SCORE: dict[FailureClass, float] = {"infrastructure": 3.0, "application": 2.0, "test": 1.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class FailureGroup:
+    """Failures sharing one signature."""
+
+    signature: str
+    klass: FailureClass
+    cause: str
+    tests: tuple[str, ...]
+    phases: tuple[int, ...]
+    file: str  # of the first test, for the annotation
+    line: int
+    message: str  # the first test's failure message
+    logs: tuple[LogLine, ...]  # the first test's own log lines
+    logs_url: str = ""
+    trace_urls: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Cause:
+    """A ranked cause with its evidence."""
+
+    title: str
+    klass: FailureClass
+    score: float
+    evidence: tuple[str, ...]
+    part: str = ""  # the broken part it names; "" for a symptom nothing explained
+    tests: int = 0
+    not_run: int = 0  # tests fail-fast did not run because of it
+
+    @property
+    def root(self) -> bool:
+        """Whether it names a broken part."""
+        return bool(self.part)
+
+
+def explain(classified: Sequence[Classified]) -> list[Classified]:
+    """Puts each symptom under the root of the run that explains it (the one with the most
+    failures, when several do)."""
+    roots = Counter(c.title for c in classified if not c.rule.symptom)
+    rule_of = {c.title: c.rule for c in classified if not c.rule.symptom}
+    explained = []
+    for item in classified:
+        if not item.rule.symptom:
+            explained.append(item)
+            continue
+        candidates = [t for t in roots if rule_of[t].explains(item.record.areas)]
+        if not candidates:
+            explained.append(item)
+            continue
+        root = max(candidates, key=lambda t: (roots[t], t))
+        explained.append(
+            dataclasses.replace(item, rule=rule_of[root], title=root, consequence_of=item.title)
+        )
+    return explained
+
+
+def group(
+    classified: Sequence[Classified], context: Context | None
+) -> tuple[FailureGroup, ...]:
+    """Failures grouped by signature, infrastructure first, then by phase and size."""
+    trace_urls = {t.nodeid: t.trace_urls for t in context.tests} if context else {}
+    logs_urls = {
+        f"{s.role}: {sig.signature}": sig.logs_url
+        for s in (context.services if context else ())
+        for sig in s.signatures
+    }
+    grouped: dict[str, list[Classified]] = defaultdict(list)
+    for item in classified:
+        grouped[item.signature].append(item)
+    groups = []
+    for sig, items in grouped.items():
+        first = min(items, key=lambda i: (i.record.phase, i.record.start))
+        titles = Counter(i.title for i in items)
+        failure = first.record.failure
+        groups.append(
+            FailureGroup(
+                signature=sig,
+                klass=min((i.klass for i in items), key=CLASS_ORDER.__getitem__),
+                cause=titles.most_common(1)[0][0],
+                tests=tuple(i.record.nodeid for i in items),
+                phases=tuple(sorted({i.record.phase for i in items})),
+                file=first.record.file,
+                line=first.record.line,
+                message=failure.message if failure else first.record.outcome,
+                logs=first.logs,
+                logs_url=logs_urls.get(sig, ""),
+                trace_urls=trace_urls.get(first.record.nodeid, ()),
+            )
+        )
+    groups.sort(key=lambda g: (CLASS_ORDER[g.klass], min(g.phases), -len(g.tests)))
+    return tuple(groups)
+
+
+def _service_evidence(service: ServiceContext, first_failure: str | None) -> list[str]:
+    if service.unavailable:
+        return [f"{service.role}: {service.unavailable}"]
+    lines = []
+    if service.service and service.service.not_ready_finding:
+        lines.append(f"{service.role}: {service.service.not_ready_finding}")
+    if service.revision is not None:
+        created = ""
+        if service.revision_age_s is not None and first_failure:
+            created = f" was created {age(service.revision_age_s)} before the first failure"
+        lines.append(f"{service.role} revision {service.revision.name}{created}")
+    if service.changes is not None:
+        lines.append(f"{service.role}: {service.changes.summary}")
+    crash = next((sig for sig in service.signatures if is_crash(sig.severity)), None)
+    if crash is not None:
+        lines.append(
+            f"{service.role} logged {crash.severity} `{crash.signature}` "
+            f"({crash.count}x, first at {crash.first_seen})"
+        )
+    return lines
+
+
+def rank(
+    classified: Sequence[Classified],
+    groups: Sequence[FailureGroup],
+    criteria: Sequence[CriterionResult],
+    context: Context | None,
+    not_run: Counter[str],
+) -> tuple[Cause, ...]:
+    """One cause per title, with its evidence, infrastructure first, then by weight (more
+    failures, earlier phases)."""
+    by_title: dict[str, list[Classified]] = defaultdict(list)
+    for item in classified:
+        by_title[item.title].append(item)
+    first_failure = min((c.record.start for c in classified), default=None)
+    causes = []
+    for title, items in by_title.items():
+        rule = items[0].rule
+        members = [g for g in groups if g.cause == title]
+        phases = sorted({i.record.phase for i in items})
+        top = max(members, key=lambda g: len(g.tests)) if members else None
+        where = f"phase {', '.join(map(str, phases))}"
+        shared = ""
+        if top is not None:
+            shared = (
+                f" share signature `{top.signature}`"
+                if len(members) == 1
+                else f" in {len(members)} signatures, most often `{top.signature}` "
+                f"({len(top.tests)})"
+            )
+        evidence = [f"{len(items)} failure(s) in {where}{shared}"]
+        symptoms = Counter(i.consequence_of for i in items if i.consequence_of)
+        if symptoms:
+            evidence.append(
+                "also explains "
+                + ", ".join(f"{n} × {symptom.lower()}" for symptom, n in symptoms.most_common())
+            )
+        if not_run[title]:
+            evidence.append(f"{not_run[title]} test(s) depending on it not run (fail-fast)")
+        services = {line.service for i in items for line in i.logs if is_error(line)}
+        for service in context.services if context else ():
+            if service.role in services or (
+                service.unavailable is None
+                and service.service is not None
+                and service.service.not_ready_finding
+            ):
+                evidence += _service_evidence(service, first_failure)
+        for criterion in criteria:
+            if criterion.name in rule.criteria and not criterion.met and criterion.samples:
+                figure = format_value(criterion.measured, criterion.unit, criterion.bound)
+                evidence.append(f"{criterion.title} {figure}, target {criterion.target}")
+        score = SCORE[rule.klass] * len(items) / min(phases)
+        causes.append(
+            Cause(
+                title,
+                rule.klass,
+                round(score, 3),
+                tuple(dict.fromkeys(evidence)),
+                rule.part,
+                len(items),
+                not_run[title],
+            )
+        )
+    return tuple(sorted(causes, key=lambda c: (CLASS_ORDER[c.klass], -c.score)))
+
+
+def headlines(causes: Sequence[Cause]) -> tuple[Cause, ...]:
+    """What the summary leads with: every independent root cause (each explains failures the
+    others do not); without a root, the top cause."""
+    roots = tuple(c for c in causes if c.root and c.klass == "infrastructure")
+    return roots or tuple(causes[:1])

@@ -1,0 +1,131 @@
+"""The whole diagnosis of a run: verdict, gates, criteria, causes, escalation, counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from ci_tools.config import Config
+from ci_tools.context.model import Context
+from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
+from ci_tools.diagnose.classify import Classified, classify, group_signature, is_crash
+from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
+from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
+from ci_tools.records import TestRecord
+from ci_tools.rules import INFRASTRUCTURE
+
+Verdict = str  # "healthy", "unhealthy", "incomplete" (a phase did not run) or "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """The report stage's answer."""
+
+    verdict: Verdict
+    gates: tuple[GateResult, ...]
+    criteria: tuple[CriterionResult, ...]
+    groups: tuple[FailureGroup, ...]
+    causes: tuple[Cause, ...]
+    escalation: Escalation
+    counts: dict[str, int]
+    first_failed_phase: int | None
+    held: tuple[str, ...]  # what worked, for the executive summary
+    notes: tuple[str, ...] = ()  # bad input and other things the reader should know
+    headlines: tuple[Cause, ...] = ()  # the independent causes the summary leads with
+
+
+def _classified(records: Sequence[TestRecord], context: Context | None) -> list[Classified]:
+    own = {test.nodeid: test.entries for test in context.tests} if context else {}
+    crashes = {
+        s.role: tuple(sig.signature for sig in s.signatures if is_crash(sig.severity))
+        for s in (context.services if context else ())
+    }
+    classified = []
+    for record in records:
+        if record.outcome not in ("failed", "error"):
+            continue
+        logs = own.get(record.nodeid, ())
+        answered_5xx = {line.service for line in logs if (line.status or 0) >= 500}
+        crashed = [sig for role in sorted(answered_5xx) for sig in crashes.get(role, ())]
+        found = classify(record, logs, crashed)
+        classified.append(
+            Classified(record, found.rule, found.title, group_signature(record, logs), logs)
+        )
+    return explain(classified)
+
+
+def _not_run_by_cause(records: Sequence[TestRecord], titles: Sequence[str]) -> Counter[str]:
+    """Tests fail-fast did not run, by the cause their reason names."""
+    counts: Counter[str] = Counter()
+    for record in records:
+        if record.outcome != "not_run" or not record.reason:
+            continue
+        reason = record.reason.lower()
+        title = next((t for t in titles if t.lower() in reason), None)
+        if title is not None:
+            counts[title] += 1
+    return counts
+
+
+def _verdict(gates: Sequence[GateResult]) -> Verdict:
+    if not gates:
+        return "unknown"
+    if any(g.status in ("not_met", "skipped") for g in gates):
+        return "unhealthy"
+    if any(g.status == "not_run" for g in gates):
+        return "incomplete"  # never "healthy" while a phase is unaccounted for
+    return "healthy"
+
+
+def diagnose(
+    config: Config,
+    gates: Sequence[GateResult],
+    records: Sequence[TestRecord],
+    context: Context | None,
+    notes: Sequence[str] = (),
+    history: Mapping[str, Fact] | None = None,
+) -> Diagnosis:
+    """The run's diagnosis from its gates, records, (optional) deployment context and (optional)
+    history facts."""
+    classified = _classified(records, context)
+    groups = group(classified, context)
+    criteria = tuple(
+        evaluate_criterion(name, criterion, records) for name, criterion in config.criteria.items()
+    )
+    titles = sorted({c.title for c in classified}, key=len, reverse=True)
+    causes = rank(classified, groups, criteria, context, _not_run_by_cause(records, titles))
+    if not causes:  # no failing test, but a criterion may still have missed its target
+        causes = tuple(
+            Cause(
+                f"{c.title} misses its target",
+                INFRASTRUCTURE,
+                1.0,
+                (f"{c.title} {format_value(c.measured, c.unit, c.bound)}, target {c.target}",),
+            )
+            for c in criteria
+            if c.samples and not c.met
+        )
+    phase1 = next((g for g in gates if g.phase == 1), None)
+    facts = {**run_facts(records, None if phase1 is None else phase1.met), **(history or {})}
+    counts = Counter(r.outcome for r in records)
+    return Diagnosis(
+        verdict=_verdict(gates),
+        gates=tuple(gates),
+        criteria=criteria,
+        groups=groups,
+        causes=causes,
+        escalation=escalate(config, criteria, records, facts),
+        counts={
+            "tests": len(records),
+            "passed": counts["passed"],
+            "failed": counts["failed"],
+            "errors": counts["error"],
+            "skipped": counts["skipped"],
+            "not_run": counts["not_run"],
+        },
+        first_failed_phase=next((g.phase for g in gates if g.status == "not_met"), None),
+        held=tuple(f"phase {g.phase} {g.title}" for g in gates if g.met),
+        notes=tuple(notes),
+        headlines=headlines(causes),
+    )
