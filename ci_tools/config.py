@@ -212,7 +212,8 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
                 f"{source}: [tool.ci_tools] escalation.rules.{index} ({rule.name}): give "
                 "either criterion or fact"
             )
-        if rule.criterion is not None and rule.criterion not in config.criteria:
+        given = "rules" in table.get("escalation", {})  # the brief's defaults skip what is absent
+        if given and rule.criterion is not None and rule.criterion not in config.criteria:
             raise ConfigError(
                 f"{source}: [tool.ci_tools] escalation.rules.{index} ({rule.name}): unknown "
                 f"criterion {rule.criterion!r}; define it under [tool.ci_tools.criteria]"

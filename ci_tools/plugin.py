@@ -223,8 +223,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         write_selected(rundir.selected(folder, phase), (_selected(item) for item in keep))
 
 
+def _meta(item: pytest.Item) -> dict[str, Any]:
+    """The metadata collection attached to a test (empty for a test it did not see)."""
+    for key, value in item.user_properties:
+        if key == _META:
+            meta: dict[str, Any] = value  # type: ignore[assignment]  # set by this plugin
+            return meta
+    return {}
+
+
 def _selected(item: pytest.Item) -> Selected:
-    meta = dict(item.user_properties)[_META]
+    meta = _meta(item)
     file, line, _ = item.location
     return Selected(
         item.nodeid, file, (line or 0) + 1, meta["priority"], meta["areas"], meta["markers"]
@@ -406,7 +415,7 @@ def read_trips(path: Path) -> list[Trip]:
         return []
 
 
-class FailFastStopped(BaseException):  # noqa: N818 - read as "the test was stopped"
+class FailFastStopped(BaseException):
     """Raised inside a running test whose part was declared broken: it is recorded as not
     run. A BaseException, so that a test's own ``except Exception`` does not swallow it."""
 
@@ -437,8 +446,7 @@ class FailFastGuard:
         return self._trips
 
     def _stopping(self, item: pytest.Item) -> Trip | None:
-        meta = dict(item.user_properties).get(_META)
-        areas = meta["areas"] if meta else ()
+        areas = _meta(item).get("areas", ())
         return next((trip for trip in self.trips() if trip.stops(areas)), None)
 
     @pytest.hookimpl(tryfirst=True)

@@ -69,7 +69,7 @@ class Match:
     title: str
 
 
-def _rule(
+def _rule(  # noqa: PLR0917 - one row of the table, read left to right
     name: str,
     klass: FailureClass,
     title: str,

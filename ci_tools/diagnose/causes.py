@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 from ci_tools.context.model import Context, LogLine, ServiceContext
 from ci_tools.diagnose.classify import Classified, is_crash, is_error
-from ci_tools.wording import age
 from ci_tools.phases import CriterionResult, format_value
 from ci_tools.rules import CLASS_ORDER, FailureClass
+from ci_tools.wording import age
 
 SCORE: dict[FailureClass, float] = {"infrastructure": 3.0, "application": 2.0, "test": 1.0}
 
@@ -78,9 +78,7 @@ def explain(classified: Sequence[Classified]) -> list[Classified]:
     return explained
 
 
-def group(
-    classified: Sequence[Classified], context: Context | None
-) -> tuple[FailureGroup, ...]:
+def group(classified: Sequence[Classified], context: Context | None) -> tuple[FailureGroup, ...]:
     """Failures grouped by signature, infrastructure first, then by phase and size."""
     trace_urls = {t.nodeid: t.trace_urls for t in context.tests} if context else {}
     logs_urls = {

@@ -69,9 +69,10 @@ def _figure(
     criteria: Mapping[str, CriterionResult],
     records: Sequence[TestRecord],
 ) -> CriterionResult | None:
-    assert rule.criterion is not None
-    known = criteria.get(rule.criterion)
-    criterion = config.criteria[rule.criterion]
+    known = criteria.get(rule.criterion or "")
+    criterion = config.criteria.get(rule.criterion or "")
+    if criterion is None or rule.criterion is None:
+        return None  # a default rule on a criterion this project does not define
     if rule.aggregate is None or rule.aggregate == criterion.aggregate:
         return known
     changed = criterion.model_copy(update={"aggregate": rule.aggregate})
@@ -110,7 +111,9 @@ def escalate(
                 continue
             if _crosses(rule, result.measured, result.bound):
                 figure = format_value(result.measured, result.unit, result.bound)
-                how = {"min": " (every sample)", "mean": " on average"}.get(rule.aggregate or "", "")
+                how = {"min": " (every sample)", "mean": " on average"}.get(
+                    rule.aggregate or "", ""
+                )
                 limit = rule.above if rule.above is not None else rule.below
                 sign = ">" if rule.above is not None else "<"
                 bound = f" {sign} {format_value(limit, result.unit)}" if limit is not None else ""

@@ -84,6 +84,7 @@ def diagnose(
     records: Sequence[TestRecord],
     context: Context | None,
     notes: Sequence[str] = (),
+    *,
     history: Mapping[str, Fact] | None = None,
 ) -> Diagnosis:
     """The run's diagnosis from its gates, records, (optional) deployment context and (optional)

@@ -33,7 +33,7 @@ WS_FAILURES = (WebSocketException, OSError, TimeoutError)
 DEFAULT_STALL_S = 10.0
 
 
-class AgentStalled(Exception):  # noqa: N818 - the agent stalled, as the failure reads
+class AgentStalled(Exception):
     """The agent pipeline sent no event for the stall time: a hang, recognised before the
     test's timeout. Not a WebSocket failure: the session itself is open."""
 

@@ -107,7 +107,8 @@ def test_criteria_are_recorded_and_unknown_ones_refused(pytester: pytest.Pyteste
 
 
 def test_missing_urls_stop_the_run_with_one_line(pytester: pytest.Pytester) -> None:
-    """An environment without URLs ends the run with a usage error saying what to set."""
+    """An environment without URLs fails each test's setup with one line saying what to set
+    (not pytest.exit, which would crash an xdist worker)."""
     pytester.makefile(
         ".toml",
         pyproject="""
@@ -117,7 +118,9 @@ def test_missing_urls_stop_the_run_with_one_line(pytester: pytest.Pytester) -> N
     )
     pytester.makepyfile(test_one="def test_a(ci_urls): pass")
     result = pytester.runpytest("-p", "no:cacheprovider")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1)
+    assert "Traceback" not in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "*ci_tools: environment 'local' reads its URLs from*"

@@ -59,7 +59,7 @@ def test_each_outcome_is_recorded_with_its_details(pytester: pytest.Pytester) ->
     assert failed["type"] == "ConnectionError"
     assert failed["message"].startswith("Error 111 connecting to 127.0.0.1:6390 with ")
     assert "eyJ" not in str(records)  # the token in the message is redacted
-    assert records["test_one.py::test_skip"]["skip_reason"] == "no frontend URL"
+    assert records["test_one.py::test_skip"]["reason"] == "no frontend URL"
     assert records["test_one.py::test_error"]["failure"]["message"] == "fixture exploded"
 
 

@@ -24,9 +24,7 @@ def measure(criterion: Criterion, name: str, check: dict[str, Any]) -> None:
 
 
 @pytest.mark.area("database")
-def test_database_is_up_and_fast(
-    platform: Platform, criterion: Criterion
-) -> None:
+def test_database_is_up_and_fast(platform: Platform, criterion: Criterion) -> None:
     """PostgreSQL answers the ready probe; its latency is recorded against the criterion."""
     check = platform.ready().json()["dependencies"]["postgres"]
     measure(criterion, "database_latency_ms", check)
@@ -34,9 +32,7 @@ def test_database_is_up_and_fast(
 
 
 @pytest.mark.area("database")
-def test_database_latency_is_stable(
-    platform: Platform, criterion: Criterion
-) -> None:
+def test_database_latency_is_stable(platform: Platform, criterion: Criterion) -> None:
     """Five probes in a row all stay under the database latency limit."""
     for _ in range(5):
         check = platform.ready().json()["dependencies"]["postgres"]
