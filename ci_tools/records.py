@@ -16,9 +16,9 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, Literal
 
 from ci_tools import rundir
-from typing import Any, Literal
 
 Outcome = Literal["passed", "failed", "error", "skipped", "not_run"]
 # not_run: selected but never finished: stopped by fail-fast, the phase budget, or a cancel.

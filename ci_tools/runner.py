@@ -19,10 +19,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ci_tools import rundir
 from ci_tools._exceptions import ConfigError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, read_gate, skipped_gate, write_gate
-from ci_tools import rundir
 from ci_tools.records import (
     Failure,
     PhaseRecords,
@@ -139,9 +139,7 @@ def _unfinished(
                     not_run(test, number, "", now),
                     outcome="failed",
                     reason=None,
-                    failure=Failure(
-                        "Hung", f"still running when the phase {stop}", timed_out=True
-                    ),
+                    failure=Failure("Hung", f"still running when the phase {stop}", timed_out=True),
                 )
             )
         elif nodeid in running:
@@ -149,6 +147,26 @@ def _unfinished(
         else:
             records.append(not_run(test, number, f"not run: {stop} before it started", now))
     return records
+
+
+def _wait(
+    process: subprocess.Popen[bytes], number: int, budget_s: float
+) -> tuple[int | None, str, BaseException | None]:
+    """Waits for the phase's pytest within its budget: its exit code, why it was stopped
+    ("" when it ended by itself), and the cancel (SIGINT/SIGTERM) to raise again."""
+    try:
+        return process.wait(budget_s), "", None
+    except subprocess.TimeoutExpired:
+        print(
+            f"ci-tools: phase {number} budget of {budget_s:g} s ran out; stopping it",
+            file=sys.stderr,
+            flush=True,
+        )
+        _interrupt(process)
+        return process.returncode, f"budget of {budget_s:g} s ran out", None
+    except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM turned into one by the CLI
+        _interrupt(process, CANCEL_GRACE_S)
+        return process.returncode, "the run was cancelled", interrupt
 
 
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
@@ -178,24 +196,7 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     process = subprocess.Popen(
         pytest_command(config, number, options), cwd=options.root, start_new_session=True
     )
-    stop = ""
-    cancelled: BaseException | None = None
-    try:
-        returncode = process.wait(phase.budget_s)
-    except subprocess.TimeoutExpired:
-        stop = f"budget of {phase.budget_s:g} s ran out"
-        print(
-            f"ci-tools: phase {number} budget of {phase.budget_s:g} s ran out; stopping it",
-            file=sys.stderr,
-            flush=True,
-        )
-        _interrupt(process)
-        returncode = process.returncode
-    except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM turned into one by the CLI
-        stop = "the run was cancelled"
-        cancelled = interrupt
-        _interrupt(process, CANCEL_GRACE_S)
-        returncode = process.returncode
+    returncode, stop, cancelled = _wait(process, number, phase.budget_s)
     duration = time.monotonic() - started
     found = read_records(path)
     if not stop and returncode not in (0, 1):
@@ -248,9 +249,11 @@ def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> l
 def verdict_line(gate: GateResult) -> str:
     """One line per phase: status, counts, duration, reason."""
     mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP", "not_run": "MISS"}[gate.status]
-    counts = f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed" + (
-        f", {gate.skipped} skipped" if gate.skipped else ""
-    ) + (f", {gate.not_run} not run" if gate.not_run else "")
+    counts = (
+        f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed"
+        + (f", {gate.skipped} skipped" if gate.skipped else "")
+        + (f", {gate.not_run} not run" if gate.not_run else "")
+    )
     if gate.status == "skipped":  # the blocker's full reason was printed on its own line
         return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason.split(':', 1)[0]}"
     detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"
