@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ci_tools import rundir
 from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
 from ci_tools.records import Measurement, PhaseRecords, TestRecord
@@ -84,7 +85,7 @@ class GateResult:
 
 def gate_path(results_dir: Path, phase: int) -> Path:
     """Where phase N's gate result lives."""
-    return results_dir / f"phase{phase}.gate.json"
+    return rundir.gate(results_dir, phase)
 
 
 def write_gate(results_dir: Path, gate: GateResult) -> Path:

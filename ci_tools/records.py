@@ -211,6 +211,12 @@ def read_records(path: Path) -> PhaseRecords:
     return parse_lines(lines)
 
 
+def read_run_records(run: Path, phases: Iterable[int]) -> tuple[TestRecord, ...]:
+    """Every record of a run's phases, in phase order (the records alone; the report stage's
+    reader also takes the gates and the notes)."""
+    return tuple(record for n in phases for record in read_records(rundir.records(run, n)).records)
+
+
 def parse_lines(lines: Iterable[str]) -> PhaseRecords:
     """Parses record lines: the last record of a node id wins; bad lines are counted."""
     records: dict[str, TestRecord] = {}

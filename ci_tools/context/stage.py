@@ -14,10 +14,11 @@ from ci_tools.context.gather import Plan, gather
 from ci_tools.context.local import LocalSource
 from ci_tools.context.model import Context
 from ci_tools.context.sources import LogSource, RevisionSource
-from ci_tools.records import read_records
+from ci_tools import rundir
+from ci_tools.records import read_run_records
 from ci_tools.redact import redact_data
 
-CONTEXT_FILE = "context.json"
+CONTEXT_FILE = rundir.CONTEXT
 LOCAL_SERVICES = {"backend": "backend", "auth": "auth"}
 RUN_ENDPOINT = "CI_TOOLS_RUN_ENDPOINT"
 LOGGING_ENDPOINT = "CI_TOOLS_LOGGING_ENDPOINT"
@@ -82,11 +83,7 @@ def run_context_stage(
     revisions, logs, services = _sources(
         env_name, env, config, root, environ=environ, deadline=deadline
     )
-    records = tuple(
-        record
-        for path in sorted(results_dir.glob("phase*.jsonl"))
-        for record in read_records(path).records
-    )
+    records = read_run_records(results_dir, config.phases)
     context = gather(
         Plan(
             env=env_name,

@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from ci_tools import rundir
 from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
@@ -90,7 +91,7 @@ def load_run(config: Config, results_dir: Path) -> RunInput:
         if gate is not None:
             gates.append(gate)
     context = None
-    context_path = results_dir / "context.json"
+    context_path = results_dir / rundir.CONTEXT
     try:
         context = Context.from_json(json.loads(context_path.read_text()))
     except FileNotFoundError:
@@ -129,7 +130,7 @@ def write_report(
     run = load_run(config, results_dir)
     diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
     actions = github.Actions.from_environ(environ)
-    worklog = results_dir / "worklog.md"
+    worklog = results_dir / rundir.WORKLOG
     meta = Meta(
         env=env, run_id=results_dir.name, commit=_commit(actions, root), artifact=str(worklog)
     )
@@ -146,8 +147,8 @@ def write_report(
         "escalation_rules": [dataclasses.asdict(f) for f in diagnosis.escalation.fired],
         "notes": list(diagnosis.notes),
     }
-    (results_dir / "verdict.json").write_text(json.dumps(verdict, indent=2) + "\n")
-    write_junit(results_dir / "junit.xml", run.gates, run.records)
+    (results_dir / rundir.VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
+    write_junit(results_dir / rundir.JUNIT, run.gates, run.records)
     annotations = github.error_annotations(diagnosis) if actions.active else []
     github.publish(actions, summary, values)
     return Report(diagnosis, worklog, rung, tuple(annotations), values)
