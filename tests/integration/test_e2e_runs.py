@@ -131,3 +131,42 @@ def test_agent_hang_fails_phase_2_by_timeout_and_stops(
     third = read_gate(results(tmp_path), 3)
     assert third is not None
     assert third.status == "skipped"
+
+
+def test_without_the_password_only_the_tests_that_log_in_fail(
+    healthy: stack.State, tmp_path: Path
+) -> None:
+    """Against staging's configuration with no CI_TOOLS_E2E_PASSWORD, the connectivity and
+    dependency tests still pass; those that log in fail with one line naming the variable."""
+    env = {
+        **stack_env(healthy),
+        "CI_TOOLS_BACKEND_URL": healthy.urls["backend"],
+        "CI_TOOLS_WEBSOCKET_URL": healthy.urls["websocket"],
+        "CI_TOOLS_AUTH_URL": healthy.urls["auth"],
+        "CI_TOOLS_FRONTEND_URL": healthy.urls["backend"],  # never a foreign address
+    }
+    env.pop("CI_TOOLS_E2E_PASSWORD", None)
+    subprocess.run(
+        [sys.executable, "-m", "ci_tools.cli", "run", "--env", "staging", "--phase", "1"]
+        + ["--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    records = read_records(records_path(tmp_path, 1)).records
+    logging_in = {r.nodeid for r in records if r.outcome != "passed"}
+    assert {r.nodeid.split("::")[1] for r in records if r.outcome == "passed"} >= {
+        "test_service_is_alive[backend]",
+        "test_redis_is_reachable",
+        "test_database_is_up_and_fast",
+        "test_handshake_without_token_is_refused",
+    }
+    assert logging_in
+    for record in records:
+        if record.nodeid in logging_in:
+            assert record.failure is not None
+            assert "CI_TOOLS_E2E_PASSWORD" in record.failure.message, record.nodeid
+            assert "\n" not in record.failure.message
