@@ -146,9 +146,9 @@ def test_without_the_password_only_the_tests_that_log_in_fail(
         "CI_TOOLS_FRONTEND_URL": healthy.urls["backend"],  # never a foreign address
     }
     env.pop("CI_TOOLS_E2E_PASSWORD", None)
+    run = ["run", "--env", "staging", "--phase", "1", "--results-dir", str(tmp_path)]
     subprocess.run(
-        [sys.executable, "-m", "ci_tools.cli", "run", "--env", "staging", "--phase", "1"]
-        + ["--results-dir", str(tmp_path)],
+        [sys.executable, "-m", "ci_tools.cli", *run],
         cwd=ROOT,
         env=env,
         capture_output=True,
