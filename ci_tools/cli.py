@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from ci_tools import __version__, config, runner
 from ci_tools._exceptions import CIToolsError, ConfigError
@@ -174,8 +179,37 @@ def _link_latest(reports: Path, run_id: str) -> None:
         pass  # a convenience only: a file system without symlinks loses nothing
 
 
+@contextlib.contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """While a run goes on, SIGINT or SIGTERM (GitHub's cancel sends SIGINT, then SIGTERM;
+    nox and terminals send either) is one KeyboardInterrupt: the runner stops pytest, records
+    the tests still running as not run, writes the gate, and no later phase starts. Any
+    signal after the first is ignored, so that this work is not cut short by its own echo
+    (a terminal's SIGINT reaches nox and ci-tools, then nox sends SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; an embedding caller keeps its own
+        return
+    cancelled = False
+
+    def cancel(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal cancelled
+        if not cancelled:
+            cancelled = True
+            raise KeyboardInterrupt
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, cancel) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command; an error is one line on stderr, exit 2 for usage or config."""
+    """Runs one command; an error is one line on stderr, exit 2 for usage or config, 130 for
+    a run cancelled by SIGINT or SIGTERM."""
     argv = list(sys.argv[1:] if argv is None else argv)
     pytest_args: list[str] = []
     if "--" in argv:
@@ -184,7 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args, pytest_args)
+            try:
+                with _cancel_on_signals():
+                    return _run(args, pytest_args)
+            except KeyboardInterrupt:
+                print(
+                    "ci-tools: cancelled; the tests still running were recorded as not run",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 130
         if args.command == "context":
             return _context(args)
         if args.command == "report":

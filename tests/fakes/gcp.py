@@ -248,6 +248,8 @@ def cloud_config(
                     "gcp": {"project": project, "region": region, "services": services},
                 }
             },
+            # The context stage reads the records of the configured phases.
+            "phases": {str(n): {"title": f"Phase {n}"} for n in range(1, 6)},
             "context": {"run_endpoint": url, "logging_endpoint": url, **context},
         }
     )
