@@ -72,6 +72,14 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """The fault matrix: the main job for the healthy platform, each fault and pairs, judged
+    (part of `tests`; -- -k agent_hang runs one case)."""
+    _install(session, "test")
+    session.run("pytest", "tests/integration/test_fault_matrix.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Lint and type-check: ruff and mypy --strict."""
     _install(session, "test", "lint")

@@ -207,6 +207,20 @@ def _cancel_on_signals() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
+def _cancellable_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """``run``, ended by SIGINT or SIGTERM with exit 130 once what ran is recorded."""
+    try:
+        with _cancel_on_signals():
+            return _run(args, pytest_args)
+    except KeyboardInterrupt:
+        print(
+            "ci-tools: cancelled; the tests still running were recorded as not run",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; an error is one line on stderr, exit 2 for usage or config, 130 for
     a run cancelled by SIGINT or SIGTERM."""
@@ -218,16 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            try:
-                with _cancel_on_signals():
-                    return _run(args, pytest_args)
-            except KeyboardInterrupt:
-                print(
-                    "ci-tools: cancelled; the tests still running were recorded as not run",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                return 130
+            return _cancellable_run(args, pytest_args)
         if args.command == "context":
             return _context(args)
         if args.command == "report":

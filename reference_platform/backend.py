@@ -16,7 +16,6 @@ import dataclasses
 import importlib
 import logging
 import os
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -29,6 +28,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from reference_platform import agent, tokens
+from reference_platform.faults import dropped
 from reference_platform.store import Store
 from reference_platform.telemetry import RequestLogMiddleware, log_exception
 
@@ -83,6 +83,7 @@ class Backend:
         self.store = Store(settings.database_url, settings.redis_url, settings.db_slow_ms / 1000)
         # Under agent_hang the pipeline waits on an event that nothing ever sets.
         self.hang = asyncio.Event() if settings.agent_hang else None
+        self._answers = 0  # agent answers started, for ws_drop's even spread
 
     def routes(self) -> list[BaseRoute]:
         """The URL map."""
@@ -193,7 +194,6 @@ class Backend:
             log_exception(log, "websocket session could not be registered", exc)
             await ws.close(code=1011, reason="session store unavailable")
             return
-        drop = random.random() < self.settings.ws_drop_rate
         await ws.send_json(
             {
                 "type": "connected",
@@ -210,7 +210,7 @@ class Backend:
                     await ws.send_json({"type": "pong"})
                 elif kind == "user_message":
                     try:
-                        answered = await self._answer(ws, user, message, drop=drop)
+                        answered = await self._answer(ws, user, message)
                     except WebSocketDisconnect:
                         log.warning(
                             "client left session %s before the answer was complete", session_id
@@ -226,9 +226,7 @@ class Backend:
             with contextlib.suppress(Exception):
                 await self.store.redis.delete(f"ws_session:{session_id}")
 
-    async def _answer(
-        self, ws: WebSocket, user: tokens.Claims, message: dict[str, Any], *, drop: bool
-    ) -> bool:
+    async def _answer(self, ws: WebSocket, user: tokens.Claims, message: dict[str, Any]) -> bool:
         """Runs the pipeline for one message; False when the session was closed."""
         content = str(message.get("content") or "").strip()
         if not content:
@@ -247,6 +245,10 @@ class Backend:
             await ws.close(code=1011, reason="store unavailable")
             return False
         run_id = uuid.uuid4().hex
+        self._answers += 1  # one event loop: no lock needed
+        drop = bool(self.settings.ws_drop_rate) and dropped(
+            self._answers, self.settings.ws_drop_rate
+        )
         started = time.perf_counter()
         base = {"run_id": run_id, "thread_id": str(thread_id)}
         async for event in agent.run(content, self.settings.agent_step_s, self.hang):

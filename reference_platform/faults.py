@@ -7,6 +7,7 @@ Parsing is pure so that an unknown name or a bad value is refused before anythin
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 
 from reference_platform._errors import StackError
@@ -27,11 +28,22 @@ FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec("missing_secret", "auth starts without JWT_SECRET: issuing a token fails with 500"),
     FaultSpec("agent_hang", "the agent pipeline starts but never completes"),
     FaultSpec(
-        "ws_drop", "that fraction of WebSocket sessions closes with 1011 mid-stream", value="RATE"
+        "ws_drop",
+        "that fraction of agent answers is cut off mid-stream, closing the session with 1011 "
+        "(evenly spread: with 0.3, three answers in ten)",
+        value="RATE",
     ),
     FaultSpec("missing_module", "the backend fails at import; every backend URL answers 503"),
 )
 _BY_NAME = {spec.name: spec for spec in FAULTS}
+
+
+def dropped(answer: int, rate: float) -> bool:
+    """Whether the ``answer``-th answer (from 1) is cut off under ``ws_drop=rate``: spread
+    evenly rather than drawn at random, so a fault run gives the same diagnosis every time
+    (exactly ``floor(n * rate)`` of the first n answers)."""
+    nudge = 1e-9  # 0.3 * 10 is 2.9999... in binary: count it as the 3 it means
+    return math.floor(answer * rate + nudge) > math.floor((answer - 1) * rate + nudge)
 
 
 @dataclasses.dataclass(frozen=True)

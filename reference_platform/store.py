@@ -113,7 +113,7 @@ class Store:
 
     async def check_postgres(self, limit_ms: float, timeout_s: float) -> Check:
         """Times ``SELECT 1``; slower than ``limit_ms`` (or no answer in time) is "slow", an
-    error "down"."""
+        error "down"."""
         return await _timed(self._select_one(), limit_ms, timeout_s)
 
     async def check_redis(self, limit_ms: float, timeout_s: float) -> Check:

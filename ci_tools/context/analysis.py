@@ -179,6 +179,24 @@ def entry_message(entry: dict[str, Any]) -> str:
     return ""
 
 
+def from_current_revisions(
+    entries: Iterable[dict[str, Any]], history: Sequence[RevisionInfo], serving: RevisionInfo | None
+) -> list[dict[str, Any]]:
+    """The entries not written by a revision older than the serving one: an earlier deploy's
+    crash inside the failure window is not evidence about this one. Entries of the serving
+    revision, of newer ones (a created-but-not-ready revision's crash is evidence) and
+    without a revision label are kept."""
+    if serving is None or not serving.create_time:
+        return list(entries)
+    created = parse_time(serving.create_time)
+    older = {r.name for r in history if r.create_time and parse_time(r.create_time) < created}
+    return [
+        entry
+        for entry in entries
+        if ((entry.get("resource") or {}).get("labels") or {}).get("revision_name") not in older
+    ]
+
+
 def log_line(entry: dict[str, Any], service: str) -> LogLine:
     """A LogEntry as the worklog shows it, redacted."""
     status = (entry.get("httpRequest") or {}).get("status")

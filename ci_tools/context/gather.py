@@ -107,7 +107,7 @@ def _service_context(
             traced = logs.entries(LogQuery(name, window.start, window.end, trace_ids))
             lines = [analysis.log_line(e, role) for e in traced]
         error_query = LogQuery(name, window.start, window.end, min_severity="ERROR")
-        errors = logs.entries(error_query)
+        errors = analysis.from_current_revisions(logs.entries(error_query), history, serving)
         start, end = analysis.rfc3339(window.start), analysis.rfc3339(window.end)
         base = logs.filter_text(error_query)
 

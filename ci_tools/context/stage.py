@@ -9,14 +9,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ci_tools import config as cfg
+from ci_tools import rundir
 from ci_tools._exceptions import ConfigError
 from ci_tools.context.gather import Plan, gather
 from ci_tools.context.local import LocalSource
 from ci_tools.context.model import Context
 from ci_tools.context.sources import LogSource, RevisionSource
-from ci_tools import rundir
 from ci_tools.records import read_run_records
 from ci_tools.redact import redact_data
+from ci_tools.wording import age
 
 CONTEXT_FILE = rundir.CONTEXT
 LOCAL_SERVICES = {"backend": "backend", "auth": "auth"}
@@ -115,12 +116,12 @@ def summary(context: Context) -> list[str]:
             lines.append(f"  {service.role}: {service.unavailable}")
             continue
         revision = service.revision.name if service.revision else "?"
-        age = (
-            f", {service.revision_age_s / 60:.0f} min before the first failure"
+        created = (
+            f", created {age(service.revision_age_s)} before the first failure"
             if service.revision_age_s is not None
             else ""
         )
-        lines.append(f"  {service.role}: revision {revision}{age}")
+        lines.append(f"  {service.role}: revision {revision}{created}")
         if service.service and service.service.not_ready_finding:
             lines.append(f"    {service.service.not_ready_finding}")
         if service.changes:

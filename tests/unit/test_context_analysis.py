@@ -101,3 +101,25 @@ def test_timestamps_of_any_precision_compare_as_text() -> None:
     assert analysis.normal_time("2026-01-01T00:00:01.123456789Z") == "2026-01-01T00:00:01.123Z"
     assert analysis.normal_time("2026-01-01T00:00:01Z") == "2026-01-01T00:00:01.000Z"
     assert analysis.normal_time("2026-01-01T01:00:01+01:00") == "2026-01-01T00:00:01.000Z"
+
+
+def test_an_earlier_deploys_errors_are_not_evidence_about_this_one() -> None:
+    """Error entries of a revision older than the serving one are dropped; those of the
+    serving revision, of a newer (not ready) one, and unlabelled ones are kept."""
+
+    def revision(name: str, minute: int) -> dict[str, object]:
+        return {"name": name, "createTime": f"2026-01-01T00:{minute:02d}:00Z"}
+
+    history = [
+        analysis.parse_revision(revision(name, minute))
+        for name, minute in (("b-1", 0), ("b-2", 10), ("b-3", 20))
+    ]
+
+    def entry(revision_name: str | None) -> dict[str, object]:
+        labels = {"revision_name": revision_name} if revision_name else {}
+        return {"severity": "ERROR", "textPayload": "boom", "resource": {"labels": labels}}
+
+    entries = [entry("b-1"), entry("b-2"), entry("b-3"), entry(None)]
+    kept = analysis.from_current_revisions(entries, history, history[1])
+    assert kept == [entry("b-2"), entry("b-3"), entry(None)]
+    assert analysis.from_current_revisions(entries, history, None) == entries

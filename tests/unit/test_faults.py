@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reference_platform import StackError, parse_faults
-from reference_platform.faults import FAULTS, Faults
+from reference_platform.faults import FAULTS, Faults, dropped
 
 
 def test_no_fault_is_a_healthy_platform() -> None:
@@ -71,3 +71,13 @@ def test_arbitrary_text_either_parses_or_is_refused(text: str) -> None:
         assert "fault" in outcome
     else:
         assert outcome != Faults()
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.25, 0.3, 0.5, 1.0])
+def test_ws_drop_cuts_off_exactly_that_fraction_evenly(rate: float) -> None:
+    """Of the first n answers, for every n, exactly floor(n * rate) are cut off: spread
+    evenly, so a fault run diagnoses the same every time."""
+    cut = [n for n in range(1, 101) if dropped(n, rate)]
+    assert len(cut) == int(100 * rate + 1e-9)
+    for n in range(1, 101):
+        assert sum(1 for c in cut if c <= n) == int(n * rate + 1e-9)

@@ -48,7 +48,7 @@ def test_redis_is_reachable(platform: Platform, criterion: Criterion) -> None:
     assert check["status"] == "up", f"redis {check['status']}: {check.get('error', '')}"
 
 
-@pytest.mark.area("redis")
+@pytest.mark.area("redis", "database")  # the thread it lists is written to the database first
 def test_redis_backed_cache_serves_recent_threads(platform: Platform) -> None:
     """A new thread shows first in the user's recent threads, which Redis caches."""
     session = platform.login(0)

@@ -1,0 +1,488 @@
+"""The fault matrix: each fault of the reference platform (and pairs of them) run through the
+main job, with what a reviewer expects of its diagnosis.
+
+A case is one run of the real main job, ``nox -s e2e -- --fault X ...`` (in the interpreter
+that runs this code, no new virtualenv: ``--no-venv --no-install`` with that interpreter's
+``bin`` first on ``PATH``). Its result holds the wall time of that command (seconds to
+verdict), the run directory it names (``worklog: reports/<run>/worklog.md``), its
+``verdict.json``, and per phase that ran its records, its selection and its gate.
+
+The main job always uses the same platform directory (``.stack/e2e``) and stops whatever runs
+there first, so runs never overlap: :func:`run_case` holds a file lock for the whole run, whatever
+runs it (pytest, xdist workers, the benchmark).
+
+Shared by ``tests/integration/test_fault_matrix.py`` and ``benchmarks/fault_matrix.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from ci_tools.config import load
+from ci_tools.diagnose import diagnose
+from ci_tools.report import load_run
+from ci_tools.rules import FailureClass
+from reference_platform import stack
+from tests.integration.helpers import service_secrets
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E_STACK_DIR = ROOT / ".stack" / "e2e"  # noxfile.E2E_STACK_DIR: the main job's platform
+LOCK = ROOT / ".stack" / "fault-matrix.lock"
+NOX_TIMEOUT_S = 600.0
+Level = Literal["P0", "P1", "P2", "none"]
+# What the run directory must never hold: a JSON Web Token (the suite logs in and carries
+# access tokens), or a URL with its password (the backend's DATABASE_URL).
+JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
+URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@\"']*:(?!\[REDACTED\]@)[^@\s/\"']+@")
+_WORKLOG = re.compile(r"worklog: (?:\S*/)?reports/(?P<run>[^/\s]+)/worklog\.md")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One row of the matrix: the faults injected and what their diagnosis must say."""
+
+    name: str  # the test id
+    faults: tuple[str, ...]  # as written after --fault
+    verdict: Literal["healthy", "unhealthy"]
+    stopped_at: int | None  # the phase whose gate stopped the run (first_failed_phase)
+    causes: tuple[str, ...]  # cause titles expected among the headlines
+    escalation: Level  # what the brief's escalation rules give
+    max_seconds: float  # seconds to verdict: the main job's wall time
+    why: str  # how the brief's rules give that escalation, for the reviewer
+    cause_class: FailureClass = "infrastructure"  # the class of the expected causes
+    # The class every failure of the run must be put under: the one the injected fault
+    # implies (None: a healthy run has no failure).
+    fault_class: FailureClass | None = "infrastructure"
+    worklog: tuple[str, ...] = ()  # phrases the worklog must hold (its evidence)
+
+    @property
+    def nox_args(self) -> tuple[str, ...]:
+        """The arguments after ``--`` of ``nox -s e2e``."""
+        return tuple(arg for fault in self.faults for arg in ("--fault", fault))
+
+    @property
+    def single_fault(self) -> bool:
+        """Exactly one infrastructure fault injected."""
+        return len(self.faults) == 1 and self.fault_class == "infrastructure"
+
+
+REDIS = "Redis unreachable (connection refused)"
+SECRET = "Secret or env var JWT_SECRET missing"
+DATABASE = "Database slow"
+AGENT = "Agent pipeline hangs"
+WEBSOCKET = "WebSocket sessions dropped (1011)"
+MODULE = f"Module '{stack.MISSING_MODULE}' missing at import"
+
+CASES: tuple[Case, ...] = (
+    Case(
+        "healthy",
+        (),
+        "healthy",
+        None,
+        (),
+        "none",
+        60.0,
+        "no rule fires: every criterion within its target",
+        fault_class=None,
+        worklog=("Deploy healthy",),
+    ),
+    Case(
+        "redis_down",
+        ("redis_down",),
+        "unhealthy",
+        1,
+        (REDIS,),
+        "P0",
+        20.0,
+        "WebSocket failing: every handshake closes with 1011 (session store unavailable), "
+        "success 0% < 50%; P1 tests also < 80%; no rule for phase 1's gate itself",
+        worklog=("phases 2–5 not run: gate of phase 1 not met", "Redis latency unreachable"),
+    ),
+    Case(
+        "db_slow=5000",
+        ("db_slow=5000",),
+        "unhealthy",
+        1,
+        (DATABASE,),
+        "P1",
+        30.0,
+        "database slow: latency ≈ 5,000 ms > 5 s (P1); not > 10 s, so no P0",
+    ),
+    Case(
+        "db_slow=12000",
+        ("db_slow=12000",),
+        "unhealthy",
+        1,
+        (DATABASE,),
+        "P0",
+        50.0,
+        "database slow consistently: every latency sample > 10 s (P0)",
+        worklog=("database slow consistently",),
+    ),
+    Case(
+        "missing_secret",
+        ("missing_secret",),
+        "unhealthy",
+        1,
+        (SECRET,),
+        "P1",
+        20.0,
+        "P1 tests failing: no token can be issued, the P1 tests of phase 1 pass < 80%",
+    ),
+    Case(
+        "agent_hang",
+        ("agent_hang",),
+        "unhealthy",
+        2,
+        (AGENT,),
+        "P1",
+        45.0,
+        "agent pipeline down: every agent test failed or was stopped (P1)",
+        worklog=("depending on it not run (fail-fast)", "Agent pipeline p50 ≥"),
+    ),
+    Case(
+        "ws_drop=0.3",
+        ("ws_drop=0.3",),
+        "unhealthy",
+        2,
+        (WEBSOCKET,),
+        "none",
+        30.0,
+        "no rule fires: WebSocket success stays above 50% and the P1 tests above 80%",
+    ),
+    Case(
+        "missing_module",
+        ("missing_module",),
+        "unhealthy",
+        1,
+        (MODULE,),
+        "P0",
+        20.0,
+        "WebSocket failing: every backend URL answers 503, handshakes included (0% < 50%)",
+        worklog=("was created but is not ready", "ModuleNotFoundError"),
+    ),
+    Case(
+        "redis_down+missing_secret",
+        ("redis_down", "missing_secret"),
+        "unhealthy",
+        1,
+        (REDIS, SECRET),
+        "P1",
+        20.0,
+        "P1 tests failing (two independent causes, both headlines)",
+        worklog=("**2 independent causes:**",),
+    ),
+    Case(
+        "agent_hang+db_slow=5000",
+        ("agent_hang", "db_slow=5000"),
+        "unhealthy",
+        1,
+        (DATABASE,),
+        "P1",
+        45.0,
+        "database slow (P1): phase 1 stops on the database before any agent test runs",
+    ),
+)
+BY_NAME = {case.name: case for case in CASES}
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseRun:
+    """What one phase left in the run directory."""
+
+    number: int
+    gate: dict[str, Any]  # phaseN.gate.json
+    records: tuple[dict[str, Any], ...]  # the "test" events of phaseN.jsonl
+    selected: tuple[dict[str, Any], ...]  # the lines of phaseN.selected.jsonl
+    has_records_file: bool
+    has_selected_file: bool
+
+    @property
+    def ran(self) -> bool:
+        """Whether its tests ran (its gate was judged, not skipped)."""
+        return self.gate.get("status") in ("met", "not_met")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseResult:
+    """One run of the main job for a case."""
+
+    case: Case
+    seconds: float  # wall time of the main job: seconds to verdict
+    exit_code: int
+    output: str  # the main job's stdout and stderr
+    run_dir: Path
+    verdict: dict[str, Any]  # verdict.json
+    phases: tuple[PhaseRun, ...]
+    secrets: tuple[str, ...]  # the backend's JWT secret and database password, while it ran
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        """verdict.json's ranked causes."""
+        return list(self.verdict["causes"])
+
+    @property
+    def ran(self) -> tuple[PhaseRun, ...]:
+        """The phases whose tests ran."""
+        return tuple(p for p in self.phases if p.ran)
+
+
+def _environ() -> dict[str, str]:
+    """The main job's environment: this interpreter's tools first on PATH, and no GitHub
+    Actions variables (a matrix run must not write the workflow's summary or outputs)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GITHUB_", "CI_TOOLS_", "PYTEST_", "NOX_"))
+    }
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env["PYTHONPATH"] = ""
+    return env
+
+
+@contextlib.contextmanager
+def main_job_lock() -> Iterator[None]:
+    """Held while the main job runs: one main job at a time on this checkout."""
+    LOCK.parent.mkdir(exist_ok=True)
+    with LOCK.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _SecretWatch(threading.Thread):
+    """Reads the backend's secrets from its process environment while the main job's platform
+    runs (the platform writes them nowhere, and they die with it)."""
+
+    def __init__(self, done: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.done = done
+        self.found: tuple[str, ...] = ()
+
+    def run(self) -> None:
+        while not self.done.is_set() and not self.found:
+            with contextlib.suppress(Exception):  # not started yet, or stopping: try again
+                state = stack.read_state(E2E_STACK_DIR)
+                if state is not None and all(p.alive() for p in state.processes):
+                    self.found = tuple(service_secrets(state))
+            self.done.wait(0.05)
+
+
+def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple[str, ...]]:
+    """Runs ``nox -s e2e -- ARGS`` in this interpreter; (seconds, process, backend secrets)."""
+    command = [
+        sys.executable,
+        "-m",
+        "nox",
+        "--no-venv",
+        "--no-install",
+        "--no-color",
+        "-f",
+        str(ROOT / "noxfile.py"),
+        "-s",
+        "e2e",
+        "--",
+        *args,
+    ]
+    with main_job_lock():
+        done = threading.Event()
+        watch = _SecretWatch(done)
+        watch.start()
+        started = time.perf_counter()
+        try:
+            result = subprocess.run(
+                command,
+                cwd=ROOT,
+                env=_environ(),
+                capture_output=True,
+                text=True,
+                timeout=NOX_TIMEOUT_S,
+                check=False,
+            )
+        finally:
+            seconds = time.perf_counter() - started
+            done.set()
+            watch.join()
+    return seconds, result, watch.found
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_phases(run_dir: Path) -> tuple[PhaseRun, ...]:
+    """Every phase that left a gate in the run directory, with its records and selection."""
+    phases = []
+    for number in sorted(load(ROOT / "pyproject.toml").phases):
+        gate_path = run_dir / f"phase{number}.gate.json"
+        if not gate_path.exists():
+            continue
+        records_path = run_dir / f"phase{number}.jsonl"
+        selected_path = run_dir / f"phase{number}.selected.jsonl"
+        records = _json_lines(records_path) if records_path.exists() else []
+        phases.append(
+            PhaseRun(
+                number=number,
+                gate=json.loads(gate_path.read_text()),
+                records=tuple(r for r in records if r.get("event") == "test"),
+                selected=tuple(_json_lines(selected_path)) if selected_path.exists() else (),
+                has_records_file=records_path.exists(),
+                has_selected_file=selected_path.exists(),
+            )
+        )
+    return tuple(phases)
+
+
+def run_case(case: Case) -> CaseResult:
+    """Runs the main job with the case's faults and reads what it wrote."""
+    before = (
+        {p.name for p in (ROOT / "reports").glob("*")} if (ROOT / "reports").exists() else set()
+    )
+    seconds, result, secrets = main_job(*case.nox_args)
+    output = result.stdout + result.stderr
+    found = _WORKLOG.findall(output)
+    if not found:
+        raise RuntimeError(
+            f"{case.name}: the main job named no worklog (exit {result.returncode}):\n"
+            + output[-4000:]
+        )
+    run = found[-1]
+    if run in before:
+        raise RuntimeError(f"{case.name}: the main job reused the run directory reports/{run}")
+    run_dir = ROOT / "reports" / run
+    return CaseResult(
+        case=case,
+        seconds=seconds,
+        exit_code=result.returncode,
+        output=output,
+        run_dir=run_dir,
+        verdict=json.loads((run_dir / "verdict.json").read_text()),
+        phases=read_phases(run_dir),
+        secrets=secrets,
+    )
+
+
+def leaks(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[str]:
+    """Every file of the run directory holding a JWT, a URL password or one of the secrets,
+    with what it holds (masked)."""
+    found = []
+    for path in sorted(run_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for name, hit in (
+            ("JWT", JWT.search(text)),
+            ("URL password", URL_PASSWORD.search(text)),
+            ("secret", next((s for s in secrets if s and s in text), None)),
+        ):
+            if hit:
+                found.append(f"{path.name}: {name}")
+    return found
+
+
+def predicted_classes(run_dir: Path) -> dict[str, str]:
+    """Each failed or errored test of the run, by node id, with the class of the cause its
+    failure group was put under (``unclassified`` when no group holds it)."""
+    config = load(ROOT / "pyproject.toml")
+    run = load_run(config, run_dir)
+    diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
+    klass = {cause.title: cause.klass for cause in diagnosis.causes}
+    grouped = {test: klass[group.cause] for group in diagnosis.groups for test in group.tests}
+    return {
+        record.nodeid: grouped.get(record.nodeid, "unclassified")
+        for record in run.records
+        if record.outcome in ("failed", "error")
+    }
+
+
+def accounting_misses(phase: PhaseRun) -> list[str]:
+    """How a phase that ran fails to account for every selected test: a selected test with
+    no record, a record of a test not selected, a not-run test without its reason, or gate
+    counts that do not add up to the selection."""
+    misses = []
+    selected = {t["nodeid"] for t in phase.selected}
+    recorded = {r["nodeid"] for r in phase.records}
+    if not phase.has_selected_file:
+        misses.append(f"phase {phase.number}: no selection file")
+    if selected - recorded:
+        misses.append(f"phase {phase.number}: {len(selected - recorded)} selected, no record")
+    if recorded - selected:
+        misses.append(f"phase {phase.number}: {len(recorded - selected)} recorded, not selected")
+    reasonless = [r for r in phase.records if r["outcome"] == "not_run" and not r.get("reason")]
+    if reasonless:
+        misses.append(f"phase {phase.number}: {len(reasonless)} not run without a reason")
+    gate = phase.gate
+    counted = sum(gate[k] for k in ("passed", "failed", "errors", "skipped", "not_run"))
+    if counted != len(selected):
+        misses.append(f"phase {phase.number}: gate counts {counted}, selection {len(selected)}")
+    return misses
+
+
+def expectation_misses(result: CaseResult) -> list[str]:
+    """Everything the run says that the case does not expect, one line each (none: it
+    passed): verdict, the stopping phase, the causes and their class, escalation, seconds to
+    verdict, the exit code, every selected test accounted for, and no secret written."""
+    case, verdict = result.case, result.verdict
+    misses = []
+    if verdict["verdict"] != case.verdict:
+        misses.append(f"verdict {verdict['verdict']}, expected {case.verdict}")
+    stopped = int(verdict["first_failed_phase"]) if verdict.get("first_failed_phase") else None
+    if stopped != case.stopped_at:
+        misses.append(f"stopped at phase {stopped}, expected {case.stopped_at}")
+    headlines = set(verdict["headlines"])
+    misses += [
+        f"no headline {title!r}: {sorted(headlines)}"
+        for title in case.causes
+        if title not in headlines
+    ]
+    klass = {c["title"]: c["klass"] for c in result.causes}
+    misses += [
+        f"cause {title!r} classed {klass[title]}, expected {case.cause_class}"
+        for title in case.causes
+        if title in klass and klass[title] != case.cause_class
+    ]
+    if case.fault_class is not None:
+        others = [f"{t} ({k})" for t, k in klass.items() if k != case.fault_class]
+        if others:
+            misses.append(f"causes of another class than {case.fault_class}: {others}")
+    if verdict["escalation"] != case.escalation:
+        misses.append(
+            f"escalation {verdict['escalation']} ({verdict['escalation_reasons']}), "
+            f"expected {case.escalation}: {case.why}"
+        )
+    if result.seconds > case.max_seconds:
+        misses.append(f"{result.seconds:.1f} s to verdict, goal <= {case.max_seconds:g} s")
+    worklog = (result.run_dir / "worklog.md").read_text()
+    misses += [f"worklog lacks {phrase!r}" for phrase in case.worklog if phrase not in worklog]
+    if case.fault_class is not None:
+        wrong = {
+            test: klass
+            for test, klass in predicted_classes(result.run_dir).items()
+            if klass != case.fault_class
+        }
+        misses += [f"{test} classed {klass}" for test, klass in wrong.items()]
+    if (result.exit_code == 0) != (case.verdict == "healthy"):
+        misses.append(f"main job exit {result.exit_code} for a {case.verdict} run")
+    for phase in result.ran:
+        misses += accounting_misses(phase)
+    misses += [f"leak: {leak}" for leak in leaks(result.run_dir, result.secrets)]
+    if not result.secrets:
+        misses.append(
+            "the backend's secrets could not be read: the leak check had nothing to look for"
+        )
+    return misses
