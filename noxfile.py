@@ -7,8 +7,9 @@ is declared once. Arguments after ``--`` reach pytest (and, for ``e2e``, the pla
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nox
@@ -22,10 +23,11 @@ nox.options.error_on_missing_interpreters = True
 # The interpreter that runs nox (any 3.11+): a pinned version that is missing would make nox
 # skip the session and exit 0, a test command that passes without testing.
 PYTHON: str | None = None
-PHASES: dict[str, dict[str, object]] = nox.project.load_toml("pyproject.toml")["tool"]["ci_tools"][
-    "phases"
-]
+CI_TOOLS: dict[str, object] = nox.project.load_toml("pyproject.toml")["tool"]["ci_tools"]
+PHASES: dict[str, dict[str, object]] = CI_TOOLS["phases"]  # type: ignore[assignment]
+DEFAULT_ENV = str(CI_TOOLS.get("default_env", "local"))
 E2E_STACK_DIR = ".stack/e2e"  # the main job's own platform, apart from one started by hand
+PLATFORM = ("python", "-m", "reference_platform")
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -46,6 +48,41 @@ def _split_stack_args(posargs: list[str]) -> tuple[list[str], list[str]]:
         else:
             rest.append(arg)
     return stack, rest
+
+
+def _env_of(run_args: list[str]) -> str:
+    """The environment a run targets: its ``--env``, else the configured default."""
+    for at, arg in enumerate(run_args):
+        if arg == "--env" and at + 1 < len(run_args):
+            return run_args[at + 1]
+        if arg.startswith("--env="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_ENV
+
+
+@contextlib.contextmanager
+def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]:
+    """For a run against ``local`` with no platform running, starts one and stops it after,
+    so that ``nox -s phase2`` works on a laptop as it is; a running platform (started with
+    ``nox -s stack -- start``, perhaps with faults) is used and left running."""
+    if _env_of(run_args) != "local":
+        yield
+        return
+    status = str(session.run(*PLATFORM, "status", silent=True, success_codes=[0, 1, 3]))
+    if "not running" not in status:
+        if "STOPPED" in status:
+            session.warn(
+                "part of the local platform has stopped; restart it with "
+                "nox -s stack -- stop, then nox -s stack -- start"
+            )
+        yield
+        return
+    session.log("the local platform is not running: starting it for this session")
+    session.run(*PLATFORM, "start")
+    try:
+        yield
+    finally:
+        session.run(*PLATFORM, "stop")
 
 
 def _run(
@@ -73,8 +110,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def faults(session: nox.Session) -> None:
-    """The fault matrix: the main job for the healthy platform, each fault and pairs, judged
-    (part of `tests`; -- -k agent_hang runs one case)."""
+    """The fault matrix: the main job per fault and pair, judged (-- -k agent_hang for one).
+
+    Part of ``tests``; the cases are in tests/integration/fault_matrix.py."""
     _install(session, "test")
     session.run("pytest", "tests/integration/test_fault_matrix.py", *session.posargs)
 
@@ -101,9 +139,10 @@ def stack(session: nox.Session) -> None:
 def _phase_session(number: str, title: str) -> Callable[[nox.Session], None]:
     def phase(session: nox.Session) -> None:
         _install(session)
-        _run(session, session.posargs, "--phase", number)
+        with _local_platform(session, session.posargs):
+            _run(session, session.posargs, "--phase", number)
 
-    phase.__doc__ = f"Phase {number}: {title} (against a running platform; -- --env staging)."
+    phase.__doc__ = f"Phase {number}: {title} (local platform started if needed; -- --env staging)."
     return phase
 
 
@@ -117,14 +156,16 @@ for _number, _phase in PHASES.items():
 def quick(session: nox.Session) -> None:
     """Phase 1 and the P1 tests, stopping at the first failure."""
     _install(session)
-    _run(session, session.posargs, "--quick")
+    with _local_platform(session, session.posargs):
+        _run(session, session.posargs, "--quick")
 
 
 @nox.session(python=PYTHON)
 def full(session: nox.Session) -> None:
-    """All phases in order, each gated on the one before."""
+    """All phases in order, each gated on the one before (local platform started if needed)."""
     _install(session)
-    _run(session, session.posargs)
+    with _local_platform(session, session.posargs):
+        _run(session, session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -137,8 +178,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def e2e(session: nox.Session) -> None:
-    """The main job: platform up, every phase gated, deployment context, worklog, platform
-    down."""
+    """The main job: platform up, every phase gated, context, worklog, platform down."""
     _install(session)
     stack_args, run_args = _split_stack_args(session.posargs)
     fixed = [a for a in run_args if a.split("=")[0] in ("--env", "--run-id", "--results-dir")]
@@ -151,9 +191,8 @@ def e2e(session: nox.Session) -> None:
     run_id = f"e2e-{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}"
     results = f"reports/{run_id}"
     env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR, "CI_TOOLS_RUN_ID": run_id}
-    platform = ["python", "-m", "reference_platform"]
-    session.run(*platform, "stop", env=env, silent=True)  # a platform left by a killed run
-    session.run(*platform, "start", *stack_args, env=env)
+    session.run(*PLATFORM, "stop", env=env, silent=True)  # a platform left by a killed run
+    session.run(*PLATFORM, "start", *stack_args, env=env)
     verdict = "every gate met"
     try:
         try:
@@ -165,7 +204,7 @@ def e2e(session: nox.Session) -> None:
         session.run("ci-tools", "context", "--results", results, env=env)
         session.run("ci-tools", "report", "--results", results, env=env)
     finally:
-        session.run(*platform, "stop", env=env)
+        session.run(*PLATFORM, "stop", env=env)
     session.log(f"run {run_id}: {verdict}; worklog: {results}/worklog.md")
     if verdict != "every gate met":
         session.error(f"run {run_id}: {verdict}")

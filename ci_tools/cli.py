@@ -98,7 +98,9 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     root: Path = args.root
     project = config.load(root / "pyproject.toml")
     env = args.env or project.default_env
-    project.environment(env)  # an unknown environment stops here, before any phase
+    # An unknown environment, or the local one with no platform running, stops here in one
+    # line, before any phase: not as every test erroring on it.
+    config.resolve_urls(env, project.environment(env), root, os.environ)
     run_id = args.run_id or runner.run_id(os.environ)
     results_dir = args.results_dir or root / project.results_dir / run_id
     options = runner.RunOptions(

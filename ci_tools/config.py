@@ -253,7 +253,8 @@ def resolve_urls(
             if not all(environ.get(URL_OVERRIDES[u]) for u in ("backend", "websocket", "auth")):
                 raise ConfigError(
                     f"environment {name!r} reads its URLs from {stack_file}, which does not "
-                    "exist: start the platform with `nox -s stack -- start`, or set "
+                    "exist: start the platform with `nox -s stack -- start` (nox -s phaseN "
+                    "starts it for the run), or set "
                     "CI_TOOLS_BACKEND_URL, CI_TOOLS_WEBSOCKET_URL and CI_TOOLS_AUTH_URL"
                 ) from None
         except (ValueError, KeyError, TypeError) as exc:

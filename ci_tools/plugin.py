@@ -13,6 +13,7 @@ PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -35,6 +36,8 @@ from ci_tools.records import (
     RecordWriter,
     Selected,
     TestRecord,
+    not_run,
+    read_selected,
     write_selected,
 )
 from ci_tools.redact import redact
@@ -60,6 +63,8 @@ _MEASURE = "ci_tools.measurement"
 _NOT_RUN = "ci_tools.not_run"
 WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fail-fast trip
 _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
+_CRASHED_WORKER = re.compile(r"worker '([\w-]+)' crashed")
+CRASH_WHEN = "???"  # the ``when`` of pytest-xdist's report for a test whose worker died
 _RECORDER = pytest.StashKey["Recorder"]()
 _CONFIG = pytest.StashKey["cfg.Config"]()
 _GUARD = pytest.StashKey["FailFastGuard"]()
@@ -127,6 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
         phase or 0,
         FailFast(after) if after > 0 else None,
         trips,
+        rundir.selected(folder, phase or 0),
     )
     config.stash[_RECORDER] = recorder
     config.pluginmanager.register(recorder, "ci_tools_recorder")
@@ -244,6 +250,11 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _seconds_between(start: str, end: str) -> float:
+    parse = dt.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
 def _iso(epoch: float) -> str:
     moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -285,12 +296,15 @@ class Recorder:
         phase: int,
         failfast: FailFast | None = None,
         trips_path: Path | None = None,
+        selection_path: Path | None = None,
     ) -> None:
         self.writer = writer
         self.phase = phase
         self.failfast = failfast
         self.trips_path = trips_path
+        self.selection_path = selection_path  # what a crashed test's record is completed from
         self._reports: dict[str, list[pytest.TestReport]] = {}
+        self._started: dict[str, str] = {}
 
     def pytest_runtest_logstart(
         self,
@@ -298,7 +312,9 @@ class Recorder:
         location: tuple[str, int | None, str],
     ) -> None:
         """Notes the start, so a test still running when the run is killed can be named."""
-        self.writer.start(nodeid, _now())
+        now = _now()
+        self._started[nodeid] = now
+        self.writer.start(nodeid, now)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collects a report; the test's record is written after its teardown."""
@@ -313,9 +329,13 @@ class Recorder:
 
     def _finish(self, nodeid: str) -> None:
         reports = self._reports.pop(nodeid, [])
+        started = self._started.pop(nodeid, None)
         if not reports:
             return
-        record = self.build(reports)
+        if reports[-1].when == CRASH_WHEN:
+            record = self.crashed(reports[-1], started)
+        else:
+            record = self.build(reports)
         self.writer.record(record)
         failure = record.failure
         if self.failfast is None or failure is None or record.outcome == "not_run":
@@ -323,6 +343,30 @@ class Recorder:
         text = failure_text(failure.type, failure.message, record.areas, failure.timed_out)
         if self.failfast.observe(text, failure.message) is not None and self.trips_path:
             publish_trips(self.trips_path, self.failfast.trips)
+
+    def crashed(self, report: pytest.TestReport, started: str | None) -> TestRecord:
+        """The record of a test whose process died under it (xdist's crash report carries
+        neither its markers nor its times): a failure naming the crash, completed from the
+        phase's selection, never a hang."""
+        now = _now()
+        selection = read_selected(self.selection_path) if self.selection_path else ()
+        known = next((t for t in selection if t.nodeid == report.nodeid), None)
+        test = known or Selected(report.nodeid, report.location[0], 0)
+        named = _CRASHED_WORKER.search(report.longreprtext)
+        worker = named.group(1) if named else None
+        message = (
+            f"its test process (worker {worker or '?'}) crashed while running it; the phase "
+            "went on in a new worker"
+        )
+        return dataclasses.replace(
+            not_run(test, self.phase, "", started or now),
+            outcome="failed",
+            reason=None,
+            end=now,
+            duration_s=round(_seconds_between(started or now, now), 4),
+            failure=Failure("WorkerCrashed", message, redact(report.longreprtext)[-4000:]),
+            worker=worker,
+        )
 
     def build(self, reports: list[pytest.TestReport]) -> TestRecord:
         """One record from a test's reports (one pass over them: this runs for every test)."""

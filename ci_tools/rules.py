@@ -93,6 +93,9 @@ RULES: tuple[Rule, ...] = (
         "Test users' password not set (CI_TOOLS_E2E_PASSWORD)",
         r"no password for the test users|CI_TOOLS_E2E_PASSWORD",
     ),
+    # The test's own process died (os._exit, a segfault, the OOM killer): the harness broke,
+    # whatever the deploy did; the plugin records it as WorkerCrashed, never as a hang.
+    _rule("worker_crashed", TEST, "Test process crashed", r"^WorkerCrashed:"),
     _rule(
         "module_missing",
         INFRASTRUCTURE,

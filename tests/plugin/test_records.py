@@ -104,6 +104,46 @@ def test_a_killed_run_keeps_finished_records_and_names_the_running_test(
     assert found.bad_lines == 0
 
 
+def test_a_crashed_worker_is_the_crash_of_its_test_and_the_phase_goes_on(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under xdist, a test whose process dies is recorded as a WorkerCrashed failure with its
+    line and areas from the selection (never as hung); every other test still runs."""
+    pytester.makepyfile(
+        test_crash="""
+        import os, pytest
+        pytestmark = pytest.mark.phase(1)
+        def test_a(): pass
+        @pytest.mark.area("agent")
+        def test_dies(): os._exit(3)
+        def test_b(): pass
+        def test_c(): pass
+    """
+    )
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    found = read_records(pytester.path / "out" / "phase1.jsonl")
+    outcomes = {r.nodeid.split("::")[1]: r.outcome for r in found.records}
+    assert outcomes == {
+        "test_a": "passed",
+        "test_dies": "failed",
+        "test_b": "passed",
+        "test_c": "passed",
+    }
+    assert found.started_not_finished == ()
+    crashed = next(r for r in found.records if r.outcome == "failed")
+    assert crashed.failure is not None
+    assert crashed.failure.type == "WorkerCrashed"
+    assert not crashed.failure.timed_out
+    assert "crashed while running it" in crashed.failure.message
+    assert (crashed.line, crashed.areas) == (4, ("agent",))  # its first decorator line
+    assert crashed.worker is not None
+    assert crashed.worker.startswith("gw")
+    assert crashed.start <= crashed.end
+
+
 def test_a_hanging_test_fails_as_timed_out(pytester: pytest.Pytester) -> None:
     """A test past --timeout becomes a failure whose record says it timed out, and the run goes
     on to the next test."""

@@ -153,3 +153,26 @@ def test_bad_config_is_one_line_naming_the_key(
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert message in result.stderr
+
+
+def test_local_without_a_running_platform_is_one_line_before_any_phase(
+    pytester: pytest.Pytester,
+) -> None:
+    """``run`` against a local environment whose platform is not started exits 2 with one
+    line saying how to start it; no phase runs and no run directory is written."""
+    pytester.makefile(
+        ".toml",
+        pyproject="""
+        [tool.ci_tools.environments.local]
+        stack_file = ".stack/stack.json"
+        [tool.ci_tools.phases.1]
+        title = "One"
+    """,
+    )
+    pytester.makepyfile(test_one=PASSING.format(phase=1, latency=20))
+    result = ci_tools(pytester.path, "run", "--run-id", "r1")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "start the platform with `nox -s stack -- start`" in result.stderr
+    assert "phase 1" not in result.stdout
+    assert not (pytester.path / "reports").exists()

@@ -104,12 +104,19 @@ def record(
             (),
             (TEST, "Test users' password not set (CI_TOOLS_E2E_PASSWORD)"),
         ),
+        (
+            "its test process (worker gw0) crashed while running it; the phase went on",
+            "WorkerCrashed",
+            (),
+            (TEST, "Test process crashed"),
+        ),
     ],
 )
 def test_failures_are_classified_from_exception_status_and_logs(
     message: str, kind: str, logs: tuple[LogLine, ...], expected: tuple[str, str]
 ) -> None:
-    """Each rule: connection, DNS, TLS, 5xx, secrets, 4xx, content, database, credentials."""
+    """Each rule: connection, DNS, TLS, 5xx, secrets, 4xx, content, database, credentials,
+    a crashed test process."""
     found = classify(record(message, kind), logs)
     assert (found.rule.klass, found.title) == expected
 
