@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +30,29 @@ PHASES: dict[str, dict[str, object]] = CI_TOOLS["phases"]  # type: ignore[assign
 DEFAULT_ENV = str(CI_TOOLS.get("default_env", "local"))
 E2E_STACK_DIR = ".stack/e2e"  # the main job's own platform, apart from one started by hand
 PLATFORM = ("python", "-m", "reference_platform")
+# On a cancel, ci-tools needs a few seconds to stop pytest, record the tests still running and
+# write the gate; nox's defaults (0.3 s, then 0.2 s) would kill it first. A SIGINT from a
+# terminal reaches ci-tools itself; one sent to nox alone reaches it as nox's SIGTERM.
+CANCEL_INTERRUPT_S, CANCEL_TERMINATE_S = 0.5, 3.5
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a session holds a platform, SIGTERM (GitHub's cancel sends SIGINT, then
+    SIGTERM) is a KeyboardInterrupt as SIGINT is, so the platform is stopped on the way out
+    instead of being left running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -78,11 +103,12 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
         yield
         return
     session.log("the local platform is not running: starting it for this session")
-    session.run(*PLATFORM, "start")
-    try:
-        yield
-    finally:
-        session.run(*PLATFORM, "stop")
+    with _sigterm_as_interrupt():
+        session.run(*PLATFORM, "start")
+        try:
+            yield
+        finally:
+            session.run(*PLATFORM, "stop")
 
 
 def _run(
@@ -98,7 +124,17 @@ def _run(
             own += [arg, next(args, "")]
         else:
             rest.append(arg)
-    session.run("ci-tools", "run", *ci_tools_args, *own, "--", *rest, env=env)
+    session.run(
+        "ci-tools",
+        "run",
+        *ci_tools_args,
+        *own,
+        "--",
+        *rest,
+        env=env,
+        interrupt_timeout=CANCEL_INTERRUPT_S,
+        terminate_timeout=CANCEL_TERMINATE_S,
+    )
 
 
 @nox.session(python=PYTHON)
@@ -192,19 +228,20 @@ def e2e(session: nox.Session) -> None:
     results = f"reports/{run_id}"
     env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR, "CI_TOOLS_RUN_ID": run_id}
     session.run(*PLATFORM, "stop", env=env, silent=True)  # a platform left by a killed run
-    session.run(*PLATFORM, "start", *stack_args, env=env)
     verdict = "every gate met"
-    try:
+    with _sigterm_as_interrupt():
+        session.run(*PLATFORM, "start", *stack_args, env=env)
         try:
-            _run(session, run_args, env=env)
-        except nox.command.CommandFailed as failed:
-            if failed.return_code != 1:  # not a missed gate: the run itself went wrong
-                raise
-            verdict = "a gate was not met"
-        session.run("ci-tools", "context", "--results", results, env=env)
-        session.run("ci-tools", "report", "--results", results, env=env)
-    finally:
-        session.run(*PLATFORM, "stop", env=env)
+            try:
+                _run(session, run_args, env=env)
+            except nox.command.CommandFailed as failed:
+                if failed.return_code != 1:  # not a missed gate: the run itself went wrong
+                    raise
+                verdict = "a gate was not met"
+            session.run("ci-tools", "context", "--results", results, env=env)
+            session.run("ci-tools", "report", "--results", results, env=env)
+        finally:
+            session.run(*PLATFORM, "stop", env=env)
     session.log(f"run {run_id}: {verdict}; worklog: {results}/worklog.md")
     if verdict != "every gate met":
         session.error(f"run {run_id}: {verdict}")

@@ -363,6 +363,29 @@ def _start(
     )
 
 
+def wait_gone(handles: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Waits until every process has exited; those still running after ``timeout_s``.
+
+    An exited process whose parent is not this one stays a zombie until PID 1 reaps it
+    (seconds, on some machines); psutil.wait_procs counts it as running until then, so a
+    stop would wait for that. A zombie has ended: it counts as gone."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(handles)
+    while pending:
+        pending = [h for h in pending if _running(h)]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return pending
+
+
+def _running(handle: psutil.Process) -> bool:
+    try:
+        return handle.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _terminate(processes: list[Process], grace_s: float = 5.0) -> list[str]:
     """Ends each live process and every descendant: gently, then by force after ``grace_s``.
 
@@ -382,11 +405,11 @@ def _terminate(processes: list[Process], grace_s: float = 5.0) -> list[str]:
         # SIGINT is PostgreSQL's fast shutdown (it stops its own workers); others: SIGTERM.
         with contextlib.suppress(psutil.Error):
             leader.send_signal(signal.SIGINT if proc.name == "postgres" else signal.SIGTERM)
-    _, still = psutil.wait_procs(handles, timeout=grace_s)
+    still = wait_gone(handles, grace_s)
     for handle in still:
         with contextlib.suppress(psutil.Error):
             handle.kill()
-    psutil.wait_procs(still, timeout=grace_s)
+    wait_gone(still, grace_s)
     for proc in processes:
         child = _CHILDREN.pop(proc.pid, None)
         if child is not None:

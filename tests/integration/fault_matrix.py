@@ -239,7 +239,7 @@ class CaseResult:
         return tuple(p for p in self.phases if p.ran)
 
 
-def _environ() -> dict[str, str]:
+def main_job_environ() -> dict[str, str]:
     """The main job's environment: this interpreter's tools first on PATH, and no GitHub
     Actions variables (a matrix run must not write the workflow's summary or outputs)."""
     env = {
@@ -283,9 +283,9 @@ class _SecretWatch(threading.Thread):
             self.done.wait(0.05)
 
 
-def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple[str, ...]]:
-    """Runs ``nox -s e2e -- ARGS`` in this interpreter; (seconds, process, backend secrets)."""
-    command = [
+def main_job_command(*args: str) -> list[str]:
+    """``nox -s e2e -- ARGS`` in this interpreter, with no new virtualenv."""
+    return [
         sys.executable,
         "-m",
         "nox",
@@ -299,6 +299,11 @@ def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple
         "--",
         *args,
     ]
+
+
+def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple[str, ...]]:
+    """Runs ``nox -s e2e -- ARGS`` in this interpreter; (seconds, process, backend secrets)."""
+    command = main_job_command(*args)
     with main_job_lock():
         done = threading.Event()
         watch = _SecretWatch(done)
@@ -308,7 +313,7 @@ def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple
             result = subprocess.run(
                 command,
                 cwd=ROOT,
-                env=_environ(),
+                env=main_job_environ(),
                 capture_output=True,
                 text=True,
                 timeout=NOX_TIMEOUT_S,

@@ -1,0 +1,88 @@
+"""Cancelling ``ci-tools run`` with a real signal (GitHub's cancel sends SIGINT, then SIGTERM):
+pytest is stopped, the tests still running are recorded as not run (cancelled), the gate is
+written, no later phase starts, and no process is left, within 5 s."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ci_tools.records import read_records
+from tests.plugin.conftest import write_project
+
+CANCEL_WITHIN_S = 5.0
+SLOW = """
+import time, pytest
+pytestmark = pytest.mark.phase(1)
+def test_quick(): pass
+def test_slow(): time.sleep(60)
+def test_after(): pass
+"""
+
+
+def wait_for_start(records: Path, nodeid: str, timeout_s: float = 30.0) -> None:
+    """Returns once the records file says the test started."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if records.exists() and any(
+            json.loads(line).get("nodeid") == nodeid and json.loads(line)["event"] == "start"
+            for line in records.read_text().splitlines()
+            if line.strip()
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{nodeid} never started")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "xdist"])
+def test_a_signal_cancels_the_run_records_what_ran_and_leaves_no_process(
+    pytester: pytest.Pytester, sig: signal.Signals, workers: int
+) -> None:
+    """SIGINT or SIGTERM while a test runs: exit 130 within 5 s, the running and waiting
+    tests not run (cancelled), the gate written and not met, phase 2 never started, and
+    every process of the run gone."""
+    write_project(pytester, workers=workers)
+    pytester.makepyfile(test_one=SLOW, test_two="def test_two(): pass")
+    command = [sys.executable, "-m", "ci_tools.cli", "--root", str(pytester.path), "run"]
+    process = psutil.Popen(
+        [*command, "--run-id", "r1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run = pytester.path / "reports" / "r1"
+    try:
+        wait_for_start(run / "phase1.jsonl", "test_one.py::test_slow")
+        family = [process, *process.children(recursive=True)]
+        sent = time.monotonic()
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=CANCEL_WITHIN_S)
+        elapsed = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert elapsed < CANCEL_WITHIN_S
+    assert "cancelled" in stderr
+    gone, alive = psutil.wait_procs(family, timeout=1)
+    assert alive == [], [p.info for p in alive] if alive else None
+    assert len(gone) >= 2  # ci-tools and its pytest (and its workers)
+    records = {r.nodeid.split("::")[1]: r for r in read_records(run / "phase1.jsonl").records}
+    assert set(records) == {"test_quick", "test_slow", "test_after"}
+    assert records["test_slow"].outcome == "not_run"
+    not_run = [r for r in records.values() if r.outcome == "not_run"]
+    for record in not_run:  # test_after too, unless another worker ran it before the signal
+        assert "cancelled" in (record.reason or ""), record.reason
+    assert {r.outcome for r in records.values()} <= {"passed", "not_run"}
+    gate = json.loads((run / "phase1.gate.json").read_text())
+    assert gate["status"] == "not_met"
+    assert gate["not_run"] == len(not_run)
+    assert not (run / "phase2.jsonl").exists()
