@@ -89,6 +89,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_run_selection(report)
 
+    past = commands.add_parser(
+        "history",
+        help="the last runs of an environment and its least successful tests",
+        description="Reads the run store ($CI_TOOLS_HISTORY_URL, [tool.ci_tools.history] url, "
+        "or <results_dir>/history.db). `history import DIR...` records old run directories.",
+    )
+    past.add_argument("--env", default=None, help="environment (default: default_env)")
+    past.add_argument("--limit", type=int, default=10, metavar="N", help="runs to show (10)")
+    past.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    past.add_argument(
+        "action", nargs="?", choices=["show", "import"], default="show", help="show or import"
+    )
+    past.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="run directories")
+
     index = commands.add_parser("index", help="write the test index from collection")
     index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
     return parser
@@ -170,6 +184,55 @@ def _report(args: argparse.Namespace) -> int:
     return 1 if report.diagnosis.verdict == "unknown" else 0
 
 
+def _index(args: argparse.Namespace) -> int:
+    from ci_tools.index import write_index  # noqa: PLC0415 - pytest collection is heavy
+
+    project = config.load(args.root / "pyproject.toml")
+    count = write_index(project, args.root, args.root / args.output)
+    print(f"wrote {args.output}: {count} tests")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from ci_tools.history.terminal import show  # noqa: PLC0415
+    from ci_tools.report import import_run  # noqa: PLC0415
+    from ci_tools.report.history import store_url  # noqa: PLC0415
+
+    root: Path = args.root
+    project = config.load(root / "pyproject.toml")
+    env = args.env or project.default_env
+    url = store_url(project, root, os.environ)
+    if args.action == "import":
+        if not args.dirs:
+            raise ConfigError(
+                "history import needs run directories: ci-tools history import DIR..."
+            )
+        missing = [d for d in args.dirs if not d.is_dir()]
+        if missing:
+            raise ConfigError(f"no run directory at {missing[0]}: give reports/<run-id> folders")
+        for folder in sorted(args.dirs, key=_started):
+            diagnosis = import_run(project, folder.resolve(), env, url)
+            refused = [n for n in diagnosis.notes if "history" in n]
+            print(f"{folder}: {diagnosis.verdict}" + (f" ({refused[-1]})" if refused else ""))
+        return 0
+    if args.dirs:
+        raise ConfigError("run directories go after `import`: ci-tools history import DIR...")
+    print(show(url, env, args.limit, project.history.window, as_json=args.json))
+    return 0
+
+
+def _started(folder: Path) -> str:
+    """When a run directory's first phase started ('' when unknown): imports go in order."""
+    from ci_tools.phases import read_gate  # noqa: PLC0415
+
+    with contextlib.suppress(CIToolsError):
+        for number in range(1, 10):
+            gate = read_gate(folder, number)
+            if gate is not None and gate.started_at:
+                return gate.started_at
+    return ""
+
+
 def _link_latest(reports: Path, run_id: str) -> None:
     """Points ``reports/latest`` at this run, for people looking for the newest results."""
     latest = reports / "latest"
@@ -235,19 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cancellable_run(args, pytest_args)
-        if args.command == "context":
-            return _context(args)
-        if args.command == "report":
-            return _report(args)
-        from ci_tools.index import write_index  # noqa: PLC0415 - pytest collection is heavy
-
-        project = config.load(args.root / "pyproject.toml")
-        count = write_index(project, args.root, args.root / args.output)
-        print(f"wrote {args.output}: {count} tests")
-        return 0
+        commands = {"context": _context, "report": _report, "history": _history, "index": _index}
+        return commands[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
     except CIToolsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

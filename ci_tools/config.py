@@ -152,6 +152,9 @@ BRIEF_ESCALATION: tuple[EscalationRule, ...] = (
         name="agent pipeline down for hours", level="P0", fact="agent_pipeline_failing_h", above=2
     ),
     EscalationRule(name="Redis down for hours", level="P0", fact="redis_down_h", above=4),
+    EscalationRule(
+        name="database slow over the last runs", level="P0", fact="database_slow_runs", above=2
+    ),
 )
 
 
@@ -160,6 +163,19 @@ class EscalationConfig(_Model):
     replaces them all)."""
 
     rules: tuple[EscalationRule, ...] = BRIEF_ESCALATION
+
+
+class HistoryConfig(_Model):
+    """The run store (``[tool.ci_tools.history]``): where it is and how far back it looks.
+    ``$CI_TOOLS_HISTORY_URL`` (e.g. ``postgresql://ci@db.internal/ci_history``) wins over
+    ``url``; without either it is SQLite at ``<results_dir>/history.db``."""
+
+    enabled: bool = True
+    url: str | None = None
+    window: int = Field(default=20, ge=1)  # runs behind a historical success rate
+    last: int = Field(default=10, ge=2)  # results looked at for flaky vs broken
+    min_results: int = Field(default=5, ge=2)  # fewer: too few to call a test flaky by flips
+    slow_database_ms: float = Field(default=10_000, gt=0)  # "database > 10 s consistently"
 
 
 class Config(_Model):
@@ -173,6 +189,7 @@ class Config(_Model):
     phases: dict[int, PhaseConfig] = Field(default_factory=dict)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     failfast: FailFastConfig = Field(default_factory=FailFastConfig)
 
     @field_validator("phases")

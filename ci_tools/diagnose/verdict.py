@@ -116,7 +116,7 @@ def diagnose(
         criteria=criteria,
         groups=groups,
         causes=causes,
-        escalation=escalate(config, criteria, records, facts),
+        escalation=escalate(config, criteria, records, facts, history=history is not None),
         counts={
             "tests": len(records),
             "passed": counts["passed"],

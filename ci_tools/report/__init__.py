@@ -12,21 +12,24 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from ci_tools import rundir
-from ci_tools._exceptions import GateFileError
+from ci_tools._exceptions import GateFileError, HistoryError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
 from ci_tools.diagnose import Diagnosis, diagnose
+from ci_tools.history.store import open_store
 from ci_tools.phases import GateResult, evaluate_gate, read_gate
 from ci_tools.records import TestRecord, read_records, records_path
-from ci_tools.report import github
+from ci_tools.report import github, history
+from ci_tools.report.history import HistoryView
 from ci_tools.report.junit import write_junit
 from ci_tools.report.markdown import Meta, fit, render
 
-__all__ = ["Report", "RunInput", "load_run", "write_report"]
+__all__ = ["Report", "RunInput", "import_run", "load_run", "write_report"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +126,79 @@ def _commit(actions: github.Actions, root: Path) -> str:
     return result.stdout.strip() or "unknown"
 
 
+def _with_history(
+    config: Config,
+    run: RunInput,
+    diagnosis: Diagnosis,
+    *,
+    env: str,
+    run_id: str,
+    attempt: int,
+    commit: str,
+    url: str,
+) -> tuple[Diagnosis, HistoryView | None]:
+    """Judges the run against the store's earlier runs, then records it there. Any failure
+    of the store is a one-line warning and a note; the report goes on without history."""
+    current = history.run_row(
+        config,
+        diagnosis,
+        run.records,
+        run.context,
+        env=env,
+        run_id=run_id,
+        attempt=attempt,
+        commit=commit,
+    )
+    if not config.history.enabled or current is None:
+        return diagnosis, None
+    view = None
+    try:
+        store = open_store(url)
+        try:
+            past, past_results = history.gather(store, config, current)
+            view = history.build_view(
+                config,
+                current=current,
+                records=run.records,
+                diagnosis=diagnosis,
+                past=past,
+                past_results=past_results,
+            )
+            diagnosis = diagnose(
+                config, run.gates, run.records, run.context, run.notes, history=view.facts
+            )
+            current = dataclasses.replace(current, escalation=diagnosis.escalation.level)
+            store.record(
+                current,
+                history.result_rows(diagnosis, run.records),
+                history.measured_criteria(diagnosis),
+            )
+        finally:
+            store.close()
+    except HistoryError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        note = f"without history: {exc}" if view is None else f"this run was not recorded: {exc}"
+        diagnosis = dataclasses.replace(diagnosis, notes=(*diagnosis.notes, note))
+    return diagnosis, view
+
+
+def import_run(config: Config, results_dir: Path, env: str, url: str) -> Diagnosis:
+    """Records an old run directory (e.g. a downloaded workflow artifact) in the store, as
+    the report stage would have; nothing is written into the directory. The diagnosis, with
+    a note when the store refused it."""
+    run = load_run(config, results_dir)
+    diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
+    diagnosis, _ = _with_history(
+        config, run, diagnosis, env=env, run_id=results_dir.name, attempt=1, commit="", url=url
+    )
+    return diagnosis
+
+
 def write_report(
     config: Config, results_dir: Path, env: str, root: Path, environ: Mapping[str, str]
 ) -> Report:
-    """Writes worklog.md, verdict.json and junit.xml; in Actions also the summary, outputs."""
+    """Writes worklog.md, verdict.json and junit.xml; in Actions also the summary, outputs;
+    and records the run in the run store."""
     run = load_run(config, results_dir)
     diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
     actions = github.Actions.from_environ(environ)
@@ -134,11 +206,24 @@ def write_report(
     meta = Meta(
         env=env, run_id=results_dir.name, commit=_commit(actions, root), artifact=str(worklog)
     )
+    diagnosis, view = _with_history(
+        config,
+        run,
+        diagnosis,
+        env=env,
+        run_id=meta.run_id,
+        attempt=actions.attempt,
+        commit=meta.commit,
+        url=history.store_url(config, root, environ),
+    )
     results_dir.mkdir(parents=True, exist_ok=True)
-    full = render(diagnosis, run.context, meta)
+    full = render(diagnosis, run.context, meta, history=view)
     worklog.write_text(full)
-    summary, rung = fit(diagnosis, run.context, meta, full=full)
+    summary, rung = fit(diagnosis, run.context, meta, full=full, history=view)
     values = github.outputs(diagnosis)
+    if view is not None:
+        values["new_failures"] = str(view.new_failures)
+        values["known_failures"] = str(view.known_failures)
     verdict = {
         **values,
         "headlines": [c.title for c in diagnosis.headlines],

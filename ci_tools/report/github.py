@@ -25,6 +25,7 @@ class Actions:
     output: Path | None
     sha: str | None
     active: bool
+    attempt: int = 1  # GITHUB_RUN_ATTEMPT: a re-run is a new attempt of the same run
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Actions:
@@ -38,6 +39,9 @@ class Actions:
             # GITHUB_SHA, which is the default branch's head there.
             sha=environ.get("CI_TOOLS_COMMIT") or environ.get("GITHUB_SHA"),
             active=environ.get("GITHUB_ACTIONS") == "true",
+            attempt=int(environ.get("GITHUB_RUN_ATTEMPT", "1") or 1)
+            if (environ.get("GITHUB_RUN_ATTEMPT") or "1").isdigit()
+            else 1,
         )
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from ci_tools.context.model import Context, ServiceContext
 from ci_tools.diagnose import Diagnosis
+from ci_tools.history.analysis import Rate
 from ci_tools.phases import CriterionResult, format_value
 from ci_tools.wording import age, phase_range
+
+if TYPE_CHECKING:
+    from ci_tools.report.history import HistoryView
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
 ICONS = {"healthy": "✅", "unhealthy": "❌", "incomplete": "⚠️", "unknown": "❔"}
@@ -104,6 +108,13 @@ def _value(criterion: CriterionResult) -> str:
     return format_value(criterion.measured, criterion.unit, criterion.bound)
 
 
+def _rate(rate: Rate | None) -> str:
+    """A historical success rate with its sample: ``95% (19 runs)``."""
+    if rate is None or rate.value is None:
+        return "-"
+    return f"{rate.value:.0%} ({rate.runs} runs)"
+
+
 def _age(service: ServiceContext) -> str:
     return "-" if service.revision_age_s is None else age(service.revision_age_s)
 
@@ -141,9 +152,14 @@ def next_steps(diagnosis: Diagnosis, context: Context | None) -> list[str]:
 
 
 def render(
-    diagnosis: Diagnosis, context: Context | None, meta: Meta, level: Level = LADDER[0]
+    diagnosis: Diagnosis,
+    context: Context | None,
+    meta: Meta,
+    level: Level = LADDER[0],
+    *,
+    history: HistoryView | None = None,
 ) -> str:
-    """The worklog at one level of detail."""
+    """The worklog at one level of detail (with what history says, when a store answered)."""
     groups = diagnosis.groups if level.max_groups is None else diagnosis.groups[: level.max_groups]
     services = context.services if context else ()
     revisions = ", ".join(s.revision.name for s in services if s.revision) or "-"
@@ -166,6 +182,8 @@ def render(
         context_services=services,
         steps=next_steps(diagnosis, context),
         skipped_line=skipped_line(diagnosis),
+        h=history,
+        rate=_rate,
     )
 
 
@@ -173,13 +191,19 @@ def fit(
     diagnosis: Diagnosis,
     context: Context | None,
     meta: Meta,
+    *,
     limit: int = SUMMARY_LIMIT,
     full: str | None = None,
+    history: HistoryView | None = None,
 ) -> tuple[str, int]:
     """The most detailed worklog under ``limit`` bytes, and the ladder rung used (0 = full;
     len(LADDER) = truncated). ``full``, when given, is the already rendered first rung."""
     for rung, level in enumerate(LADDER):
-        text = full if rung == 0 and full is not None else render(diagnosis, context, meta, level)
+        text = (
+            full
+            if rung == 0 and full is not None
+            else render(diagnosis, context, meta, level, history=history)
+        )
         if len(text.encode()) <= limit:
             return text, rung
     pointer = (

@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -239,9 +240,10 @@ class CaseResult:
         return tuple(p for p in self.phases if p.ran)
 
 
-def main_job_environ() -> dict[str, str]:
-    """The main job's environment: this interpreter's tools first on PATH, and no GitHub
-    Actions variables (a matrix run must not write the workflow's summary or outputs)."""
+def main_job_environ(history_url: str | None = None) -> dict[str, str]:
+    """The main job's environment: this interpreter's tools first on PATH, no GitHub
+    Actions variables (a matrix run must not write the workflow's summary or outputs), and
+    the run store at ``history_url`` (a case is judged alone: in a store of its own)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -250,6 +252,8 @@ def main_job_environ() -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     env["PYTHONPATH"] = ""
+    if history_url is not None:
+        env["CI_TOOLS_HISTORY_URL"] = history_url
     return env
 
 
@@ -301,7 +305,9 @@ def main_job_command(*args: str) -> list[str]:
     ]
 
 
-def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple[str, ...]]:
+def main_job(
+    *args: str, history_url: str | None = None
+) -> tuple[float, subprocess.CompletedProcess[str], tuple[str, ...]]:
     """Runs ``nox -s e2e -- ARGS`` in this interpreter; (seconds, process, backend secrets)."""
     command = main_job_command(*args)
     with main_job_lock():
@@ -313,7 +319,7 @@ def main_job(*args: str) -> tuple[float, subprocess.CompletedProcess[str], tuple
             result = subprocess.run(
                 command,
                 cwd=ROOT,
-                env=main_job_environ(),
+                env=main_job_environ(history_url),
                 capture_output=True,
                 text=True,
                 timeout=NOX_TIMEOUT_S,
@@ -358,7 +364,9 @@ def run_case(case: Case) -> CaseResult:
     before = (
         {p.name for p in (ROOT / "reports").glob("*")} if (ROOT / "reports").exists() else set()
     )
-    seconds, result, secrets = main_job(*case.nox_args)
+    with tempfile.TemporaryDirectory(prefix="fault-matrix-history-") as store:
+        history = f"sqlite:///{store}/history.db"
+        seconds, result, secrets = main_job(*case.nox_args, history_url=history)
     output = result.stdout + result.stderr
     found = _WORKLOG.findall(output)
     if not found:

@@ -1,0 +1,193 @@
+"""What a run's history says, as pure functions over the runs the store returns (newest first)
+and the run being reported.
+
+- a failing test is *new* (it passed, or did not exist, the last time its phase ran) or
+  *known* (failing in every run since a point, named with its revision and commit);
+- a test is *flaky* when it has both outcomes on one commit and revisions, or flips at least
+  twice over its last N results (with at least ``min_results``); *broken* when it has failed in
+  every run since a point. Outage runs never count for either;
+- a part has been failing for a duration (the brief's "> 2 h", "> 4 h") or a number of runs;
+- success rates per phase and per file over the last runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal
+
+from ci_tools.history.model import PastResult, PastRun, RunRow
+
+FAILING = ("failed", "error")
+COUNTED = ("passed", "failed", "error")  # skipped and not run say nothing of health
+
+
+def hours_between(earlier: str, later: str) -> float:
+    """Hours from one ISO 8601 UTC time to another."""
+
+    def parse(value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds() / 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Streak:
+    """Something true of every run since ``since`` (the current run included)."""
+
+    since: RunRow
+    runs: int
+    hours: float
+
+
+def streak(
+    current: RunRow, past: Sequence[PastRun], holds: Callable[[RunRow], bool]
+) -> Streak | None:
+    """How long ``holds`` has been true run after run, back from the current one."""
+    if not holds(current):
+        return None
+    first: RunRow = current
+    count = 1
+    for run in past:
+        if not holds(run):
+            break
+        first, count = run, count + 1
+    return Streak(first, count, hours_between(first.started, current.started))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackRecord:
+    """One test's history as of the current run."""
+
+    nodeid: str
+    status: Literal["new", "known", "passing"]
+    since: RunRow | None = None  # known: the first run of its failing streak
+    failing_runs: int = 0  # known: runs in that streak, the current one included
+    failing_hours: float = 0.0
+    results: int = 0  # non-outage results looked at for flaky/broken (the sample size)
+    flips: int = 0
+    flaky: bool = False
+    broken: bool = False
+
+
+def _ran(run: PastRun, phase: int) -> bool:
+    return phase in run.phases_ran
+
+
+def track_record(
+    nodeid: str,
+    phase: int,
+    outcome: str,
+    *,
+    current: RunRow,
+    past: Sequence[PastRun],
+    by_run: Mapping[int, Mapping[str, PastResult]],
+    last: int = 10,
+    min_results: int = 5,
+) -> TrackRecord:
+    """The test's status (new, known or passing), and whether it is flaky or broken."""
+    ran = [run for run in past if _ran(run, phase)]
+    outcomes = [(run, by_run.get(run.key, {}).get(nodeid)) for run in ran]
+    status: Literal["new", "known", "passing"] = "passing"
+    since: RunRow | None = None
+    streak_runs = 0
+    if outcome in FAILING:
+        status, since, streak_runs = "new", current, 1
+        for run, result in outcomes:
+            if result is None or result.outcome not in FAILING:
+                break
+            status, since, streak_runs = "known", run, streak_runs + 1
+    # Flaky and broken read only runs that were not outages, and counted outcomes.
+    sample: list[tuple[RunRow, bool]] = []
+    if not current.outage and outcome in COUNTED:
+        sample.append((current, outcome == "passed"))
+    for run, result in outcomes:
+        if len(sample) >= last:
+            break
+        if run.outage or result is None or result.outcome not in COUNTED:
+            continue
+        sample.append((run, result.outcome == "passed"))
+    flips = sum(1 for (_, a), (_, b) in itertools.pairwise(sample) if a != b)
+    same_build: dict[tuple[str, str], set[bool]] = {}
+    for built, passed in sample:
+        same_build.setdefault((built.commit, repr(sorted(built.revisions.items()))), set()).add(
+            passed
+        )
+    both_on_one_build = any(len(seen) == 2 for seen in same_build.values())
+    flaky = both_on_one_build or (len(sample) >= min_results and flips >= 2)
+    failing_prefix = 0
+    for _, passed in sample:
+        if passed:
+            break
+        failing_prefix += 1
+    broken = not flaky and failing_prefix >= 2 and sample[0][0] is current
+    return TrackRecord(
+        nodeid=nodeid,
+        status=status,
+        since=since,
+        failing_runs=streak_runs,
+        failing_hours=hours_between(since.started, current.started) if since else 0.0,
+        results=len(sample),
+        flips=flips,
+        flaky=flaky,
+        broken=broken,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """Passed of counted results over some runs."""
+
+    passed: int
+    total: int
+    runs: int
+
+    @property
+    def value(self) -> float | None:
+        """The share passed; None with nothing counted."""
+        return self.passed / self.total if self.total else None
+
+
+def success_rates(
+    past: Sequence[PastRun],
+    results: Iterable[PastResult],
+    key: Callable[[PastResult], str | int],
+) -> dict[str | int, Rate]:
+    """Success rate per key (a phase, a file) over the given runs."""
+    counted: dict[str | int, list[int]] = {}
+    runs: dict[str | int, set[int]] = {}
+    keys = {run.key for run in past}
+    for result in results:
+        if result.run not in keys or result.outcome not in COUNTED:
+            continue
+        k = key(result)
+        tally = counted.setdefault(k, [0, 0])
+        tally[0] += result.outcome == "passed"
+        tally[1] += 1
+        runs.setdefault(k, set()).add(result.run)
+    return {k: Rate(p, t, len(runs[k])) for k, (p, t) in counted.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class PartState:
+    """How often a part failed over the last runs: the brief's "expected state", measured."""
+
+    part: str
+    failed: int
+    runs: int
+    streak: Streak | None
+
+
+def expected_state(
+    current: RunRow, past: Sequence[PastRun], checks: Mapping[str, Callable[[RunRow], bool]]
+) -> list[PartState]:
+    """Each part that failed at least once over the current and past runs."""
+    window: list[RunRow] = [current, *past]
+    states = []
+    for part, failed in checks.items():
+        count = sum(1 for run in window if failed(run))
+        if count:
+            states.append(PartState(part, count, len(window), streak(current, past, failed)))
+    return states

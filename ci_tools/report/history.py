@@ -1,0 +1,292 @@
+"""The report's use of the run store: what this run adds to it, and what the runs before it
+say of this one (new vs known failures, flaky vs broken tests, how long a part has been
+failing, historical success), shaped for the worklog and the escalation rules."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ci_tools.config import Config
+from ci_tools.context.model import Context
+from ci_tools.diagnose import Diagnosis
+from ci_tools.diagnose.escalation import Fact, run_facts
+from ci_tools.history.analysis import (
+    PartState,
+    Rate,
+    TrackRecord,
+    expected_state,
+    streak,
+    success_rates,
+    track_record,
+)
+from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
+from ci_tools.history.store import Store, sqlite_url
+from ci_tools.records import TestRecord
+from ci_tools.rules import INFRASTRUCTURE
+from ci_tools.wording import age
+
+HISTORY_URL = "CI_TOOLS_HISTORY_URL"
+LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
+
+
+def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
+    """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
+    SQLite at ``<results_dir>/history.db``."""
+    return (
+        environ.get(HISTORY_URL)
+        or config.history.url
+        or sqlite_url((root / config.results_dir / "history.db").resolve())
+    )
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ") + " UTC" if iso else "?"
+
+
+def run_row(
+    config: Config,
+    diagnosis: Diagnosis,
+    records: Sequence[TestRecord],
+    context: Context | None,
+    *,
+    env: str,
+    run_id: str,
+    attempt: int,
+    commit: str,
+) -> RunRow | None:
+    """The run as the store keeps it; None when no phase ran (nothing to keep)."""
+    ran = [g for g in diagnosis.gates if g.status in ("met", "not_met") and g.started_at]
+    if not ran:
+        return None
+    started = min(g.started_at for g in ran)
+    phase1 = next((g for g in diagnosis.gates if g.phase == 1), None)
+    failures = diagnosis.counts["failed"] + diagnosis.counts["errors"]
+    outage = (phase1 is not None and phase1.status == "not_met") or any(
+        c.root and c.klass == INFRASTRUCTURE and c.tests * 2 > failures for c in diagnosis.causes
+    )
+    redis = next((c for c in diagnosis.criteria if c.name == "redis_latency_ms"), None)
+    database = [
+        m.value
+        for r in records
+        for m in r.measurements
+        if m.criterion == "database_latency_ms" and m.bound != "unreachable"
+    ]
+    facts = run_facts(records, None if phase1 is None else phase1.met)
+    return RunRow(
+        run_id=run_id,
+        attempt=attempt,
+        env=env,
+        commit=commit,
+        revisions={
+            s.role: s.revision.name for s in (context.services if context else ()) if s.revision
+        },
+        started=started,
+        finished=max(r.end for r in records) if records else started,
+        verdict=diagnosis.verdict,
+        escalation=diagnosis.escalation.level,
+        first_failed_phase=diagnosis.first_failed_phase,
+        phases_ran=tuple(g.phase for g in ran),
+        outage=outage,
+        agent_pipeline_failed="agent_pipeline_failed" in facts,
+        redis_down=(redis is not None and redis.bound == "unreachable")
+        or any(c.part == "Redis" for c in diagnosis.causes),
+        database_min_ms=min(database) if database else None,
+    )
+
+
+def result_rows(diagnosis: Diagnosis, records: Sequence[TestRecord]) -> list[ResultRow]:
+    """Every test's result with the signature and cause its group was put under."""
+    grouped = {t: g for g in diagnosis.groups for t in g.tests}
+    rows = []
+    for r in records:
+        group = grouped.get(r.nodeid)
+        rows.append(
+            ResultRow(
+                nodeid=r.nodeid,
+                file=r.file,
+                phase=r.phase,
+                priority=r.priority,
+                areas=r.areas,
+                outcome=r.outcome,
+                duration_s=r.duration_s,
+                signature=group.signature if group else "",
+                cause=group.cause if group else "",
+                cause_class=group.klass if group else "",
+            )
+        )
+    return rows
+
+
+def measured_criteria(diagnosis: Diagnosis) -> list[dict[str, Any]]:
+    """The criteria measured in the run, as the store keeps them."""
+    return [
+        {
+            "name": c.name,
+            "measured": c.measured,
+            "bound": c.bound,
+            "samples": c.samples,
+            "met": c.met if c.samples else None,
+        }
+        for c in diagnosis.criteria
+        if c.samples
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryView:
+    """What history says of the current run, for the worklog and the outputs."""
+
+    runs: int  # earlier runs of this environment in the store
+    tests: dict[str, TrackRecord]  # the failing tests, and those flaky or broken
+    groups: dict[str, str]  # signature -> "new" or "known: failing in every run since ..."
+    new_failures: int
+    known_failures: int
+    flaky: tuple[TrackRecord, ...]
+    broken: tuple[TrackRecord, ...]
+    phase_rates: dict[int, Rate]
+    file_rates: dict[str, Rate]
+    expected: tuple[str, ...]
+    facts: dict[str, Fact]
+    summary: str = ""  # the worklog's one line near the top
+
+
+def _known(test: TrackRecord) -> str:
+    since = test.since
+    if since is None:
+        return "new"
+    revisions = ", ".join(sorted(since.revisions.values())) or "no revision recorded"
+    return (
+        f"known: failing in every run since {_when(since.started)} ({test.failing_runs} runs, "
+        f"{age(test.failing_hours * 3600)}), which began at {revisions}, commit "
+        f"{since.commit or '?'}"
+    )
+
+
+def _part_line(state: PartState) -> str:
+    line = f"{state.part}: failed in {state.failed} of the last {state.runs} runs"
+    if state.streak is not None and state.streak.runs > 1:
+        line += (
+            f"; in every run since {_when(state.streak.since.started)} "
+            f"({state.streak.runs} runs, {age(state.streak.hours * 3600)})"
+        )
+    return line
+
+
+def history_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> dict[str, Fact]:
+    """The facts the duration rules of escalation read."""
+    facts: dict[str, Fact] = {}
+    for fact, part, holds in (
+        ("agent_pipeline_failing_h", "agent pipeline", lambda r: r.agent_pipeline_failed),
+        ("redis_down_h", "Redis", lambda r: r.redis_down),
+    ):
+        found = streak(current, past, holds)
+        if found is not None:
+            facts[fact] = Fact(
+                found.hours,
+                f"{part} failing in every run for {age(found.hours * 3600)} (since "
+                f"{_when(found.since.started)}, {found.runs} runs)",
+            )
+    slow = config.history.slow_database_ms
+    found = streak(
+        current, past, lambda r: r.database_min_ms is not None and r.database_min_ms > slow
+    )
+    if found is not None:
+        facts["database_slow_runs"] = Fact(
+            float(found.runs),
+            f"database above {slow:,.0f} ms in every sample of {found.runs} runs in a row "
+            f"(since {_when(found.since.started)})",
+        )
+    return facts
+
+
+def build_view(
+    config: Config,
+    *,
+    current: RunRow,
+    records: Sequence[TestRecord],
+    diagnosis: Diagnosis,
+    past: Sequence[PastRun],
+    past_results: Sequence[PastResult],
+) -> HistoryView:
+    """History's view of the current run (pure)."""
+    settings = config.history
+    by_run: dict[int, dict[str, PastResult]] = {}
+    for result in past_results:
+        by_run.setdefault(result.run, {})[result.nodeid] = result
+    tests = {
+        r.nodeid: track_record(
+            r.nodeid,
+            r.phase,
+            r.outcome,
+            current=current,
+            past=past,
+            by_run=by_run,
+            last=settings.last,
+            min_results=settings.min_results,
+        )
+        for r in records
+    }
+    groups = {}
+    new = known = 0
+    for group in diagnosis.groups:
+        members = [tests[t] for t in group.tests if t in tests]
+        fresh = [t for t in members if t.status == "new"]
+        new += len(fresh)
+        known += len(members) - len(fresh)
+        groups[group.signature] = (
+            f"new ({len(fresh)} of {len(members)} tests passed the last time their phase ran)"
+            if fresh
+            else _known(min(members, key=lambda t: t.failing_runs))
+            if members
+            else "new"
+        )
+    failing = new + known
+    oldest = max(
+        (tests[t] for g in diagnosis.groups for t in g.tests if t in tests),
+        key=lambda t: t.failing_runs,
+        default=None,
+    )
+    if not failing:
+        summary = ""
+    elif not known:
+        summary = f"all {failing} failing test(s) new: they passed the last time their phase ran"
+    else:
+        summary = f"{new} of {failing} failing test(s) new; {known} known"
+        if oldest is not None and oldest.status == "known":
+            summary += f", the oldest {_known(oldest).removeprefix('known: ')}"
+    window = list(past[: settings.window])
+    checks = {
+        "Redis": lambda r: r.redis_down,
+        "agent pipeline": lambda r: r.agent_pipeline_failed,
+        "database": lambda r: (
+            r.database_min_ms is not None and r.database_min_ms > settings.slow_database_ms
+        ),
+    }
+    return HistoryView(
+        runs=len(past),
+        tests={k: v for k, v in tests.items() if v.status != "passing" or v.flaky or v.broken},
+        groups=groups,
+        new_failures=new,
+        known_failures=known,
+        flaky=tuple(t for t in tests.values() if t.flaky),
+        broken=tuple(t for t in tests.values() if t.broken),
+        phase_rates={
+            int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
+        },
+        file_rates={
+            str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
+        },
+        expected=tuple(_part_line(s) for s in expected_state(current, window, checks)),
+        facts=history_facts(config, current, past),
+        summary=summary,
+    )
+
+
+def gather(store: Store, config: Config, current: RunRow) -> tuple[list[PastRun], list[PastResult]]:
+    """The runs before the current one (newest first) and the results of the last window."""
+    past = store.runs(current.env, limit=LOOK_BACK, before=current.started)
+    keys = [run.key for run in past[: max(config.history.window, config.history.last)]]
+    return past, store.results(keys)
