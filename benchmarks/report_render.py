@@ -15,7 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for tests.fakes
 from ci_tools import config as cfg
+from ci_tools.history.store import sqlite_url
 from ci_tools.report import load_run, write_report
+from ci_tools.report.history import HISTORY_URL
 from ci_tools.report.markdown import SUMMARY_LIMIT, Meta, fit
 from tests.fakes.runs import synthetic_run
 
@@ -36,7 +38,8 @@ def main() -> int:
             run = load_run(config, results)
             reads.append(time.perf_counter() - started)
             started = time.perf_counter()
-            report = write_report(config, results, "local", ROOT, environ={})
+            store = {HISTORY_URL: sqlite_url(Path(folder) / "history.db")}  # not the checkout's
+            report = write_report(config, results, "local", ROOT, environ=store)
             renders.append(time.perf_counter() - started)
         meta = Meta("local", results.name, "bench", str(report.worklog))
         summary, rung = fit(report.diagnosis, run.context, meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from ci_tools import __version__, config, runner
+from ci_tools import __version__, config, quarantine, runner
 from ci_tools._exceptions import CIToolsError, ConfigError
 
 
@@ -123,6 +124,8 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         env=env,
         pytest_args=tuple(pytest_args),
         timeout_s=args.timeout,
+        # Read before any phase: a bad quarantine file stops the run in one line.
+        quarantine=quarantine.load(root / project.quarantine_file, dt.datetime.now(dt.UTC).date()),
     )
     print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
     if args.quick:

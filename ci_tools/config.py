@@ -184,6 +184,7 @@ class Config(_Model):
     default_env: str = "local"
     results_dir: str = "reports"
     test_timeout_s: float = Field(default=30.0, gt=0)
+    quarantine_file: str = "tests/e2e/quarantine.toml"  # see ci_tools/quarantine.py
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     criteria: dict[str, CriterionConfig] = Field(default_factory=dict)
     phases: dict[int, PhaseConfig] = Field(default_factory=dict)

@@ -18,6 +18,8 @@ from typing import Any
 from ci_tools import rundir
 from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
+from ci_tools.quarantine import NONE as NO_QUARANTINE
+from ci_tools.quarantine import Quarantine
 from ci_tools.records import Measurement, PhaseRecords, TestRecord
 from ci_tools.rules import failure_text, match
 
@@ -64,6 +66,7 @@ class GateResult:
     budget_exhausted: bool = False
     stopped: str = ""  # why the phase stopped before its end ("budget of 120 s ran out")
     bad_lines: int = 0
+    quarantined: tuple[str, ...] = ()  # tests whose result did not count (in quarantine)
 
     @property
     def met(self) -> bool:
@@ -80,6 +83,7 @@ class GateResult:
         fields = dict(data)
         fields["criteria"] = tuple(CriterionResult(**c) for c in data.get("criteria", ()))
         fields["hung"] = tuple(data.get("hung", ()))
+        fields["quarantined"] = tuple(data.get("quarantined", ()))
         return cls(**fields)
 
 
@@ -214,13 +218,18 @@ def evaluate_gate(
     duration_s: float = 0.0,
     budget_exhausted: bool = False,
     stopped: str = "",
+    quarantine: Quarantine = NO_QUARANTINE,
 ) -> GateResult:
     """Phase N's gate over its records; the reason names every unmet part with its numbers.
-    A phase with tests not run never meets its gate: it did not see them."""
+    A phase with tests not run never meets its gate: it did not see them. The results of
+    quarantined tests do not count (their measurements still do: they measure the platform)."""
     records = found.records
-    counts = Counter(r.outcome for r in records)
-    executed = sum(counts[o] for o in EXECUTED)
-    pass_rate = counts["passed"] / executed if executed else None
+    held = tuple(r.nodeid for r in records if quarantine.entry_for(r.nodeid) is not None)
+    counted = [r for r in records if r.nodeid not in held] if held else records
+    counts = Counter(r.outcome for r in records)  # every test, so the counts add up
+    judged = Counter(r.outcome for r in counted) if held else counts
+    executed = sum(judged[o] for o in EXECUTED)
+    pass_rate = judged["passed"] / executed if executed else None
     criteria = tuple(
         evaluate_criterion(name, config.criteria[name], records) for name in phase.criteria
     )
@@ -229,10 +238,10 @@ def evaluate_gate(
         problems.append("no test ran")
     elif pass_rate < phase.min_pass_rate:
         problems.append(
-            f"pass rate {pass_rate:.0%} ({counts['passed']}/{executed}), "
+            f"pass rate {pass_rate:.0%} ({judged['passed']}/{executed}), "
             f"needs {phase.min_pass_rate:.0%}"
         )
-        if areas := _failing_areas(records):
+        if areas := _failing_areas(counted):
             problems.append(f"failing areas: {areas}")
     for result in criteria:
         if result.measured is None and not result.bound:
@@ -247,8 +256,8 @@ def evaluate_gate(
             f"budget of {phase.budget_s:g} s ran out with "
             f"{len(found.started_not_finished)} test(s) hung"
         )
-    if counts["not_run"]:
-        problems.append(f"{counts['not_run']} test(s) not run")
+    if judged["not_run"]:
+        problems.append(f"{judged['not_run']} test(s) not run")
     met = not problems
     return GateResult(
         phase=number,
@@ -271,6 +280,7 @@ def evaluate_gate(
         budget_exhausted=budget_exhausted,
         stopped=stopped,
         bad_lines=found.bad_lines,
+        quarantined=held,
     )
 
 

@@ -23,6 +23,8 @@ from ci_tools import rundir
 from ci_tools._exceptions import ConfigError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, read_gate, skipped_gate, write_gate
+from ci_tools.quarantine import NONE as NO_QUARANTINE
+from ci_tools.quarantine import Quarantine
 from ci_tools.records import (
     Failure,
     PhaseRecords,
@@ -50,6 +52,7 @@ class RunOptions:
     timeout_s: float | None = None  # per-test timeout; default from config
     priority: str | None = None  # e.g. "P1": only those tests
     exitfirst: bool = False
+    quarantine: Quarantine = NO_QUARANTINE  # tests whose results do not count for the gate
 
 
 def run_id(environ: Mapping[str, str] = os.environ) -> str:
@@ -225,6 +228,7 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
         duration_s=duration,
         budget_exhausted=stop.startswith("budget"),
         stopped=stop,
+        quarantine=options.quarantine,
     )
     if returncode in (3, 4) and not found.records:  # pytest could not run at all
         gate = dataclasses.replace(

@@ -1,5 +1,27 @@
-"""Shared test configuration: pytester drives the plugin from outside, as users run it."""
+"""Shared test configuration: pytester drives the plugin from outside, as users run it; every
+report a test makes goes to a run store of the session's, never to the checkout's."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from ci_tools.history.store import sqlite_url
+from ci_tools.report.history import HISTORY_URL
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_history_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``$CI_TOOLS_HISTORY_URL`` for the session (the CLIs the tests start inherit it)."""
+    url = sqlite_url(tmp_path_factory.mktemp("history") / "history.db")
+    previous = os.environ.get(HISTORY_URL)
+    os.environ[HISTORY_URL] = url
+    yield url
+    if previous is None:
+        os.environ.pop(HISTORY_URL, None)
+    else:
+        os.environ[HISTORY_URL] = previous

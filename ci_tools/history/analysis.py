@@ -191,3 +191,45 @@ def expected_state(
         if count:
             states.append(PartState(part, count, len(window), streak(current, past, failed)))
     return states
+
+
+@dataclasses.dataclass(frozen=True)
+class TrendPoint:
+    """One run's pass rate per phase (None: the phase did not run, or nothing counted)."""
+
+    run_id: str
+    started: str
+    rates: dict[int, float | None]
+
+
+def phase_trend(
+    runs: Sequence[RunRow],
+    results: Mapping[str, Iterable[tuple[int, str]]],
+    phases: Sequence[int],
+) -> list[TrendPoint]:
+    """Pass rate per phase, run by run, in the order given (oldest first); ``results``
+    holds each run's (phase, outcome) pairs by run id."""
+    points = []
+    for run in runs:
+        tally: dict[int, list[int]] = {}
+        for phase, outcome in results.get(run.run_id, ()):
+            if outcome in COUNTED:
+                counts = tally.setdefault(phase, [0, 0])
+                counts[0] += outcome == "passed"
+                counts[1] += 1
+        rates: dict[int, float | None] = {
+            n: (tally[n][0] / tally[n][1]) if n in tally and tally[n][1] else None for n in phases
+        }
+        points.append(TrendPoint(run.run_id, run.started, rates))
+    return points
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """Rates from 0 to 1 as block characters, ``·`` where a phase did not run."""
+    return "".join(
+        "·" if v is None else SPARKS[min(int(v * (len(SPARKS) - 1) + 0.5), len(SPARKS) - 1)]
+        for v in values
+    )

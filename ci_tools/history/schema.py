@@ -54,7 +54,6 @@ results = sa.Table(
     sa.Column("cause", sa.String(300), nullable=False, server_default=""),
     sa.Column("cause_class", sa.String(20), nullable=False, server_default=""),
     sa.Index("ix_results_run", "run"),
-    sa.Index("ix_results_nodeid", "nodeid"),
 )
 
 criteria = sa.Table(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ci_tools.history.analysis import success_rates
+from ci_tools.history.analysis import phase_trend, sparkline, success_rates
 from ci_tools.history.store import open_store
 
 LOWEST = 10  # tests shown with the lowest success rate
@@ -53,6 +53,16 @@ def show(url: str, env: str, limit: int, window: int, *, as_json: bool = False) 
             f"  {run.started[:19].replace('T', ' ')}  {run.run_id}{attempt}  {run.verdict}, "
             f"escalation {run.escalation}{stopped}{outage}  commit {run.commit or '?'}"
         )
+    shown = list(reversed(runs[:window]))
+    ids = {run.key: run.run_id for run in shown}
+    pairs: dict[str, list[tuple[int, str]]] = {}
+    for result in results:
+        pairs.setdefault(ids.get(result.run, ""), []).append((result.phase, result.outcome))
+    phases = sorted({result.phase for result in results})
+    trend = phase_trend(shown, pairs, phases)
+    if len(trend) > 1:
+        lines.append("pass rate per phase, oldest to newest (· not run):")
+        lines += [f"  phase {n}  {sparkline([point.rates[n] for point in trend])}" for n in phases]
     if lowest:
         lines.append(f"lowest success over the last {min(window, len(runs))} run(s):")
         lines += [f"  {v.value or 0:.0%} ({v.passed}/{v.total})  {k}" for k, v in lowest]

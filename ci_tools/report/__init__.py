@@ -9,6 +9,7 @@ worklog; the report still renders.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from ci_tools import rundir
+from ci_tools import quarantine, rundir
 from ci_tools._exceptions import GateFileError, HistoryError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
@@ -25,6 +26,7 @@ from ci_tools.history.store import open_store
 from ci_tools.phases import GateResult, evaluate_gate, read_gate
 from ci_tools.records import TestRecord, read_records, records_path
 from ci_tools.report import github, history
+from ci_tools.report.changes import SEPARATOR, Commit, parse_log, ranked
 from ci_tools.report.history import HistoryView
 from ci_tools.report.junit import write_junit
 from ci_tools.report.markdown import Meta, fit, render
@@ -126,6 +128,25 @@ def _commit(actions: github.Actions, root: Path) -> str:
     return result.stdout.strip() or "unknown"
 
 
+def _code_changes(root: Path, since: str, until: str) -> list[Commit]:
+    """The commits after ``since`` up to ``until`` in the checkout, when git has both."""
+    git = shutil.which("git")
+    if git is None or not since or not until or "unknown" in (since, until) or since == until:
+        return []
+    try:
+        result = subprocess.run(
+            [git, "log", f"--format={SEPARATOR}%h%x09%s", "--name-only", f"{since}..{until}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return ranked(parse_log(result.stdout)) if result.returncode == 0 else []
+
+
 def _with_history(
     config: Config,
     run: RunInput,
@@ -216,10 +237,18 @@ def write_report(
         commit=meta.commit,
         url=history.store_url(config, root, environ),
     )
+    changes = (
+        _code_changes(root, view.last_healthy.commit, meta.commit)
+        if view is not None and view.last_healthy is not None and diagnosis.verdict != "healthy"
+        else []
+    )
+    held = quarantine.load(root / config.quarantine_file, dt.datetime.now(dt.UTC).date())
     results_dir.mkdir(parents=True, exist_ok=True)
-    full = render(diagnosis, run.context, meta, history=view)
+    full = render(diagnosis, run.context, meta, history=view, changes=changes, quarantine=held)
     worklog.write_text(full)
-    summary, rung = fit(diagnosis, run.context, meta, full=full, history=view)
+    summary, rung = fit(
+        diagnosis, run.context, meta, full=full, history=view, changes=changes, quarantine=held
+    )
     values = github.outputs(diagnosis)
     if view is not None:
         values["new_failures"] = str(view.new_failures)

@@ -17,7 +17,9 @@ from ci_tools.history.analysis import (
     PartState,
     Rate,
     TrackRecord,
+    TrendPoint,
     expected_state,
+    phase_trend,
     streak,
     success_rates,
     track_record,
@@ -151,6 +153,8 @@ class HistoryView:
     expected: tuple[str, ...]
     facts: dict[str, Fact]
     summary: str = ""  # the worklog's one line near the top
+    trend: tuple[TrendPoint, ...] = ()  # pass rate per phase, oldest run first, this one last
+    last_healthy: PastRun | None = None  # the newest earlier healthy run of this environment
 
 
 def _known(test: TrackRecord) -> str:
@@ -282,7 +286,25 @@ def build_view(
         expected=tuple(_part_line(s) for s in expected_state(current, window, checks)),
         facts=history_facts(config, current, past),
         summary=summary,
+        trend=tuple(_trend(config, current, records, window, past_results)),
+        last_healthy=next((run for run in past if run.verdict == "healthy"), None),
     )
+
+
+def _trend(
+    config: Config,
+    current: RunRow,
+    records: Sequence[TestRecord],
+    window: Sequence[PastRun],
+    past_results: Sequence[PastResult],
+) -> list[TrendPoint]:
+    ids = {run.key: run.run_id for run in window}
+    pairs: dict[str, list[tuple[int, str]]] = {}
+    for result in past_results:
+        if result.run in ids:
+            pairs.setdefault(ids[result.run], []).append((result.phase, result.outcome))
+    pairs[current.run_id] = [(r.phase, r.outcome) for r in records]
+    return phase_trend([*reversed(window), current], pairs, sorted(config.phases))
 
 
 def gather(store: Store, config: Config, current: RunRow) -> tuple[list[PastRun], list[PastResult]]:

@@ -10,17 +10,21 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from ci_tools.context.model import Context, ServiceContext
 from ci_tools.diagnose import Diagnosis
-from ci_tools.history.analysis import Rate
+from ci_tools.history.analysis import Rate, TrendPoint
 from ci_tools.phases import CriterionResult, format_value
+from ci_tools.quarantine import NONE as NO_QUARANTINE
+from ci_tools.quarantine import Entry, Quarantine
 from ci_tools.wording import age, phase_range
 
 if TYPE_CHECKING:
+    from ci_tools.report.changes import Commit
     from ci_tools.report.history import HistoryView
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
@@ -108,6 +112,50 @@ def _value(criterion: CriterionResult) -> str:
     return format_value(criterion.measured, criterion.unit, criterion.bound)
 
 
+# Mermaid's xychart-beta has no legend: each phase gets a fixed colour, named in the caption.
+TREND_COLOURS = (
+    ("#1f77b4", "blue"),
+    ("#ff7f0e", "orange"),
+    ("#2ca02c", "green"),
+    ("#d62728", "red"),
+    ("#9467bd", "purple"),
+    ("#8c564b", "brown"),
+)
+
+
+def trend_chart(points: Sequence[TrendPoint]) -> str:
+    """Pass rate per phase over the runs as a Mermaid ``xychart-beta`` (GitHub renders it on
+    the summary page); "" for fewer than two runs. A phase that did not run is drawn at 0%."""
+    if len(points) < 2:
+        return ""
+    phases = sorted({n for p in points for n in p.rates})[: len(TREND_COLOURS)]
+    palette = ", ".join(colour for colour, _ in TREND_COLOURS[: len(phases)])
+    labels = ", ".join(f'"{p.started[5:16].replace("T", " ")}"' for p in points)
+    lines = [
+        "```mermaid",
+        "%%{init: {'themeVariables': {'xyChart': {'plotColorPalette': '" + palette + "'}}}}%%",
+        "xychart-beta",
+        '    title "Pass rate per phase, last runs (UTC)"',
+        f"    x-axis [{labels}]",
+        '    y-axis "pass rate (%)" 0 --> 100',
+    ]
+    for phase in phases:
+        values = ", ".join(f"{(p.rates.get(phase) or 0.0) * 100:.0f}" for p in points)
+        lines.append(f"    line [{values}]")
+    lines.append("```")
+    caption = ", ".join(
+        f"phase {n} {name}" for n, (_, name) in zip(phases, TREND_COLOURS, strict=False)
+    )
+    return "\n".join(lines) + f"\n\n{caption}; a phase that did not run is drawn at 0%."
+
+
+def _quarantined(diagnosis: Diagnosis, quarantine: Quarantine) -> list[tuple[str, Entry]]:
+    """The tests whose results did not count for their gate, with their entries."""
+    held = [t for g in diagnosis.gates for t in g.quarantined]
+    found = [(t, quarantine.entry_for(t)) for t in held]
+    return [(t, e) for t, e in found if e is not None]
+
+
 def _rate(rate: Rate | None) -> str:
     """A historical success rate with its sample: ``95% (19 runs)``."""
     if rate is None or rate.value is None:
@@ -158,6 +206,8 @@ def render(
     level: Level = LADDER[0],
     *,
     history: HistoryView | None = None,
+    changes: Sequence[Commit] = (),
+    quarantine: Quarantine = NO_QUARANTINE,
 ) -> str:
     """The worklog at one level of detail (with what history says, when a store answered)."""
     groups = diagnosis.groups if level.max_groups is None else diagnosis.groups[: level.max_groups]
@@ -184,6 +234,10 @@ def render(
         skipped_line=skipped_line(diagnosis),
         h=history,
         rate=_rate,
+        trend=trend_chart(history.trend) if history else "",
+        changes=changes,
+        quarantined=_quarantined(diagnosis, quarantine),
+        expired=quarantine.expired,
     )
 
 
@@ -195,6 +249,8 @@ def fit(
     limit: int = SUMMARY_LIMIT,
     full: str | None = None,
     history: HistoryView | None = None,
+    changes: Sequence[Commit] = (),
+    quarantine: Quarantine = NO_QUARANTINE,
 ) -> tuple[str, int]:
     """The most detailed worklog under ``limit`` bytes, and the ladder rung used (0 = full;
     len(LADDER) = truncated). ``full``, when given, is the already rendered first rung."""
@@ -202,7 +258,15 @@ def fit(
         text = (
             full
             if rung == 0 and full is not None
-            else render(diagnosis, context, meta, level, history=history)
+            else render(
+                diagnosis,
+                context,
+                meta,
+                level,
+                history=history,
+                changes=changes,
+                quarantine=quarantine,
+            )
         )
         if len(text.encode()) <= limit:
             return text, rung

@@ -10,6 +10,7 @@ from junitparser import JUnitXml
 
 from ci_tools import config as cfg
 from ci_tools.diagnose import diagnose
+from ci_tools.history.store import sqlite_url
 from ci_tools.phases import GateResult, write_gate
 from ci_tools.records import Failure, RecordWriter, records_path
 from ci_tools.report import load_run, write_report
@@ -19,6 +20,7 @@ from ci_tools.report.github import (
     error_annotations,
     format_outputs,
 )
+from ci_tools.report.history import HISTORY_URL
 from ci_tools.report.markdown import LADDER, Meta, fit, render
 from tests.fakes.records import make_record
 from tests.fakes.runs import synthetic_run
@@ -41,6 +43,11 @@ def big_run(config: cfg.Config, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 META = Meta(env="local", run_id="r1", commit="abc", artifact="reports/r1/worklog.md")
+
+
+def own_store(results: Path) -> dict[str, str]:
+    """An environment whose run store is the test's own, beside its run directory."""
+    return {HISTORY_URL: sqlite_url(results.parent / f"{results.name}-history.db")}
 
 
 def test_summary_of_a_huge_run_fits_under_the_limit(config: cfg.Config, big_run: Path) -> None:
@@ -120,7 +127,7 @@ def test_bad_input_is_counted_and_the_report_still_renders(
     """A truncated line, a missing gate file and a missing context.json are noted; the
     worklog, verdict.json and junit.xml are written; the verdict is formed."""
     write_small_run(tmp_path)
-    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
     worklog = report.worklog.read_text()
     assert "phase1.jsonl: 1 line(s) could not be read" in worklog
     assert "phase 1 has records but no gate file" in worklog
@@ -138,7 +145,7 @@ def test_bad_input_is_counted_and_the_report_still_renders(
 
 def test_an_empty_run_gives_no_verdict(config: cfg.Config, tmp_path: Path) -> None:
     """No phase results at all: verdict unknown, said in the notes."""
-    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
     assert report.diagnosis.verdict == "unknown"
     assert "no verdict could be formed" in report.worklog.read_text()
 
@@ -155,6 +162,7 @@ def test_github_files_are_appended_not_overwritten(config: cfg.Config, tmp_path:
         "local",
         ROOT,
         environ={
+            **own_store(tmp_path),
             "GITHUB_STEP_SUMMARY": str(summary),
             "GITHUB_OUTPUT": str(output),
             "GITHUB_ACTIONS": "true",
@@ -185,7 +193,7 @@ def test_a_phase_that_never_ran_makes_the_run_incomplete(
             passed=1,
         ),
     )
-    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
     assert report.diagnosis.verdict == "incomplete"
     assert [g.status for g in report.diagnosis.gates] == ["met", *["not_run"] * 4]
     assert report.outputs["verdict"] == "incomplete"
@@ -196,6 +204,6 @@ def test_a_truncated_gate_file_is_noted_and_rejudged(config: cfg.Config, tmp_pat
     """A gate file cut short (a broken artifact) does not stop the report."""
     write_small_run(tmp_path)
     (tmp_path / "phase1.gate.json").write_text('{"phase": 1, "title": "Infra')
-    report = write_report(config, tmp_path, "local", ROOT, environ={})
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
     assert "phase1.gate.json is unreadable (JSONDecodeError)" in report.worklog.read_text()
     assert report.diagnosis.gates[0].status == "not_met"

@@ -55,7 +55,6 @@ def upgrade() -> None:
         sa.Column("cause_class", sa.String(20), nullable=False, server_default=""),
     )
     op.create_index("ix_results_run", "results", ["run"])
-    op.create_index("ix_results_nodeid", "results", ["nodeid"])
     op.create_table(
         "criteria",
         sa.Column("run", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),

@@ -1,0 +1,52 @@
+"""What history adds to the worklog, pure: the trend chart and the commits since the last
+healthy run, infrastructure-looking ones first."""
+
+from __future__ import annotations
+
+from ci_tools.history.analysis import TrendPoint, phase_trend, sparkline
+from ci_tools.report.changes import SEPARATOR, parse_log, ranked
+from ci_tools.report.markdown import trend_chart
+from tests.unit.test_history import run
+
+
+def test_the_trend_is_a_mermaid_xychart_with_one_line_a_phase() -> None:
+    """Two runs or more: an xychart-beta block, an x label a run, a line a phase in its own
+    named colour, a phase that did not run at 0; one run: no chart."""
+    points = [
+        TrendPoint("r1", "2026-12-01T08:00:00.000Z", {1: 1.0, 2: 1.0}),
+        TrendPoint("r2", "2026-12-01T09:30:00.000Z", {1: 0.625, 2: None}),
+    ]
+    chart = trend_chart(points)
+    assert chart.startswith("```mermaid\n%%{init:")
+    assert "xychart-beta" in chart
+    assert 'x-axis ["12-01 08:00", "12-01 09:30"]' in chart
+    assert "    line [100, 62]" in chart
+    assert "    line [100, 0]" in chart
+    assert "phase 1 blue, phase 2 orange; a phase that did not run is drawn at 0%." in chart
+    assert trend_chart(points[:1]) == ""
+
+
+def test_phase_trend_counts_passed_failed_and_errors_per_phase() -> None:
+    """Each run's pass rate per phase; a phase without counted results is None."""
+    runs = [run(1, 0), run(2, 10)]
+    results = {
+        "r1": [(1, "passed"), (1, "failed"), (2, "passed")],
+        "r2": [(1, "passed"), (2, "not_run")],
+    }
+    points = phase_trend(runs, results, [1, 2])
+    assert [p.rates for p in points] == [{1: 0.5, 2: 1.0}, {1: 1.0, 2: None}]
+    assert sparkline([0.0, 0.5, 1.0, None]) == "▁▅█·"
+
+
+def test_commits_since_the_last_healthy_run_put_infrastructure_first() -> None:
+    """A commit touching a deploy file, a workflow or env names comes before a code one."""
+    log = (
+        f"{SEPARATOR}aaa1111\tfix typo in README\nREADME.md\n"
+        f"{SEPARATOR}bbb2222\tbump worker memory\ndeploy/backend.yaml\n"
+        f"{SEPARATOR}ccc3333\trefactor agent tools\nagent/tools.py\n"
+        f"{SEPARATOR}ddd4444\tci: pin actions\n.github/workflows/e2e.yml\n"
+    )
+    commits = parse_log(log)
+    assert [c.sha for c in commits] == ["aaa1111", "bbb2222", "ccc3333", "ddd4444"]
+    assert [c.sha for c in ranked(commits)] == ["bbb2222", "ddd4444", "aaa1111", "ccc3333"]
+    assert [c.sha for c in ranked(commits, limit=1)] == ["bbb2222"]
