@@ -15,9 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for tests.fakes
 from ci_tools import config as cfg
-from ci_tools.history.store import sqlite_url
+from ci_tools.history.store import HISTORY_URL, sqlite_url
 from ci_tools.report import load_run, write_report
-from ci_tools.report.history import HISTORY_URL
 from ci_tools.report.markdown import SUMMARY_LIMIT, Meta, fit
 from tests.fakes.runs import synthetic_run
 

@@ -106,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="write the test index from collection")
     index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
+    index.add_argument(
+        "--history",
+        action="store_true",
+        help="add each file's historical success from the run store",
+    )
+    index.add_argument("--env", default=None, help="with --history: environment (default_env)")
     return parser
 
 
@@ -188,18 +194,24 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from ci_tools.index import write_index  # noqa: PLC0415 - pytest collection is heavy
+    from ci_tools.index import file_rates, write_index  # noqa: PLC0415 - collection is heavy
 
     project = config.load(args.root / "pyproject.toml")
-    count = write_index(project, args.root, args.root / args.output)
+    rates = None
+    if args.history:
+        from ci_tools.history.store import store_url  # noqa: PLC0415
+
+        url = store_url(project, args.root, os.environ)
+        rates = file_rates(url, args.env or project.default_env, project.history.window)
+    count = write_index(project, args.root, args.root / args.output, rates)
     print(f"wrote {args.output}: {count} tests")
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
+    from ci_tools.history.store import store_url  # noqa: PLC0415
     from ci_tools.history.terminal import show  # noqa: PLC0415
     from ci_tools.report import import_run  # noqa: PLC0415
-    from ci_tools.report.history import store_url  # noqa: PLC0415
 
     root: Path = args.root
     project = config.load(root / "pyproject.toml")

@@ -165,6 +165,21 @@ class EscalationConfig(_Model):
     rules: tuple[EscalationRule, ...] = BRIEF_ESCALATION
 
 
+class RetryConfig(_Model):
+    """Honest retries (``[tool.ci_tools.retries]``): a failure whose ``ExceptionType:
+    message`` matches one of ``transient`` (regular expressions) is tried again, at most
+    ``max`` times, within the phase budget; a pass after a retry is recorded with its
+    retries and shown as flaky. Any other failure is never retried."""
+
+    max: int = Field(default=1, ge=0)  # 0: no retries
+    transient: tuple[str, ...] = (
+        r"ConnectionResetError",
+        r"RemoteProtocolError",
+        r"Connection reset by peer",
+        r"HTTP 50[234]\b",
+    )
+
+
 class HistoryConfig(_Model):
     """The run store (``[tool.ci_tools.history]``): where it is and how far back it looks.
     ``$CI_TOOLS_HISTORY_URL`` (e.g. ``postgresql://ci@db.internal/ci_history``) wins over
@@ -191,6 +206,7 @@ class Config(_Model):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
     failfast: FailFastConfig = Field(default_factory=FailFastConfig)
 
     @field_validator("phases")

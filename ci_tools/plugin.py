@@ -64,6 +64,7 @@ _NOT_RUN = "ci_tools.not_run"
 WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fail-fast trip
 _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
 _CRASHED_WORKER = re.compile(r"worker '([\w-]+)' crashed")
+RERUN = "rerun"  # pytest-rerunfailures' outcome for a failed attempt it repeats
 CRASH_WHEN = "???"  # the ``when`` of pytest-xdist's report for a test whose worker died
 _RECORDER = pytest.StashKey["Recorder"]()
 _CONFIG = pytest.StashKey["cfg.Config"]()
@@ -305,6 +306,8 @@ class Recorder:
         self.selection_path = selection_path  # what a crashed test's record is completed from
         self._reports: dict[str, list[pytest.TestReport]] = {}
         self._started: dict[str, str] = {}
+        self._retries: dict[str, int] = {}  # attempts pytest-rerunfailures repeated
+        self._retried: set[str] = set()  # tests whose failed attempt's teardown is pending
 
     def pytest_runtest_logstart(
         self,
@@ -317,8 +320,21 @@ class Recorder:
         self.writer.start(nodeid, now)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collects a report; the test's record is written after its teardown."""
-        self._reports.setdefault(report.nodeid, []).append(report)
+        """Collects a report; the test's record is written after its teardown. A failed
+        attempt that pytest-rerunfailures repeats (outcome ``rerun``) is counted, and its
+        reports are dropped: the record is the last attempt's."""
+        nodeid = report.nodeid
+        if report.outcome == RERUN:
+            self._retries[nodeid] = self._retries.get(nodeid, 0) + 1
+            self._reports.pop(nodeid, None)
+            self._retried.add(nodeid)
+            return
+        if nodeid in self._retried:
+            if report.when == "teardown":  # the repeated attempt's own teardown
+                self._retried.discard(nodeid)
+                return
+            self._retried.discard(nodeid)
+        self._reports.setdefault(nodeid, []).append(report)
         if report.when not in ("setup", "call"):  # teardown, or xdist's report of a crash
             self._finish(report.nodeid)
 
@@ -336,6 +352,9 @@ class Recorder:
             record = self.crashed(reports[-1], started)
         else:
             record = self.build(reports)
+        retries = self._retries.pop(nodeid, 0)
+        if retries:
+            record = dataclasses.replace(record, retries=retries)
         self.writer.record(record)
         failure = record.failure
         if self.failfast is None or failure is None or record.outcome == "not_run":

@@ -70,6 +70,9 @@ class TestRecord:
     failure: Failure | None = None
     reason: str | None = None  # why it was skipped or not run
     worker: str | None = None
+    # Attempts before the last one, each failed with a transient error and retried: a pass
+    # after a retry is flaky, never a clean pass.
+    retries: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The record as one JSON object (with ``"event": "test"``)."""

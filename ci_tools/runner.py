@@ -96,6 +96,10 @@ def pytest_command(config: Config, number: int, options: RunOptions) -> list[str
         command.append("-x")
     if config.failfast.enabled:
         command += ["--fail-fast-after", str(config.failfast.after)]
+    if config.retries.max and config.retries.transient:  # pytest-rerunfailures
+        command += ["--reruns", str(config.retries.max)]
+        for pattern in config.retries.transient:
+            command += ["--only-rerun", pattern]
     return command + list(options.pytest_args)
 
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ci_tools.history.store import sqlite_url
-from ci_tools.report.history import HISTORY_URL
+from ci_tools.history.store import HISTORY_URL, sqlite_url
 
 pytest_plugins = ["pytester"]
 

@@ -33,6 +33,7 @@ class Diagnosis:
     held: tuple[str, ...]  # what worked, for the executive summary
     notes: tuple[str, ...] = ()  # bad input and other things the reader should know
     headlines: tuple[Cause, ...] = ()  # the independent causes the summary leads with
+    retried: tuple[str, ...] = ()  # tests that passed only on a retry: flaky, not clean
 
 
 def _classified(records: Sequence[TestRecord], context: Context | None) -> list[Classified]:
@@ -129,4 +130,5 @@ def diagnose(
         held=tuple(f"phase {g.phase} {g.title}" for g in gates if g.met),
         notes=tuple(notes),
         headlines=headlines(causes),
+        retried=tuple(r.nodeid for r in records if r.retries and r.outcome == "passed"),
     )

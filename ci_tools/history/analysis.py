@@ -86,6 +86,7 @@ def track_record(
     by_run: Mapping[int, Mapping[str, PastResult]],
     last: int = 10,
     min_results: int = 5,
+    retried: bool = False,
 ) -> TrackRecord:
     """The test's status (new, known or passing), and whether it is flaky or broken."""
     ran = [run for run in past if _ran(run, phase)]
@@ -116,7 +117,8 @@ def track_record(
             passed
         )
     both_on_one_build = any(len(seen) == 2 for seen in same_build.values())
-    flaky = both_on_one_build or (len(sample) >= min_results and flips >= 2)
+    passed_on_retry = retried and outcome == "passed"
+    flaky = passed_on_retry or both_on_one_build or (len(sample) >= min_results and flips >= 2)
     failing_prefix = 0
     for _, passed in sample:
         if passed:

@@ -39,6 +39,7 @@ class ResultRow:
     areas: tuple[str, ...]
     outcome: str  # passed, failed, error, skipped, not_run
     duration_s: float
+    retries: int = 0  # failed attempts retried before the last (schema 0002)
     signature: str = ""
     cause: str = ""
     cause_class: str = ""

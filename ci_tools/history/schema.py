@@ -50,6 +50,7 @@ results = sa.Table(
     sa.Column("areas", sa.String(300), nullable=False, server_default=""),  # "agent,websocket"
     sa.Column("outcome", sa.String(10), nullable=False),  # passed failed error skipped not_run
     sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("retries", sa.Integer, nullable=False, server_default="0"),  # 0002
     sa.Column("signature", sa.Text, nullable=False, server_default=""),
     sa.Column("cause", sa.String(300), nullable=False, server_default=""),
     sa.Column("cause_class", sa.String(20), nullable=False, server_default=""),

@@ -5,8 +5,7 @@ failing, historical success), shaped for the worklog and the escalation rules.""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from ci_tools.config import Config
@@ -25,23 +24,14 @@ from ci_tools.history.analysis import (
     track_record,
 )
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
-from ci_tools.history.store import Store, sqlite_url
+from ci_tools.history.store import HISTORY_URL, Store, store_url
+
+__all__ = ["HISTORY_URL", "HistoryView", "build_view", "gather", "store_url"]
 from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
 from ci_tools.wording import age
 
-HISTORY_URL = "CI_TOOLS_HISTORY_URL"
 LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
-
-
-def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
-    """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
-    SQLite at ``<results_dir>/history.db``."""
-    return (
-        environ.get(HISTORY_URL)
-        or config.history.url
-        or sqlite_url((root / config.results_dir / "history.db").resolve())
-    )
 
 
 def _when(iso: str) -> str:
@@ -114,6 +104,7 @@ def result_rows(diagnosis: Diagnosis, records: Sequence[TestRecord]) -> list[Res
                 areas=r.areas,
                 outcome=r.outcome,
                 duration_s=r.duration_s,
+                retries=r.retries,
                 signature=group.signature if group else "",
                 cause=group.cause if group else "",
                 cause_class=group.klass if group else "",
@@ -230,6 +221,7 @@ def build_view(
             by_run=by_run,
             last=settings.last,
             min_results=settings.min_results,
+            retried=r.retries > 0,
         )
         for r in records
     }

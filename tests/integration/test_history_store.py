@@ -3,6 +3,7 @@ migrations, re-reporting, attempts, two writers at once, and the bad inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import socket
 import time
@@ -50,7 +51,16 @@ def a_run(
 
 ROWS = [
     ResultRow(
-        "t.py::a", "t.py", 1, "P1", ("redis",), "failed", 0.2, "sig", "Redis down", "infrastructure"
+        "t.py::a",
+        "t.py",
+        1,
+        "P1",
+        ("redis",),
+        "failed",
+        0.2,
+        signature="sig",
+        cause="Redis down",
+        cause_class="infrastructure",
     ),
     ResultRow("t.py::b", "t.py", 1, None, (), "passed", 0.1),
 ]
@@ -194,3 +204,52 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password() -> None:
     assert time.monotonic() - started < 10
     assert "s3cret-pw" not in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_a_store_of_an_older_schema_is_migrated_forward_keeping_its_runs(url: str) -> None:
+    """A store left at schema 0001 (before results had retries) is upgraded to the head
+    when opened: its runs and results stay, the new column reads 0."""
+    from alembic import command  # noqa: PLC0415
+
+    from ci_tools.history.store import _scripts  # noqa: PLC0415
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    alembic_config, _ = _scripts()
+    with engine.begin() as db:
+        alembic_config.attributes["connection"] = db
+        command.upgrade(alembic_config, "0001")
+        db.execute(
+            sa.text(
+                'INSERT INTO runs (run_id, attempt, env, "commit", revisions, started, finished,'
+                " verdict, escalation, phases_ran, outage, agent_pipeline_failed, redis_down,"
+                " recorded_at) VALUES ('old', 1, 'local', 'abc', '{}', '2026-11-01T00:00:00Z',"
+                " '2026-11-01T00:01:00Z', 'healthy', 'none', '1', false, false, false,"
+                " '2026-11-01T00:01:00Z')"
+            )
+        )
+        key = db.execute(sa.text("SELECT id FROM runs")).scalar()
+        db.execute(
+            sa.text(
+                "INSERT INTO results (run, nodeid, file, phase, outcome, duration_s) "
+                "VALUES (:key, 't.py::a', 't.py', 1, 'passed', 0.1)"
+            ),
+            {"key": key},
+        )
+    engine.dispose()
+    store = open_store(url)
+    try:
+        (old,) = store.runs("local")
+        assert old.run_id == "old"
+        assert [r.nodeid for r in store.results([old.key])] == ["t.py::a"]
+        store.record(
+            a_run("new", started="2026-12-01T00:00:00.000Z"),
+            [dataclasses.replace(ROWS[1], retries=1)],
+        )
+    finally:
+        store.close()
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        retries = db.execute(sa.text("SELECT nodeid, retries FROM results ORDER BY run")).all()
+    engine.dispose()
+    assert [tuple(r) for r in retries] == [("t.py::a", 0), ("t.py::b", 1)]

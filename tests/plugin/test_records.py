@@ -255,3 +255,56 @@ def test_record_file_is_appended_line_by_line(pytester: pytest.Pytester) -> None
     result = pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     assert os.path.getsize(pytester.path / "out" / "phase0.jsonl") > 0
+
+
+RETRIED = """
+import pytest
+from pathlib import Path
+pytestmark = pytest.mark.phase(1)
+
+def test_reset_once(tmp_path_factory):
+    marker = Path(__file__).with_name("attempted")
+    if not marker.exists():
+        marker.write_text("1")
+        raise ConnectionResetError("Connection reset by peer")
+
+def test_wrong_answer():
+    assert 1 + 1 == 3, "wrong answer"
+"""
+
+
+def test_a_transient_failure_is_retried_once_and_its_pass_is_not_clean(
+    pytester: pytest.Pytester,
+) -> None:
+    """With pytest-rerunfailures limited to transient errors, a reset connection is tried
+    again and its pass is recorded with retries=1 (one record, not two); a wrong answer is
+    never retried."""
+    pytester.makepyfile(test_retry=RETRIED)
+    result = pytester.runpytest(
+        "--phase",
+        "1",
+        "--results-dir",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        "--reruns",
+        "1",
+        "--only-rerun",
+        "ConnectionResetError",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lines = [
+        line
+        for line in read_lines(pytester.path / "out" / "phase1.jsonl")
+        if line["event"] == "test"
+    ]
+    assert len(lines) == 2  # the repeated attempt left no record of its own
+    records = {
+        r.nodeid.split("::")[1]: r
+        for r in read_records(pytester.path / "out" / "phase1.jsonl").records
+    }
+    assert (records["test_reset_once"].outcome, records["test_reset_once"].retries) == ("passed", 1)
+    assert (records["test_wrong_answer"].outcome, records["test_wrong_answer"].retries) == (
+        "failed",
+        0,
+    )

@@ -152,3 +152,10 @@ def test_success_rates_count_passed_failed_and_errors_only() -> None:
     results = [r for rs in by_run.values() for r in rs.values()]
     rate = success_rates(past, results, lambda r: r.file)["tests/e2e/t.py"]
     assert (rate.passed, rate.total, rate.runs, rate.value) == (1, 2, 2, 0.5)
+
+
+def test_a_pass_after_a_retry_is_flaky_at_once() -> None:
+    """No history needed: a test that passed only on its retry is flaky, not clean."""
+    found = track_record(NODE, 1, "passed", current=current(), past=[], by_run={}, retried=True)
+    assert found.flaky
+    assert found.status == "passing"

@@ -10,7 +10,7 @@ from junitparser import JUnitXml
 
 from ci_tools import config as cfg
 from ci_tools.diagnose import diagnose
-from ci_tools.history.store import sqlite_url
+from ci_tools.history.store import HISTORY_URL, sqlite_url
 from ci_tools.phases import GateResult, write_gate
 from ci_tools.records import Failure, RecordWriter, records_path
 from ci_tools.report import load_run, write_report
@@ -20,7 +20,6 @@ from ci_tools.report.github import (
     error_annotations,
     format_outputs,
 )
-from ci_tools.report.history import HISTORY_URL
 from ci_tools.report.markdown import LADDER, Meta, fit, render
 from tests.fakes.records import make_record
 from tests.fakes.runs import synthetic_run
