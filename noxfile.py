@@ -30,6 +30,7 @@ PHASES: dict[str, dict[str, object]] = CI_TOOLS["phases"]  # type: ignore[assign
 DEFAULT_ENV = str(CI_TOOLS.get("default_env", "local"))
 E2E_STACK_DIR = ".stack/e2e"  # the main job's own platform, apart from one started by hand
 PLATFORM = ("python", "-m", "reference_platform")
+MERMAID = "mermaid@11"  # what GitHub renders Markdown charts with
 # On a cancel, ci-tools needs a few seconds to stop pytest, record the tests still running and
 # write the gate; nox's defaults (0.3 s, then 0.2 s) would kill it first. A SIGINT from a
 # terminal reaches ci-tools itself; one sent to nox alone reaches it as nox's SIGTERM.
@@ -253,7 +254,15 @@ def docs(session: nox.Session) -> None:
     _install(session, "docs")
     if not session.posargs:
         session.error("usage: nox -s docs -- WORKLOG.md OUT.png [--width N] [--height N]")
-    session.run("python", "scripts/screenshot_worklog.py", *session.posargs)
+    # The real Mermaid (npm) draws the trend chart, so a chart GitHub would reject fails here.
+    npm = Path(session.virtualenv.location or ".nox") / "npm"
+    session.run(
+        "npm", "install", "--no-save", "--silent", "--prefix", str(npm), MERMAID, external=True
+    )
+    library = npm / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+    session.run(
+        "python", "scripts/screenshot_worklog.py", *session.posargs, "--mermaid", str(library)
+    )
 
 
 @nox.session(python=PYTHON)

@@ -10,12 +10,14 @@ MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 def age(seconds: float) -> str:
     """A duration or an age in the largest unit that keeps it readable: ``45 s``, ``4 min``,
-    ``38 h``, ``3 days``."""
+    ``2.5 h``, ``38 h``, ``3 days``."""
     value = abs(seconds)
     if value < MINUTE:
         return f"{value:.0f} s"
     if value < 2 * HOUR:
         return f"{value / MINUTE:.0f} min"
+    if value < 10 * HOUR:  # "2.5 h": the brief's rules are "> 2 h", "> 4 h"
+        return f"{value / HOUR:.1f} h".replace(".0 h", " h")
     if value < 3 * DAY:
         return f"{value / HOUR:.0f} h"
     return f"{value / DAY:.0f} days"

@@ -12,6 +12,11 @@ written the page's height into the DOM), then captured at that height, capped at
 ``MAX_HEIGHT``; if the measurement fails, the height is estimated from the Markdown.
 Errors are one line on stderr and exit status 2.
 
+With ``--mermaid PATH`` (the ``mermaid.min.js`` of the npm package, which ``nox -s docs``
+installs), the worklog's ``mermaid`` blocks (its trend chart) are drawn by the real Mermaid
+library before the screenshot; a chart Mermaid rejects, as GitHub would, is an error naming
+Mermaid's message, not a picture of a broken chart.
+
 Needs ``apt-get install chromium``; for the worklog's emoji (✅ ❌ ⏭️) also
 ``apt-get install fonts-noto-color-emoji``, without which they show as empty boxes.
 """
@@ -82,6 +87,19 @@ MEASURE_SCRIPT = (
     " String(Math.ceil(document.documentElement.scrollHeight))); });</script>"
 )
 
+# Draws every mermaid block, then notes success or Mermaid's error where --dump-dom shows it.
+MERMAID_SCRIPT = (
+    '<script src="{src}"></script><script>'
+    "mermaid.initialize({{startOnLoad: false, securityLevel: 'strict'}});"
+    "window.addEventListener('load', async function () {{"
+    " try {{ await mermaid.run({{querySelector: 'pre.mermaid'}});"
+    " document.body.setAttribute('data-mermaid', 'ok'); }}"
+    " catch (e) {{ document.body.setAttribute('data-mermaid-error', String(e.message || e)); }}"
+    " document.body.setAttribute('data-page-height',"
+    " String(Math.ceil(document.documentElement.scrollHeight))); }});</script>"
+)
+MERMAID_WAIT_MS = 10_000  # virtual time Chromium gives the page's scripts before capturing
+
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -117,15 +135,28 @@ class GitHubLikeMarkdown(MarkdownIt):
 
 
 def render_markdown(text: str) -> str:
-    """Renders GitHub-flavoured Markdown to an HTML fragment, with every ``<details>`` open."""
+    """Renders GitHub-flavoured Markdown to an HTML fragment, with every ``<details>`` open
+    and every ``mermaid`` code block as a ``<pre class="mermaid">`` for Mermaid to draw."""
     fragment = GitHubLikeMarkdown().render(text)
     fragment = re.sub(r'<a href="file:[^"]*"', "<a", fragment)
+    fragment = re.sub(
+        r'<pre><code class="language-mermaid">(.*?)</code></pre>',
+        r'<pre class="mermaid">\1</pre>',
+        fragment,
+        flags=re.DOTALL,
+    )
     return re.sub(r"<details(?![^>]*\bopen\b)", "<details open", fragment)
 
 
-def html_page(fragment: str, title: str, *, measure: bool = False) -> str:
-    """Wraps an HTML fragment in a page with the inline GitHub-like stylesheet."""
-    script = MEASURE_SCRIPT if measure else ""
+def html_page(
+    fragment: str, title: str, *, measure: bool = False, mermaid: Path | None = None
+) -> str:
+    """Wraps an HTML fragment in a page with the inline GitHub-like stylesheet (and Mermaid,
+    which also measures the page once it has drawn)."""
+    if mermaid is not None:
+        script = MERMAID_SCRIPT.format(src=mermaid.resolve().as_uri())
+    else:
+        script = MEASURE_SCRIPT if measure else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style>{script}</head>\n"
@@ -171,40 +202,74 @@ def run_chromium(chromium: str, profile: Path, width: int, height: int, *args: s
     return done.stdout
 
 
-def measure_height(chromium: str, page: Path, width: int) -> int | None:
-    """The page's height in pixels at this width, as laid out by Chromium; None if unknown."""
+def page_dom(chromium: str, page: Path, width: int, *args: str) -> str | None:
+    """The page's DOM once Chromium has laid it out (and run its scripts); None on failure."""
     with tempfile.TemporaryDirectory(prefix="worklog-measure-") as profile:
         try:
-            dom = run_chromium(
-                chromium, Path(profile), width, MIN_HEIGHT, "--dump-dom", page.as_uri()
+            return run_chromium(
+                chromium, Path(profile), width, MIN_HEIGHT, *args, "--dump-dom", page.as_uri()
             )
         except ScreenshotError:
             return None
+
+
+def measure_height(chromium: str, page: Path, width: int) -> int | None:
+    """The page's height in pixels at this width, as laid out by Chromium; None if unknown."""
+    dom = page_dom(chromium, page, width)
+    found = re.search(r'data-page-height="(\d+)"', dom or "")
+    return int(found.group(1)) if found else None
+
+
+def check_mermaid(chromium: str, page: Path, width: int) -> int | None:
+    """Draws the page's Mermaid blocks; their error as a ScreenshotError; the page height."""
+    dom = page_dom(chromium, page, width, f"--virtual-time-budget={MERMAID_WAIT_MS}")
+    if dom is None:
+        raise ScreenshotError("chromium could not lay out the page to draw its Mermaid charts")
+    error = re.search(r'data-mermaid-error="([^"]*)"', dom)
+    if error:
+        message = html.unescape(error.group(1)).replace("\n", " ")[:300]
+        raise ScreenshotError(f"a Mermaid chart of the worklog does not parse: {message}")
+    if 'data-mermaid="ok"' not in dom:
+        raise ScreenshotError(f"Mermaid did not finish drawing within {MERMAID_WAIT_MS} ms")
     found = re.search(r'data-page-height="(\d+)"', dom)
     return int(found.group(1)) if found else None
 
 
-def screenshot(worklog: Path, out: Path, width: int, height: int | None) -> int:
+def screenshot(
+    worklog: Path, out: Path, width: int, height: int | None, mermaid: Path | None = None
+) -> int:
     """Writes ``out`` (PNG) from the worklog; returns the height used, in pixels."""
     if not worklog.is_file():
         raise ScreenshotError(f"no such worklog: {worklog}")
+    if mermaid is not None and not mermaid.is_file():
+        raise ScreenshotError(f"no Mermaid library at {mermaid}: npm install mermaid")
     chromium = find_chromium()
     markdown = worklog.read_text(encoding="utf-8")
     fragment = render_markdown(markdown)
+    wait: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory(prefix="worklog-shot-") as tmp:
         tmp_dir = Path(tmp)
         page = tmp_dir / "worklog.html"
-        if height is None:
+        if mermaid is not None:
+            page.write_text(html_page(fragment, worklog.name, mermaid=mermaid), encoding="utf-8")
+            measured = check_mermaid(chromium, page, width)
+            height = height or measured or estimate_height(markdown)
+            height = max(MIN_HEIGHT, min(height, MAX_HEIGHT))
+            wait = (f"--virtual-time-budget={MERMAID_WAIT_MS}",)
+        elif height is None:
             page.write_text(html_page(fragment, worklog.name, measure=True), encoding="utf-8")
             height = measure_height(chromium, page, width) or estimate_height(markdown)
             height = max(MIN_HEIGHT, min(height, MAX_HEIGHT))
-        page.write_text(html_page(fragment, worklog.name), encoding="utf-8")
+        if mermaid is None:
+            page.write_text(html_page(fragment, worklog.name), encoding="utf-8")
         profile = tmp_dir / "profile"
         profile.mkdir()
         target = out.resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)
-        run_chromium(chromium, profile, width, height, f"--screenshot={target}", page.as_uri())
+        run_chromium(
+            chromium, profile, width, height, *wait, f"--screenshot={target}", page.as_uri()
+        )
         if not target.is_file():
             raise ScreenshotError(f"chromium wrote no screenshot to {out}")
     return height
@@ -226,6 +291,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"window height in px (default: the page's measured height, at most {MAX_HEIGHT})",
     )
+    parser.add_argument(
+        "--mermaid",
+        type=Path,
+        default=None,
+        help="mermaid.min.js (npm package mermaid): draw the worklog's charts with it",
+    )
     args = parser.parse_args(argv)
     if args.width <= 0 or (args.height is not None and args.height <= 0):
         parser.error("--width and --height must be positive")
@@ -236,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: writes the PNG and prints its path, size and height; 2 on error."""
     args = parse_args(argv)
     try:
-        height = screenshot(args.worklog, args.out, args.width, args.height)
+        height = screenshot(args.worklog, args.out, args.width, args.height, args.mermaid)
     except ScreenshotError as exc:
         print(f"screenshot_worklog: {exc}", file=sys.stderr)
         return EXIT_USAGE

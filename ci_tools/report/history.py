@@ -50,10 +50,13 @@ def run_row(
     commit: str,
 ) -> RunRow | None:
     """The run as the store keeps it; None when no phase ran (nothing to keep)."""
-    ran = [g for g in diagnosis.gates if g.status in ("met", "not_met") and g.started_at]
-    if not ran:
+    ran = [g for g in diagnosis.gates if g.status in ("met", "not_met")]
+    # A gate judged again from its records (its file was lost) has no start: the first
+    # record's start stands in.
+    starts = [g.started_at for g in ran if g.started_at] or [r.start for r in records if r.start]
+    if not ran or not starts:
         return None
-    started = min(g.started_at for g in ran)
+    started = min(starts)
     phase1 = next((g for g in diagnosis.gates if g.phase == 1), None)
     failures = diagnosis.counts["failed"] + diagnosis.counts["errors"]
     outage = (phase1 is not None and phase1.status == "not_met") or any(

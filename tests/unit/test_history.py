@@ -159,3 +159,34 @@ def test_a_pass_after_a_retry_is_flaky_at_once() -> None:
     found = track_record(NODE, 1, "passed", current=current(), past=[], by_run={}, retried=True)
     assert found.flaky
     assert found.status == "passing"
+
+
+def test_the_duration_rules_escalate_to_p0_with_their_evidence() -> None:
+    """The agent pipeline failing in every run for 2.5 h gives P0 through the brief's rule,
+    named with when it began; 1.5 h does not."""
+    from ci_tools.diagnose.escalation import escalate  # noqa: PLC0415
+
+    config = parse({})
+    for hours, level in ((2.5, "P0"), (1.5, "none")):
+        runs = int(hours * 6)  # one every 10 minutes
+        past = [run(k + 1, 590 - 10 * k, agent_pipeline_failed=True) for k in range(runs)]
+        facts = history_facts(config, current(agent_pipeline_failed=True), past)
+        found = escalate(config, (), (), facts, history=True)
+        assert found.level == level, found
+        assert found.notes == ()  # judged: a store answered
+    (fired,) = escalate(
+        config,
+        (),
+        (),
+        history_facts(
+            config,
+            current(agent_pipeline_failed=True),
+            [run(k + 1, 590 - 10 * k, agent_pipeline_failed=True) for k in range(15)],
+        ),
+        history=True,
+    ).fired
+    assert fired.rule == "agent pipeline down for hours"
+    assert "agent pipeline failing in every run for 2.5 h (since 2026-12-01 15:30 UTC, 16 runs)" in (
+        fired.because
+    )
+    assert escalate(config, (), (), {}, history=False).notes  # no store: said, not judged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,54 @@ def test_a_truncated_gate_file_is_noted_and_rejudged(config: cfg.Config, tmp_pat
     report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
     assert "phase1.gate.json is unreadable (JSONDecodeError)" in report.worklog.read_text()
     assert report.diagnosis.gates[0].status == "not_met"
+
+
+def test_a_broken_store_is_one_warning_and_the_worklog_says_so(
+    config: cfg.Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A corrupt run store: the report is written without history, a note says why, the
+    warning is one line on stderr, and the file is left as it was."""
+    write_small_run(tmp_path)
+    store = tmp_path.parent / f"{tmp_path.name}-history.db"
+    store.write_bytes(b"garbage" * 64)
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
+    worklog = report.worklog.read_text()
+    assert "**History:** none (see the notes)." in worklog
+    assert "without history: history store" in worklog
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1
+    assert warning.startswith("warning: history store")
+    assert store.read_bytes() == b"garbage" * 64
+    assert "new_failures" not in json.loads((tmp_path / "verdict.json").read_text())
+
+
+def test_history_import_records_old_run_directories_in_order(
+    config: cfg.Config, tmp_path: Path
+) -> None:
+    """``ci-tools history import`` records each directory once (again: replaced), oldest
+    first, and ``ci-tools history --json`` lists them."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    runs = []
+    for name in ("run-b", "run-a"):
+        folder = tmp_path / name
+        write_small_run(folder)
+        runs.append(folder)
+    environ = {**os.environ, **own_store(tmp_path)}
+    command = [sys.executable, "-m", "ci_tools.cli", "--root", str(ROOT), "history"]
+    for _ in range(2):
+        done = subprocess.run(
+            [*command, "import", *map(str, runs)],
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    shown = subprocess.run(
+        [*command, "--json"], env=environ, capture_output=True, text=True, check=False
+    )
+    listed = json.loads(shown.stdout)["runs"]
+    assert sorted(r["run_id"] for r in listed) == ["run-a", "run-b"]
+    assert not (runs[0] / "worklog.md").exists()  # import writes nothing into the run
