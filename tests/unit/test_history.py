@@ -186,7 +186,6 @@ def test_the_duration_rules_escalate_to_p0_with_their_evidence() -> None:
         history=True,
     ).fired
     assert fired.rule == "agent pipeline down for hours"
-    assert "agent pipeline failing in every run for 2.5 h (since 2026-12-01 15:30 UTC, 16 runs)" in (
-        fired.because
-    )
+    expected = "agent pipeline failing in every run for 2.5 h (since 2026-12-01 15:30 UTC, 16 runs)"
+    assert fired.because == expected
     assert escalate(config, (), (), {}, history=False).notes  # no store: said, not judged
