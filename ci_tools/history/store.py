@@ -42,11 +42,11 @@ def _scripts() -> tuple[AlembicConfig, ScriptDirectory]:
     return alembic_config, ScriptDirectory.from_config(alembic_config)
 
 
-def _engine(url: str) -> sa.Engine:
+def _engine(url: str, busy_timeout_s: float) -> sa.Engine:
     if url.startswith("postgresql://"):  # psycopg 3, not SQLAlchemy's default psycopg2
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi: Any, _record: Any) -> None:
@@ -55,7 +55,7 @@ def _engine(url: str) -> sa.Engine:
             # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
             # process loses nothing, a power cut at most the last runs recorded.
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -208,13 +208,14 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def open_store(url: str) -> Store:
-    """Opens (creating when new) and migrates the store at ``url``."""
+def open_store(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:
+    """Opens (creating when new) and migrates the store at ``url``; an SQLite writer waits
+    up to ``busy_timeout_s`` for another to finish before the store counts as locked."""
     where = describe(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = _engine(url)
+        engine = _engine(url, busy_timeout_s)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise HistoryError(
             f"history store {where}: not a usable database URL ({exc}); give "

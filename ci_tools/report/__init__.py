@@ -260,7 +260,11 @@ def write_report(
         "escalation_reasons": list(diagnosis.escalation.reasons),
         "escalation_rules": [dataclasses.asdict(f) for f in diagnosis.escalation.fired],
         "notes": list(diagnosis.notes),
+        "retried": list(diagnosis.retried),
     }
+    if view is not None:
+        verdict["flaky"] = [t.nodeid for t in view.flaky]
+        verdict["broken"] = [t.nodeid for t in view.broken]
     (results_dir / rundir.VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
     write_junit(results_dir / rundir.JUNIT, run.gates, run.records)
     annotations = github.error_annotations(diagnosis) if actions.active else []

@@ -5,7 +5,7 @@ failing, historical success), shaped for the worklog and the escalation rules.""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ci_tools.config import Config
@@ -148,6 +148,7 @@ class HistoryView:
     facts: dict[str, Fact]
     summary: str = ""  # the worklog's one line near the top
     trend: tuple[TrendPoint, ...] = ()  # pass rate per phase, oldest run first, this one last
+    files: tuple[tuple[str, Rate, Rate | None], ...] = ()  # file, today, over the window
     last_healthy: PastRun | None = None  # the newest earlier healthy run of this environment
 
 
@@ -257,6 +258,9 @@ def build_view(
         if oldest is not None and oldest.status == "known":
             summary += f", the oldest {_known(oldest).removeprefix('known: ')}"
     window = list(past[: settings.window])
+    file_rates = {
+        str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
+    }
     checks = {
         "Redis": lambda r: r.redis_down,
         "agent pipeline": lambda r: r.agent_pipeline_failed,
@@ -275,15 +279,34 @@ def build_view(
         phase_rates={
             int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
         },
-        file_rates={
-            str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
-        },
+        file_rates=file_rates,
         expected=tuple(_part_line(s) for s in expected_state(current, window, checks)),
         facts=history_facts(config, current, past),
         summary=summary,
         trend=tuple(_trend(config, current, records, window, past_results)),
         last_healthy=next((run for run in past if run.verdict == "healthy"), None),
+        files=_files(records, file_rates),
     )
+
+
+def _files(
+    records: Sequence[TestRecord], rates: Mapping[str, Rate]
+) -> tuple[tuple[str, Rate, Rate | None], ...]:
+    """Each file not passing in full today or over the window: today's rate beside its
+    history (the brief's Historical Success column), worst today first."""
+    today: dict[str, list[int]] = {}
+    for r in records:
+        if r.outcome in ("passed", "failed", "error"):
+            tally = today.setdefault(r.file, [0, 0])
+            tally[0] += r.outcome == "passed"
+            tally[1] += 1
+    rows = []
+    for file, (passed, total) in today.items():
+        now = Rate(passed, total, 1)
+        before = rates.get(file)
+        if passed < total or (before is not None and before.passed < before.total):
+            rows.append((file, now, before))
+    return tuple(sorted(rows, key=lambda row: (row[1].value or 0.0, row[0])))
 
 
 def _trend(

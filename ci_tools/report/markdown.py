@@ -130,7 +130,10 @@ def trend_chart(points: Sequence[TrendPoint]) -> str:
         return ""
     phases = sorted({n for p in points for n in p.rates})[: len(TREND_COLOURS)]
     palette = ", ".join(colour for colour, _ in TREND_COLOURS[: len(phases)])
-    labels = ", ".join(f'"{p.started[5:16].replace("T", " ")}"' for p in points)
+    names = [p.started[5:16].replace("T", " ") for p in points]  # "12-01 20:51"
+    if len(set(names)) < len(names):  # runs within a minute: their seconds tell them apart
+        names = [p.started[11:19] for p in points]
+    labels = ", ".join(f'"{name}"' for name in names)
     lines = [
         "```mermaid",
         "%%{init: {'themeVariables': {'xyChart': {'plotColorPalette': '" + palette + "'}}}}%%",

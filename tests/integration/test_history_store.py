@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,3 +254,29 @@ def test_a_store_of_an_older_schema_is_migrated_forward_keeping_its_runs(url: st
         retries = db.execute(sa.text("SELECT nodeid, retries FROM results ORDER BY run")).all()
     engine.dispose()
     assert [tuple(r) for r in retries] == [("t.py::a", 0), ("t.py::b", 1)]
+
+
+def test_a_locked_store_is_one_line_and_loses_nothing(tmp_path: Path) -> None:
+    """Another process holds the SQLite store's write lock past the busy timeout: recording
+    fails in one line naming the lock; once released, what was stored is all there."""
+    url = sqlite_url(tmp_path / "history.db")
+    store = open_store(url)
+    store.record(a_run("kept"), ROWS)
+    store.close()
+    holder = sqlite3.connect(tmp_path / "history.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        locked = open_store(url, busy_timeout_s=0.2)
+        with pytest.raises(HistoryError) as refused:
+            locked.record(a_run("second", started="2026-12-01T11:00:00.000Z"), ROWS)
+        locked.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "\n" not in str(refused.value)
+    assert "database is locked" in str(refused.value)
+    store = open_store(url)
+    try:
+        assert [r.run_id for r in store.runs("local")] == ["kept"]
+    finally:
+        store.close()
