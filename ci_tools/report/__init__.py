@@ -108,43 +108,33 @@ def load_run(config: Config, results_dir: Path) -> RunInput:
     return RunInput(tuple(gates), tuple(records), context, tuple(notes))
 
 
+def _git(root: Path, *args: str) -> str | None:
+    """What ``git ARGS`` prints in the checkout; None without git, a repository, or an
+    answer within 5 s."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        result = subprocess.run(
+            [git, *args], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
 def _commit(actions: github.Actions, root: Path) -> str:
     if actions.sha:
         return actions.sha[:12]
-    git = shutil.which("git")
-    if git is None:
-        return "unknown"
-    try:
-        result = subprocess.run(
-            [git, "rev-parse", "--short=12", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
+    return (_git(root, "rev-parse", "--short=12", "HEAD") or "").strip() or "unknown"
 
 
 def _code_changes(root: Path, since: str, until: str) -> list[Commit]:
     """The commits after ``since`` up to ``until`` in the checkout, when git has both."""
-    git = shutil.which("git")
-    if git is None or not since or not until or "unknown" in (since, until) or since == until:
+    if not since or not until or "unknown" in (since, until) or since == until:
         return []
-    try:
-        result = subprocess.run(
-            [git, "log", f"--format={SEPARATOR}%h%x09%s", "--name-only", f"{since}..{until}"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return ranked(parse_log(result.stdout)) if result.returncode == 0 else []
+    log = _git(root, "log", f"--format={SEPARATOR}%h%x09%s", "--name-only", f"{since}..{until}")
+    return ranked(parse_log(log)) if log else []
 
 
 def _with_history(
