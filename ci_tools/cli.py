@@ -132,6 +132,9 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         timeout_s=args.timeout,
         # Read before any phase: a bad quarantine file stops the run in one line.
         quarantine=quarantine.load(root / project.quarantine_file, dt.datetime.now(dt.UTC).date()),
+        history_url=config.store_url(project, root, os.environ)
+        if project.history.enabled
+        else None,
     )
     print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
     if args.quick:

@@ -318,3 +318,21 @@ def password(name: str, env: EnvironmentConfig, environ: Mapping[str, str] = os.
             f"{PASSWORD_VARIABLE} (a repository secret in GitHub Actions)"
         )
     return value
+
+
+HISTORY_URL = "CI_TOOLS_HISTORY_URL"
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of an SQLite file."""
+    return f"sqlite:///{path}"
+
+
+def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
+    """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
+    SQLite at ``<results_dir>/history.db``."""
+    return (
+        environ.get(HISTORY_URL)
+        or config.history.url
+        or sqlite_url((root / config.results_dir / "history.db").resolve())
+    )

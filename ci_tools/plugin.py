@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import json
 import os
 import re
@@ -56,6 +57,8 @@ MARKERS = (
     "phase(n): the phase (1-5) the test belongs to",
     "priority(level): the business priority, P1 (critical) to P6",
     "area(*names): what the test exercises, e.g. area('redis', 'websocket')",
+    "serial: must not overlap another serial test of its phase (a load test measuring p95 "
+    "under a known load, a restart): under xdist they take turns",
 )
 _META = "ci_tools.meta"
 _TRACE = "ci_tools.trace_id"
@@ -104,6 +107,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write one JSON record per test to DIR/phaseN.jsonl",
     )
     group.addoption(
+        "--failing-first",
+        dest="ci_tools_failing_first",
+        metavar="FILE",
+        default=None,
+        help="a file of node ids (one a line) that failed last time: they run first",
+    )
+    group.addoption(
         "--fail-fast-after",
         dest="ci_tools_fail_fast_after",
         metavar="N",
@@ -147,10 +157,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     after = config.getoption("ci_tools_fail_fast_after")
     phase = config.getoption("ci_tools_phase")
     results_dir = config.getoption("ci_tools_results_dir")
-    if after <= 0 or (phase is None and results_dir is None):
+    if phase is None and results_dir is None:
+        return
+    folder = Path(results_dir or "reports/adhoc")
+    if not config.pluginmanager.hasplugin("ci_tools_serial_turns"):
+        config.pluginmanager.register(
+            SerialTurns(rundir.serial_lock(folder, phase or 0)), "ci_tools_serial_turns"
+        )
+    if after <= 0:
         return
     if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("dsession"):
-        guard = FailFastGuard(rundir.trips(Path(results_dir or "reports/adhoc"), phase or 0))
+        guard = FailFastGuard(rundir.trips(folder, phase or 0))
         config.stash[_GUARD] = guard
         config.pluginmanager.register(guard, "ci_tools_failfast_guard")
 
@@ -222,12 +239,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         item.user_properties.append((_META, meta))
         keep.append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+    first = _failing_first(config.getoption("ci_tools_failing_first"))
+    if first:  # likely failures first, so the first failure (and fail-fast) comes early
+        keep.sort(key=lambda item: item.nodeid not in first)  # stable: the rest keep order
+    if drop or first:
+        if drop:
+            config.hook.pytest_deselected(items=drop)
         items[:] = keep
     if phase is not None:
         folder = Path(config.getoption("ci_tools_results_dir") or "reports/adhoc")
         write_selected(rundir.selected(folder, phase), (_selected(item) for item in keep))
+
+
+def _failing_first(path: str | None) -> frozenset[str]:
+    """The node ids in the failing-first file; none when there is no file."""
+    if not path:
+        return frozenset()
+    try:
+        return frozenset(
+            line.strip() for line in Path(path).read_text().splitlines() if line.strip()
+        )
+    except OSError:
+        return frozenset()  # an ordering hint only: a missing file changes nothing else
 
 
 def _meta(item: pytest.Item) -> dict[str, Any]:
@@ -481,6 +514,28 @@ def read_trips(path: Path) -> list[Trip]:
 class FailFastStopped(BaseException):
     """Raised inside a running test whose part was declared broken: it is recorded as not
     run. A BaseException, so that a test's own ``except Exception`` does not swallow it."""
+
+
+class SerialTurns:
+    """Serial tests take turns: while one runs (its call), another serial test of the phase,
+    in whatever worker, waits. An exclusive lock on a file of the run directory, so it holds
+    across xdist workers and is released by the kernel if a worker dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """Runs a serial test's call under the lock; any other test as it is."""
+        if item.get_closest_marker("serial") is None:
+            return (yield)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                return (yield)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class FailFastGuard:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ci_tools import rundir
-from ci_tools._exceptions import ConfigError
+from ci_tools._exceptions import CIToolsError, ConfigError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, read_gate, skipped_gate, write_gate
 from ci_tools.quarantine import NONE as NO_QUARANTINE
@@ -53,6 +53,7 @@ class RunOptions:
     priority: str | None = None  # e.g. "P1": only those tests
     exitfirst: bool = False
     quarantine: Quarantine = NO_QUARANTINE  # tests whose results do not count for the gate
+    history_url: str | None = None  # the run store: last run's failures of a phase run first
 
 
 def run_id(environ: Mapping[str, str] = os.environ) -> str:
@@ -96,6 +97,9 @@ def pytest_command(config: Config, number: int, options: RunOptions) -> list[str
         command.append("-x")
     if config.failfast.enabled:
         command += ["--fail-fast-after", str(config.failfast.after)]
+    first = rundir.failing_first(options.results_dir, number)
+    if first.exists():
+        command += ["--failing-first", str(first)]
     if config.retries.max and config.retries.transient:  # pytest-rerunfailures
         command += ["--reruns", str(config.retries.max)]
         for pattern in config.retries.transient:
@@ -176,6 +180,36 @@ def _wait(
         return process.returncode, "the run was cancelled", interrupt
 
 
+def _write_failing_first(options: RunOptions, number: int) -> None:
+    """Names the tests of phase N that failed in the environment's last run where the phase
+    ran (from the run store), for the plugin to start first. An ordering hint: a store that
+    cannot answer leaves the order as collected."""
+    path = rundir.failing_first(options.results_dir, number)
+    path.unlink(missing_ok=True)
+    if options.history_url is None:
+        return
+    from ci_tools.history.store import open_store  # noqa: PLC0415 - SQLAlchemy loads slowly
+
+    try:
+        store = open_store(options.history_url)
+        try:
+            last = next(
+                (r for r in store.runs(options.env, limit=20) if number in r.phases_ran), None
+            )
+            failed = [
+                r.nodeid
+                for r in (store.results([last.key]) if last else [])
+                if r.phase == number and r.outcome in ("failed", "error")
+            ]
+        finally:
+            store.close()
+    except CIToolsError:
+        return
+    if failed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{nodeid}\n" for nodeid in failed))
+
+
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     """Runs phase N (unless an earlier gate of this run failed) and writes its gate. Every
     selected test ends with a record: those that never finished are recorded as hung or not
@@ -198,6 +232,7 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
     rundir.selected(options.results_dir, number).unlink(missing_ok=True)
+    _write_failing_first(options, number)
     started_at = _now()
     started = time.monotonic()
     process = subprocess.Popen(

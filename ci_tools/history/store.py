@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from ci_tools._exceptions import HistoryError
-from ci_tools.config import Config
+from ci_tools.config import HISTORY_URL, sqlite_url, store_url
+
+__all__ = ["HISTORY_URL", "Store", "describe", "open_store", "sqlite_url", "store_url"]
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.schema import criteria, results, runs
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HISTORY_URL = "CI_TOOLS_HISTORY_URL"
 BUSY_TIMEOUT_S = 10.0  # a second writer (two deploys reporting at once) waits this long
 CONNECT_TIMEOUT_S = 5  # an unreachable PostgreSQL is said within this
 
@@ -71,21 +72,6 @@ def describe(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "<unparsable URL>"
-
-
-def sqlite_url(path: Path) -> str:
-    """The SQLAlchemy URL of an SQLite file."""
-    return f"sqlite:///{path}"
-
-
-def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
-    """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
-    SQLite at ``<results_dir>/history.db``."""
-    return (
-        environ.get(HISTORY_URL)
-        or config.history.url
-        or sqlite_url((root / config.results_dir / "history.db").resolve())
-    )
 
 
 class Store:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -206,3 +207,40 @@ def test_a_quarantined_failure_does_not_count_until_its_entry_expires(
     assert found["status"] == status, result.stdout
     assert (found["passed"], found["failed"]) == (1, 1)  # every test is still counted
     assert found["quarantined"] == (["test_one.py::test_flaky"] if status == "met" else [])
+
+
+def test_last_runs_failures_of_a_phase_run_first_in_the_next_run(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Run, report (which records the run in the store), run again: the runner names the
+    test that failed last time in phaseN.first.txt and it is the first to run."""
+    write_project(pytester)
+    pytester.makepyfile(
+        test_one="""
+        import pytest
+        pytestmark = pytest.mark.phase(1)
+        def test_a(criterion): criterion("latency_ms", 20)
+        def test_b(): assert False, "wrong"
+        """,
+        test_two=PASSING.format(phase=2, latency=20),
+    )
+    store = {"CI_TOOLS_HISTORY_URL": f"sqlite:///{tmp_path / 'history.db'}"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ci_tools.cli", "--root", str(pytester.path), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, **store},
+        )
+
+    cli("run", "--run-id", "r1")
+    reported = cli("report", "--results", str(pytester.path / "reports" / "r1"))
+    assert reported.returncode == 0, reported.stderr
+    cli("run", "--run-id", "r2")
+    run = pytester.path / "reports" / "r2"
+    assert (run / "phase1.first.txt").read_text() == "test_one.py::test_b\n"
+    order = [r.nodeid for r in read_records(run / "phase1.jsonl").records]
+    assert order[0] == "test_one.py::test_b"

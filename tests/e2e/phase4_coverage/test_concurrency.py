@@ -1,4 +1,8 @@
-"""Phase 4: concurrent users each log in and converse; all succeed within the response budget."""
+"""Phase 4: concurrent users each log in and converse; all succeed within the response budget.
+
+"Response time p95 under load" measures API responses (log in, create, read) made while the
+others run; a whole agent conversation is the agent pipeline's time and goes to its own
+criterion, so neither grows with what the other measures, at any agent pace."""
 
 from __future__ import annotations
 
@@ -11,7 +15,14 @@ import pytest
 
 from tests.e2e.client import Platform
 
-pytestmark = [pytest.mark.phase(4), pytest.mark.priority("P3"), pytest.mark.area("performance")]
+# Serial: each measures response times under a load it makes itself; two at once would
+# measure each other.
+pytestmark = [
+    pytest.mark.phase(4),
+    pytest.mark.priority("P3"),
+    pytest.mark.area("performance"),
+    pytest.mark.serial,
+]
 
 SESSIONS = 8
 TIMEOUT_S = 20.0  # one conversation under load; below the suite's per-test timeout
@@ -36,19 +47,22 @@ def test_concurrent_sessions_all_succeed(
 ) -> None:
     """Eight users at once each log in and converse; every run completes with its own answer."""
 
-    def session(index: int) -> tuple[float, dict[str, Any], str]:
+    def session(index: int) -> tuple[float, float, dict[str, Any], str]:
+        started = time.perf_counter()
         login = platform.login(index % len(platform.users))
+        login_ms = (time.perf_counter() - started) * 1000
         content = f"Concurrent request number {index}"
         started = time.perf_counter()
         conversation = platform.converse(platform.connect(login), content, timeout_s=TIMEOUT_S)
-        return (time.perf_counter() - started) * 1000, conversation.completed, content
+        return login_ms, (time.perf_counter() - started) * 1000, conversation.completed, content
 
     results = _in_parallel(session)
-    for elapsed_ms, _, _ in results:
-        criterion("response_p95_ms", elapsed_ms)
-    run_ids = {completed["run_id"] for _, completed, _ in results}
+    for login_ms, conversation_ms, _, _ in results:
+        criterion("response_p95_ms", login_ms)
+        criterion("agent_pipeline_ms", conversation_ms)
+    run_ids = {completed["run_id"] for _, _, completed, _ in results}
     assert len(run_ids) == SESSIONS, f"{len(run_ids)} distinct runs for {SESSIONS} sessions"
-    for _, completed, content in results:
+    for _, _, completed, content in results:
         assert f"{len(content)} characters" in completed["content"], (
             f"answer to {content!r} is {completed['content']!r}"
         )
@@ -93,6 +107,8 @@ def test_parallel_runs_of_one_user_stay_in_their_threads(
 
     results = _in_parallel(converse, count=len(threads))
     for index, (elapsed_ms, answer) in enumerate(results):
-        criterion("response_p95_ms", elapsed_ms)
+        criterion("agent_pipeline_ms", elapsed_ms)
+        started = time.perf_counter()
         stored = [m["content"] for m in platform.messages(session, threads[index])]
+        criterion("response_p95_ms", (time.perf_counter() - started) * 1000)
         assert stored == [f"lane {index} question", answer], f"lane {index} holds {stored}"

@@ -1,0 +1,91 @@
+"""How a phase's tests are scheduled: serial tests take turns across xdist workers, and the
+tests that failed last time run first."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.plugin.conftest import read_lines
+
+SERIAL = """
+import json, time, pytest
+from pathlib import Path
+pytestmark = pytest.mark.phase(1)
+LOG = Path(__file__).with_name("spans.jsonl")
+
+def span(name):
+    start = time.monotonic()
+    time.sleep(0.4)
+    with LOG.open("a") as log:
+        log.write(json.dumps([name, start, time.monotonic()]) + "\\n")
+
+@pytest.mark.serial
+def test_load_a(): span("serial")
+@pytest.mark.serial
+def test_load_b(): span("serial")
+@pytest.mark.serial
+def test_load_c(): span("serial")
+def test_other_a(): span("other")
+def test_other_b(): span("other")
+def test_other_c(): span("other")
+"""
+
+
+def overlaps(spans: list[tuple[float, float]]) -> bool:
+    """Whether any two of the time spans overlap."""
+    ordered = sorted(spans)
+    return any(b[0] < a[1] for a, b in itertools.pairwise(ordered))
+
+
+def test_serial_tests_never_overlap_each_other_under_xdist(pytester: pytest.Pytester) -> None:
+    """With three workers, the three serial tests run one after another; the others do
+    overlap (so the workers did run in parallel)."""
+    pytester.makepyfile(test_serial=SERIAL)
+    result = pytester.runpytest_subprocess(
+        "-n", "3", "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    spans: dict[str, list[tuple[float, float]]] = {"serial": [], "other": []}
+    for line in (pytester.path / "spans.jsonl").read_text().splitlines():
+        name, start, end = json.loads(line)
+        spans[name].append((start, end))
+    assert len(spans["serial"]) == 3
+    assert not overlaps(spans["serial"])
+    assert overlaps(spans["serial"] + spans["other"])
+
+
+def test_the_tests_that_failed_last_time_run_first(pytester: pytest.Pytester) -> None:
+    """A failing-first file moves its tests to the front, the rest in their order."""
+    pytester.makepyfile(
+        test_order="""
+        import pytest
+        pytestmark = pytest.mark.phase(1)
+        def test_a(): pass
+        def test_b(): pass
+        def test_c(): pass
+        def test_d(): pass
+    """
+    )
+    first = pytester.path / "first.txt"
+    first.write_text("test_order.py::test_c\ntest_order.py::test_gone\n")
+    result = pytester.runpytest(
+        "--phase",
+        "1",
+        "--results-dir",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        "--failing-first",
+        str(first),
+    )
+    assert result.ret == pytest.ExitCode.OK
+    order = [
+        r["nodeid"].split("::")[1]
+        for r in read_lines(Path(pytester.path / "out" / "phase1.jsonl"))
+        if r["event"] == "test"
+    ]
+    assert order == ["test_c", "test_a", "test_b", "test_d"]
