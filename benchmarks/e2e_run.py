@@ -1,11 +1,17 @@
-"""The main job's test part: wall time, its ratio to the critical path, and time to a verdict
-under redis_down.
+"""The main job's test part: wall time against its critical path, and time to a verdict.
 
-(a) All five phases against the healthy platform: wall time (goal <= 120 s on 2 cores) and its
-    ratio to the critical path, the sum over phases of (pytest start-up + the longest test),
-    which is what the run would take with unlimited workers (goal <= 1.3).
+(a) All five phases against the healthy platform, in the steady state: a first run (not
+    timed) is reported into a run store of the benchmark's own, so the second, timed run
+    chooses its workers from the durations it measured, as every main job after the first
+    does. Printed: the wall time, and its ratio to the critical path as issue 10 defines it:
+    the sum over phases of the longest test, plus the fixed start-up of one phase (phase 1's,
+    in-process: launch to its first test). Goal <= 1.3. Also printed: the sum over phases of
+    (start-up + longest test), what five separate pytest processes cannot beat.
 (b) Under redis_down: wall time from launching the run to its verdict (goal <= 20 s).
-Each run uses its own platform on free ports and its own results directory.
+
+``--agent-step-ms 500`` runs (a) with the agent at a staging-like pace (the platform's own is
+20 ms a step), where tests wait and the worker count decides the wall time. Each run uses its
+own platform on free ports and its own results directory.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ci_tools.config import load
+from ci_tools.config import HISTORY_URL, load, sqlite_url
 from ci_tools.phases import read_gate
 from ci_tools.records import read_records, records_path
 
@@ -30,59 +36,88 @@ def _seconds(iso: str) -> float:
     return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def run(faults: list[str], run_id: str, reports: Path) -> tuple[float, int]:
-    """Starts a platform with the faults, times `ci-tools run`, stops it; (seconds, exit)."""
+def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> tuple[float, int]:
+    """Starts a platform, times `ci-tools run` (then reports it into the store, untimed,
+    when asked), stops the platform; (seconds, exit)."""
     with tempfile.TemporaryDirectory(prefix="bench-e2e-stack-") as stack_dir:
-        env = {**os.environ, "CI_TOOLS_STACK_DIR": stack_dir, "CI_TOOLS_RUN_ID": run_id}
+        env = {
+            **os.environ,
+            "CI_TOOLS_STACK_DIR": stack_dir,
+            "CI_TOOLS_RUN_ID": run_id,
+            HISTORY_URL: store,
+            "PYTHONPATH": "",
+        }
         platform = [sys.executable, "-m", "reference_platform"]
         subprocess.run(
-            [*platform, "start", *faults], env=env, check=True, cwd=ROOT, capture_output=True
+            [*platform, "start", *platform_args], env=env, check=True, cwd=ROOT, capture_output=True
         )
         try:
             started = time.perf_counter()
             result = subprocess.run(
                 [sys.executable, "-m", "ci_tools.cli", "run"],
-                env={**env, "PYTHONPATH": ""},
+                env=env,
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
                 check=False,
             )
             elapsed = time.perf_counter() - started
+            if report:
+                subprocess.run(
+                    [sys.executable, "-m", "ci_tools.cli", "report"],
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    check=False,
+                )
         finally:
             subprocess.run([*platform, "stop"], env=env, check=True, cwd=ROOT, capture_output=True)
-    print(
-        result.stdout.strip().splitlines()[-5:]
-        and "\n".join(line for line in result.stdout.splitlines() if line.startswith("phase "))
-    )
+    for line in result.stdout.splitlines():
+        if line.startswith(("phase ", "ci-tools: phase")):
+            print(line)
     return elapsed, result.returncode
 
 
-def critical_path(results_dir: Path, phases: list[int]) -> float:
-    """Σ over phases of (start-up until the first test + the longest test)."""
-    total = 0.0
+def paths(results_dir: Path, phases: list[int]) -> tuple[float, float, float]:
+    """(Σ longest test, phase 1's fixed start-up, Σ (start-up + longest test)) of a run."""
+    longest = startup_one = per_phase = 0.0
     for number in phases:
         gate = read_gate(results_dir, number)
         records = read_records(records_path(results_dir, number)).records
         if gate is None or not records:
             continue
         startup = min(_seconds(r.start) for r in records) - _seconds(gate.started_at)
-        total += startup + max(r.duration_s for r in records)
-    return total
+        slowest = max(r.duration_s for r in records)
+        longest += slowest
+        per_phase += startup + slowest
+        if number == phases[0]:
+            startup_one = startup
+    return longest, startup_one, per_phase
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     """Runs (a) and (b); exit 1 when a goal is missed."""
+    pace = argv[argv.index("--agent-step-ms") + 1] if "--agent-step-ms" in argv else None
     config = load(ROOT / "pyproject.toml")
     reports = ROOT / config.results_dir
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    wall, code = run([], f"bench-healthy-{stamp}", reports)
-    path = critical_path(reports / f"bench-healthy-{stamp}", list(config.phases))
+    paced = ["--agent-step-ms", pace] if pace else []
+    at = f" at {pace} ms an agent step" if pace else ""
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-history-") as folder:
+        store = sqlite_url(Path(folder) / "history.db")
+        run(paced, f"bench-warmup-{stamp}", store, report=True)
+        wall, code = run(paced, f"bench-healthy-{stamp}", store, report=False)
+        verdict, redis_code = run(
+            ["--fault", "redis_down"], f"bench-redis-{stamp}", store, report=False
+        )
+    longest, startup, per_phase = paths(reports / f"bench-healthy-{stamp}", list(config.phases))
+    critical = longest + startup
     print(
-        f"(a) healthy, all phases: {wall:.1f} s (goal <= {GOAL_WALL_S:g} s, exit {code}); "
-        f"critical path {path:.1f} s; ratio {wall / path:.2f} (goal <= {GOAL_RATIO})"
+        f"(a) healthy, all phases{at}: {wall:.1f} s (goal <= {GOAL_WALL_S:g} s, exit {code}); "
+        f"critical path {critical:.1f} s (longest tests {longest:.1f} s + one phase's start-up "
+        f"{startup:.1f} s); ratio {wall / critical:.2f} (goal <= {GOAL_RATIO}); "
+        f"per-phase start-up + longest {per_phase:.1f} s, ratio {wall / per_phase:.2f}"
     )
-    verdict, redis_code = run(["--fault", "redis_down"], f"bench-redis-down-{stamp}", reports)
     print(
         f"(b) redis_down, time to verdict: {verdict:.1f} s (goal <= {GOAL_VERDICT_S:g} s, "
         f"exit {redis_code})"
@@ -90,7 +125,7 @@ def main() -> int:
     ok = (
         code == 0
         and wall <= GOAL_WALL_S
-        and wall / path <= GOAL_RATIO
+        and wall / critical <= GOAL_RATIO
         and redis_code == 1
         and verdict <= GOAL_VERDICT_S
     )
@@ -98,4 +133,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

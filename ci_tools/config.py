@@ -50,6 +50,9 @@ class EnvironmentConfig(_Model):
     # A development password for local users; elsewhere it comes from CI_TOOLS_E2E_PASSWORD.
     dev_password: str | None = None
     gcp: GcpConfig | None = None
+    # At most this many test processes of a phase at once against this environment (its
+    # connection pools and rate limits); None: each phase's max_workers.
+    max_workers: int | None = Field(default=None, ge=0)
 
 
 class CriterionConfig(_Model):
@@ -75,7 +78,11 @@ class PhaseConfig(_Model):
     min_pass_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     criteria: tuple[str, ...] = ()
     budget_s: float = Field(default=300.0, gt=0)
+    # xdist workers when the run store knows nothing of the phase yet (0: in-process); once
+    # it does, as many as its tests' waiting needs (see runner.choose_workers), at most
+    # max_workers.
     workers: int = Field(default=2, ge=0)
+    max_workers: int = Field(default=8, ge=0)
     timeout_s: float | None = Field(default=None, gt=0)
 
 
@@ -199,6 +206,8 @@ class Config(_Model):
     default_env: str = "local"
     results_dir: str = "reports"
     test_timeout_s: float = Field(default=30.0, gt=0)
+    # A worker is worth starting for this much waiting (it costs ~0.25 s to start here).
+    worker_min_work_s: float = Field(default=1.0, gt=0)
     quarantine_file: str = "tests/e2e/quarantine.toml"  # see ci_tools/quarantine.py
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     criteria: dict[str, CriterionConfig] = Field(default_factory=dict)

@@ -107,11 +107,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write one JSON record per test to DIR/phaseN.jsonl",
     )
     group.addoption(
-        "--failing-first",
-        dest="ci_tools_failing_first",
+        "--order",
+        dest="ci_tools_order",
         metavar="FILE",
         default=None,
-        help="a file of node ids (one a line) that failed last time: they run first",
+        help="a file of node ids (one a line) in the order to start them (the runner writes "
+        "last run's failures first, then the longest first); the others follow as collected",
     )
     group.addoption(
         "--fail-fast-after",
@@ -239,10 +240,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         item.user_properties.append((_META, meta))
         keep.append(item)
-    first = _failing_first(config.getoption("ci_tools_failing_first"))
-    if first:  # likely failures first, so the first failure (and fail-fast) comes early
-        keep.sort(key=lambda item: item.nodeid not in first)  # stable: the rest keep order
-    if drop or first:
+    rank = _order(config.getoption("ci_tools_order"))
+    if rank:  # likely failures first (fail-fast comes early), then longest first (makespan)
+        keep.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable for the rest
+    if drop or rank:
         if drop:
             config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -251,16 +252,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         write_selected(rundir.selected(folder, phase), (_selected(item) for item in keep))
 
 
-def _failing_first(path: str | None) -> frozenset[str]:
-    """The node ids in the failing-first file; none when there is no file."""
+def _order(path: str | None) -> dict[str, int]:
+    """Each node id of the order file with its place; none when there is no file."""
     if not path:
-        return frozenset()
+        return {}
     try:
-        return frozenset(
-            line.strip() for line in Path(path).read_text().splitlines() if line.strip()
-        )
+        lines = Path(path).read_text().splitlines()
     except OSError:
-        return frozenset()  # an ordering hint only: a missing file changes nothing else
+        return {}  # an ordering hint only: a missing file changes nothing else
+    return {nodeid: place for place, nodeid in enumerate(n.strip() for n in lines if n.strip())}
 
 
 def _meta(item: pytest.Item) -> dict[str, Any]:

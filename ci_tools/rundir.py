@@ -6,7 +6,8 @@ Each stage reads the files of the stages before it and writes its own:
     phaseN.jsonl            one record per test, appended as each ends (plugin)
     phaseN.trips.json       parts declared broken during phase N (plugin, fail-fast)
     phaseN.gate.json        phase N's gate with the numbers behind it (runner)
-    phaseN.first.txt        the tests that failed last time, run first (runner, from history)
+    phaseN.order.txt        the order to start the tests in: last run's failures, then the
+                            longest first (runner, from history)
     .phaseN.serial.lock     the turn of phase N's serial tests (plugin)
     context.json            deployment context of the failures (context stage)
     worklog.md, verdict.json, junit.xml   the report stage's outputs
@@ -46,9 +47,9 @@ def gate(run: Path, phase: int) -> Path:
     return run / f"phase{phase}.gate.json"
 
 
-def failing_first(run: Path, phase: int) -> Path:
-    """The node ids of phase N that failed in the environment's last run: they run first."""
-    return run / f"phase{phase}.first.txt"
+def order(run: Path, phase: int) -> Path:
+    """The order to start phase N's tests in (node ids, one a line)."""
+    return run / f"phase{phase}.order.txt"
 
 
 def serial_lock(run: Path, phase: int) -> Path:

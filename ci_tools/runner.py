@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import signal
 import subprocess
@@ -62,8 +63,11 @@ def run_id(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get("CI_TOOLS_RUN_ID") or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def pytest_command(config: Config, number: int, options: RunOptions) -> list[str]:
-    """The pytest command line of one phase."""
+def pytest_command(
+    config: Config, number: int, options: RunOptions, workers: int | None = None
+) -> list[str]:
+    """The pytest command line of one phase (``workers``: xdist workers, 0 in-process;
+    default the phase's configured count)."""
     phase = config.phases[number]
     timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
     command = [
@@ -81,25 +85,29 @@ def pytest_command(config: Config, number: int, options: RunOptions) -> list[str
         f"{timeout:g}",
         "-p",
         "no:cacheprovider",
-        # Hypothesis's plugin adds a second to every phase's exit and no e2e test uses it.
+        # Hypothesis's plugin adds a second to every phase's exit, anyio's 0.2 s to every
+        # process's start (workers included), and no e2e test uses either.
         "-p",
         "no:hypothesispytest",
+        "-p",
+        "no:anyio",
         "-q",
         "-rfE",
     ]
     if phase.markers:
         command += ["-m", phase.markers]
-    if phase.workers > 1:
-        command += ["-n", str(phase.workers)]
+    workers = phase.workers if workers is None else workers
+    if workers > 1:
+        command += ["-n", str(workers)]
     if options.priority:
         command += ["--priority", options.priority]
     if options.exitfirst:
         command.append("-x")
     if config.failfast.enabled:
         command += ["--fail-fast-after", str(config.failfast.after)]
-    first = rundir.failing_first(options.results_dir, number)
-    if first.exists():
-        command += ["--failing-first", str(first)]
+    order = rundir.order(options.results_dir, number)
+    if order.exists():
+        command += ["--order", str(order)]
     if config.retries.max and config.retries.transient:  # pytest-rerunfailures
         command += ["--reruns", str(config.retries.max)]
         for pattern in config.retries.transient:
@@ -180,14 +188,38 @@ def _wait(
         return process.returncode, "the run was cancelled", interrupt
 
 
-def _write_failing_first(options: RunOptions, number: int) -> None:
-    """Names the tests of phase N that failed in the environment's last run where the phase
-    ran (from the run store), for the plugin to start first. An ordering hint: a store that
-    cannot answer leaves the order as collected."""
-    path = rundir.failing_first(options.results_dir, number)
-    path.unlink(missing_ok=True)
+def _phase_environ() -> dict[str, str]:
+    """The environment of a phase's pytest: the caller's, except that bytecode is written.
+    Without cached bytecode (PYTHONDONTWRITEBYTECODE) every phase process and every xdist
+    worker compiles the suite and re-rewrites the asserts of every pytest plugin again:
+    0.3 s a process, the largest fixed cost of a phase measured here."""
+    environ = dict(os.environ)
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    return environ
+
+
+@dataclasses.dataclass(frozen=True)
+class LastRun:
+    """What the environment's last run of a phase says about running it now."""
+
+    failed: tuple[str, ...] = ()  # node ids that failed: they run first
+    durations: dict[str, float] = dataclasses.field(default_factory=dict)  # by node id
+
+    def order(self) -> list[str]:
+        """The order to start the tests in: the failures (the first failure, and fail-fast,
+        come early), then the rest longest first (the phase ends soonest that way)."""
+        failed = set(self.failed)
+        rest = sorted(
+            (n for n in self.durations if n not in failed), key=lambda n: -self.durations[n]
+        )
+        return [*self.failed, *rest]
+
+
+def last_run(options: RunOptions, number: int) -> LastRun:
+    """Phase N in the environment's last run where it ran, from the run store; nothing when
+    there is no store, no such run, or the store cannot answer (a hint, never a failure)."""
     if options.history_url is None:
-        return
+        return LastRun()
     from ci_tools.history.store import open_store  # noqa: PLC0415 - SQLAlchemy loads slowly
 
     try:
@@ -196,18 +228,37 @@ def _write_failing_first(options: RunOptions, number: int) -> None:
             last = next(
                 (r for r in store.runs(options.env, limit=20) if number in r.phases_ran), None
             )
-            failed = [
-                r.nodeid
-                for r in (store.results([last.key]) if last else [])
-                if r.phase == number and r.outcome in ("failed", "error")
-            ]
+            results = [r for r in (store.results([last.key]) if last else []) if r.phase == number]
         finally:
             store.close()
     except CIToolsError:
-        return
-    if failed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{nodeid}\n" for nodeid in failed))
+        return LastRun()
+    return LastRun(
+        failed=tuple(r.nodeid for r in results if r.outcome in ("failed", "error")),
+        durations={r.nodeid: r.duration_s for r in results if r.outcome != "not_run"},
+    )
+
+
+def choose_workers(
+    config: Config, number: int, env: str, durations: Sequence[float]
+) -> tuple[int, str]:
+    """How many test processes phase N gets, and why. End-to-end tests wait (on the network,
+    the agent), so the count follows the waiting, not the cores: enough workers that each
+    has about ``worker_min_work_s`` of tests or the longest test, whichever is more, at most
+    the phase's ``max_workers`` and the environment's ``max_workers``. Unknown durations
+    (a first run): the phase's ``workers``."""
+    phase = config.phases[number]
+    cap = phase.max_workers
+    limit = config.environments[env].max_workers if env in config.environments else None
+    if limit is not None:
+        cap = min(cap, limit)
+    if not durations:
+        return min(phase.workers, cap) if cap else 0, "no earlier run in the store"
+    total, longest = sum(durations), max(durations)
+    wanted = math.ceil(total / max(longest, config.worker_min_work_s))
+    count = max(1, min(wanted, cap))
+    why = f"last run: {total:.1f} s of tests, the longest {longest:.1f} s"
+    return (count if count > 1 else 0), why
 
 
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
@@ -232,11 +283,21 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
     rundir.selected(options.results_dir, number).unlink(missing_ok=True)
-    _write_failing_first(options, number)
+    last = last_run(options, number)
+    order = rundir.order(options.results_dir, number)
+    order.unlink(missing_ok=True)
+    if last.durations or last.failed:
+        order.write_text("".join(f"{nodeid}\n" for nodeid in last.order()))
+    workers, why = choose_workers(config, number, options.env, list(last.durations.values()))
+    mode = f"{workers} xdist workers" if workers else "in-process"
+    print(f"ci-tools: phase {number} runs {mode} ({why})", flush=True)
     started_at = _now()
     started = time.monotonic()
     process = subprocess.Popen(
-        pytest_command(config, number, options), cwd=options.root, start_new_session=True
+        pytest_command(config, number, options, workers),
+        cwd=options.root,
+        start_new_session=True,
+        env=_phase_environ(),
     )
     returncode, stop, cancelled = _wait(process, number, phase.budget_s)
     duration = time.monotonic() - started

@@ -63,3 +63,4 @@ class PastResult:
     outcome: str
     cause: str
     cause_class: str
+    duration_s: float = 0.0

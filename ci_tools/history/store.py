@@ -155,6 +155,7 @@ class Store:
             results.c.outcome,
             results.c.cause,
             results.c.cause_class,
+            results.c.duration_s,
         ).where(results.c.run.in_(list(run_keys)))
         with self._errors("read results"), self.engine.connect() as db:
             return [PastResult(**row) for row in db.execute(query).mappings()]

@@ -213,7 +213,8 @@ def test_last_runs_failures_of_a_phase_run_first_in_the_next_run(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     """Run, report (which records the run in the store), run again: the runner names the
-    test that failed last time in phaseN.first.txt and it is the first to run."""
+    test that failed last time first in phaseN.order.txt (then the others, longest first)
+    and it is the first to run."""
     write_project(pytester)
     pytester.makepyfile(
         test_one="""
@@ -241,6 +242,9 @@ def test_last_runs_failures_of_a_phase_run_first_in_the_next_run(
     assert reported.returncode == 0, reported.stderr
     cli("run", "--run-id", "r2")
     run = pytester.path / "reports" / "r2"
-    assert (run / "phase1.first.txt").read_text() == "test_one.py::test_b\n"
+    assert (run / "phase1.order.txt").read_text().splitlines() == [
+        "test_one.py::test_b",
+        "test_one.py::test_a",
+    ]
     order = [r.nodeid for r in read_records(run / "phase1.jsonl").records]
     assert order[0] == "test_one.py::test_b"

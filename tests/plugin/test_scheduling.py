@@ -58,8 +58,8 @@ def test_serial_tests_never_overlap_each_other_under_xdist(pytester: pytest.Pyte
     assert overlaps(spans["serial"] + spans["other"])
 
 
-def test_the_tests_that_failed_last_time_run_first(pytester: pytest.Pytester) -> None:
-    """A failing-first file moves its tests to the front, the rest in their order."""
+def test_an_order_file_decides_which_tests_start_first(pytester: pytest.Pytester) -> None:
+    """An order file starts its tests in its order; the others follow as collected."""
     pytester.makepyfile(
         test_order="""
         import pytest
@@ -70,8 +70,8 @@ def test_the_tests_that_failed_last_time_run_first(pytester: pytest.Pytester) ->
         def test_d(): pass
     """
     )
-    first = pytester.path / "first.txt"
-    first.write_text("test_order.py::test_c\ntest_order.py::test_gone\n")
+    first = pytester.path / "order.txt"
+    first.write_text("test_order.py::test_c\ntest_order.py::test_gone\ntest_order.py::test_b\n")
     result = pytester.runpytest(
         "--phase",
         "1",
@@ -79,7 +79,7 @@ def test_the_tests_that_failed_last_time_run_first(pytester: pytest.Pytester) ->
         "out",
         "-p",
         "no:cacheprovider",
-        "--failing-first",
+        "--order",
         str(first),
     )
     assert result.ret == pytest.ExitCode.OK
@@ -88,4 +88,4 @@ def test_the_tests_that_failed_last_time_run_first(pytester: pytest.Pytester) ->
         for r in read_lines(Path(pytester.path / "out" / "phase1.jsonl"))
         if r["event"] == "test"
     ]
-    assert order == ["test_c", "test_a", "test_b", "test_d"]
+    assert order == ["test_c", "test_b", "test_a", "test_d"]

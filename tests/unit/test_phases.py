@@ -127,3 +127,24 @@ def test_format_value() -> None:
     assert format_value(5012.4, "ms") == "5,012 ms"
     assert format_value(0.975, "%") == "97.5%"
     assert format_value(1.5, "ms") == "1.5 ms"
+
+
+def test_workers_follow_the_waiting_within_the_caps() -> None:
+    """Unknown durations: the phase's workers. Known: one worker a second of waiting (or a
+    longest test), capped by the phase and the environment; little waiting is in-process."""
+    from ci_tools.runner import choose_workers  # noqa: PLC0415
+
+    config = cfg.parse(
+        {
+            "environments": {"local": {}, "staging": {"max_workers": 4}},
+            "phases": {"1": {"title": "One", "workers": 2, "max_workers": 8}},
+        }
+    )
+    assert choose_workers(config, 1, "local", [])[0] == 2
+    assert choose_workers(config, 1, "local", [5.0] * 8)[0] == 8  # 40 s, the longest 5 s
+    assert choose_workers(config, 1, "local", [0.1] * 25)[0] == 3  # 2.5 s of short tests
+    assert choose_workers(config, 1, "local", [0.05] * 10)[0] == 0  # 0.5 s: in-process
+    assert choose_workers(config, 1, "local", [9.0, 1.0, 1.0])[0] == 2  # one long test
+    assert choose_workers(config, 1, "staging", [5.0] * 8)[0] == 4  # the environment's cap
+    _, why = choose_workers(config, 1, "local", [5.0] * 8)
+    assert why == "last run: 40.0 s of tests, the longest 5.0 s"
