@@ -205,13 +205,19 @@ class LastRun:
     failed: tuple[str, ...] = ()  # node ids that failed: they run first
     durations: dict[str, float] = dataclasses.field(default_factory=dict)  # by node id
 
-    def order(self) -> list[str]:
+    def order(self, workers: int = 0) -> list[str]:
         """The order to start the tests in: the failures (the first failure, and fail-fast,
-        come early), then the rest longest first (the phase ends soonest that way)."""
+        come early), then the rest longest first, so the phase ends soonest. Under xdist
+        (``--dist load`` hands each worker two consecutive tests to begin with) the first
+        pairs are one long and one short test, so no worker starts with two long ones."""
         failed = set(self.failed)
         rest = sorted(
             (n for n in self.durations if n not in failed), key=lambda n: -self.durations[n]
         )
+        if workers > 1 and len(rest) >= 2 * workers:
+            longest, shortest = rest[:workers], rest[::-1][:workers]
+            middle = rest[workers : len(rest) - workers]
+            rest = [n for pair in zip(longest, shortest, strict=True) for n in pair] + middle
         return [*self.failed, *rest]
 
 
@@ -284,11 +290,11 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
     rundir.selected(options.results_dir, number).unlink(missing_ok=True)
     last = last_run(options, number)
+    workers, why = choose_workers(config, number, options.env, list(last.durations.values()))
     order = rundir.order(options.results_dir, number)
     order.unlink(missing_ok=True)
     if last.durations or last.failed:
-        order.write_text("".join(f"{nodeid}\n" for nodeid in last.order()))
-    workers, why = choose_workers(config, number, options.env, list(last.durations.values()))
+        order.write_text("".join(f"{nodeid}\n" for nodeid in last.order(workers)))
     mode = f"{workers} xdist workers" if workers else "in-process"
     print(f"ci-tools: phase {number} runs {mode} ({why})", flush=True)
     started_at = _now()
