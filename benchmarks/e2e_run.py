@@ -7,6 +7,8 @@
     the sum over phases of the longest test, plus the fixed start-up of one phase (phase 1's,
     in-process: launch to its first test). Goal <= 1.3. Also printed: the sum over phases of
     (start-up + longest test), what five separate pytest processes cannot beat.
+    The peak memory (RSS) of the run's processes (ci-tools, pytest, its workers), sampled
+    every 50 ms, is printed beside it (goal <= 1 GiB).
 (b) Under redis_down: wall time from launching the run to its verdict (goal <= 20 s).
 
 ``--agent-step-ms 500`` runs (a) with the agent at a staging-like pace (the platform's own is
@@ -16,13 +18,17 @@ own platform on free ports and its own results directory.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from ci_tools.config import HISTORY_URL, load, sqlite_url
 from ci_tools.phases import read_gate
@@ -30,6 +36,23 @@ from ci_tools.records import read_records, records_path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_WALL_S, GOAL_RATIO, GOAL_VERDICT_S = 120.0, 1.3, 20.0
+GOAL_RSS = 1024**3
+PEAK: dict[str, int] = {}  # run id -> peak RSS of the run's process tree, in bytes
+
+
+def _sample_rss(process: psutil.Popen, run_id: str, done: threading.Event) -> None:
+    """The largest total RSS of the process and its descendants until ``done``."""
+    peak = 0
+    while not done.wait(0.05):
+        total = 0
+        try:
+            for proc in [process, *process.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+        peak = max(peak, total)
+    PEAK[run_id] = peak
 
 
 def _seconds(iso: str) -> float:
@@ -53,15 +76,21 @@ def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> t
         )
         try:
             started = time.perf_counter()
-            result = subprocess.run(
+            process = psutil.Popen(
                 [sys.executable, "-m", "ci_tools.cli", "run"],
                 env=env,
                 cwd=ROOT,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                check=False,
             )
+            done = threading.Event()
+            sampler = threading.Thread(target=_sample_rss, args=(process, run_id, done))
+            sampler.start()
+            stdout, _ = process.communicate()
             elapsed = time.perf_counter() - started
+            done.set()
+            sampler.join()
             if report:
                 subprocess.run(
                     [sys.executable, "-m", "ci_tools.cli", "report"],
@@ -72,10 +101,10 @@ def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> t
                 )
         finally:
             subprocess.run([*platform, "stop"], env=env, check=True, cwd=ROOT, capture_output=True)
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith(("phase ", "ci-tools: phase")):
             print(line)
-    return elapsed, result.returncode
+    return elapsed, process.returncode
 
 
 def paths(results_dir: Path, phases: list[int]) -> tuple[float, float, float]:
@@ -118,6 +147,8 @@ def main(argv: list[str]) -> int:
         f"{startup:.1f} s); ratio {wall / critical:.2f} (goal <= {GOAL_RATIO}); "
         f"per-phase start-up + longest {per_phase:.1f} s, ratio {wall / per_phase:.2f}"
     )
+    rss = PEAK.get(f"bench-healthy-{stamp}", 0)
+    print(f"    peak RSS of the run's processes: {rss / 1024**2:.0f} MiB (goal <= 1 GiB)")
     print(
         f"(b) redis_down, time to verdict: {verdict:.1f} s (goal <= {GOAL_VERDICT_S:g} s, "
         f"exit {redis_code})"
@@ -128,6 +159,7 @@ def main(argv: list[str]) -> int:
         and wall / critical <= GOAL_RATIO
         and redis_code == 1
         and verdict <= GOAL_VERDICT_S
+        and rss <= GOAL_RSS
     )
     return 0 if ok else 1
 
