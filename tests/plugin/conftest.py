@@ -52,3 +52,10 @@ def test_records(path: Path) -> dict[str, dict[str, Any]]:
 
 
 test_records.__test__ = False  # type: ignore[attr-defined]
+
+
+def run_phase1(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in-process as phase 1 recording into ``out/``, with extra arguments."""
+    return pytester.runpytest(
+        "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider", *args
+    )

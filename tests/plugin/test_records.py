@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from ci_tools.records import read_records
-from tests.plugin.conftest import read_lines, test_records
+from tests.plugin.conftest import read_lines, run_phase1, test_records
 
 OUTCOMES = """
 import pytest
@@ -280,18 +280,7 @@ def test_a_transient_failure_is_retried_once_and_its_pass_is_not_clean(
     again and its pass is recorded with retries=1 (one record, not two); a wrong answer is
     never retried."""
     pytester.makepyfile(test_retry=RETRIED)
-    result = pytester.runpytest(
-        "--phase",
-        "1",
-        "--results-dir",
-        "out",
-        "-p",
-        "no:cacheprovider",
-        "--reruns",
-        "1",
-        "--only-rerun",
-        "ConnectionResetError",
-    )
+    result = run_phase1(pytester, "--reruns", "1", "--only-rerun", "ConnectionResetError")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     lines = [
         line

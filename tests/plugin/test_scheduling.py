@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.conftest import read_lines
+from tests.plugin.conftest import read_lines, run_phase1
 
 SERIAL = """
 import json, time, pytest
@@ -72,16 +72,7 @@ def test_an_order_file_decides_which_tests_start_first(pytester: pytest.Pytester
     )
     first = pytester.path / "order.txt"
     first.write_text("test_order.py::test_c\ntest_order.py::test_gone\ntest_order.py::test_b\n")
-    result = pytester.runpytest(
-        "--phase",
-        "1",
-        "--results-dir",
-        "out",
-        "-p",
-        "no:cacheprovider",
-        "--order",
-        str(first),
-    )
+    result = run_phase1(pytester, "--order", str(first))
     assert result.ret == pytest.ExitCode.OK
     order = [
         r["nodeid"].split("::")[1]
