@@ -161,10 +161,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if phase is None and results_dir is None:
         return
     folder = Path(results_dir or "reports/adhoc")
-    if not config.pluginmanager.hasplugin("ci_tools_serial_turns"):
-        config.pluginmanager.register(
-            SerialTurns(rundir.serial_lock(folder, phase or 0)), "ci_tools_serial_turns"
-        )
     if after <= 0:
         return
     if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("dsession"):
@@ -174,7 +170,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Flushes and unregisters the recorder and the guard."""
+    """Flushes and unregisters the recorder, the guard and the serial turns."""
     recorder = config.stash.get(_RECORDER, None)
     if recorder is not None:
         recorder.finish_all()
@@ -186,6 +182,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         guard.close()
         config.pluginmanager.unregister(guard)
         del config.stash[_GUARD]
+    turns = config.pluginmanager.get_plugin("ci_tools_serial_turns")
+    if turns is not None:
+        config.pluginmanager.unregister(turns)
 
 
 def _project_config(config: pytest.Config) -> cfg.Config:
@@ -240,6 +239,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         item.user_properties.append((_META, meta))
         keep.append(item)
+    serial = any("serial" in _meta(item).get("markers", ()) for item in keep)
+    if serial and not config.pluginmanager.hasplugin("ci_tools_serial_turns"):
+        # Only where a serial test was collected (the process that runs it: an xdist worker,
+        # or pytest itself): every other run pays nothing for the turns.
+        folder = Path(config.getoption("ci_tools_results_dir") or "reports/adhoc")
+        turns = SerialTurns(rundir.serial_lock(folder, phase or 0))
+        config.pluginmanager.register(turns, "ci_tools_serial_turns")
     rank = _order(config.getoption("ci_tools_order"))
     if rank:  # likely failures first (fail-fast comes early), then longest first (makespan)
         keep.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable for the rest
