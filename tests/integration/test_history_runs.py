@@ -46,6 +46,7 @@ def test_a_repeated_failure_is_new_then_known_since_the_run_it_began(tmp_path: P
     summary = worklog[: worklog.index("## Phases")]
     began = runs[1].started[:16].replace("T", " ")
     assert f"0 of {failing} failing test(s) new; {failing} known" in summary
+    assert worklog.splitlines()[0].endswith(f"· 0 of {failing} failing tests new")
     assert f"failing in every run since {began} UTC (2 runs" in summary
     assert runs[1].revisions["backend"] in summary
     assert "historical success" in worklog
