@@ -152,6 +152,16 @@ def trend_chart(points: Sequence[TrendPoint]) -> str:
     return "\n".join(lines) + f"\n\n{caption}; a phase that did not run is drawn at 0%."
 
 
+def _change(commit: Commit) -> str:
+    """One commit as a list item: a mark when it looks like infrastructure, its short sha,
+    subject and first files."""
+    files = ", ".join(commit.files[:4]) + (
+        f", {len(commit.files) - 4} more" if len(commit.files) > 4 else ""
+    )
+    mark = "🏗️ " if commit.infrastructure else ""
+    return f"{mark}`{commit.sha}` {_cell(commit.subject)}" + (f" ({_cell(files)})" if files else "")
+
+
 def _quarantined(diagnosis: Diagnosis, quarantine: Quarantine) -> list[tuple[str, Entry]]:
     """The tests whose results did not count for their gate, with their entries."""
     held = [t for g in diagnosis.gates for t in g.quarantined]
@@ -238,7 +248,7 @@ def render(
         h=history,
         rate=_rate,
         trend=trend_chart(history.trend) if history else "",
-        changes=changes,
+        changes=[_change(c) for c in changes],
         quarantined=_quarantined(diagnosis, quarantine),
         expired=quarantine.expired,
     )

@@ -62,3 +62,39 @@ def test_a_bad_file_is_one_line_naming_the_entry(tmp_path: Path, text: str, mess
         load(path, TODAY)
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_the_worklog_names_quarantined_tests_and_expired_entries(tmp_path: Path) -> None:
+    """A quarantined failure that did not count, and an expired entry, each have a line."""
+    from ci_tools.config import parse  # noqa: PLC0415
+    from ci_tools.diagnose import diagnose  # noqa: PLC0415
+    from ci_tools.phases import evaluate_gate  # noqa: PLC0415
+    from ci_tools.records import Failure, PhaseRecords  # noqa: PLC0415
+    from ci_tools.report.markdown import Meta, render  # noqa: PLC0415
+    from tests.fakes.records import make_record  # noqa: PLC0415
+
+    path = tmp_path / "quarantine.toml"
+    path.write_text(FILE)
+    held = load(path, TODAY)
+    config = parse({"phases": {"1": {"title": "One"}}})
+    records = (
+        make_record(
+            "test_flaky_stream",
+            file="tests/e2e/t.py",
+            outcome="failed",
+            failure=Failure("AssertionError", "late"),
+        ),
+        make_record("test_ok", file="tests/e2e/t.py"),
+    )
+    gate = evaluate_gate(1, config.phases[1], config, PhaseRecords(records, (), 0), quarantine=held)
+    assert gate.met
+    worklog = render(
+        diagnose(config, [gate], records, None), None, Meta("local", "r", "c", "w"), quarantine=held
+    )
+    assert (
+        "- `tests/e2e/t.py::test_flaky_stream`: quarantined until 2027-01-15 (alice: late first "
+        "chunk, #12); ran, not counted for its gate"
+    ) in worklog
+    assert (
+        "- `tests/e2e/t.py::test_old`: quarantine expired 2026-12-01 (bob: fixed since)" in worklog
+    )

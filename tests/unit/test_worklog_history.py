@@ -50,3 +50,31 @@ def test_commits_since_the_last_healthy_run_put_infrastructure_first() -> None:
     assert [c.sha for c in commits] == ["aaa1111", "bbb2222", "ccc3333", "ddd4444"]
     assert [c.sha for c in ranked(commits)] == ["bbb2222", "ddd4444", "aaa1111", "ccc3333"]
     assert [c.sha for c in ranked(commits, limit=1)] == ["bbb2222"]
+
+
+def test_the_commits_since_the_last_healthy_run_are_one_list_item_each() -> None:
+    """The worklog's section names the last healthy run's commit and lists each commit on a
+    line of its own, infrastructure marked."""
+    from ci_tools.config import parse  # noqa: PLC0415
+    from ci_tools.diagnose import diagnose  # noqa: PLC0415
+    from ci_tools.report.changes import Commit  # noqa: PLC0415
+    from ci_tools.report.history import build_view  # noqa: PLC0415
+    from ci_tools.report.markdown import Meta, render  # noqa: PLC0415
+    from tests.unit.test_history import current  # noqa: PLC0415
+
+    config = parse({})
+    diagnosis = diagnose(config, (), (), None)
+    healthy = run(1, 590, commit="abc123")
+    view = build_view(
+        config, current=current(), records=(), diagnosis=diagnosis, past=[healthy], past_results=[]
+    )
+    commits = [
+        Commit("bbb2222", "bump worker memory", ("deploy/backend.yaml",)),
+        Commit("aaa1111", "fix typo", ("README.md",)),
+    ]
+    worklog = render(diagnosis, None, Meta("local", "r0", "c0", "w"), history=view, changes=commits)
+    section = worklog.split("## What changed in code since the last healthy run")[1]
+    lines = section.strip().splitlines()
+    assert lines[0].startswith("Commits after `abc123`")
+    assert lines[2] == "- 🏗️ `bbb2222` bump worker memory (deploy/backend.yaml)"
+    assert lines[3] == "- `aaa1111` fix typo (README.md)"
