@@ -115,12 +115,7 @@ def render(
                 f"{_counts(file_tests, 'areas')} |"
             )
             if rates is not None:
-                rate = rates.get(file)
-                row += (
-                    f" {rate.value:.0%} ({rate.runs} runs) |"
-                    if rate is not None and rate.value is not None
-                    else " - |"
-                )
+                row += f" {Rate.text(rates.get(file))} |"
             lines.append(row)
     return "\n".join(lines) + "\n"
 

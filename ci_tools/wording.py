@@ -1,5 +1,6 @@
 """The phrases the worklog repeats, each written once: a duration or an age as a person says
-it ("12 s", "4 min", "38 h", "3 days"), ranges of phase numbers ("phases 2–5")."""
+it ("12 s", "4 min", "38 h", "3 days"), a moment in UTC ("2026-12-01 20:52 UTC"), ranges of
+phase numbers ("phases 2–5")."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ def phase_range(numbers: Sequence[int]) -> str:
     if ordered == list(range(ordered[0], ordered[-1] + 1)):
         return f"phases {ordered[0]}–{ordered[-1]}"
     return "phases " + ", ".join(map(str, ordered))
+
+
+def utc(iso: str) -> str:
+    """An ISO 8601 UTC time as the worklog says it, to the minute: ``2026-12-01 20:52 UTC``
+    (``?`` when unknown)."""
+    return iso[:16].replace("T", " ") + " UTC" if iso else "?"

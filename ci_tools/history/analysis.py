@@ -151,6 +151,14 @@ class Rate:
         """The share passed; None with nothing counted."""
         return self.passed / self.total if self.total else None
 
+    @staticmethod
+    def text(rate: Rate | None) -> str:
+        """The rate with its sample, as the worklog and the index say it: ``95% (19 runs)``;
+        ``-`` for none."""
+        if rate is None or rate.value is None:
+            return "-"
+        return f"{rate.value:.0%} ({rate.runs} runs)"
+
 
 def success_rates(
     past: Sequence[PastRun],

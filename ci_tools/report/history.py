@@ -29,13 +29,9 @@ from ci_tools.history.store import HISTORY_URL, Store, store_url
 __all__ = ["HISTORY_URL", "HistoryView", "build_view", "gather", "store_url"]
 from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
-from ci_tools.wording import age
+from ci_tools.wording import age, utc
 
 LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
-
-
-def _when(iso: str) -> str:
-    return iso[:16].replace("T", " ") + " UTC" if iso else "?"
 
 
 def run_row(
@@ -136,14 +132,13 @@ class HistoryView:
     """What history says of the current run, for the worklog and the outputs."""
 
     runs: int  # earlier runs of this environment in the store
-    tests: dict[str, TrackRecord]  # the failing tests, and those flaky or broken
+    window: int  # of those, the runs behind the rates and the expected state
     groups: dict[str, str]  # signature -> "new" or "known: failing in every run since ..."
     new_failures: int
     known_failures: int
     flaky: tuple[TrackRecord, ...]
     broken: tuple[TrackRecord, ...]
     phase_rates: dict[int, Rate]
-    file_rates: dict[str, Rate]
     expected: tuple[str, ...]
     facts: dict[str, Fact]
     summary: str = ""  # the worklog's one line near the top
@@ -158,7 +153,7 @@ def _known(test: TrackRecord) -> str:
         return "new"
     revisions = ", ".join(sorted(since.revisions.values())) or "no revision recorded"
     return (
-        f"known: failing in every run since {_when(since.started)} ({test.failing_runs} runs, "
+        f"known: failing in every run since {utc(since.started)} ({test.failing_runs} runs, "
         f"{age(test.failing_hours * 3600)}), which began at {revisions}, commit "
         f"{since.commit or '?'}"
     )
@@ -168,7 +163,7 @@ def _part_line(state: PartState) -> str:
     line = f"{state.part}: failed in {state.failed} of the last {state.runs} runs"
     if state.streak is not None and state.streak.runs > 1:
         line += (
-            f"; in every run since {_when(state.streak.since.started)} "
+            f"; in every run since {utc(state.streak.since.started)} "
             f"({state.streak.runs} runs, {age(state.streak.hours * 3600)})"
         )
     return line
@@ -186,7 +181,7 @@ def history_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> d
             facts[fact] = Fact(
                 found.hours,
                 f"{part} failing in every run for {age(found.hours * 3600)} (since "
-                f"{_when(found.since.started)}, {found.runs} runs)",
+                f"{utc(found.since.started)}, {found.runs} runs)",
             )
     slow = config.history.slow_database_ms
     found = streak(
@@ -196,7 +191,7 @@ def history_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> d
         facts["database_slow_runs"] = Fact(
             float(found.runs),
             f"database above {slow:,.0f} ms in every sample of {found.runs} runs in a row "
-            f"(since {_when(found.since.started)})",
+            f"(since {utc(found.since.started)})",
         )
     return facts
 
@@ -270,7 +265,7 @@ def build_view(
     }
     return HistoryView(
         runs=len(past),
-        tests={k: v for k, v in tests.items() if v.status != "passing" or v.flaky or v.broken},
+        window=len(window),
         groups=groups,
         new_failures=new,
         known_failures=known,
@@ -279,7 +274,6 @@ def build_view(
         phase_rates={
             int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
         },
-        file_rates=file_rates,
         expected=tuple(_part_line(s) for s in expected_state(current, window, checks)),
         facts=history_facts(config, current, past),
         summary=summary,

@@ -21,7 +21,7 @@ from ci_tools.history.analysis import Rate, TrendPoint
 from ci_tools.phases import CriterionResult, format_value
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Entry, Quarantine
-from ci_tools.wording import age, phase_range
+from ci_tools.wording import age, phase_range, utc
 
 if TYPE_CHECKING:
     from ci_tools.report.changes import Commit
@@ -101,6 +101,7 @@ def _environment() -> jinja2.Environment:
         oneline=lambda v: str(v).splitlines()[0] if str(v) else "",
         trace_label=lambda url: _trace_label(str(url)),
         link=_link,
+        utc=utc,
     )
     return env
 
@@ -167,13 +168,6 @@ def _quarantined(diagnosis: Diagnosis, quarantine: Quarantine) -> list[tuple[str
     held = [t for g in diagnosis.gates for t in g.quarantined]
     found = [(t, quarantine.entry_for(t)) for t in held]
     return [(t, e) for t, e in found if e is not None]
-
-
-def _rate(rate: Rate | None) -> str:
-    """A historical success rate with its sample: ``95% (19 runs)``."""
-    if rate is None or rate.value is None:
-        return "-"
-    return f"{rate.value:.0%} ({rate.runs} runs)"
 
 
 def _age(service: ServiceContext) -> str:
@@ -246,7 +240,7 @@ def render(
         steps=next_steps(diagnosis, context),
         skipped_line=skipped_line(diagnosis),
         h=history,
-        rate=_rate,
+        rate=Rate.text,
         trend=trend_chart(history.trend) if history else "",
         changes=[_change(c) for c in changes],
         quarantined=_quarantined(diagnosis, quarantine),
