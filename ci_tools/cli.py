@@ -190,6 +190,8 @@ def _report(args: argparse.Namespace) -> int:
 
     project, env, results, root = _selected_run(args)
     report = write_report(project, env=env, results_dir=results, root=root, environ=os.environ)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for line in report.annotations:
         print(line)
     print_summary(report.diagnosis, str(report.worklog))
@@ -228,10 +230,9 @@ def _history(args: argparse.Namespace) -> int:
         missing = [d for d in args.dirs if not d.is_dir()]
         if missing:
             raise ConfigError(f"no run directory at {missing[0]}: give reports/<run-id> folders")
-        for folder in sorted(args.dirs, key=_started):
-            diagnosis = import_run(project, folder.resolve(), env, url)
-            refused = [n for n in diagnosis.notes if "history" in n]
-            print(f"{folder}: {diagnosis.verdict}" + (f" ({refused[-1]})" if refused else ""))
+        for folder in sorted(args.dirs, key=lambda d: _started(project, d)):
+            verdict, refused = import_run(project, folder.resolve(), env, url)
+            print(f"{folder}: {verdict}" + (f" (not recorded: {refused})" if refused else ""))
         return 0
     if args.dirs:
         raise ConfigError("run directories go after `import`: ci-tools history import DIR...")
@@ -239,12 +240,12 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _started(folder: Path) -> str:
+def _started(project: config.Config, folder: Path) -> str:
     """When a run directory's first phase started ('' when unknown): imports go in order."""
     from ci_tools.phases import read_gate  # noqa: PLC0415
 
     with contextlib.suppress(CIToolsError):
-        for number in range(1, 10):
+        for number in project.phases:
             gate = read_gate(folder, number)
             if gate is not None and gate.started_at:
                 return gate.started_at

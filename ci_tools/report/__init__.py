@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -53,6 +52,7 @@ class Report:
     summary_rung: int  # 0 = the full worklog fitted GitHub's limit
     annotations: tuple[str, ...]
     outputs: dict[str, str]
+    warnings: tuple[str, ...] = ()  # for the CLI to print (a run store that did not answer)
 
 
 def load_run(config: Config, results_dir: Path) -> RunInput:
@@ -147,9 +147,9 @@ def _with_history(
     attempt: int,
     commit: str,
     url: str,
-) -> tuple[Diagnosis, HistoryView | None]:
+) -> tuple[Diagnosis, HistoryView | None, str | None]:
     """Judges the run against the store's earlier runs, then records it there. Any failure
-    of the store is a one-line warning and a note; the report goes on without history."""
+    of the store is a note, and the warning returned; the report goes on without history."""
     current = history.run_row(
         config,
         diagnosis,
@@ -161,7 +161,7 @@ def _with_history(
         commit=commit,
     )
     if not config.history.enabled or current is None:
-        return diagnosis, None
+        return diagnosis, None, None
     view = None
     try:
         store = open_store(url)
@@ -187,22 +187,22 @@ def _with_history(
         finally:
             store.close()
     except HistoryError as exc:
-        print(f"warning: {exc}", file=sys.stderr)
         note = f"without history: {exc}" if view is None else f"this run was not recorded: {exc}"
         diagnosis = dataclasses.replace(diagnosis, notes=(*diagnosis.notes, note))
-    return diagnosis, view
+        return diagnosis, view, str(exc)
+    return diagnosis, view, None
 
 
-def import_run(config: Config, results_dir: Path, env: str, url: str) -> Diagnosis:
+def import_run(config: Config, results_dir: Path, env: str, url: str) -> tuple[str, str | None]:
     """Records an old run directory (e.g. a downloaded workflow artifact) in the store, as
-    the report stage would have; nothing is written into the directory. The diagnosis, with
-    a note when the store refused it."""
+    the report stage would have; nothing is written into the directory. Its verdict, and
+    why the store refused it (None: recorded)."""
     run = load_run(config, results_dir)
     diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
-    diagnosis, _ = _with_history(
+    diagnosis, _, refused = _with_history(
         config, run, diagnosis, env=env, run_id=results_dir.name, attempt=1, commit="", url=url
     )
-    return diagnosis
+    return diagnosis.verdict, refused
 
 
 def write_report(
@@ -217,7 +217,7 @@ def write_report(
     meta = Meta(
         env=env, run_id=results_dir.name, commit=_commit(actions, root), artifact=str(worklog)
     )
-    diagnosis, view = _with_history(
+    diagnosis, view, refused = _with_history(
         config,
         run,
         diagnosis,
@@ -259,4 +259,5 @@ def write_report(
     write_junit(results_dir / rundir.JUNIT, run.gates, run.records)
     annotations = github.error_annotations(diagnosis) if actions.active else []
     github.publish(actions, summary, values)
-    return Report(diagnosis, worklog, rung, tuple(annotations), values)
+    warnings = (refused,) if refused else ()
+    return Report(diagnosis, worklog, rung, tuple(annotations), values, warnings)

@@ -209,21 +209,29 @@ def test_a_truncated_gate_file_is_noted_and_rejudged(config: cfg.Config, tmp_pat
     assert report.diagnosis.gates[0].status == "not_met"
 
 
-def test_a_broken_store_is_one_warning_and_the_worklog_says_so(
-    config: cfg.Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A corrupt run store: the report is written without history, a note says why, the
-    warning is one line on stderr, and the file is left as it was."""
+def test_a_broken_store_is_one_warning_and_the_worklog_says_so(tmp_path: Path) -> None:
+    """A corrupt run store: ``ci-tools report`` writes the worklog without history with a
+    note saying why, warns in one line on stderr, and leaves the file as it was."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
     write_small_run(tmp_path)
     store = tmp_path.parent / f"{tmp_path.name}-history.db"
     store.write_bytes(b"garbage" * 64)
-    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
-    worklog = report.worklog.read_text()
+    command = [sys.executable, "-m", "ci_tools.cli", "--root", str(ROOT), "report"]
+    done = subprocess.run(
+        [*command, "--results", str(tmp_path)],
+        env={**os.environ, **own_store(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    worklog = (tmp_path / "worklog.md").read_text()
     assert "**History:** none (see the notes)." in worklog
     assert "without history: history store" in worklog
-    warning = capsys.readouterr().err
-    assert warning.count("\n") == 1
-    assert warning.startswith("warning: history store")
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("warning: history store")
     assert store.read_bytes() == b"garbage" * 64
     assert "new_failures" not in json.loads((tmp_path / "verdict.json").read_text())
 
