@@ -23,7 +23,6 @@ from tests.integration.fault_matrix import (
     CASES,
     CaseResult,
     expectation_misses,
-    predicted_classes,
     run_case,
 )
 
@@ -77,7 +76,7 @@ def main(names: list[str]) -> int:
         result = run_case(case)
         print(row(result), flush=True)
         misses += [f"{case.name}: {miss}" for miss in expectation_misses(result)]
-        classes = predicted_classes(result.run_dir)
+        classes = result.classes
         if case.fault_class is not None:
             truth += [case.fault_class] * len(classes)
             predicted += list(classes.values())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 import re
@@ -239,6 +240,11 @@ class CaseResult:
         """The phases whose tests ran."""
         return tuple(p for p in self.phases if p.ran)
 
+    @functools.cached_property
+    def classes(self) -> dict[str, str]:
+        """Each failed test's class, as diagnosed (once: the test and the benchmark read it)."""
+        return predicted_classes(self.run_dir)
+
 
 def main_job_environ(history_url: str | None = None) -> dict[str, str]:
     """The main job's environment: this interpreter's tools first on PATH, no GitHub
@@ -359,6 +365,14 @@ def read_phases(run_dir: Path) -> tuple[PhaseRun, ...]:
     return tuple(phases)
 
 
+def run_dir_of(output: str, what: str) -> Path:
+    """The run directory the main job's output names (its last ``worklog:`` line)."""
+    found = _WORKLOG.findall(output)
+    if not found:
+        raise RuntimeError(f"{what}: the main job named no worklog:\n{output[-4000:]}")
+    return ROOT / "reports" / str(found[-1])
+
+
 def run_case(case: Case) -> CaseResult:
     """Runs the main job with the case's faults and reads what it wrote."""
     before = (
@@ -368,16 +382,9 @@ def run_case(case: Case) -> CaseResult:
         history = f"sqlite:///{store}/history.db"
         seconds, result, secrets = main_job(*case.nox_args, history_url=history)
     output = result.stdout + result.stderr
-    found = _WORKLOG.findall(output)
-    if not found:
-        raise RuntimeError(
-            f"{case.name}: the main job named no worklog (exit {result.returncode}):\n"
-            + output[-4000:]
-        )
-    run = found[-1]
-    if run in before:
-        raise RuntimeError(f"{case.name}: the main job reused the run directory reports/{run}")
-    run_dir = ROOT / "reports" / run
+    run_dir = run_dir_of(output, f"{case.name} (exit {result.returncode})")
+    if run_dir.name in before:
+        raise RuntimeError(f"{case.name}: the main job reused the run directory {run_dir}")
     return CaseResult(
         case=case,
         seconds=seconds,
@@ -483,11 +490,7 @@ def expectation_misses(result: CaseResult) -> list[str]:
     worklog = (result.run_dir / "worklog.md").read_text()
     misses += [f"worklog lacks {phrase!r}" for phrase in case.worklog if phrase not in worklog]
     if case.fault_class is not None:
-        wrong = {
-            test: klass
-            for test, klass in predicted_classes(result.run_dir).items()
-            if klass != case.fault_class
-        }
+        wrong = {test: klass for test, klass in result.classes.items() if klass != case.fault_class}
         misses += [f"{test} classed {klass}" for test, klass in wrong.items()]
     if (result.exit_code == 0) != (case.verdict == "healthy"):
         misses.append(f"main job exit {result.exit_code} for a {case.verdict} run")

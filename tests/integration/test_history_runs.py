@@ -4,24 +4,20 @@ second run's failures are new, the third's known since the second run, said near
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from ci_tools.history.store import open_store, sqlite_url
-from tests.integration.fault_matrix import ROOT, main_job
+from tests.integration.fault_matrix import main_job, run_dir_of
 
 pytestmark = pytest.mark.integration
-_WORKLOG = re.compile(r"worklog: (?:\S*/)?reports/(?P<run>[^/\s]+)/worklog\.md")
 
 
 def run_main_job(history_url: str, *args: str) -> Path:
     """The main job with the faults, recording into the given store; its run directory."""
     _, result, _ = main_job(*args, history_url=history_url)
-    found = _WORKLOG.findall(result.stdout + result.stderr)
-    assert found, result.stdout[-2000:] + result.stderr[-2000:]
-    return ROOT / "reports" / str(found[-1])
+    return run_dir_of(result.stdout + result.stderr, f"main job {args}")
 
 
 def test_a_repeated_failure_is_new_then_known_since_the_run_it_began(tmp_path: Path) -> None:
