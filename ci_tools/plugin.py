@@ -22,6 +22,7 @@ import re
 import secrets
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
     results_dir = config.getoption("ci_tools_results_dir")
     if (phase is None and results_dir is None) or hasattr(config, "workerinput"):
         return
-    folder = Path(results_dir or "reports/adhoc")
+    folder = _results_folder(config)
     after = config.getoption("ci_tools_fail_fast_after")
     trips = rundir.trips(folder, phase or 0)
     if after > 0 and not hasattr(config, "workerinput"):
@@ -160,7 +161,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     results_dir = config.getoption("ci_tools_results_dir")
     if phase is None and results_dir is None:
         return
-    folder = Path(results_dir or "reports/adhoc")
+    folder = _results_folder(config)
     if after <= 0:
         return
     if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("dsession"):
@@ -224,6 +225,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return  # not a phased run: leave the tests alone and cost nothing
     wanted = set(priority.split(",")) if priority else None
     keep, drop = [], []
+    serial = False
     for item in items:
         meta = item_meta(item)
         if phase is not None and meta["phase"] is None:
@@ -239,12 +241,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         item.user_properties.append((_META, meta))
         keep.append(item)
-    serial = any("serial" in _meta(item).get("markers", ()) for item in keep)
+        serial = serial or "serial" in meta["markers"]
     if serial and not config.pluginmanager.hasplugin("ci_tools_serial_turns"):
         # Only where a serial test was collected (the process that runs it: an xdist worker,
         # or pytest itself): every other run pays nothing for the turns.
-        folder = Path(config.getoption("ci_tools_results_dir") or "reports/adhoc")
-        turns = SerialTurns(rundir.serial_lock(folder, phase or 0))
+        turns = SerialTurns(rundir.serial_lock(_results_folder(config), phase or 0))
         config.pluginmanager.register(turns, "ci_tools_serial_turns")
     rank = _order(config.getoption("ci_tools_order"))
     if rank:  # likely failures first (fail-fast comes early), then longest first (makespan)
@@ -254,8 +255,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=drop)
         items[:] = keep
     if phase is not None:
-        folder = Path(config.getoption("ci_tools_results_dir") or "reports/adhoc")
+        folder = _results_folder(config)
         write_selected(rundir.selected(folder, phase), (_selected(item) for item in keep))
+
+
+def _results_folder(config: pytest.Config) -> Path:
+    """Where this run's files go: ``--results-dir``, or ``reports/adhoc``."""
+    return Path(config.getoption("ci_tools_results_dir") or "reports/adhoc")
 
 
 def _order(path: str | None) -> dict[str, int]:
@@ -288,11 +294,6 @@ def _selected(item: pytest.Item) -> Selected:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _seconds_between(start: str, end: str) -> float:
-    parse = dt.datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
 def _iso(epoch: float) -> str:
@@ -344,7 +345,7 @@ class Recorder:
         self.trips_path = trips_path
         self.selection_path = selection_path  # what a crashed test's record is completed from
         self._reports: dict[str, list[pytest.TestReport]] = {}
-        self._started: dict[str, str] = {}
+        self._started: dict[str, float] = {}  # epoch seconds, for a crashed test's record
         self._retries: dict[str, int] = {}  # attempts pytest-rerunfailures repeated
         self._retried: set[str] = set()  # tests whose failed attempt's teardown is pending
 
@@ -354,9 +355,9 @@ class Recorder:
         location: tuple[str, int | None, str],
     ) -> None:
         """Notes the start, so a test still running when the run is killed can be named."""
-        now = _now()
+        now = time.time()
         self._started[nodeid] = now
-        self.writer.start(nodeid, now)
+        self.writer.start(nodeid, _iso(now))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collects a report; the test's record is written after its teardown. A failed
@@ -402,11 +403,12 @@ class Recorder:
         if self.failfast.observe(text, failure.message) is not None and self.trips_path:
             publish_trips(self.trips_path, self.failfast.trips)
 
-    def crashed(self, report: pytest.TestReport, started: str | None) -> TestRecord:
+    def crashed(self, report: pytest.TestReport, started: float | None) -> TestRecord:
         """The record of a test whose process died under it (xdist's crash report carries
         neither its markers nor its times): a failure naming the crash, completed from the
         phase's selection, never a hang."""
-        now = _now()
+        now = time.time()
+        started = started or now
         selection = read_selected(self.selection_path) if self.selection_path else ()
         known = next((t for t in selection if t.nodeid == report.nodeid), None)
         test = known or Selected(report.nodeid, report.location[0], 0)
@@ -417,11 +419,11 @@ class Recorder:
             "went on in a new worker"
         )
         return dataclasses.replace(
-            not_run(test, self.phase, "", started or now),
+            not_run(test, self.phase, "", _iso(started)),
             outcome="failed",
             reason=None,
-            end=now,
-            duration_s=round(_seconds_between(started or now, now), 4),
+            end=_iso(now),
+            duration_s=round(now - started, 4),
             failure=Failure("WorkerCrashed", message, redact(report.longreprtext)[-4000:]),
             worker=worker,
         )

@@ -54,7 +54,7 @@ class RunOptions:
     priority: str | None = None  # e.g. "P1": only those tests
     exitfirst: bool = False
     quarantine: Quarantine = NO_QUARANTINE  # tests whose results do not count for the gate
-    history_url: str | None = None  # the run store: last run's failures of a phase run first
+    history_url: str | None = None  # the run store: a phase's order and workers from its last run
 
 
 def run_id(environ: Mapping[str, str] = os.environ) -> str:
