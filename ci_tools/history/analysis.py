@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ci_tools.history.model import PastResult, PastRun, RunRow
 
@@ -160,24 +160,32 @@ class Rate:
         return f"{rate.value:.0%} ({rate.runs} runs)"
 
 
+K = TypeVar("K")
+
+
+def rates_of(outcomes: Iterable[tuple[K, str, object]]) -> dict[K, Rate]:
+    """Success rate per key from (key, outcome, run) triples: passed of the counted
+    outcomes (skipped and not run say nothing of health), over the distinct runs seen."""
+    counted: dict[K, list[int]] = {}
+    runs: dict[K, set[object]] = {}
+    for key, outcome, run in outcomes:
+        if outcome not in COUNTED:
+            continue
+        tally = counted.setdefault(key, [0, 0])
+        tally[0] += outcome == "passed"
+        tally[1] += 1
+        runs.setdefault(key, set()).add(run)
+    return {k: Rate(p, t, len(runs[k])) for k, (p, t) in counted.items()}
+
+
 def success_rates(
     past: Sequence[PastRun],
     results: Iterable[PastResult],
     key: Callable[[PastResult], str | int],
 ) -> dict[str | int, Rate]:
     """Success rate per key (a phase, a file) over the given runs."""
-    counted: dict[str | int, list[int]] = {}
-    runs: dict[str | int, set[int]] = {}
     keys = {run.key for run in past}
-    for result in results:
-        if result.run not in keys or result.outcome not in COUNTED:
-            continue
-        k = key(result)
-        tally = counted.setdefault(k, [0, 0])
-        tally[0] += result.outcome == "passed"
-        tally[1] += 1
-        runs.setdefault(k, set()).add(result.run)
-    return {k: Rate(p, t, len(runs[k])) for k, (p, t) in counted.items()}
+    return rates_of((key(r), r.outcome, r.run) for r in results if r.run in keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,16 +229,11 @@ def phase_trend(
     holds each run's (phase, outcome) pairs by run id."""
     points = []
     for run in runs:
-        tally: dict[int, list[int]] = {}
-        for phase, outcome in results.get(run.run_id, ()):
-            if outcome in COUNTED:
-                counts = tally.setdefault(phase, [0, 0])
-                counts[0] += outcome == "passed"
-                counts[1] += 1
-        rates: dict[int, float | None] = {
-            n: (tally[n][0] / tally[n][1]) if n in tally and tally[n][1] else None for n in phases
-        }
-        points.append(TrendPoint(run.run_id, run.started, rates))
+        found = rates_of(
+            (phase, outcome, run.run_id) for phase, outcome in results.get(run.run_id, ())
+        )
+        by_phase = {n: found[n].value if n in found else None for n in phases}
+        points.append(TrendPoint(run.run_id, run.started, by_phase))
     return points
 
 

@@ -19,6 +19,7 @@ from ci_tools.history.analysis import (
     TrendPoint,
     expected_state,
     phase_trend,
+    rates_of,
     streak,
     success_rates,
     track_record,
@@ -288,17 +289,10 @@ def _files(
 ) -> tuple[tuple[str, Rate, Rate | None], ...]:
     """Each file not passing in full today or over the window: today's rate beside its
     history (the brief's Historical Success column), worst today first."""
-    today: dict[str, list[int]] = {}
-    for r in records:
-        if r.outcome in ("passed", "failed", "error"):
-            tally = today.setdefault(r.file, [0, 0])
-            tally[0] += r.outcome == "passed"
-            tally[1] += 1
     rows = []
-    for file, (passed, total) in today.items():
-        now = Rate(passed, total, 1)
+    for file, now in rates_of((r.file, r.outcome, 0) for r in records).items():
         before = rates.get(file)
-        if passed < total or (before is not None and before.passed < before.total):
+        if now.passed < now.total or (before is not None and before.passed < before.total):
             rows.append((file, now, before))
     return tuple(sorted(rows, key=lambda row: (row[1].value or 0.0, row[0])))
 
