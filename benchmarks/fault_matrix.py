@@ -34,7 +34,7 @@ def row(result: CaseResult) -> str:
     """One line of the table."""
     verdict = result.verdict
     counts = Counter(
-        "not run" if r["outcome"] == "not_run" else "run"
+        "not run" if r.outcome == "not_run" else "run"
         for phase in result.phases
         for r in phase.records
     )

@@ -32,8 +32,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from ci_tools import rundir
 from ci_tools.config import load
 from ci_tools.diagnose import diagnose
+from ci_tools.phases import GateResult, read_gate
+from ci_tools.records import Selected, TestRecord, read_records, read_selected
 from ci_tools.report import load_run
 from ci_tools.rules import FailureClass
 from reference_platform import stack
@@ -205,16 +208,15 @@ class PhaseRun:
     """What one phase left in the run directory."""
 
     number: int
-    gate: dict[str, Any]  # phaseN.gate.json
-    records: tuple[dict[str, Any], ...]  # the "test" events of phaseN.jsonl
-    selected: tuple[dict[str, Any], ...]  # the lines of phaseN.selected.jsonl
-    has_records_file: bool
+    gate: GateResult
+    records: tuple[TestRecord, ...]
+    selected: tuple[Selected, ...]
     has_selected_file: bool
 
     @property
     def ran(self) -> bool:
         """Whether its tests ran (its gate was judged, not skipped)."""
-        return self.gate.get("status") in ("met", "not_met")
+        return self.gate.status in ("met", "not_met")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,28 +340,22 @@ def main_job(
     return seconds, result, watch.found
 
 
-def _json_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def read_phases(run_dir: Path) -> tuple[PhaseRun, ...]:
-    """Every phase that left a gate in the run directory, with its records and selection."""
+    """Every phase that left a gate in the run directory, with its records and selection,
+    through the package's own readers."""
     phases = []
     for number in sorted(load(ROOT / "pyproject.toml").phases):
-        gate_path = run_dir / f"phase{number}.gate.json"
-        if not gate_path.exists():
+        gate = read_gate(run_dir, number)
+        if gate is None:
             continue
-        records_path = run_dir / f"phase{number}.jsonl"
-        selected_path = run_dir / f"phase{number}.selected.jsonl"
-        records = _json_lines(records_path) if records_path.exists() else []
+        selected = rundir.selected(run_dir, number)
         phases.append(
             PhaseRun(
                 number=number,
-                gate=json.loads(gate_path.read_text()),
-                records=tuple(r for r in records if r.get("event") == "test"),
-                selected=tuple(_json_lines(selected_path)) if selected_path.exists() else (),
-                has_records_file=records_path.exists(),
-                has_selected_file=selected_path.exists(),
+                gate=gate,
+                records=read_records(rundir.records(run_dir, number)).records,
+                selected=read_selected(selected),
+                has_selected_file=selected.exists(),
             )
         )
     return tuple(phases)
@@ -435,19 +431,19 @@ def accounting_misses(phase: PhaseRun) -> list[str]:
     no record, a record of a test not selected, a not-run test without its reason, or gate
     counts that do not add up to the selection."""
     misses = []
-    selected = {t["nodeid"] for t in phase.selected}
-    recorded = {r["nodeid"] for r in phase.records}
+    selected = {t.nodeid for t in phase.selected}
+    recorded = {r.nodeid for r in phase.records}
     if not phase.has_selected_file:
         misses.append(f"phase {phase.number}: no selection file")
     if selected - recorded:
         misses.append(f"phase {phase.number}: {len(selected - recorded)} selected, no record")
     if recorded - selected:
         misses.append(f"phase {phase.number}: {len(recorded - selected)} recorded, not selected")
-    reasonless = [r for r in phase.records if r["outcome"] == "not_run" and not r.get("reason")]
+    reasonless = [r for r in phase.records if r.outcome == "not_run" and not r.reason]
     if reasonless:
         misses.append(f"phase {phase.number}: {len(reasonless)} not run without a reason")
     gate = phase.gate
-    counted = sum(gate[k] for k in ("passed", "failed", "errors", "skipped", "not_run"))
+    counted = gate.passed + gate.failed + gate.errors + gate.skipped + gate.not_run
     if counted != len(selected):
         misses.append(f"phase {phase.number}: gate counts {counted}, selection {len(selected)}")
     return misses

@@ -24,3 +24,30 @@ def test_the_main_job_diagnoses_the_fault_as_a_reviewer_expects(case: Case) -> N
     result = run_case(case)
     misses = expectation_misses(result)
     assert not misses, f"{case.name} ({result.run_dir}):\n" + "\n".join(misses)
+
+
+def test_the_accounting_check_names_a_lost_record_and_a_reasonless_not_run() -> None:
+    """The matrix's own check can fail: a selected test without a record, a not-run test
+    without its reason and gate counts off the selection are each named."""
+    from ci_tools.phases import GateResult  # noqa: PLC0415
+    from ci_tools.records import Selected  # noqa: PLC0415
+    from tests.fakes.records import make_record  # noqa: PLC0415
+    from tests.integration.fault_matrix import PhaseRun, accounting_misses  # noqa: PLC0415
+
+    gate = GateResult(phase=1, title="One", status="not_met", reason="", passed=1, not_run=1)
+    phase = PhaseRun(
+        number=1,
+        gate=gate,
+        records=(make_record("a"), make_record("b", outcome="not_run")),
+        selected=(
+            Selected("t.py::a", "t.py", 1),
+            Selected("t.py::b", "t.py", 2),
+            Selected("t.py::c", "t.py", 3),
+        ),
+        has_selected_file=True,
+    )
+    assert accounting_misses(phase) == [
+        "phase 1: 1 selected, no record",
+        "phase 1: 1 not run without a reason",
+        "phase 1: gate counts 2, selection 3",
+    ]
