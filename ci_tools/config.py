@@ -78,9 +78,10 @@ class PhaseConfig(_Model):
     min_pass_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     criteria: tuple[str, ...] = ()
     budget_s: float = Field(default=300.0, gt=0)
-    # xdist workers when the run store knows nothing of the phase yet (0: in-process); once
-    # it does, as many as its tests' waiting needs (see runner.choose_workers), at most
-    # max_workers.
+    # How many tests run at once (each in a process forked from the phase's) when the run
+    # store knows nothing of the phase yet (0 or 1: one at a time); once it does, as many as
+    # its tests' waiting needs (see runner.choose_workers), at most max_workers: mind the
+    # platform's connection pools and rate limits.
     workers: int = Field(default=2, ge=0)
     max_workers: int = Field(default=8, ge=0)
     timeout_s: float | None = Field(default=None, gt=0)
@@ -206,8 +207,9 @@ class Config(_Model):
     default_env: str = "local"
     results_dir: str = "reports"
     test_timeout_s: float = Field(default=30.0, gt=0)
-    # A worker is worth starting for this much waiting (it costs ~0.25 s to start here).
-    worker_min_work_s: float = Field(default=1.0, gt=0)
+    # A test slot is worth opening for this much waiting (a forked test costs ~10 ms of CPU;
+    # the rest is what running tests take from each other's CPU).
+    worker_min_work_s: float = Field(default=0.25, gt=0)
     quarantine_file: str = "tests/e2e/quarantine.toml"  # see ci_tools/quarantine.py
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     criteria: dict[str, CriterionConfig] = Field(default_factory=dict)

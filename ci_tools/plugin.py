@@ -16,11 +16,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import re
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ci_tools import rundir
+from ci_tools import forked, rundir
 from ci_tools._exceptions import ConfigError
 from ci_tools.records import (
     Bound,
@@ -69,7 +71,7 @@ WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fai
 _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
 _CRASHED_WORKER = re.compile(r"worker '([\w-]+)' crashed")
 RERUN = "rerun"  # pytest-rerunfailures' outcome for a failed attempt it repeats
-CRASH_WHEN = "???"  # the ``when`` of pytest-xdist's report for a test whose worker died
+CRASH_WHEN = forked.CRASH_WHEN  # the ``when`` of the report of a test whose process died
 _RECORDER = pytest.StashKey["Recorder"]()
 _CONFIG = pytest.StashKey["cfg.Config"]()
 _GUARD = pytest.StashKey["FailFastGuard"]()
@@ -116,6 +118,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "last run's failures first, then the longest first); the others follow as collected",
     )
     group.addoption(
+        "--concurrency",
+        dest="ci_tools_concurrency",
+        metavar="N",
+        type=int,
+        default=0,
+        help="run up to N tests at once, each in a process forked from this one (end-to-end "
+        "tests mostly wait); needs --capture=sys or -s (0 or 1: one at a time)",
+    )
+    group.addoption(
         "--fail-fast-after",
         dest="ci_tools_fail_fast_after",
         metavar="N",
@@ -131,6 +142,17 @@ def pytest_configure(config: pytest.Config) -> None:
     """Registers the markers; on the controller of a recorded run, the recorder."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    concurrency = config.getoption("ci_tools_concurrency")
+    if concurrency > 1 and not hasattr(config, "workerinput"):
+        forked.check_options(config, concurrency)
+        pool = forked.ForkPool(
+            config,
+            concurrency,
+            before_fork=lambda: _before_fork(config),
+            after_fork=lambda: _after_fork(config),
+            quiet=("ci_tools_recorder",),
+        )
+        config.pluginmanager.register(pool, "ci_tools_pool")
     phase = config.getoption("ci_tools_phase")
     results_dir = config.getoption("ci_tools_results_dir")
     if (phase is None and results_dir is None) or hasattr(config, "workerinput"):
@@ -170,6 +192,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.pluginmanager.register(guard, "ci_tools_failfast_guard")
 
 
+def _before_fork(config: pytest.Config) -> None:
+    """In the parent, once, before its workers fork: what every test would otherwise build
+    again in its worker (forked workers tear session fixtures down after each test)."""
+    with contextlib.suppress(ConfigError):
+        _project_config(config)
+    if "httpx" in sys.modules:  # the suite's tests use it
+        _ssl_context()
+
+
+def _after_fork(config: pytest.Config) -> None:
+    """In a test's forked child: the fail-fast guard watches again (threads do not survive a
+    fork)."""
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        guard.after_fork()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Flushes and unregisters the recorder, the guard and the serial turns."""
     recorder = config.stash.get(_RECORDER, None)
@@ -183,9 +222,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         guard.close()
         config.pluginmanager.unregister(guard)
         del config.stash[_GUARD]
-    turns = config.pluginmanager.get_plugin("ci_tools_serial_turns")
-    if turns is not None:
-        config.pluginmanager.unregister(turns)
+    for name in ("ci_tools_serial_turns", "ci_tools_pool", "ci_tools_sender"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
 
 
 def _project_config(config: pytest.Config) -> cfg.Config:
@@ -558,8 +598,20 @@ class FailFastGuard:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._previous = signal.signal(signal.SIGUSR1, self._stop_current)
-        self._watcher = threading.Thread(target=self._watch, name="ci-tools-failfast", daemon=True)
-        self._watcher.start()
+        self._watcher = self._start_watcher()
+
+    def _start_watcher(self) -> threading.Thread:
+        watcher = threading.Thread(target=self._watch, name="ci-tools-failfast", daemon=True)
+        watcher.start()
+        return watcher
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh lock and event (the parent's may have been held), and a
+        watcher of its own."""
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._current = None
+        self._watcher = self._start_watcher()
 
     def trips(self) -> list[Trip]:
         """The trips as the file says now (read again only when it changed)."""
@@ -673,13 +725,18 @@ def trace_headers(trace: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def ci_ssl_context() -> ssl.SSLContext:
-    """One TLS context for the session: building one loads the CA bundle (about 20 ms), which
-    a client per test would otherwise pay every time."""
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
     import httpx  # noqa: PLC0415 - see the TYPE_CHECKING import
 
     return httpx.create_ssl_context()
+
+
+@pytest.fixture(scope="session")
+def ci_ssl_context() -> ssl.SSLContext:
+    """One TLS context for the process: building one loads the CA bundle (about 20 ms), which
+    a client per test would otherwise pay every time (forked workers share the parent's)."""
+    return _ssl_context()
 
 
 @pytest.fixture

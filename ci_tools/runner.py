@@ -1,7 +1,8 @@
 """Runs phases as pytest subprocesses under their budgets, then judges their gates.
 
-Each phase is one ``pytest`` process (with pytest-xdist workers when the plan says so) writing
-its records through the plugin. The runner holds the phase's time budget from outside: when it
+Each phase is one ``pytest`` process writing its records through the plugin; its tests run as
+many at once as their waiting needs, each in a process forked from the phase's (``--concurrency``,
+see ``ci_tools.forked``). The runner holds the phase's time budget from outside: when it
 runs out, pytest is interrupted, then killed, and the tests that started and never ended are
 recorded as hung, so the report stage still gets everything. A phase whose predecessor in the
 same run missed its gate is not run; it is recorded as skipped with the reason.
@@ -66,8 +67,8 @@ def run_id(environ: Mapping[str, str] = os.environ) -> str:
 def pytest_command(
     config: Config, number: int, options: RunOptions, workers: int | None = None
 ) -> list[str]:
-    """The pytest command line of one phase (``workers``: xdist workers, 0 in-process;
-    default the phase's configured count)."""
+    """The pytest command line of one phase (``workers``: how many tests run at once, each
+    forked from the phase's process; 0 one at a time in it; default the phase's count)."""
     phase = config.phases[number]
     timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
     command = [
@@ -97,8 +98,8 @@ def pytest_command(
     if phase.markers:
         command += ["-m", phase.markers]
     workers = phase.workers if workers is None else workers
-    if workers > 1:
-        command += ["-n", str(workers)]
+    if workers > 1:  # sys capture: forked tests would share fd capture's files
+        command += ["--concurrency", str(workers), "--capture=sys"]
     if options.priority:
         command += ["--priority", options.priority]
     if options.exitfirst:
@@ -205,19 +206,14 @@ class LastRun:
     failed: tuple[str, ...] = ()  # node ids that failed: they run first
     durations: dict[str, float] = dataclasses.field(default_factory=dict)  # by node id
 
-    def order(self, workers: int = 0) -> list[str]:
+    def order(self) -> list[str]:
         """The order to start the tests in: the failures (the first failure, and fail-fast,
-        come early), then the rest longest first, so the phase ends soonest. Under xdist
-        (``--dist load`` hands each worker two consecutive tests to begin with) the first
-        pairs are one long and one short test, so no worker starts with two long ones."""
+        come early), then the rest longest first, so the phase ends soonest (each test
+        starts in the first free slot: longest-first is the classic makespan schedule)."""
         failed = set(self.failed)
         rest = sorted(
             (n for n in self.durations if n not in failed), key=lambda n: -self.durations[n]
         )
-        if workers > 1 and len(rest) >= 2 * workers:
-            longest, shortest = rest[:workers], rest[::-1][:workers]
-            middle = rest[workers : len(rest) - workers]
-            rest = [n for pair in zip(longest, shortest, strict=True) for n in pair] + middle
         return [*self.failed, *rest]
 
 
@@ -248,11 +244,12 @@ def last_run(options: RunOptions, number: int) -> LastRun:
 def choose_workers(
     config: Config, number: int, env: str, durations: Sequence[float]
 ) -> tuple[int, str]:
-    """How many test processes phase N gets, and why. End-to-end tests wait (on the network,
-    the agent), so the count follows the waiting, not the cores: enough workers that each
-    has about ``worker_min_work_s`` of tests or the longest test, whichever is more, at most
-    the phase's ``max_workers`` and the environment's ``max_workers``. Unknown durations
-    (a first run): the phase's ``workers``."""
+    """How many of phase N's tests run at once, and why. End-to-end tests wait (on the
+    network, the agent), so the count follows the waiting, not the cores: enough slots that
+    each has about the longest test's worth of tests (or ``worker_min_work_s``, whichever is
+    more), so the phase ends near its longest test; at most the phase's ``max_workers`` and
+    the environment's ``max_workers``. Unknown durations (a first run): the phase's
+    ``workers``."""
     phase = config.phases[number]
     cap = phase.max_workers
     limit = config.environments[env].max_workers if env in config.environments else None
@@ -294,8 +291,8 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     order = rundir.order(options.results_dir, number)
     order.unlink(missing_ok=True)
     if last.durations or last.failed:
-        order.write_text("".join(f"{nodeid}\n" for nodeid in last.order(workers)))
-    mode = f"{workers} xdist workers" if workers else "in-process"
+        order.write_text("".join(f"{nodeid}\n" for nodeid in last.order()))
+    mode = f"{workers} tests at once" if workers else "one test at a time"
     print(f"ci-tools: phase {number} runs {mode} ({why})", flush=True)
     started_at = _now()
     started = time.monotonic()

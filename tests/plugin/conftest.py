@@ -59,3 +59,16 @@ def run_phase1(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
         "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider", *args
     )
+
+
+# The two ways a phase runs tests at once: pytest-xdist's workers (a user's -n) and the
+# plugin's forked workers (what ci-tools run uses).
+AT_ONCE = {
+    "xdist": lambda n: ["-n", str(n)],
+    "forked": lambda n: ["--concurrency", str(n), "--capture=sys"],
+}
+
+
+def at_once(mode: str, n: int) -> list[str]:
+    """The pytest options that run ``n`` tests at once the ``mode`` way."""
+    return AT_ONCE[mode](n)

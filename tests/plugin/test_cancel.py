@@ -42,7 +42,7 @@ def wait_for_start(records: Path, nodeid: str, timeout_s: float = 30.0) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "xdist"])
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-at-a-time", "forked"])
 def test_a_signal_cancels_the_run_records_what_ran_and_leaves_no_process(
     pytester: pytest.Pytester, sig: signal.Signals, workers: int
 ) -> None:

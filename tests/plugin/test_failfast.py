@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.plugin.conftest import test_records
+from tests.plugin.conftest import AT_ONCE, at_once, test_records
 
 STALLED = 'raise RuntimeError("agent pipeline stalled: no event for 10 s after agent_thinking")'
 AGENT_TESTS = f"""
@@ -62,9 +62,13 @@ def test_without_the_option_every_test_runs(pytester: pytest.Pytester) -> None:
     assert records["test_one.py::test_a3"]["outcome"] == "passed"
 
 
-def test_a_test_waiting_on_the_broken_part_is_stopped_in_flight(pytester: pytest.Pytester) -> None:
-    """Under xdist, a test already waiting on the agent when another worker trips it is
-    stopped at once and recorded as not run, instead of waiting out its 30 s."""
+@pytest.mark.parametrize("mode", AT_ONCE)
+def test_a_test_waiting_on_the_broken_part_is_stopped_in_flight(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    """Two at once (xdist or forked workers): a test already waiting on the agent when
+    another worker trips it is stopped at once and recorded as not run, instead of waiting
+    out its 30 s."""
     pytester.makepyfile(
         test_wait="""
         import time, pytest
@@ -89,10 +93,8 @@ def test_a_test_waiting_on_the_broken_part_is_stopped_in_flight(pytester: pytest
         "out",
         "--fail-fast-after",
         "2",
-        "-n",
-        "2",
-        "--dist",
-        "loadfile",
+        *at_once(mode, 2),
+        *(["--dist", "loadfile"] if mode == "xdist" else []),
         "-p",
         "no:cacheprovider",
     )

@@ -1,4 +1,5 @@
-"""The plugin writes one record per test, as it ends, under xdist and when killed too."""
+"""The plugin writes one record per test, as it ends, with tests run at once (xdist or forked
+workers) and when killed too."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 import pytest
 
 from ci_tools.records import read_records
-from tests.plugin.conftest import read_lines, run_phase1, test_records
+from tests.plugin.conftest import AT_ONCE, at_once, read_lines, run_phase1, test_records
 
 OUTCOMES = """
 import pytest
@@ -63,8 +64,10 @@ def test_each_outcome_is_recorded_with_its_details(pytester: pytest.Pytester) ->
     assert records["test_one.py::test_error"]["failure"]["message"] == "fixture exploded"
 
 
-def test_records_are_complete_under_xdist(pytester: pytest.Pytester) -> None:
-    """With -n 4, every test has exactly one record and every worker contributed."""
+@pytest.mark.parametrize("mode", AT_ONCE)
+def test_records_are_complete_with_tests_run_at_once(pytester: pytest.Pytester, mode: str) -> None:
+    """Four at once (xdist or forked workers): every test has exactly one record and every
+    worker contributed."""
     pytester.makepyfile(
         test_many="""
         import pytest
@@ -73,13 +76,16 @@ def test_records_are_complete_under_xdist(pytester: pytest.Pytester) -> None:
             assert n != 13
     """
     )
-    result = pytester.runpytest("-n", "4", "--results-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        *at_once(mode, 4), "--results-dir", "out", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=199, failed=1)
     lines = read_lines(pytester.path / "out" / "phase0.jsonl")
     tests = [line for line in lines if line["event"] == "test"]
     assert len(tests) == 200
     assert len({t["nodeid"] for t in tests}) == 200
-    assert {t["worker"] for t in tests} == {"gw0", "gw1", "gw2", "gw3"}
+    prefix = "gw" if mode == "xdist" else "fork"
+    assert {t["worker"] for t in tests} == {f"{prefix}{n}" for n in range(4)}
     assert sum(1 for t in tests if t["outcome"] == "failed") == 1
 
 
@@ -104,11 +110,13 @@ def test_a_killed_run_keeps_finished_records_and_names_the_running_test(
     assert found.bad_lines == 0
 
 
+@pytest.mark.parametrize("mode", AT_ONCE)
 def test_a_crashed_worker_is_the_crash_of_its_test_and_the_phase_goes_on(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, mode: str
 ) -> None:
-    """Under xdist, a test whose process dies is recorded as a WorkerCrashed failure with its
-    line and areas from the selection (never as hung); every other test still runs."""
+    """Two at once (xdist or forked workers): a test whose process dies is recorded as a
+    WorkerCrashed failure with its line and areas from the selection (never as hung); every
+    other test still runs, in a new worker."""
     pytester.makepyfile(
         test_crash="""
         import os, pytest
@@ -121,7 +129,7 @@ def test_a_crashed_worker_is_the_crash_of_its_test_and_the_phase_goes_on(
     """
     )
     result = pytester.runpytest_subprocess(
-        "-n", "2", "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+        *at_once(mode, 2), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     found = read_records(pytester.path / "out" / "phase1.jsonl")
@@ -140,7 +148,7 @@ def test_a_crashed_worker_is_the_crash_of_its_test_and_the_phase_goes_on(
     assert "crashed while running it" in crashed.failure.message
     assert (crashed.line, crashed.areas) == (4, ("agent",))  # its first decorator line
     assert crashed.worker is not None
-    assert crashed.worker.startswith("gw")
+    assert crashed.worker.startswith("gw" if mode == "xdist" else "fork")
     assert crashed.start <= crashed.end
 
 

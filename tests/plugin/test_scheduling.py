@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.conftest import read_lines, run_phase1
+from tests.plugin.conftest import AT_ONCE, at_once, read_lines, run_phase1
 
 SERIAL = """
 import json, time, pytest
@@ -41,12 +41,13 @@ def overlaps(spans: list[tuple[float, float]]) -> bool:
     return any(b[0] < a[1] for a, b in itertools.pairwise(ordered))
 
 
-def test_serial_tests_never_overlap_each_other_under_xdist(pytester: pytest.Pytester) -> None:
-    """With three workers, the three serial tests run one after another; the others do
-    overlap (so the workers did run in parallel)."""
+@pytest.mark.parametrize("mode", AT_ONCE)
+def test_serial_tests_never_overlap_each_other(pytester: pytest.Pytester, mode: str) -> None:
+    """Three at once (xdist or forked workers): the three serial tests run one after
+    another; the others do overlap (so the workers did run in parallel)."""
     pytester.makepyfile(test_serial=SERIAL)
     result = pytester.runpytest_subprocess(
-        "-n", "3", "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+        *at_once(mode, 3), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.OK
     spans: dict[str, list[tuple[float, float]]] = {"serial": [], "other": []}

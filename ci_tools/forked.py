@@ -1,0 +1,336 @@
+"""Runs a phase's tests several at once, in workers forked from the warm pytest process.
+
+End-to-end tests wait (on the network, on the agent): a phase's wall time is set by how many
+tests wait at once. pytest-xdist starts each worker as a new interpreter that imports pytest,
+the plugins and the suite and collects it again (1.8 s per phase for 8 workers on 2 cores, more
+than most phases' longest test); a fork of the process that has already collected costs about a
+millisecond. So with ``--concurrency N`` the plugin replaces pytest's test loop: N workers are
+forked after collection, and the parent hands each the next test in the collected order (the
+runner's order: likely failures first, then longest first) as it frees up. Nothing is queued
+behind a running test (a queued test would wait behind a long one while another worker idles),
+so a worker tears its fixtures down after each test, session-scoped ones too: what is costly to
+build is built once in the parent before the fork. A worker runs each test's whole protocol
+(fixtures, pytest-timeout, pytest-rerunfailures, the fail-fast guard) and sends its reports back
+through a pipe, serialised by pytest's own report hooks; the parent replays them through
+``pytest_runtest_logstart/logreport/logfinish``, so the recorder, the terminal and ``-x`` see
+them exactly as they see pytest's own. Each test keeps its own trace id, user and session (its
+function fixtures); a worker that dies is a crashed test, never a hang, and a new worker takes
+its slot; the run's interrupt (SIGINT to the process group: the phase budget, a cancel) kills
+every worker and is raised again, so the runner records what ran.
+
+Captured output: forked children share the file descriptors of fd capture, so concurrency needs
+``--capture=sys`` (or ``-s``); the runner passes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import selectors
+import signal
+import struct
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+_HEADER = struct.Struct("!I")  # the length of each pickled message on a worker's pipe
+_ORDER = struct.Struct("!i")  # the index of the next test to run; STOP: no more
+STOP = -1
+CRASH_WHEN = "???"  # the ``when`` pytest-xdist gives the report of a test whose process died
+WORKER_PREFIX = "fork"  # records name the slot a test ran in: fork0, fork1, ...
+
+
+def check_options(config: pytest.Config, concurrency: int) -> None:
+    """Refuses combinations that cannot run tests at once in forked children."""
+    if concurrency <= 1:
+        return
+    if getattr(config.option, "numprocesses", None):  # pytest-xdist's -n
+        raise pytest.UsageError(
+            "--concurrency and pytest-xdist's -n both run tests at once: use one of them"
+        )
+    if config.getoption("capture") == "fd":
+        raise pytest.UsageError(
+            "--concurrency needs --capture=sys or -s: tests forked from one process would "
+            "share the file descriptors of fd capture"
+        )
+    if not hasattr(os, "fork"):
+        raise pytest.UsageError("--concurrency needs os.fork (Linux or macOS)")
+
+
+class _Worker:
+    """One worker as the parent sees it: its process, pipes and the tests handed to it."""
+
+    def __init__(self, slot: int, pid: int, reports: int, orders: int) -> None:
+        self.slot = slot
+        self.pid = pid
+        self.reports = reports  # the parent reads the worker's log hooks here
+        self.orders = orders  # ... and writes the indexes of the tests it is to run here
+        self.assigned: deque[int] = deque()  # handed over, not yet done (at most one)
+        self.finished = False  # the first assigned test said pytest_runtest_logfinish
+        self.started = False  # ... or at least pytest_runtest_logstart
+        self.stopped = False  # told STOP: it exits once its tests are done
+        self.buffer = b""
+
+    @property
+    def name(self) -> str:
+        """The worker's id in records and crash reports."""
+        return f"{WORKER_PREFIX}{self.slot}"
+
+    def messages(self, data: bytes) -> Iterator[tuple[str, int, Any]]:
+        """The whole messages in what has been read so far."""
+        self.buffer += data
+        while len(self.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < _HEADER.size + size:
+                return
+            payload = self.buffer[_HEADER.size : _HEADER.size + size]
+            self.buffer = self.buffer[_HEADER.size + size :]
+            yield pickle.loads(payload)  # noqa: S301 - our own worker, through our own pipe
+
+    def order(self, index: int) -> None:
+        """Hands the worker a test (or STOP)."""
+        if index == STOP:
+            self.stopped = True
+        else:
+            self.assigned.append(index)
+        os.write(self.orders, _ORDER.pack(index))
+
+
+class _Sender:
+    """In a worker: sends the test's log hooks to the parent. Registered once, before the
+    forks (registering a plugin costs more than a fork); silent until ``open`` in a worker."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.pipe: Any = None
+        self.current = STOP  # the index of the test running
+
+    def open(self, fd: int) -> None:
+        """In the worker: from now on the log hooks go to the parent through ``fd``."""
+        self.pipe = os.fdopen(fd, "wb")
+
+    def send(self, kind: str, payload: object = None) -> None:
+        """One message about the current test."""
+        if self.pipe is None:  # the parent, replaying
+            return
+        data = pickle.dumps((kind, self.current, payload))
+        self.pipe.write(_HEADER.pack(len(data)) + data)
+        self.pipe.flush()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """The test (or its repeated attempt) starts."""
+        self.send("logstart")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """One phase's report, serialised as pytest-xdist does."""
+        if self.pipe is not None:
+            data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+            self.send("report", data)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """The test (or its attempt) ended."""
+        self.send("logfinish")
+
+
+def _read_order(fd: int) -> int:
+    """The index of the next test the parent sent (it sends one at a time); STOP at the end
+    of the pipe too."""
+    data = os.read(fd, _ORDER.size)  # a 4-byte write to a pipe arrives whole
+    return _ORDER.unpack(data)[0] if len(data) == _ORDER.size else STOP
+
+
+class ForkPool:
+    """pytest's test loop, with up to ``concurrency`` tests running at once in workers
+    forked from this process. ``before_fork`` is called once in the parent (to build what
+    every worker shares); ``after_fork`` in each worker first (the fail-fast guard starts its
+    watcher again there); ``quiet`` names plugins a worker unregisters (the recorder: only the
+    parent writes records)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        concurrency: int,
+        *,
+        before_fork: Callable[[], None] = lambda: None,
+        after_fork: Callable[[], None] = lambda: None,
+        quiet: tuple[str, ...] = (),
+    ) -> None:
+        self.concurrency = concurrency
+        self.before_fork = before_fork
+        self.after_fork = after_fork
+        self.quiet = quiet
+        self.sender = _Sender(config)
+        config.pluginmanager.register(self.sender, "ci_tools_sender")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """Runs the session's tests in order, up to ``concurrency`` at once."""
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            raise session.Interrupted(
+                f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} "
+                "during collection"
+            )
+        if session.config.option.collectonly or not session.items:
+            return True
+        self.before_fork()
+        # What the parent holds now is shared with every worker, copy-on-write: the workers'
+        # garbage collector must not walk (and so copy) it.
+        gc.freeze()
+        workers: dict[int, _Worker] = {}  # by the fd of its reports
+        try:
+            self._run(session, workers)
+        except BaseException:
+            for worker in workers.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGKILL)
+            for worker in workers.values():
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(worker.pid, 0)
+                os.close(worker.reports)
+                os.close(worker.orders)
+            raise
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+        return True
+
+    def _run(self, session: pytest.Session, workers: dict[int, _Worker]) -> None:
+        """Forks the workers, hands out the tests, replays their reports, replaces a worker
+        that died, until every test ran (or ``-x`` stopped the run)."""
+        items = session.items
+        pending = deque(range(len(items)))
+        with selectors.DefaultSelector() as selector:
+
+            def spawn(slot: int) -> None:
+                worker = self._fork(session, slot)
+                workers[worker.reports] = worker
+                selector.register(worker.reports, selectors.EVENT_READ)
+
+            for slot in range(min(self.concurrency, len(items))):
+                spawn(slot)
+            while workers:
+                self._hand_out(session, list(workers.values()), pending)
+                for key, _ in selector.select():
+                    worker = workers[key.fd]
+                    if self._read(worker, items):
+                        continue
+                    selector.unregister(worker.reports)
+                    del workers[worker.reports]
+                    pending.extendleft(reversed(self._end(worker, items)))
+                    if pending and not (session.shouldfail or session.shouldstop):
+                        spawn(worker.slot)  # a worker died: a new one takes its slot
+
+    @staticmethod
+    def _hand_out(session: pytest.Session, workers: list[_Worker], pending: deque[int]) -> None:
+        """Each free worker gets the next test; STOP when there is no more."""
+        stopping = bool(session.shouldfail or session.shouldstop)
+        for worker in workers:
+            if worker.stopped or worker.assigned:
+                continue
+            worker.order(pending.popleft() if pending and not stopping else STOP)
+
+    def _fork(self, session: pytest.Session, slot: int) -> _Worker:
+        """Forks the worker of ``slot``."""
+        reports_read, reports_write = os.pipe()
+        orders_read, orders_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns
+            os.close(reports_read)
+            os.close(orders_write)
+            self._serve(session, reports_write, orders_read)
+        os.close(reports_write)
+        os.close(orders_read)
+        return _Worker(slot, pid, reports_read, orders_write)
+
+    def _serve(self, session: pytest.Session, reports: int, orders: int) -> None:
+        """The worker: runs the tests it is handed until STOP, then exits."""
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)  # the parent's terminal reports the tests, not the worker's
+            config = session.config
+            for name in self.quiet:
+                plugin = config.pluginmanager.get_plugin(name)
+                if plugin is not None:
+                    config.pluginmanager.unregister(plugin)
+            self.sender.open(reports)
+            self.after_fork()
+            while (index := _read_order(orders)) != STOP:
+                self.sender.current = index
+                config.hook.pytest_runtest_protocol(item=session.items[index], nextitem=None)
+                self.sender.send("done")
+        except BaseException:  # noqa: BLE001 - the parent reports the test it ran as crashed
+            code = 3
+        finally:
+            with contextlib.suppress(BaseException):
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _read(self, worker: _Worker, items: list[pytest.Item]) -> bool:
+        """Replays the messages the worker sent; False at the end of its pipe."""
+        data = os.read(worker.reports, 1 << 16)
+        if not data:
+            return False
+        for kind, index, payload in worker.messages(data):
+            item = items[index]
+            ihook = item.ihook
+            if kind == "logstart":
+                worker.started, worker.finished = True, False
+                ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            elif kind == "report":
+                report = item.config.hook.pytest_report_from_serializable(
+                    config=item.config, data=payload
+                )
+                vars(report)["worker_id"] = worker.name  # as pytest-xdist names its workers
+                ihook.pytest_runtest_logreport(report=report)
+            elif kind == "logfinish":
+                worker.finished = True
+                ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            elif kind == "done":
+                worker.assigned.popleft()
+                worker.started = worker.finished = False
+        return True
+
+    def _end(self, worker: _Worker, items: list[pytest.Item]) -> list[int]:
+        """Reaps the worker. A test it was running when it died is reported as crashed; any
+        other handed to it is given back to run elsewhere."""
+        os.close(worker.reports)
+        os.close(worker.orders)
+        _, status = os.waitpid(worker.pid, 0)
+        if not worker.assigned:
+            return []
+        index = worker.assigned.popleft()
+        back = list(worker.assigned)
+        if worker.finished:
+            return back
+        item = items[index]
+        if os.WIFSIGNALED(status):
+            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        else:
+            how = f"exit code {os.waitstatus_to_exitcode(status)}"
+        if not worker.started:
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        report = pytest.TestReport(
+            nodeid=item.nodeid,
+            location=item.location,
+            keywords={},
+            outcome="failed",
+            longrepr=f"worker '{worker.name}' crashed while running {item.nodeid!r} ({how})",
+            when=CRASH_WHEN,  # type: ignore[arg-type]  # as pytest-xdist's crash report
+        )
+        vars(report)["worker_id"] = worker.name  # as pytest-xdist names its workers
+        item.ihook.pytest_runtest_logreport(report=report)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return back
