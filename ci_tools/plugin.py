@@ -195,7 +195,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _before_fork(config: pytest.Config) -> None:
     """In the parent, once, before its workers fork: what every test would otherwise build
     again in its worker (forked workers tear session fixtures down after each test)."""
-    with contextlib.suppress(ConfigError):
+    with contextlib.suppress(pytest.UsageError):  # no project: a fixture that needs it says so
         _project_config(config)
     if "httpx" in sys.modules:  # the suite's tests use it
         _ssl_context()
