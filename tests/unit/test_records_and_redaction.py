@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from hypothesis import given
@@ -107,3 +108,12 @@ def test_redact_data_walks_nested_structures() -> None:
         "refresh_token": "[REDACTED]",
         "token_type": "bearer",
     }
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_record_times_read_as_datetime_writes_them(epoch: float) -> None:
+    """The plugin's fast UTC timestamp is exactly datetime's ISO form, milliseconds cut."""
+    from ci_tools.plugin import _iso  # noqa: PLC0415
+
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    assert _iso(epoch) == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,110 @@
+"""``--concurrency N``: tests run N at once in workers forked from the pytest process."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.plugin.conftest import read_lines, test_records
+
+WAITING = """
+import os, time, pytest
+@pytest.mark.parametrize("n", range(8))
+def test_waits(n):
+    time.sleep(0.5)
+    with open(f"pid-{n}", "w") as out:
+        out.write(str(os.getpid()))
+"""
+
+
+def test_waiting_tests_overlap_each_in_a_worker_of_its_own(pytester: pytest.Pytester) -> None:
+    """Eight tests that each wait 0.5 s, four at once: four workers (processes other than
+    pytest's), and the tests' spans overlap four deep."""
+    pytester.makepyfile(test_wait=WAITING)
+    result = pytester.runpytest_subprocess(
+        "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=8)
+    pids = {(pytester.path / f"pid-{n}").read_text() for n in range(8)}
+    assert len(pids) == 4
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    spans = sorted((r["start"], r["end"]) for r in records.values())
+    deepest = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert deepest == 4
+
+
+def test_a_failure_with_x_stops_handing_out_tests(pytester: pytest.Pytester) -> None:
+    """-x: once a test fails no other starts; the run ends as pytest's -x does."""
+    pytester.makepyfile(
+        test_x="""
+        import time
+        def test_fails(): raise AssertionError("broken")
+        def test_a(): time.sleep(0.3)
+        def test_b(): time.sleep(0.3)
+        def test_c(): time.sleep(0.3)
+        def test_d(): time.sleep(0.3)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--concurrency",
+        "2",
+        "--capture=sys",
+        "-x",
+        "--results-dir",
+        "out",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+    ended = [line["nodeid"] for line in read_lines(pytester.path / "out" / "phase0.jsonl")]
+    assert "test_x.py::test_fails" in ended
+    assert "test_x.py::test_d" not in ended  # handed out only after the failure: never
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--concurrency", "2"], "*--concurrency needs --capture=sys or -s*"),
+        (["--concurrency", "2", "-s", "-n", "2"], "*--concurrency and pytest-xdist's -n*"),
+    ],
+    ids=["fd-capture", "with-xdist"],
+)
+def test_options_that_cannot_run_tests_forked_are_refused_in_one_line(
+    pytester: pytest.Pytester, options: list[str], message: str
+) -> None:
+    """fd capture (shared by forked workers) and xdist's -n are refused before any test runs,
+    with one line naming the fix."""
+    pytester.makepyfile(test_one="def test_one(): pass")
+    result = pytester.runpytest_subprocess(*options, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "1 passed" not in result.stdout.str()
+
+
+def test_a_test_print_is_captured_in_its_own_report(pytester: pytest.Pytester) -> None:
+    """Each failing test's captured output is its own, not another worker's."""
+    pytester.makepyfile(
+        test_out="""
+        import pytest, time
+        @pytest.mark.parametrize("n", range(4))
+        def test_prints(n):
+            for _ in range(20):
+                print(f"line of test {n}")
+                time.sleep(0.005)
+            raise AssertionError(n)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--concurrency", "4", "--capture=sys", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=4)
+    text = result.stdout.str().split("short test summary", 1)[0]
+    sections = re.split(r"_{3,} test_prints\[(\d)\] _{3,}", text)[1:]
+    by_test = dict(zip(sections[::2], sections[1::2], strict=True))
+    assert sorted(by_test) == ["0", "1", "2", "3"]
+    for n in range(4):
+        section = by_test[str(n)]
+        assert section.count(f"line of test {n}") == 20
+        assert not any(f"line of test {m}" in section for m in range(4) if m != n)
