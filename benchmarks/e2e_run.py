@@ -12,7 +12,9 @@
 (b) Under redis_down: wall time from launching the run to its verdict (goal <= 20 s).
 
 ``--agent-step-ms 500`` runs (a) with the agent at a staging-like pace (the platform's own is
-20 ms a step), where tests wait and the worker count decides the wall time. Each run uses its
+20 ms a step), where tests wait and how many run at once decides the wall time. The peak RSS
+is the sum over processes, so pages the forked workers share with their phase's process are
+counted once per worker: an upper bound. Each run uses its
 own platform on free ports and its own results directory.
 """
 
