@@ -10,8 +10,8 @@ the plugin again, which no real run pays.
 
 from __future__ import annotations
 
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
