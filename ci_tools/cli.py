@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from ci_tools import __version__, config, quarantine, runner
+from ci_tools import __version__, config, quarantine, runner, shard
 from ci_tools._exceptions import CIToolsError, ConfigError
 
 
@@ -72,6 +72,37 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="per-test timeout in seconds (default: from config)",
     )
+    run.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="run only shard I of K of the phase (see `ci-tools shard`); `ci-tools gate` then "
+        "judges the phase over all its shards",
+    )
+
+    split = commands.add_parser(
+        "shard",
+        help="print the node ids of one shard of a phase",
+        description="Collects phase N and prints the node ids of shard I of K, balanced by "
+        "durations from the run store (else the last run's records, else by count); the same "
+        "input gives the same split in every job.",
+    )
+    split.add_argument("--phase", type=int, required=True, metavar="N")
+    split.add_argument("--shards", type=int, required=True, metavar="K")
+    split.add_argument("--index", type=int, required=True, metavar="I", help="from 1 to K")
+    split.add_argument("--env", default=None, help="environment (default: default_env)")
+
+    merge = commands.add_parser(
+        "gate",
+        help="judge a sharded phase's gate over all its shards",
+        description="Merges the shards' records of phase N in a run directory into the phase's "
+        "own and writes its gate. Exit 0 when met, 1 when not.",
+    )
+    merge.add_argument("--phase", type=int, required=True, metavar="N")
+    merge.add_argument(
+        "--shards", type=int, default=None, metavar="K", help="how many ran (missing: not met)"
+    )
+    _add_run_selection(merge)
 
     context = commands.add_parser(
         "context",
@@ -135,6 +166,7 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         history_url=config.store_url(project, root, os.environ)
         if project.history.enabled
         else None,
+        shard=shard.parse(args.shard) if args.shard else None,
     )
     print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
     if args.quick:
@@ -149,6 +181,45 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if args.results_dir is None:
         _link_latest(root / project.results_dir, run_id)
     return 0 if all(gate.met for gate in gates) else 1
+
+
+def _shard(args: argparse.Namespace) -> int:
+    """Prints the node ids of one shard of a phase (collected by pytest, split here)."""
+    root: Path = args.root
+    project = config.load(root / "pyproject.toml")
+    shard.parse(f"{args.index}/{args.shards}")  # a bad index stops here, in one line
+    env = args.env or project.default_env
+    options = runner.RunOptions(
+        root=root.resolve(),
+        results_dir=Path(),
+        env=env,
+        history_url=config.store_url(project, root, os.environ)
+        if project.history.enabled
+        else None,
+    )
+    durations = runner.last_run(options, args.phase).durations
+    if not durations:
+        durations = runner.latest_durations(root / project.results_dir, args.phase)
+    tests = runner.collect(project, args.phase, options)
+    planned = shard.split(tests, durations, args.shards)
+    if len(planned) < args.shards:
+        print(
+            f"ci-tools: phase {args.phase} has {len(tests)} tests: {len(planned)} shards, not "
+            f"{args.shards}"
+            + (f"; shard {args.index} has none" if args.index > len(planned) else ""),
+            file=sys.stderr,
+        )
+    for nodeid in planned[args.index - 1] if args.index <= len(planned) else []:
+        print(nodeid)
+    return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    """Judges a sharded phase over all its shards."""
+    project, _, folder, _ = _selected_run(args)
+    gate = runner.merge_shards(project, args.phase, folder, args.shards)
+    print(runner.verdict_line(gate))
+    return 0 if gate.met else 1
 
 
 def _add_run_selection(parser: argparse.ArgumentParser) -> None:
@@ -317,7 +388,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cancellable_run(args, pytest_args)
-        commands = {"context": _context, "report": _report, "history": _history, "index": _index}
+        commands = {
+            "context": _context,
+            "report": _report,
+            "history": _history,
+            "index": _index,
+            "shard": _shard,
+            "gate": _gate,
+        }
         return commands[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

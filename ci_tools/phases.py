@@ -87,22 +87,22 @@ class GateResult:
         return cls(**fields)
 
 
-def gate_path(results_dir: Path, phase: int) -> Path:
-    """Where phase N's gate result lives."""
-    return rundir.gate(results_dir, phase)
+def gate_path(results_dir: Path, phase: int, shard: int | None = None) -> Path:
+    """Where phase N's gate result lives (a shard's, over its own tests, when given)."""
+    return rundir.gate(results_dir, phase, shard)
 
 
-def write_gate(results_dir: Path, gate: GateResult) -> Path:
+def write_gate(results_dir: Path, gate: GateResult, shard: int | None = None) -> Path:
     """Writes a gate result beside the phase's records."""
-    path = gate_path(results_dir, gate.phase)
+    path = gate_path(results_dir, gate.phase, shard)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(gate.as_json(), indent=2) + "\n")
     return path
 
 
-def read_gate(results_dir: Path, phase: int) -> GateResult | None:
+def read_gate(results_dir: Path, phase: int, shard: int | None = None) -> GateResult | None:
     """Phase N's gate result, or None when the phase has not been judged in this run."""
-    path = gate_path(results_dir, phase)
+    path = gate_path(results_dir, phase, shard)
     try:
         return GateResult.from_json(json.loads(path.read_text()))
     except FileNotFoundError:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ci_tools import forked, rundir
+from ci_tools import forked, rundir, shard
 from ci_tools._exceptions import ConfigError
 from ci_tools.records import (
     Bound,
@@ -119,6 +119,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "last run's failures first, then the longest first); the others follow as collected",
     )
     group.addoption(
+        "--shard",
+        dest="ci_tools_shard",
+        metavar="I/K",
+        default=None,
+        help="run only shard I of K of the selected tests (balanced by --shard-durations), writing "
+        "the shard's own files (phaseN.shardI.*)",
+    )
+    group.addoption(
+        "--shard-durations",
+        dest="ci_tools_durations",
+        metavar="FILE",
+        default=None,
+        help="a JSON file of node id to seconds that --shard balances by (the runner writes it "
+        "from the run store or the last run; without it the shards are balanced by count)",
+    )
+    group.addoption(
         "--concurrency",
         dest="ci_tools_concurrency",
         metavar="N",
@@ -143,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Registers the markers; on the controller of a recorded run, the recorder."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    _shard(config)  # a bad --shard stops here, in one line
     concurrency = config.getoption("ci_tools_concurrency")
     if concurrency > 1 and not hasattr(config, "workerinput"):
         forked.check_options(config, concurrency)
@@ -158,17 +175,17 @@ def pytest_configure(config: pytest.Config) -> None:
     results_dir = config.getoption("ci_tools_results_dir")
     if (phase is None and results_dir is None) or hasattr(config, "workerinput"):
         return
-    folder = _results_folder(config)
+    folder, part = _results_folder(config), _shard(config)
     after = config.getoption("ci_tools_fail_fast_after")
-    trips = rundir.trips(folder, phase or 0)
+    trips = rundir.trips(folder, phase or 0, part)
     if after > 0 and not hasattr(config, "workerinput"):
         trips.unlink(missing_ok=True)  # a phase re-run starts with every part trusted
     recorder = Recorder(
-        RecordWriter(rundir.records(folder, phase or 0)),
+        RecordWriter(rundir.records(folder, phase or 0, part)),
         phase or 0,
         FailFast(after) if after > 0 else None,
         trips,
-        rundir.selected(folder, phase or 0),
+        rundir.selected(folder, phase or 0, part),
     )
     config.stash[_RECORDER] = recorder
     config.pluginmanager.register(recorder, "ci_tools_recorder")
@@ -188,7 +205,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if after <= 0:
         return
     if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("dsession"):
-        guard = FailFastGuard(rundir.trips(folder, phase or 0))
+        guard = FailFastGuard(rundir.trips(folder, phase or 0, _shard(config)))
         config.stash[_GUARD] = guard
         config.pluginmanager.register(guard, "ci_tools_failfast_guard")
 
@@ -262,7 +279,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Keeps the tests of ``--phase``/``--priority``; attaches each test's metadata."""
     phase = config.getoption("ci_tools_phase")
     priority = config.getoption("ci_tools_priority")
-    if phase is None and priority is None and config.getoption("ci_tools_results_dir") is None:
+    if (
+        phase is None
+        and priority is None
+        and config.getoption("ci_tools_results_dir") is None
+        and config.getoption("ci_tools_shard") is None
+    ):
         return  # not a phased run: leave the tests alone and cost nothing
     wanted = set(priority.split(",")) if priority else None
     keep, drop = [], []
@@ -286,18 +308,56 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if serial and not config.pluginmanager.hasplugin("ci_tools_serial_turns"):
         # Only where a serial test was collected (the process that runs it: an xdist worker,
         # or pytest itself): every other run pays nothing for the turns.
-        turns = SerialTurns(rundir.serial_lock(_results_folder(config), phase or 0))
+        turns = SerialTurns(rundir.serial_lock(_results_folder(config), phase or 0, _shard(config)))
         config.pluginmanager.register(turns, "ci_tools_serial_turns")
     rank = _order(config.getoption("ci_tools_order"))
     if rank:  # likely failures first (fail-fast comes early), then longest first (makespan)
         keep.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable for the rest
+    spec = config.getoption("ci_tools_shard")
+    if spec is not None:  # the other shards' tests are theirs: deselected, not dropped
+        index, count = shard.parse(spec)
+        mine = set(shard.of([i.nodeid for i in keep], _durations(config), index, count))
+        drop += [item for item in keep if item.nodeid not in mine]
+        keep = [item for item in keep if item.nodeid in mine]
     if drop or rank:
         if drop:
             config.hook.pytest_deselected(items=drop)
         items[:] = keep
     if phase is not None:
         folder = _results_folder(config)
-        write_selected(rundir.selected(folder, phase), (_selected(item) for item in keep))
+        write_selected(
+            rundir.selected(folder, phase, _shard(config)), (_selected(item) for item in keep)
+        )
+
+
+def _shard(config: pytest.Config) -> int | None:
+    """This process's shard (``--shard I/K``): I, or None when the phase is not split."""
+    spec = config.getoption("ci_tools_shard")
+    if spec is None:
+        return None
+    try:
+        return shard.parse(spec)[0]
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _durations(config: pytest.Config) -> dict[str, float]:
+    """The durations ``--shard`` balances by; none without ``--shard-durations``."""
+    path = config.getoption("ci_tools_durations")
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(
+            f"--shard-durations {path}: {exc}; give a JSON object of node id to seconds, or leave "
+            "the option out to balance the shards by count"
+        ) from None
+    if not isinstance(data, dict):
+        raise pytest.UsageError(
+            f"--shard-durations {path}: not a JSON object of node id to seconds"
+        )
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
 def _results_folder(config: pytest.Config) -> Path:

@@ -3,6 +3,8 @@
 Each stage reads the files of the stages before it and writes its own:
 
     phaseN.selected.jsonl   the tests phase N selected (plugin, at collection)
+    phaseN.shardI.*         the same files of shard I of a phase split over runners
+                            (--shard I/K); ``ci-tools gate`` merges them into phaseN.*
     phaseN.jsonl            one record per test, appended as each ends (plugin)
     phaseN.trips.json       parts declared broken during phase N (plugin, fail-fast)
     phaseN.gate.json        phase N's gate with the numbers behind it (runner)
@@ -27,31 +29,46 @@ VERDICT = "verdict.json"
 JUNIT = "junit.xml"
 
 
-def records(run: Path, phase: int) -> Path:
-    """Phase N's records."""
-    return run / f"phase{phase}.jsonl"
+def _part(phase: int, shard: int | None) -> str:
+    return f"phase{phase}" if shard is None else f"phase{phase}.shard{shard}"
 
 
-def selected(run: Path, phase: int) -> Path:
-    """The tests phase N selected, so that every one is accounted for."""
-    return run / f"phase{phase}.selected.jsonl"
+def records(run: Path, phase: int, shard: int | None = None) -> Path:
+    """Phase N's records (of shard I, when given)."""
+    return run / f"{_part(phase, shard)}.jsonl"
 
 
-def trips(run: Path, phase: int) -> Path:
-    """The parts fail-fast declared broken during phase N."""
-    return run / f"phase{phase}.trips.json"
+def selected(run: Path, phase: int, shard: int | None = None) -> Path:
+    """The tests phase N (or its shard) selected, so that every one is accounted for."""
+    return run / f"{_part(phase, shard)}.selected.jsonl"
 
 
-def gate(run: Path, phase: int) -> Path:
-    """Phase N's gate."""
-    return run / f"phase{phase}.gate.json"
+def trips(run: Path, phase: int, shard: int | None = None) -> Path:
+    """The parts fail-fast declared broken during phase N (or its shard)."""
+    return run / f"{_part(phase, shard)}.trips.json"
 
 
-def order(run: Path, phase: int) -> Path:
+def gate(run: Path, phase: int, shard: int | None = None) -> Path:
+    """Phase N's gate (a shard's: over its own tests only)."""
+    return run / f"{_part(phase, shard)}.gate.json"
+
+
+def order(run: Path, phase: int, shard: int | None = None) -> Path:
     """The order to start phase N's tests in (node ids, one a line)."""
-    return run / f"phase{phase}.order.txt"
+    return run / f"{_part(phase, shard)}.order.txt"
 
 
-def serial_lock(run: Path, phase: int) -> Path:
+def durations(run: Path, phase: int) -> Path:
+    """The durations a sharded phase is split by (JSON: node id to seconds)."""
+    return run / f"phase{phase}.durations.json"
+
+
+def shards(run: Path, phase: int) -> list[int]:
+    """The shards of phase N whose records are in the run directory, in order."""
+    found = (p.name.split(".")[1] for p in run.glob(f"phase{phase}.shard*.jsonl"))
+    return sorted({int(n[5:]) for n in found if n.startswith("shard") and n[5:].isdigit()})
+
+
+def serial_lock(run: Path, phase: int, shard: int | None = None) -> Path:
     """The lock phase N's serial tests take turns on."""
-    return run / f".phase{phase}.serial.lock"
+    return run / f".{_part(phase, shard)}.serial.lock"

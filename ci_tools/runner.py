@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,10 +38,11 @@ from ci_tools.records import (
     not_run,
     read_records,
     read_selected,
-    records_path,
 )
+from ci_tools.shard import of as shard_of
 
 INTERRUPT_GRACE_S = 5.0  # after SIGINT, pytest gets this long to write what it has
+NO_TESTS = 5  # pytest's exit code when it selected no test (a shard past the phase's tests)
 CANCEL_GRACE_S = 2.0  # shorter when the whole run is cancelled: it must end within 5 s
 
 
@@ -56,6 +59,7 @@ class RunOptions:
     exitfirst: bool = False
     quarantine: Quarantine = NO_QUARANTINE  # tests whose results do not count for the gate
     history_url: str | None = None  # the run store: a phase's order and workers from its last run
+    shard: tuple[int, int] | None = None  # (I, K): run only shard I of K of each phase
 
 
 def run_id(environ: Mapping[str, str] = os.environ) -> str:
@@ -106,9 +110,15 @@ def pytest_command(
         command.append("-x")
     if config.failfast.enabled:
         command += ["--fail-fast-after", str(config.failfast.after)]
-    order = rundir.order(options.results_dir, number)
+    part = options.shard[0] if options.shard else None
+    order = rundir.order(options.results_dir, number, part)
     if order.exists():
         command += ["--order", str(order)]
+    if options.shard:
+        command += ["--shard", f"{options.shard[0]}/{options.shard[1]}"]
+        durations = rundir.durations(options.results_dir, number)
+        if durations.exists():
+            command += ["--shard-durations", str(durations)]
     if config.retries.max and config.retries.transient:  # pytest-rerunfailures
         command += ["--reruns", str(config.retries.max)]
         for pattern in config.retries.transient:
@@ -241,6 +251,37 @@ def last_run(options: RunOptions, number: int) -> LastRun:
     )
 
 
+def latest_durations(results_root: Path, number: int) -> dict[str, float]:
+    """Test durations of phase N in the newest run directory under ``results_root`` that
+    has its records (what ``ci-tools shard`` balances by when there is no run store)."""
+    runs = [p for p in results_root.glob(f"*/phase{number}.jsonl") if not p.parent.is_symlink()]
+    if not runs:
+        return {}
+    newest = max(runs, key=lambda p: p.stat().st_mtime)
+    return {r.nodeid: r.duration_s for r in read_records(newest).records if r.outcome != "not_run"}
+
+
+def collect(config: Config, number: int, options: RunOptions) -> list[str]:
+    """The node ids phase N selects, in collection order (pytest's own collection, through
+    the plugin's selection file)."""
+    with tempfile.TemporaryDirectory(prefix="ci-tools-collect-") as folder:
+        scratch = dataclasses.replace(options, results_dir=Path(folder), shard=None)
+        command = [*pytest_command(config, number, scratch, workers=0), "--collect-only"]
+        done = subprocess.run(
+            command,
+            cwd=options.root,
+            env=_phase_environ(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        selected = read_selected(rundir.selected(Path(folder), number))
+    if done.returncode not in (0, 5):
+        tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+        raise CIToolsError(f"phase {number}: collection failed (exit {done.returncode}): {tail[0]}")
+    return [test.nodeid for test in selected]
+
+
 def choose_workers(
     config: Config, number: int, env: str, durations: Sequence[float]
 ) -> tuple[int, str]:
@@ -264,6 +305,22 @@ def choose_workers(
     return (count if count > 1 else 0), why
 
 
+def _complete(path: Path, selected: Sequence[Selected], number: int, stop: str) -> PhaseRecords:
+    """The phase's records, with one written for every selected test that has none (hung at
+    the budget, stopped by a cancel, never started)."""
+    found = read_records(path)
+    unfinished = _unfinished(found, selected, number, stop)
+    if not unfinished:
+        return found
+    writer = RecordWriter(path)
+    try:
+        for record in unfinished:
+            writer.record(record)
+    finally:
+        writer.close()
+    return dataclasses.replace(read_records(path), started_not_finished=found.started_not_finished)
+
+
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     """Runs phase N (unless an earlier gate of this run failed) and writes its gate. Every
     selected test ends with a record: those that never finished are recorded as hung or not
@@ -282,13 +339,19 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
                 write_gate(options.results_dir, gate)
                 return gate
             break
-    path = records_path(options.results_dir, number)
+    part = options.shard[0] if options.shard else None
+    path = rundir.records(options.results_dir, number, part)
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
-    rundir.selected(options.results_dir, number).unlink(missing_ok=True)
+    rundir.selected(options.results_dir, number, part).unlink(missing_ok=True)
     last = last_run(options, number)
-    workers, why = choose_workers(config, number, options.env, list(last.durations.values()))
-    order = rundir.order(options.results_dir, number)
+    durations = last.durations
+    if options.shard:  # every shard of the run splits by the same durations
+        durations = durations or latest_durations(options.results_dir.parent, number)
+        rundir.durations(options.results_dir, number).write_text(json.dumps(durations))
+        durations = {n: durations[n] for n in shard_of(list(durations), durations, *options.shard)}
+    workers, why = choose_workers(config, number, options.env, list(durations.values()))
+    order = rundir.order(options.results_dir, number, part)
     order.unlink(missing_ok=True)
     if last.durations or last.failed:
         order.write_text("".join(f"{nodeid}\n" for nodeid in last.order()))
@@ -304,24 +367,13 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     )
     returncode, stop, cancelled = _wait(process, number, phase.budget_s)
     duration = time.monotonic() - started
-    found = read_records(path)
-    if not stop and returncode not in (0, 1):
+    empty_shard = options.shard is not None and returncode == NO_TESTS
+    if not stop and returncode not in (0, 1) and not empty_shard:
         stop = f"pytest stopped early (exit {returncode})"
     elif not stop and options.exitfirst:
         stop = "the run stopped at the first failure (-x)"
-    unfinished = _unfinished(
-        found, read_selected(rundir.selected(options.results_dir, number)), number, stop
-    )
-    if unfinished:
-        writer = RecordWriter(path)
-        try:
-            for record in unfinished:
-                writer.record(record)
-        finally:
-            writer.close()
-        found = dataclasses.replace(
-            read_records(path), started_not_finished=found.started_not_finished
-        )
+    selected = read_selected(rundir.selected(options.results_dir, number, part))
+    found = _complete(path, selected, number, stop)
     gate = evaluate_gate(
         number,
         phase,
@@ -333,11 +385,18 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
         stopped=stop,
         quarantine=options.quarantine,
     )
-    if returncode in (3, 4) and not found.records:  # pytest could not run at all
+    if empty_shard and not found.records and options.shard:
+        gate = dataclasses.replace(
+            gate,
+            status="met",
+            reason=f"shard {options.shard[0]} of {options.shard[1]} has no tests: the phase "
+            "has fewer tests than shards",
+        )
+    elif returncode in (3, 4) and not found.records:  # pytest could not run at all
         gate = dataclasses.replace(
             gate, reason=f"pytest could not run (exit {returncode}); see its error above"
         )
-    write_gate(options.results_dir, gate)
+    write_gate(options.results_dir, gate, part)
     if cancelled is not None:
         raise cancelled
     return gate
@@ -365,3 +424,53 @@ def verdict_line(gate: GateResult) -> str:
         return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason.split(':', 1)[0]}"
     detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"
     return f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s{detail}"
+
+
+def merge_shards(
+    config: Config,
+    number: int,
+    results_dir: Path,
+    shards: int | None = None,
+    quarantine: Quarantine = NO_QUARANTINE,
+) -> GateResult:
+    """Phase N's gate over all its shards: their records, selections and fail-fast trips
+    become the phase's own files (``phaseN.*``, as an unsplit phase writes them), and the gate
+    is judged over every test. ``shards``: how many were run; a shard that sent nothing makes
+    the gate not met (its tests were never accounted for)."""
+    if number not in config.phases:
+        raise ConfigError(
+            f"no phase {number}: [tool.ci_tools.phases] has {', '.join(map(str, config.phases))}"
+        )
+    found_shards = rundir.shards(results_dir, number)
+    if not found_shards:
+        raise CIToolsError(
+            f"phase {number}: no shard records in {results_dir} (phase{number}.shardI.jsonl); "
+            "run the shards first (ci-tools run --phase N --shard I/K)"
+        )
+    for name in (rundir.records, rundir.selected):
+        merged = b"".join(
+            name(results_dir, number, part).read_bytes()
+            for part in found_shards
+            if name(results_dir, number, part).exists()
+        )
+        name(results_dir, number).write_bytes(merged)
+    gates = [g for part in found_shards if (g := read_gate(results_dir, number, part)) is not None]
+    missing = sorted(set(range(1, (shards or 0) + 1)) - set(found_shards))
+    stopped = next((g.stopped for g in gates if g.stopped), "")
+    if missing:
+        stopped = f"shard {', '.join(map(str, missing))} of {shards} sent no records"
+    gate = evaluate_gate(
+        number,
+        config.phases[number],
+        config,
+        read_records(rundir.records(results_dir, number)),
+        started_at=min((g.started_at for g in gates if g.started_at), default=""),
+        duration_s=max((g.duration_s for g in gates), default=0.0),
+        budget_exhausted=any(g.budget_exhausted for g in gates),
+        stopped=stopped,
+        quarantine=quarantine,
+    )
+    if missing:
+        gate = dataclasses.replace(gate, status="not_met", reason=stopped)
+    write_gate(results_dir, gate)
+    return gate
