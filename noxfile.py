@@ -268,7 +268,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (or those named after --); each prints its figure."""
-    _install(session, "test")
+    _install(session, "test", "bench")
     scripts = session.posargs or sorted(str(p) for p in Path("benchmarks").glob("*.py"))
     missed = []
     for script in scripts:  # every benchmark prints its figure, even after one misses
