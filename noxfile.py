@@ -157,7 +157,7 @@ def faults(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Lint and type-check: ruff and mypy --strict."""
-    _install(session, "test", "lint")
+    _install(session, "test", "lint", "bench")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
