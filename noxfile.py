@@ -115,13 +115,13 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
 def _run(
     session: nox.Session, posargs: list[str], *ci_tools_args: str, env: dict[str, str] | None = None
 ) -> None:
-    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--results-dir`` go to ci-tools;
-    the rest to pytest."""
+    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--results-dir`` and
+    ``--shard`` go to ci-tools; the rest to pytest."""
     own: list[str] = []
     rest: list[str] = []
     args = iter(posargs)
     for arg in args:
-        if arg in ("--env", "--run-id", "--timeout", "--results-dir"):
+        if arg in ("--env", "--run-id", "--timeout", "--results-dir", "--shard"):
             own += [arg, next(args, "")]
         else:
             rest.append(arg)
@@ -211,6 +211,13 @@ def report(session: nox.Session) -> None:
     _install(session)
     session.run("ci-tools", "context", *session.posargs)
     session.run("ci-tools", "report", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def gate(session: nox.Session) -> None:
+    """A sharded phase's gate over all its shards: -- --phase N --shards K --results DIR."""
+    _install(session)
+    session.run("ci-tools", "gate", *session.posargs)
 
 
 @nox.session(python=PYTHON)
