@@ -16,6 +16,7 @@ from types import FrameType
 
 from ci_tools import __version__, config, quarantine, runner, shard
 from ci_tools._exceptions import CIToolsError, ConfigError
+from ci_tools.report import github
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -219,6 +220,8 @@ def _gate(args: argparse.Namespace) -> int:
     project, _, folder, _ = _selected_run(args)
     gate = runner.merge_shards(project, args.phase, folder, args.shards)
     print(runner.verdict_line(gate))
+    # In a workflow, the next phase's `if:` reads it (a job output).
+    github.publish(github.Actions.from_environ(os.environ), "", {"gate": gate.status})
     return 0 if gate.met else 1
 
 
