@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -90,7 +91,9 @@ def _env_of(run_args: list[str]) -> str:
 def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]:
     """For a run against ``local`` with no platform running, starts one and stops it after,
     so that ``nox -s phase2`` works on a laptop as it is; a running platform (started with
-    ``nox -s stack -- start``, perhaps with faults) is used and left running."""
+    ``nox -s stack -- start``, perhaps with faults) is used and left running. The platform
+    it starts has the faults ``$CI_TOOLS_FAULTS`` names (e.g. ``redis_down``; space-separated),
+    which is how a workflow played with ``environment: local`` injects one."""
     if _env_of(run_args) != "local":
         yield
         return
@@ -104,8 +107,9 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
         yield
         return
     session.log("the local platform is not running: starting it for this session")
+    faults = [a for f in os.environ.get("CI_TOOLS_FAULTS", "").split() for a in ("--fault", f)]
     with _sigterm_as_interrupt():
-        session.run(*PLATFORM, "start")
+        session.run(*PLATFORM, "start", *faults)
         try:
             yield
         finally:
