@@ -119,14 +119,16 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
 def _run(
     session: nox.Session, posargs: list[str], *ci_tools_args: str, env: dict[str, str] | None = None
 ) -> None:
-    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--results-dir`` and
-    ``--shard`` go to ci-tools; the rest to pytest."""
+    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--results-dir``, ``--shard``
+    and ``--exit-zero`` go to ci-tools; the rest to pytest."""
     own: list[str] = []
     rest: list[str] = []
     args = iter(posargs)
     for arg in args:
         if arg in ("--env", "--run-id", "--timeout", "--results-dir", "--shard"):
             own += [arg, next(args, "")]
+        elif arg == "--exit-zero":
+            own.append(arg)
         else:
             rest.append(arg)
     session.run(

@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         help="per-test timeout in seconds (default: from config)",
     )
     run.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 once the phases ran and their gates are written, met or not (a workflow "
+        "job whose gate a later job reads); errors still exit 2, a cancel 130",
+    )
+    run.add_argument(
         "--shard",
         default=None,
         metavar="I/K",
@@ -102,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--phase", type=int, required=True, metavar="N")
     merge.add_argument(
         "--shards", type=int, default=None, metavar="K", help="how many ran (missing: not met)"
+    )
+    merge.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 once the gate is judged, met or not (the workflow's next phase reads it)",
     )
     _add_run_selection(merge)
 
@@ -220,9 +231,12 @@ def _gate(args: argparse.Namespace) -> int:
     project, _, folder, _ = _selected_run(args)
     gate = runner.merge_shards(project, args.phase, folder, args.shards)
     print(runner.verdict_line(gate))
+    actions = github.Actions.from_environ(os.environ)
+    if actions.active and not gate.met:  # the gate job's annotation on the run's page
+        print(github.gate_annotation(gate), flush=True)
     # In a workflow, the next phase's `if:` reads it (a job output).
-    github.publish(github.Actions.from_environ(os.environ), "", {"gate": gate.status})
-    return 0 if gate.met else 1
+    github.publish(actions, "", {"gate": gate.status})
+    return 0 if args.exit_zero or gate.met else 1
 
 
 def _add_run_selection(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ci_tools.diagnose import Diagnosis
+from ci_tools.phases import GateResult
 
 MAX_ANNOTATIONS = 10
 
@@ -60,6 +61,13 @@ def build_workflow_command(command: str, message: str, **properties: str | int) 
         f"::{command} {props}::{_escape_data(message)}"
         if props
         else (f"::{command}::{_escape_data(message)}")
+    )
+
+
+def gate_annotation(gate: GateResult) -> str:
+    """The error annotation of a phase whose gate was not met."""
+    return build_workflow_command(
+        "error", gate.reason, title=f"Phase {gate.phase} ({gate.title}): gate not met"
     )
 
 

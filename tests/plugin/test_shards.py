@@ -59,6 +59,11 @@ def test_the_shards_hold_every_test_once_and_the_gate_judges_them_together(
     assert gate is not None
     assert (gate.total, gate.failed, gate.status) == (10, 1, "not_met")
     assert len(read_records(run / "phase1.jsonl").records) == 10
+    again = cli(
+        pytester, "gate", "--phase", "1", "--shards", "3", "--results", str(run), "--exit-zero"
+    )
+    assert again.returncode == 0  # judged: a workflow's next job reads the gate, not the exit
+    assert read_gate(run, 1) == gate
 
 
 def test_a_shard_that_sent_nothing_fails_the_gate_naming_it(pytester: pytest.Pytester) -> None:
