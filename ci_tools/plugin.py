@@ -70,6 +70,7 @@ _MEASURE = "ci_tools.measurement"
 _NOT_RUN = "ci_tools.not_run"
 WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fail-fast trip
 _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colour and cursor sequences
 _CRASHED_WORKER = re.compile(r"worker '([\w-]+)' crashed")
 RERUN = "rerun"  # pytest-rerunfailures' outcome for a failed attempt it repeats
 CRASH_WHEN = forked.CRASH_WHEN  # the ``when`` of the report of a test whose process died
@@ -415,11 +416,12 @@ def _iso(epoch: float) -> str:
 
 
 def failure_of(report: pytest.TestReport) -> Failure:
-    """The exception type, message and a short traceback of a failed report, redacted."""
+    """The exception type, message and a short traceback of a failed report, as plain text
+    (pytest colours its diffs when colour is forced, e.g. FORCE_COLOR in CI), redacted."""
     crash = getattr(report.longrepr, "reprcrash", None)
-    text = redact(report.longreprtext)
+    text = redact(_ANSI.sub("", report.longreprtext))
     if crash is not None:
-        first = str(crash.message).splitlines()[0] if crash.message else ""
+        first = _ANSI.sub("", str(crash.message)).splitlines()[0] if crash.message else ""
         kind, sep, message = first.partition(": ")
         if not sep or " " in kind:
             kind, message = "Error", first

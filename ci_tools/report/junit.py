@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +10,15 @@ from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from ci_tools.phases import GateResult
 from ci_tools.records import TestRecord
+
+# Characters XML 1.0 cannot hold (C0 controls but tab, newline and return; lone surrogates;
+# U+FFFE/U+FFFF): a test's output may carry any of them (an escape sequence, a NUL).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """``text`` with what XML cannot hold shown as ``\\xNN`` instead of breaking the file."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def write_junit(path: Path, gates: Sequence[GateResult], records: Sequence[TestRecord]) -> None:
@@ -31,13 +41,13 @@ def write_junit(path: Path, gates: Sequence[GateResult], records: Sequence[TestR
             )
             failure = record.failure
             if record.outcome == "failed" and failure is not None:
-                case.result = [Failure(failure.message, failure.type)]
-                case.system_err = failure.traceback
+                case.result = [Failure(_xml(failure.message), failure.type)]
+                case.system_err = _xml(failure.traceback)
             elif record.outcome == "error" and failure is not None:
-                case.result = [Error(failure.message, failure.type)]
-                case.system_err = failure.traceback
+                case.result = [Error(_xml(failure.message), failure.type)]
+                case.system_err = _xml(failure.traceback)
             elif record.outcome in ("skipped", "not_run"):
-                case.result = [Skipped(record.reason or record.outcome.replace("_", " "))]
+                case.result = [Skipped(_xml(record.reason or record.outcome.replace("_", " ")))]
             suite.append(case)  # type: ignore[no-untyped-call]  # add_testcase recounts: O(n²)
         suite.update_statistics()  # type: ignore[no-untyped-call]
         xml.add_testsuite(suite)

@@ -53,8 +53,10 @@ def runner_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def play(folder: Path, *inputs: str) -> subprocess.CompletedProcess[str]:
-    """``act workflow_dispatch`` of e2e.yml with ``environment=local`` and ``inputs``."""
+def play(folder: Path, name: str, *inputs: str) -> subprocess.CompletedProcess[str]:
+    """``act workflow_dispatch`` of e2e.yml with ``environment=local`` and ``inputs``. Each
+    play has artifacts of its own (act numbers every run 1: a shared artifact store would hand
+    the second play the first one's phases) and shares the cache, as two runs do."""
     local = []
     for action in sorted(Path(ACTIONS).glob("*/*@*")):
         local += ["--local-repository", f"{action.parent.name}/{action.name}={action.resolve()}"]
@@ -67,7 +69,7 @@ def play(folder: Path, *inputs: str) -> subprocess.CompletedProcess[str]:
         "ubuntu-latest=-self-hosted",
         *local,
         "--artifact-server-path",
-        str(folder / "artifacts"),
+        str(folder / f"artifacts-{name}"),
         "--artifact-server-addr",
         "127.0.0.1",
         "--artifact-server-port",
@@ -109,8 +111,9 @@ def test_the_workflow_plays_healthy_then_with_a_phase_1_fault(runner_dirs: Path)
     the step summary, the run store saved in the cache. Then Redis down: phase 1's gate is not
     met, phases 2-5 never run, the report still writes the worklog, and the run store is
     restored from the first play's cache."""
-    healthy = play(runner_dirs)
+    healthy = play(runner_dirs, "healthy")
     log = healthy.stdout + healthy.stderr
+    (runner_dirs / "healthy.log").write_text(log)  # act's whole log, for a failure's reader
     assert healthy.returncode == 0, log[-4000:]
     succeeded = jobs(log, "succeeded")
     for phase in (1, 2, 3, 5):
@@ -122,8 +125,9 @@ def test_the_workflow_plays_healthy_then_with_a_phase_1_fault(runner_dirs: Path)
     assert "verdict=healthy" in log
     assert "Cache saved with key: ci-tools-history-local-" in log
 
-    broken = play(runner_dirs, "faults=redis_down")
+    broken = play(runner_dirs, "broken", "faults=redis_down")
     log = broken.stdout + broken.stderr
+    (runner_dirs / "broken.log").write_text(log)
     assert broken.returncode != 0, log[-4000:]  # the report's last step: not healthy
     assert "gate=not_met" in log
     assert "gate not met" in log  # the gate job's annotation

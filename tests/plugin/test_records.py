@@ -305,3 +305,20 @@ def test_a_transient_failure_is_retried_once_and_its_pass_is_not_clean(
         "failed",
         0,
     )
+
+
+def test_a_coloured_failure_is_recorded_as_plain_text(pytester: pytest.Pytester) -> None:
+    """Colour sequences in a failure (pytest colours diffs under FORCE_COLOR) never reach the
+    record: its message and traceback are plain text."""
+    pytester.makepyfile(
+        test_one="""
+        def test_red():
+            raise AssertionError("\\x1b[91m- up\\x1b[39;49;00m + down")
+        """
+    )
+    pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider", "--color=yes")
+    failure = test_records(pytester.path / "out" / "phase0.jsonl")["test_one.py::test_red"][
+        "failure"
+    ]
+    assert failure["message"] == "- up + down"
+    assert "\x1b" not in failure["traceback"]
