@@ -192,7 +192,9 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         gates = runner.run_phases(project, numbers, options)
     if args.results_dir is None:
         _link_latest(root / project.results_dir, run_id)
-    return 0 if args.exit_zero or all(gate.met for gate in gates) else 1
+    if args.exit_zero:  # a gate judged is an answer; a pytest that could not run is not
+        return 1 if any(g.reason.startswith("pytest could not run") for g in gates) else 0
+    return 0 if all(gate.met for gate in gates) else 1
 
 
 def _shard(args: argparse.Namespace) -> int:
@@ -203,22 +205,22 @@ def _shard(args: argparse.Namespace) -> int:
     env = args.env or project.default_env
     options = runner.RunOptions(
         root=root.resolve(),
-        results_dir=Path(),
+        # This run's directory: its shards split by what came before it, as `run --shard` does.
+        results_dir=(root / project.results_dir / runner.run_id(os.environ)).resolve(),
         env=env,
         history_url=config.store_url(project, root, os.environ)
         if project.history.enabled
         else None,
     )
-    durations = runner.last_run(options, args.phase).durations
-    if not durations:
-        durations = runner.latest_durations(root / project.results_dir, args.phase)
     tests = runner.collect(project, args.phase, options)
-    planned = shard.split(tests, durations, args.shards)
+    serial = [t.nodeid for t in tests if "serial" in t.markers]
+    nodeids = [t.nodeid for t in tests]
+    planned = shard.split(nodeids, runner.shard_durations(options, args.phase), args.shards, serial)
     if len(planned) < args.shards:
+        none = f"; shard {args.index} has none" if args.index > len(planned) else ""
         print(
-            f"ci-tools: phase {args.phase} has {len(tests)} tests: {len(planned)} shards, not "
-            f"{args.shards}"
-            + (f"; shard {args.index} has none" if args.index > len(planned) else ""),
+            f"ci-tools: phase {args.phase} has {len(nodeids)} tests: {len(planned)} shards, not "
+            f"{args.shards}{none}",
             file=sys.stderr,
         )
     for nodeid in planned[args.index - 1] if args.index <= len(planned) else []:
@@ -228,8 +230,9 @@ def _shard(args: argparse.Namespace) -> int:
 
 def _gate(args: argparse.Namespace) -> int:
     """Judges a sharded phase over all its shards."""
-    project, _, folder, _ = _selected_run(args)
-    gate = runner.merge_shards(project, args.phase, folder, args.shards)
+    project, _, folder, root = _selected_run(args)
+    held = quarantine.load(root / project.quarantine_file, dt.datetime.now(dt.UTC).date())
+    gate = runner.merge_shards(project, args.phase, folder, args.shards, held)
     print(runner.verdict_line(gate))
     actions = github.Actions.from_environ(os.environ)
     if actions.active and not gate.met:  # the gate job's annotation on the run's page

@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -284,10 +285,26 @@ def load(pyproject: Path) -> Config:
     return parse(data.get("tool", {}).get("ci_tools", {}), str(pyproject))
 
 
+def _websocket_of(configured: Mapping[str, str], backend: str) -> str:
+    """The WebSocket URL that follows a backend override (a revision's tagged URL serves
+    both), when the environment's WebSocket is on its backend's host; else ""."""
+    if not backend or "backend" not in configured or "websocket" not in configured:
+        return ""
+    old_backend, old_socket = urlsplit(configured["backend"]), urlsplit(configured["websocket"])
+    if old_backend.netloc != old_socket.netloc:
+        return ""
+    new = urlsplit(backend)
+    scheme = {"https": "wss", "http": "ws"}.get(new.scheme, new.scheme)
+    return urlunsplit((scheme, new.netloc, old_socket.path, old_socket.query, ""))
+
+
 def resolve_urls(
     name: str, env: EnvironmentConfig, root: Path, environ: Mapping[str, str]
 ) -> dict[str, str]:
-    """The environment's URLs: from config or the local stack file, then env var overrides."""
+    """The environment's URLs: from config or the local stack file, then env var overrides.
+    A backend override (``CI_TOOLS_BACKEND_URL``: a revision's tagged URL) moves the WebSocket
+    URL with it when the WebSocket is served by the backend's host, unless it is overridden
+    too."""
     urls = {url: value for url in URL_NAMES if (value := getattr(env, f"{url}_url")) is not None}
     if env.stack_file is not None:
         stack_dir = environ.get(STACK_DIR_VARIABLE)
@@ -307,9 +324,13 @@ def resolve_urls(
                 f"{stack_file} has no readable URLs ({exc}): restart the "
                 "platform with `nox -s stack -- start`"
             ) from None
+    configured = dict(urls)
     for url, variable in URL_OVERRIDES.items():
         if environ.get(variable):
             urls[url] = environ[variable]
+    follows = _websocket_of(configured, environ.get(URL_OVERRIDES["backend"], ""))
+    if follows and not environ.get(URL_OVERRIDES["websocket"]):
+        urls["websocket"] = follows
     missing = [u for u in ("backend", "websocket", "auth") if u not in urls]
     if missing:
         raise ConfigError(

@@ -18,8 +18,8 @@ function fixtures); a worker that dies is a crashed test, never a hang, and a ne
 its slot; the run's interrupt (SIGINT to the process group: the phase budget, a cancel) kills
 every worker and is raised again, so the runner records what ran.
 
-Captured output: forked children share the file descriptors of fd capture, so concurrency needs
-``--capture=sys`` (or ``-s``); the runner passes it.
+Captured output: forked children share the file descriptors of fd capture, and uncaptured output of
+tests run at once would interleave, so concurrency needs ``--capture=sys``; the runner passes it.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ def check_options(config: pytest.Config, concurrency: int) -> None:
         raise pytest.UsageError(
             "--concurrency and pytest-xdist's -n both run tests at once: use one of them"
         )
-    if config.getoption("capture") == "fd":
+    if config.getoption("capture") != "sys":
         raise pytest.UsageError(
-            "--concurrency needs --capture=sys or -s: tests forked from one process would "
-            "share the file descriptors of fd capture"
+            "--concurrency needs --capture=sys: tests forked from one process would share fd "
+            "capture's files, and uncaptured output (-s) of tests run at once would interleave"
         )
     if not hasattr(os, "fork"):
         raise pytest.UsageError("--concurrency needs os.fork (Linux or macOS)")
@@ -92,13 +92,19 @@ class _Worker:
             self.buffer = self.buffer[_HEADER.size + size :]
             yield pickle.loads(payload)  # noqa: S301 - our own worker, through our own pipe
 
-    def order(self, index: int) -> None:
-        """Hands the worker a test (or STOP)."""
+    def order(self, index: int) -> bool:
+        """Hands the worker a test (or STOP); False when it has died (its end of the pipe is
+        closed: the end of its reports pipe tells the rest)."""
+        try:
+            os.write(self.orders, _ORDER.pack(index))
+        except BrokenPipeError:
+            self.stopped = True
+            return False
         if index == STOP:
             self.stopped = True
         else:
             self.assigned.append(index)
-        os.write(self.orders, _ORDER.pack(index))
+        return True
 
 
 class _Sender:
@@ -236,7 +242,9 @@ class ForkPool:
         for worker in workers:
             if worker.stopped or worker.assigned:
                 continue
-            worker.order(pending.popleft() if pending and not stopping else STOP)
+            index = pending.popleft() if pending and not stopping else STOP
+            if not worker.order(index) and index != STOP:
+                pending.appendleft(index)  # the worker died between tests: another runs it
 
     def _fork(self, session: pytest.Session, slot: int) -> _Worker:
         """Forks the worker of ``slot``."""
@@ -244,20 +252,27 @@ class ForkPool:
         orders_read, orders_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        # The run's SIGINT (budget, cancel) goes to the whole process group: held back across
+        # the fork, so a worker never raises it in the parent's code before it has its own.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         pid = os.fork()
         if pid == 0:  # the worker: never returns
             os.close(reports_read)
             os.close(orders_write)
-            self._serve(session, reports_write, orders_read)
+            self._serve(session, reports_write, orders_read, held)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(reports_write)
         os.close(orders_read)
         return _Worker(slot, pid, reports_read, orders_write)
 
-    def _serve(self, session: pytest.Session, reports: int, orders: int) -> None:
+    def _serve(
+        self, session: pytest.Session, reports: int, orders: int, mask: set[int | signal.Signals]
+    ) -> None:
         """The worker: runs the tests it is handed until STOP, then exits."""
         code = 0
         try:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)  # the parent's terminal reports the tests, not the worker's
             config = session.config

@@ -142,7 +142,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=0,
         help="run up to N tests at once, each in a process forked from this one (end-to-end "
-        "tests mostly wait); needs --capture=sys or -s (0 or 1: one at a time)",
+        "tests mostly wait); needs --capture=sys (0 or 1: one at a time)",
     )
     group.addoption(
         "--fail-fast-after",
@@ -317,7 +317,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     spec = config.getoption("ci_tools_shard")
     if spec is not None:  # the other shards' tests are theirs: deselected, not dropped
         index, count = shard.parse(spec)
-        mine = set(shard.of([i.nodeid for i in keep], _durations(config), index, count))
+        serial_ids = [i.nodeid for i in keep if "serial" in _meta(i).get("markers", ())]
+        nodeids = [i.nodeid for i in keep]
+        mine = set(shard.of(nodeids, _durations(config), index, count, together=serial_ids))
         drop += [item for item in keep if item.nodeid not in mine]
         keep = [item for item in keep if item.nodeid in mine]
     if drop or rank:

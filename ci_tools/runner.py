@@ -251,18 +251,37 @@ def last_run(options: RunOptions, number: int) -> LastRun:
     )
 
 
-def latest_durations(results_root: Path, number: int) -> dict[str, float]:
+def shard_durations(options: RunOptions, number: int) -> dict[str, float]:
+    """What a sharded phase is split by, the same for ``ci-tools shard`` and every shard's
+    run: the run store's last run of the phase, else the newest other run directory's
+    records, else nothing (by count)."""
+    return last_run(options, number).durations or latest_durations(
+        options.results_dir.parent, number, but=options.results_dir
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def latest_durations(results_root: Path, number: int, but: Path | None = None) -> dict[str, float]:
     """Test durations of phase N in the newest run directory under ``results_root`` that
-    has its records (what ``ci-tools shard`` balances by when there is no run store)."""
-    runs = [p for p in results_root.glob(f"*/phase{number}.jsonl") if not p.parent.is_symlink()]
+    has its records (``but`` that one: the run being split)."""
+    runs = [
+        p
+        for p in results_root.glob(f"*/phase{number}.jsonl")
+        if not p.parent.is_symlink() and (but is None or p.parent.resolve() != but.resolve())
+    ]
     if not runs:
         return {}
     newest = max(runs, key=lambda p: p.stat().st_mtime)
     return {r.nodeid: r.duration_s for r in read_records(newest).records if r.outcome != "not_run"}
 
 
-def collect(config: Config, number: int, options: RunOptions) -> list[str]:
-    """The node ids phase N selects, in collection order (pytest's own collection, through
+def collect(config: Config, number: int, options: RunOptions) -> list[Selected]:
+    """The tests phase N selects, in collection order (pytest's own collection, through
     the plugin's selection file)."""
     with tempfile.TemporaryDirectory(prefix="ci-tools-collect-") as folder:
         scratch = dataclasses.replace(options, results_dir=Path(folder), shard=None)
@@ -279,7 +298,7 @@ def collect(config: Config, number: int, options: RunOptions) -> list[str]:
     if done.returncode not in (0, 5):
         tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
         raise CIToolsError(f"phase {number}: collection failed (exit {done.returncode}): {tail[0]}")
-    return [test.nodeid for test in selected]
+    return list(selected)
 
 
 def choose_workers(
@@ -326,20 +345,20 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     selected test ends with a record: those that never finished are recorded as hung or not
     run, with the reason. SIGINT or SIGTERM (KeyboardInterrupt) stops pytest, records what it
     can, writes the gate, and is raised again."""
-    if number not in config.phases:
-        raise ConfigError(
-            f"no phase {number}: [tool.ci_tools.phases] has {', '.join(map(str, config.phases))}"
-        )
+    _check_phase(config, number)
     phase = config.phases[number]
+    part = options.shard[0] if options.shard else None
     for earlier in range(number - 1, 0, -1):
-        previous = read_gate(options.results_dir, earlier)
+        # A phase's gate, or (in a sharded run) this shard's own gate of the phase before.
+        previous = read_gate(options.results_dir, earlier) or read_gate(
+            options.results_dir, earlier, part
+        )
         if previous is not None:
             if not previous.met:
                 gate = skipped_gate(number, phase, previous)
-                write_gate(options.results_dir, gate)
+                write_gate(options.results_dir, gate, part)
                 return gate
             break
-    part = options.shard[0] if options.shard else None
     path = rundir.records(options.results_dir, number, part)
     options.results_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
@@ -347,8 +366,8 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     last = last_run(options, number)
     durations = last.durations
     if options.shard:  # every shard of the run splits by the same durations
-        durations = durations or latest_durations(options.results_dir.parent, number)
-        rundir.durations(options.results_dir, number).write_text(json.dumps(durations))
+        durations = shard_durations(options, number)
+        _write_atomically(rundir.durations(options.results_dir, number), json.dumps(durations))
         durations = {n: durations[n] for n in shard_of(list(durations), durations, *options.shard)}
     workers, why = choose_workers(config, number, options.env, list(durations.values()))
     order = rundir.order(options.results_dir, number, part)
@@ -426,6 +445,13 @@ def verdict_line(gate: GateResult) -> str:
     return f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s{detail}"
 
 
+def _check_phase(config: Config, number: int) -> None:
+    if number not in config.phases:
+        raise ConfigError(
+            f"no phase {number}: [tool.ci_tools.phases] has {', '.join(map(str, config.phases))}"
+        )
+
+
 def merge_shards(
     config: Config,
     number: int,
@@ -433,15 +459,14 @@ def merge_shards(
     shards: int | None = None,
     quarantine: Quarantine = NO_QUARANTINE,
 ) -> GateResult:
-    """Phase N's gate over all its shards: their records, selections and fail-fast trips
-    become the phase's own files (``phaseN.*``, as an unsplit phase writes them), and the gate
-    is judged over every test. ``shards``: how many were run; a shard that sent nothing makes
-    the gate not met (its tests were never accounted for)."""
-    if number not in config.phases:
-        raise ConfigError(
-            f"no phase {number}: [tool.ci_tools.phases] has {', '.join(map(str, config.phases))}"
-        )
-    found_shards = rundir.shards(results_dir, number)
+    """Phase N's gate over all its shards: their records and selections become the phase's
+    own files (``phaseN.*``, as an unsplit phase writes them), and the gate is judged over
+    every selected test; a test selected and never finished is recorded as not run.
+    ``shards``: how many were run (shard files of a higher index, left from another split,
+    are not read); a shard that sent no records, or that never wrote its gate (cut off by a
+    timeout or a cancel), makes the gate not met."""
+    _check_phase(config, number)
+    found_shards = [n for n in rundir.shards(results_dir, number) if shards is None or n <= shards]
     if not found_shards:
         raise CIToolsError(
             f"phase {number}: no shard records in {results_dir} (phase{number}.shardI.jsonl); "
@@ -454,23 +479,30 @@ def merge_shards(
             if name(results_dir, number, part).exists()
         )
         name(results_dir, number).write_bytes(merged)
-    gates = [g for part in found_shards if (g := read_gate(results_dir, number, part)) is not None]
+    by_shard = {part: read_gate(results_dir, number, part) for part in found_shards}
+    gates = [g for g in by_shard.values() if g is not None]
     missing = sorted(set(range(1, (shards or 0) + 1)) - set(found_shards))
-    stopped = next((g.stopped for g in gates if g.stopped), "")
+    unfinished = sorted(part for part, g in by_shard.items() if g is None)
+    problems = []
     if missing:
-        stopped = f"shard {', '.join(map(str, missing))} of {shards} sent no records"
+        problems.append(f"shard {', '.join(map(str, missing))} of {shards} sent no records")
+    if unfinished:
+        problems.append(f"shard {', '.join(map(str, unfinished))} did not finish (no gate)")
+    stopped = "; ".join(problems) or next((g.stopped for g in gates if g.stopped), "")
+    selected = read_selected(rundir.selected(results_dir, number))
+    found = _complete(rundir.records(results_dir, number), selected, number, stopped)
     gate = evaluate_gate(
         number,
         config.phases[number],
         config,
-        read_records(rundir.records(results_dir, number)),
+        found,
         started_at=min((g.started_at for g in gates if g.started_at), default=""),
         duration_s=max((g.duration_s for g in gates), default=0.0),
         budget_exhausted=any(g.budget_exhausted for g in gates),
         stopped=stopped,
         quarantine=quarantine,
     )
-    if missing:
+    if problems:
         gate = dataclasses.replace(gate, status="not_met", reason=stopped)
     write_gate(results_dir, gate)
     return gate

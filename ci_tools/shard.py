@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ci_tools._exceptions import ConfigError
 
@@ -34,9 +34,16 @@ def parse(spec: str) -> tuple[int, int]:
     return index, shards
 
 
-def split(nodeids: Sequence[str], durations: Mapping[str, float], shards: int) -> list[list[str]]:
+def split(
+    nodeids: Sequence[str],
+    durations: Mapping[str, float],
+    shards: int,
+    together: Collection[str] = (),
+) -> list[list[str]]:
     """The tests of each shard, each shard in the given (collection) order; at most
-    ``min(shards, len(nodeids))`` shards, none empty."""
+    ``min(shards, len(nodeids))`` shards, none empty. The tests in ``together`` (the
+    ``serial`` ones: they take turns on one runner's lock, so two runners would overlap
+    them) go to one shard as a block."""
     if shards < 1:
         raise ConfigError(f"shards: {shards}; there must be at least one")
     count = min(shards, len(nodeids))
@@ -45,14 +52,22 @@ def split(nodeids: Sequence[str], durations: Mapping[str, float], shards: int) -
     known = [durations[n] for n in nodeids if n in durations]
     default = statistics.median(known) if known else 1.0
     weight = {n: durations.get(n, default) for n in nodeids}
+    grouped = set(together)
+    block = [n for n in nodeids if n in grouped]
+    if len(block) > 1:  # one unit, named by its first test, weighing all of them
+        weight[block[0]] = sum(weight[n] for n in block)
+        for n in block[1:]:
+            del weight[n]
     # A min-heap of (work so far, tests so far, shard): equal work goes to the shard with
     # fewer tests, so tests measured at 0 s still spread over every shard.
     loads = [(0.0, 0, shard) for shard in range(count)]
     chosen: dict[str, int] = {}
-    for nodeid in sorted(nodeids, key=lambda n: (-weight[n], n)):
+    for nodeid in sorted(weight, key=lambda n: (-weight[n], n)):
         load, tests, shard = heapq.heappop(loads)
         chosen[nodeid] = shard
         heapq.heappush(loads, (load + weight[nodeid], tests + 1, shard))
+    for nodeid in block[1:]:
+        chosen[nodeid] = chosen[block[0]]
     result: list[list[str]] = [[] for _ in range(count)]
     for nodeid in nodeids:
         result[chosen[nodeid]].append(nodeid)
@@ -60,9 +75,13 @@ def split(nodeids: Sequence[str], durations: Mapping[str, float], shards: int) -
 
 
 def of(
-    nodeids: Sequence[str], durations: Mapping[str, float], index: int, shards: int
+    nodeids: Sequence[str],
+    durations: Mapping[str, float],
+    index: int,
+    shards: int,
+    together: Collection[str] = (),
 ) -> list[str]:
     """The tests of shard ``index`` (from 1) of ``shards``; none when there are fewer tests
     than shards and this one is past them."""
-    planned = split(nodeids, durations, shards)
+    planned = split(nodeids, durations, shards, together)
     return planned[index - 1] if index <= len(planned) else []

@@ -66,10 +66,14 @@ def test_a_failure_with_x_stops_handing_out_tests(pytester: pytest.Pytester) -> 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--concurrency", "2"], "*--concurrency needs --capture=sys or -s*"),
-        (["--concurrency", "2", "-s", "-n", "2"], "*--concurrency and pytest-xdist's -n*"),
+        (["--concurrency", "2"], "*--concurrency needs --capture=sys*"),
+        (["--concurrency", "2", "-s"], "*--concurrency needs --capture=sys*"),
+        (
+            ["--concurrency", "2", "--capture=sys", "-n", "2"],
+            "*--concurrency and pytest-xdist's -n*",
+        ),
     ],
-    ids=["fd-capture", "with-xdist"],
+    ids=["fd-capture", "no-capture", "with-xdist"],
 )
 def test_options_that_cannot_run_tests_forked_are_refused_in_one_line(
     pytester: pytest.Pytester, options: list[str], message: str

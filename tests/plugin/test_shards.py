@@ -110,6 +110,52 @@ def test_more_shards_than_tests_gives_fewer_shards_and_says_so(pytester: pytest.
     assert "has no tests" in gate.reason
 
 
+def test_a_shard_cut_off_before_its_gate_fails_the_phase_and_its_tests_are_not_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """Shard 2's job was cut off (a timeout, a cancel): its records stop midway and it wrote
+    no gate. The phase's gate is not met and names it; its unfinished tests are not run."""
+    write_project(pytester)
+    pytester.makepyfile(test_one=PHASE.replace('assert n != 7, "seven is broken"', "pass"))
+    run = pytester.path / "reports" / "r4"
+    for index in (1, 2):
+        cli(pytester, "run", "--run-id", "r4", "--phase", "1", "--shard", f"{index}/2")
+    records = run / "phase1.shard2.jsonl"
+    kept = records.read_text().splitlines()[:2]  # one test's start and end, then the cut
+    records.write_text("".join(f"{line}\n" for line in kept))
+    (run / "phase1.shard2.gate.json").unlink()
+    judged = cli(pytester, "gate", "--phase", "1", "--shards", "2", "--results", str(run))
+    assert judged.returncode == 1
+    gate = read_gate(run, 1)
+    assert gate is not None
+    assert gate.reason == "shard 2 did not finish (no gate)"
+    assert gate.total == 10
+    assert gate.not_run == 4  # shard 2 had five tests; one finished before the cut
+
+
+def test_the_merged_gate_leaves_quarantined_tests_out_as_the_run_does(
+    pytester: pytest.Pytester,
+) -> None:
+    """A quarantined test failing in one shard does not count against the merged gate (the
+    project's unmeasured latency criterion still fails it: only the pass rate is at stake)."""
+    write_project(pytester)
+    pytester.makepyfile(test_one=PHASE)
+    (pytester.path / "tests" / "e2e").mkdir(parents=True)
+    (pytester.path / "tests" / "e2e" / "quarantine.toml").write_text(
+        '[[quarantine]]\ntest = "test_one.py::test_n[7]"\nowner = "alice"\n'
+        'reason = "flaky on staging"\nexpires = 2099-01-01\n'
+    )
+    run = pytester.path / "reports" / "r5"
+    for index in (1, 2):
+        cli(pytester, "run", "--run-id", "r5", "--phase", "1", "--shard", f"{index}/2")
+    cli(pytester, "gate", "--phase", "1", "--shards", "2", "--results", str(run))
+    gate = read_gate(run, 1)
+    assert gate is not None
+    assert gate.quarantined == ("test_one.py::test_n[7]",)
+    assert "pass rate" not in gate.reason
+    assert gate.reason == "Latency not measured"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ci_tools import config as cfg
@@ -150,3 +152,25 @@ def test_workers_follow_the_waiting_within_the_caps() -> None:
     assert choose_workers(config, 1, "staging", [5.0] * 8)[0] == 4  # the environment's cap
     _, why = choose_workers(config, 1, "local", [5.0] * 8)
     assert why == "last run: 40.0 s of tests, the longest 5.0 s"
+
+
+def test_a_backend_override_moves_the_websocket_with_it_on_the_same_host(tmp_path: Path) -> None:
+    """CI_TOOLS_BACKEND_URL (a revision's tagged URL) also moves the WebSocket when the
+    backend's host serves it (wss for https); an explicit WebSocket override still wins, and a
+    WebSocket on another host stays where it is."""
+    same = cfg.EnvironmentConfig(
+        backend_url="https://api.example.test",
+        websocket_url="wss://api.example.test/ws?v=2",
+        auth_url="https://auth.example.test",
+    )
+    tagged = {"CI_TOOLS_BACKEND_URL": "https://run-7---api-abc.a.run.app"}
+    urls = cfg.resolve_urls("staging", same, tmp_path, tagged)
+    assert urls["websocket"] == "wss://run-7---api-abc.a.run.app/ws?v=2"
+    explicit = {**tagged, "CI_TOOLS_WEBSOCKET_URL": "wss://elsewhere.test/ws"}
+    assert cfg.resolve_urls("staging", same, tmp_path, explicit)["websocket"] == (
+        "wss://elsewhere.test/ws"
+    )
+    apart = same.model_copy(update={"websocket_url": "wss://ws.example.test/ws"})
+    assert cfg.resolve_urls("staging", apart, tmp_path, tagged)["websocket"] == (
+        "wss://ws.example.test/ws"
+    )

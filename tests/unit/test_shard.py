@@ -63,3 +63,16 @@ def test_a_shard_spec_reads_as_index_and_count() -> None:
     """'2/4' is shard 2 of 4."""
     assert shard.parse("2/4") == (2, 4)
     assert shard.parse(" 1 / 1 ") == (1, 1)
+
+
+def test_serial_tests_stay_together_in_one_shard() -> None:
+    """Tests that take turns on one runner's lock (serial) all land in the same shard, and
+    the shards stay balanced around them."""
+    nodeids = [f"t{n}" for n in range(20)]
+    serial = ["t3", "t11", "t17"]
+    planned = shard.split(nodeids, {n: 1.0 for n in nodeids}, 4, together=serial)
+    holding = [part for part in planned if set(serial) & set(part)]
+    assert len(holding) == 1
+    assert set(serial) <= set(holding[0])
+    assert sorted(n for part in planned for n in part) == sorted(nodeids)
+    assert max(len(p) for p in planned) - min(len(p) for p in planned) <= 3
