@@ -16,7 +16,6 @@ from types import FrameType
 
 from ci_tools import __version__, config, quarantine, runner, shard
 from ci_tools._exceptions import CIToolsError, ConfigError
-from ci_tools.report import github
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -230,6 +229,7 @@ def _shard(args: argparse.Namespace) -> int:
 
 def _gate(args: argparse.Namespace) -> int:
     """Judges a sharded phase over all its shards."""
+    from ci_tools.report import github  # noqa: PLC0415 - the report package loads slowly
     project, _, folder, root = _selected_run(args)
     held = quarantine.load(root / project.quarantine_file, dt.datetime.now(dt.UTC).date())
     gate = runner.merge_shards(project, args.phase, folder, args.shards, held)
