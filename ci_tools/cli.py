@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime as dt
 import os
 import signal
 import sys
@@ -173,10 +172,8 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         pytest_args=tuple(pytest_args),
         timeout_s=args.timeout,
         # Read before any phase: a bad quarantine file stops the run in one line.
-        quarantine=quarantine.load(root / project.quarantine_file, dt.datetime.now(dt.UTC).date()),
-        history_url=config.store_url(project, root, os.environ)
-        if project.history.enabled
-        else None,
+        quarantine=quarantine.load_today(root / project.quarantine_file),
+        history_url=_history_url(project, root),
         shard=shard.parse(args.shard) if args.shard else None,
     )
     print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
@@ -196,6 +193,11 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     return 0 if all(gate.met for gate in gates) else 1
 
 
+def _history_url(project: config.Config, root: Path) -> str | None:
+    """The run store a run reads its last run from; None when history is off."""
+    return config.store_url(project, root, os.environ) if project.history.enabled else None
+
+
 def _shard(args: argparse.Namespace) -> int:
     """Prints the node ids of one shard of a phase (collected by pytest, split here)."""
     root: Path = args.root
@@ -207,9 +209,7 @@ def _shard(args: argparse.Namespace) -> int:
         # This run's directory: its shards split by what came before it, as `run --shard` does.
         results_dir=(root / project.results_dir / runner.run_id(os.environ)).resolve(),
         env=env,
-        history_url=config.store_url(project, root, os.environ)
-        if project.history.enabled
-        else None,
+        history_url=_history_url(project, root),
     )
     tests = runner.collect(project, args.phase, options)
     serial = [t.nodeid for t in tests if "serial" in t.markers]
@@ -230,8 +230,9 @@ def _shard(args: argparse.Namespace) -> int:
 def _gate(args: argparse.Namespace) -> int:
     """Judges a sharded phase over all its shards."""
     from ci_tools.report import github  # noqa: PLC0415 - the report package loads slowly
+
     project, _, folder, root = _selected_run(args)
-    held = quarantine.load(root / project.quarantine_file, dt.datetime.now(dt.UTC).date())
+    held = quarantine.load_today(root / project.quarantine_file)
     gate = runner.merge_shards(project, args.phase, folder, args.shards, held)
     print(runner.verdict_line(gate))
     actions = github.Actions.from_environ(os.environ)

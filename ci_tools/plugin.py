@@ -606,22 +606,8 @@ class Recorder:
 
 def publish_trips(path: Path, trips: list[Trip]) -> None:
     """Writes the trips for every test process to see (atomically: they poll the file)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(
-        json.dumps(
-            [
-                {
-                    "rule": t.rule,
-                    "title": t.title,
-                    "areas": t.areas,
-                    "failures": t.failures,
-                    "example": t.example,
-                }
-                for t in trips
-            ]
-        )
-    )
-    os.replace(temporary, path)
+    fields = ("rule", "title", "areas", "failures", "example")
+    rundir.write_atomically(path, json.dumps([{f: getattr(t, f) for f in fields} for t in trips]))
 
 
 def read_trips(path: Path) -> list[Trip]:

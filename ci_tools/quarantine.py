@@ -92,3 +92,8 @@ def load(path: Path, today: dt.date) -> Quarantine:
         entry = Entry(str(raw["test"]), str(raw["owner"]), str(raw["reason"]), expires)
         (active if expires > today else expired).append(entry)
     return Quarantine(tuple(active), tuple(expired))
+
+
+def load_today(path: Path) -> Quarantine:
+    """The quarantine file's entries as they stand today (UTC)."""
+    return load(path, dt.datetime.now(dt.UTC).date())

@@ -131,12 +131,9 @@ class Selected:
 
 def write_selected(path: Path, tests: Iterable[Selected]) -> None:
     """Writes the selection at once (each xdist worker writes the same list: last one wins)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(
-        "".join(_ENCODER.encode(dataclasses.asdict(test)) + "\n" for test in tests)
+    rundir.write_atomically(
+        path, "".join(_ENCODER.encode(dataclasses.asdict(test)) + "\n" for test in tests)
     )
-    os.replace(temporary, path)
 
 
 def read_selected(path: Path) -> tuple[Selected, ...]:

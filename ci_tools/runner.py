@@ -251,19 +251,14 @@ def last_run(options: RunOptions, number: int) -> LastRun:
     )
 
 
-def shard_durations(options: RunOptions, number: int) -> dict[str, float]:
+def shard_durations(
+    options: RunOptions, number: int, last: LastRun | None = None
+) -> dict[str, float]:
     """What a sharded phase is split by, the same for ``ci-tools shard`` and every shard's
-    run: the run store's last run of the phase, else the newest other run directory's
-    records, else nothing (by count)."""
-    return last_run(options, number).durations or latest_durations(
-        options.results_dir.parent, number, but=options.results_dir
-    )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    run: the run store's last run of the phase (``last``, when already read), else the newest
+    other run directory's records, else nothing (by count)."""
+    known = (last or last_run(options, number)).durations
+    return known or latest_durations(options.results_dir.parent, number, but=options.results_dir)
 
 
 def latest_durations(results_root: Path, number: int, but: Path | None = None) -> dict[str, float]:
@@ -366,8 +361,10 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     last = last_run(options, number)
     durations = last.durations
     if options.shard:  # every shard of the run splits by the same durations
-        durations = shard_durations(options, number)
-        _write_atomically(rundir.durations(options.results_dir, number), json.dumps(durations))
+        durations = shard_durations(options, number, last)
+        rundir.write_atomically(
+            rundir.durations(options.results_dir, number), json.dumps(durations)
+        )
         durations = {n: durations[n] for n in shard_of(list(durations), durations, *options.shard)}
     workers, why = choose_workers(config, number, options.env, list(durations.values()))
     order = rundir.order(options.results_dir, number, part)

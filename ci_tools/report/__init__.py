@@ -9,7 +9,6 @@ worklog; the report still renders.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import shutil
 import subprocess
@@ -232,7 +231,7 @@ def write_report(
         if view is not None and view.last_healthy is not None and diagnosis.verdict != "healthy"
         else []
     )
-    held = quarantine.load(root / config.quarantine_file, dt.datetime.now(dt.UTC).date())
+    held = quarantine.load_today(root / config.quarantine_file)
     results_dir.mkdir(parents=True, exist_ok=True)
     full = render(diagnosis, run.context, meta, history=view, changes=changes, quarantine=held)
     worklog.write_text(full)
