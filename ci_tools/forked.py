@@ -38,10 +38,11 @@ from typing import Any
 
 import pytest
 
+from ci_tools.records import CRASH_WHEN
+
 _HEADER = struct.Struct("!I")  # the length of each pickled message on a worker's pipe
 _ORDER = struct.Struct("!i")  # the index of the next test to run; STOP: no more
 STOP = -1
-CRASH_WHEN = "???"  # the ``when`` pytest-xdist gives the report of a test whose process died
 WORKER_PREFIX = "fork"  # records name the slot a test ran in: fork0, fork1, ...
 
 

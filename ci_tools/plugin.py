@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ci_tools import forked, rundir, shard
+from ci_tools import rundir
 from ci_tools._exceptions import ConfigError
 from ci_tools.records import (
+    CRASH_WHEN,
     Bound,
     Failure,
     Measurement,
@@ -73,7 +74,6 @@ _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colour and cursor sequences
 _CRASHED_WORKER = re.compile(r"worker '([\w-]+)' crashed")
 RERUN = "rerun"  # pytest-rerunfailures' outcome for a failed attempt it repeats
-CRASH_WHEN = forked.CRASH_WHEN  # the ``when`` of the report of a test whose process died
 _RECORDER = pytest.StashKey["Recorder"]()
 _CONFIG = pytest.StashKey["cfg.Config"]()
 _GUARD = pytest.StashKey["FailFastGuard"]()
@@ -163,6 +163,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _shard(config)  # a bad --shard stops here, in one line
     concurrency = config.getoption("ci_tools_concurrency")
     if concurrency > 1 and not hasattr(config, "workerinput"):
+        from ci_tools import forked  # noqa: PLC0415 - only runs at once load it (pickle, 3 ms)
+
         forked.check_options(config, concurrency)
         pool = forked.ForkPool(
             config,
@@ -316,6 +318,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable for the rest
     spec = config.getoption("ci_tools_shard")
     if spec is not None:  # the other shards' tests are theirs: deselected, not dropped
+        from ci_tools import shard  # noqa: PLC0415 - only a split run loads it
+
         index, count = shard.parse(spec)
         serial_ids = [i.nodeid for i in keep if "serial" in _meta(i).get("markers", ())]
         nodeids = [i.nodeid for i in keep]
@@ -338,6 +342,8 @@ def _shard(config: pytest.Config) -> int | None:
     spec = config.getoption("ci_tools_shard")
     if spec is None:
         return None
+    from ci_tools import shard  # noqa: PLC0415 - only a split run loads it
+
     try:
         return shard.parse(spec)[0]
     except ConfigError as exc:

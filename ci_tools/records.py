@@ -27,6 +27,11 @@ Bound = Literal["", "at_least", "unreachable"]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
+# The ``when`` of the report of a test whose process died under it (pytest-xdist's word, which
+# ci_tools.forked uses too): its record is a WorkerCrashed failure, never a hang.
+CRASH_WHEN = "???"
+
+
 @dataclasses.dataclass(frozen=True)
 class Failure:
     """Why a test failed: exception type, message, and a short traceback."""
