@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import venv
 from pathlib import Path
 
 import pytest
+
+from reference_platform.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = os.environ.get("CI_TOOLS_ACTIONS_DIR", "")
@@ -32,13 +33,6 @@ pytestmark = [
         "(act would fetch them from GitHub, which tests never reach)",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +67,7 @@ def play(folder: Path, name: str, *inputs: str) -> subprocess.CompletedProcess[s
         "--artifact-server-addr",
         "127.0.0.1",
         "--artifact-server-port",
-        str(_free_port()),
+        str(free_port()),
         "--cache-server-addr",
         "127.0.0.1",
         "--cache-server-port",
