@@ -291,7 +291,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return  # not a phased run: leave the tests alone and cost nothing
     wanted = set(priority.split(",")) if priority else None
     keep, drop = [], []
-    serial = False
+    serial: list[str] = []  # node ids of the serial tests kept
     for item in items:
         meta = item_meta(item)
         if phase is not None and meta["phase"] is None:
@@ -307,7 +307,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         item.user_properties.append((_META, meta))
         keep.append(item)
-        serial = serial or "serial" in meta["markers"]
+        if "serial" in meta["markers"]:
+            serial.append(item.nodeid)
     if serial and not config.pluginmanager.hasplugin("ci_tools_serial_turns"):
         # Only where a serial test was collected (the process that runs it: an xdist worker,
         # or pytest itself): every other run pays nothing for the turns.
@@ -321,9 +322,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         from ci_tools import shard  # noqa: PLC0415 - only a split run loads it
 
         index, count = shard.parse(spec)
-        serial_ids = [i.nodeid for i in keep if "serial" in _meta(i).get("markers", ())]
         nodeids = [i.nodeid for i in keep]
-        mine = set(shard.of(nodeids, _durations(config), index, count, together=serial_ids))
+        mine = set(shard.of(nodeids, _durations(config), index, count, together=serial))
         drop += [item for item in keep if item.nodeid not in mine]
         keep = [item for item in keep if item.nodeid in mine]
     if drop or rank:
