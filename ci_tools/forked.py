@@ -178,8 +178,11 @@ class ForkPool:
         config.pluginmanager.register(self.sender, "ci_tools_sender")
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        """Runs the session's tests in order, up to ``concurrency`` at once."""
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """Runs the session's tests in order, up to ``concurrency`` at once (one at a time:
+        pytest's own loop runs them, in this process)."""
+        if self.concurrency <= 1:
+            return None
         if session.testsfailed and not session.config.option.continue_on_collection_errors:
             raise session.Interrupted(
                 f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''} "

@@ -60,7 +60,8 @@ class GateResult:
     min_pass_rate: float = 1.0
     criteria: tuple[CriterionResult, ...] = ()
     hung: tuple[str, ...] = ()
-    started_at: str = ""  # ISO 8601 UTC, when the phase's pytest process was launched
+    started_at: str = ""  # ISO 8601 UTC, when the phase began (the runner's go)
+    launched_at: str = ""  # when its pytest was launched: earlier, to start up ahead
     duration_s: float = 0.0
     budget_s: float = 0.0
     budget_exhausted: bool = False
@@ -215,6 +216,7 @@ def evaluate_gate(
     found: PhaseRecords,
     *,
     started_at: str = "",
+    launched_at: str = "",
     duration_s: float = 0.0,
     budget_exhausted: bool = False,
     stopped: str = "",
@@ -275,6 +277,7 @@ def evaluate_gate(
         criteria=criteria,
         hung=found.started_not_finished,
         started_at=started_at,
+        launched_at=launched_at,
         duration_s=round(duration_s, 3),
         budget_s=phase.budget_s,
         budget_exhausted=budget_exhausted,

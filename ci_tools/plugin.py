@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +145,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "tests mostly wait); needs --capture=sys (0 or 1: one at a time)",
     )
     group.addoption(
+        "--go-fd",
+        dest="ci_tools_go_fd",
+        metavar="FD",
+        type=int,
+        default=None,
+        help="collect, then wait for the runner's go on this file descriptor before the first "
+        "test (its order and concurrency come with it; no go: no test runs); the runner starts "
+        "a phase so while the phase before still runs. Needs --capture=sys",
+    )
+    group.addoption(
         "--fail-fast-after",
         dest="ci_tools_fail_fast_after",
         metavar="N",
@@ -162,10 +172,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     _shard(config)  # a bad --shard stops here, in one line
     concurrency = config.getoption("ci_tools_concurrency")
-    if concurrency > 1 and not hasattr(config, "workerinput"):
+    go_fd = config.getoption("ci_tools_go_fd")
+    if (concurrency > 1 or go_fd is not None) and not hasattr(config, "workerinput"):
         from ci_tools import forked  # noqa: PLC0415 - only runs at once load it (pickle, 3 ms)
 
-        forked.check_options(config, concurrency)
+        # Held for a go, the concurrency comes with it: the pool is there for any count.
+        forked.check_options(config, max(concurrency, 2))
         pool = forked.ForkPool(
             config,
             concurrency,
@@ -174,6 +186,8 @@ def pytest_configure(config: pytest.Config) -> None:
             quiet=("ci_tools_recorder",),
         )
         config.pluginmanager.register(pool, "ci_tools_pool")
+        if go_fd is not None:
+            config.pluginmanager.register(HeldForGo(go_fd, pool), "ci_tools_held")
     phase = config.getoption("ci_tools_phase")
     results_dir = config.getoption("ci_tools_results_dir")
     if (phase is None and results_dir is None) or hasattr(config, "workerinput"):
@@ -243,7 +257,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         guard.close()
         config.pluginmanager.unregister(guard)
         del config.stash[_GUARD]
-    for name in ("ci_tools_serial_turns", "ci_tools_pool", "ci_tools_sender"):
+    for name in ("ci_tools_serial_turns", "ci_tools_pool", "ci_tools_sender", "ci_tools_held"):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
@@ -315,8 +329,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         turns = SerialTurns(rundir.serial_lock(_results_folder(config), phase or 0, _shard(config)))
         config.pluginmanager.register(turns, "ci_tools_serial_turns")
     rank = _order(config.getoption("ci_tools_order"))
-    if rank:  # likely failures first (fail-fast comes early), then longest first (makespan)
-        keep.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable for the rest
+    _by_rank(keep, rank)
     spec = config.getoption("ci_tools_shard")
     if spec is not None:  # the other shards' tests are theirs: deselected, not dropped
         from ci_tools import shard  # noqa: PLC0415 - only a split run loads it
@@ -335,6 +348,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         write_selected(
             rundir.selected(folder, phase, _shard(config)), (_selected(item) for item in keep)
         )
+
+
+def _by_rank(items: list[pytest.Item], rank: dict[str, int]) -> None:
+    """Sorts the tests by the order file: likely failures first (fail-fast comes early),
+    then longest first (makespan); the rest follow as collected (the sort is stable)."""
+    if rank:
+        items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))
+
+
+class HeldForGo:
+    """``--go-fd``: the phase's pytest has started up and collected ahead of its turn, and
+    waits for the runner's go before its first test (see ``ci_tools.go``)."""
+
+    def __init__(self, fd: int, pool: Any) -> None:
+        self.fd = fd
+        self.pool = pool  # forked.ForkPool: the go says how many tests it runs at once
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, bool, bool]:
+        """Waits for the go, then lets the test loop (the pool's or pytest's) run."""
+        from ci_tools import go  # noqa: PLC0415 - only a held run loads it
+
+        order = go.receive(self.fd)
+        if order is None:
+            raise session.Interrupted("the runner did not start this phase (no go)")
+        _by_rank(session.items, _order(order.order))
+        self.pool.concurrency = order.concurrency
+        return (yield)
 
 
 def _shard(config: pytest.Config) -> int | None:

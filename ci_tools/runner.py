@@ -10,11 +10,13 @@ same run missed its gate is not run; it is recorded as skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import math
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ci_tools import rundir
+from ci_tools import go, rundir
 from ci_tools._exceptions import CIToolsError, ConfigError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, read_gate, skipped_gate, write_gate
@@ -69,10 +71,16 @@ def run_id(environ: Mapping[str, str] = os.environ) -> str:
 
 
 def pytest_command(
-    config: Config, number: int, options: RunOptions, workers: int | None = None
+    config: Config,
+    number: int,
+    options: RunOptions,
+    workers: int | None = None,
+    go_fd: int | None = None,
 ) -> list[str]:
     """The pytest command line of one phase (``workers``: how many tests run at once, each
-    forked from the phase's process; 0 one at a time in it; default the phase's count)."""
+    forked from the phase's process; 0 one at a time in it; default the phase's count).
+    ``go_fd``: the process starts up and collects, then waits there for its go (which brings
+    the order and the count instead: see ``ci_tools.go``)."""
     phase = config.phases[number]
     timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
     command = [
@@ -102,7 +110,9 @@ def pytest_command(
     if phase.markers:
         command += ["-m", phase.markers]
     workers = phase.workers if workers is None else workers
-    if workers > 1:  # sys capture: forked tests would share fd capture's files
+    if go_fd is not None:  # the go may bring any count: sys capture, as below
+        command += ["--go-fd", str(go_fd), "--capture=sys"]
+    elif workers > 1:  # sys capture: forked tests would share fd capture's files
         command += ["--concurrency", str(workers), "--capture=sys"]
     if options.priority:
         command += ["--priority", options.priority]
@@ -112,7 +122,7 @@ def pytest_command(
         command += ["--fail-fast-after", str(config.failfast.after)]
     part = options.shard[0] if options.shard else None
     order = rundir.order(options.results_dir, number, part)
-    if order.exists():
+    if order.exists() and go_fd is None:
         command += ["--order", str(order)]
     if options.shard:
         command += ["--shard", f"{options.shard[0]}/{options.shard[1]}"]
@@ -185,7 +195,7 @@ def _wait(
     """Waits for the phase's pytest within its budget: its exit code, why it was stopped
     ("" when it ended by itself), and the cancel (SIGINT/SIGTERM) to raise again."""
     try:
-        return process.wait(budget_s), "", None
+        return _wait_exit(process, budget_s), "", None
     except subprocess.TimeoutExpired:
         print(
             f"ci-tools: phase {number} budget of {budget_s:g} s ran out; stopping it",
@@ -197,6 +207,25 @@ def _wait(
     except KeyboardInterrupt as interrupt:  # SIGINT, or SIGTERM turned into one by the CLI
         _interrupt(process, CANCEL_GRACE_S)
         return process.returncode, "the run was cancelled", interrupt
+
+
+def _wait_exit(process: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """``process.wait(timeout_s)`` without its polling (sleeps of up to 50 ms between looks,
+    which every phase's end would wait out): a pidfd becomes readable when the process ends."""
+    if not hasattr(os, "pidfd_open"):
+        return process.wait(timeout_s)
+    try:
+        fd = os.pidfd_open(process.pid)
+    except OSError:  # already reaped, or a kernel without pidfds
+        return process.wait(timeout_s)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            if not selector.select(timeout_s):
+                raise subprocess.TimeoutExpired(process.args, timeout_s)
+    finally:
+        os.close(fd)
+    return process.wait()
 
 
 def _phase_environ() -> dict[str, str]:
@@ -335,67 +364,130 @@ def _complete(path: Path, selected: Sequence[Selected], number: int, stop: str) 
     return dataclasses.replace(read_records(path), started_not_finished=found.started_not_finished)
 
 
+@dataclasses.dataclass
+class _Started:
+    """A phase's pytest, launched and held before its first test until its go."""
+
+    number: int
+    process: subprocess.Popen[bytes]
+    go_fd: int  # the runner's end of the go pipe
+    launched_at: str
+    last: LastRun | None = None  # read before the launch (a sharded phase needs it to split)
+
+
+def _launch(config: Config, number: int, options: RunOptions) -> _Started:
+    """Clears phase N's files of an earlier attempt and starts its pytest, which starts up and
+    collects while the runner goes on (reading the run store, or running the phase before),
+    then waits for its go."""
+    part = options.shard[0] if options.shard else None
+    options.results_dir.mkdir(parents=True, exist_ok=True)
+    for name in (rundir.records, rundir.selected, rundir.order):
+        name(options.results_dir, number, part).unlink(missing_ok=True)  # a re-run replaces
+    last = None
+    if options.shard:  # every shard of the run splits by the same durations, before collection
+        last = last_run(options, number)
+        rundir.write_atomically(
+            rundir.durations(options.results_dir, number),
+            json.dumps(shard_durations(options, number, last)),
+        )
+    held, go_fd = os.pipe()
+    launched_at = _now()
+    try:
+        process = subprocess.Popen(
+            pytest_command(config, number, options, go_fd=held),
+            cwd=options.root,
+            start_new_session=True,
+            env=_phase_environ(),
+            pass_fds=(held,),
+        )
+    except BaseException:
+        os.close(go_fd)
+        raise
+    finally:
+        os.close(held)
+    return _Started(number, process, go_fd, launched_at, last)
+
+
+def _discard(started: _Started, options: RunOptions) -> None:
+    """A phase started ahead that is not to run: no go (it ends without a test), then it is
+    stopped and the files it wrote are removed (the phase is recorded as skipped instead)."""
+    os.close(started.go_fd)  # no go: were the runner to die, pytest would end on its own
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(started.process.pid, signal.SIGKILL)  # it ran nothing: nothing to lose
+    started.process.wait()
+    part = options.shard[0] if options.shard else None
+    for name in (rundir.records, rundir.selected, rundir.trips):
+        name(options.results_dir, started.number, part).unlink(missing_ok=True)
+
+
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
     """Runs phase N (unless an earlier gate of this run failed) and writes its gate. Every
     selected test ends with a record: those that never finished are recorded as hung or not
     run, with the reason. SIGINT or SIGTERM (KeyboardInterrupt) stops pytest, records what it
     can, writes the gate, and is raised again."""
-    _check_phase(config, number)
-    phase = config.phases[number]
+    return run_phases(config, [number], options, quiet=True)[0]
+
+
+def _blocked(config: Config, number: int, options: RunOptions) -> GateResult | None:
+    """The skipped gate of phase N when the gate before it in this run (or, in a sharded run,
+    this shard's own gate of the phase before) was not met; None when it may run."""
     part = options.shard[0] if options.shard else None
     for earlier in range(number - 1, 0, -1):
-        # A phase's gate, or (in a sharded run) this shard's own gate of the phase before.
         previous = read_gate(options.results_dir, earlier) or read_gate(
             options.results_dir, earlier, part
         )
         if previous is not None:
-            if not previous.met:
-                gate = skipped_gate(number, phase, previous)
-                write_gate(options.results_dir, gate, part)
-                return gate
-            break
-    path = rundir.records(options.results_dir, number, part)
-    options.results_dir.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)  # a phase re-run in the same run replaces its records
-    rundir.selected(options.results_dir, number, part).unlink(missing_ok=True)
-    last = last_run(options, number)
+            return None if previous.met else skipped_gate(number, config.phases[number], previous)
+    return None
+
+
+def _run_phase(
+    config: Config, started: _Started, options: RunOptions, following: int | None
+) -> tuple[GateResult, _Started | None]:
+    """Gives the started phase its go and judges it; the phase after it (``following``) is
+    launched as soon as this one has its go, so its start-up overlaps this phase's tests.
+    Returns the gate and the phase started ahead (None when this gate is not met)."""
+    number = started.number
+    phase = config.phases[number]
+    part = options.shard[0] if options.shard else None
+    last = started.last or last_run(options, number)
     durations = last.durations
-    if options.shard:  # every shard of the run splits by the same durations
-        durations = shard_durations(options, number, last)
-        rundir.write_atomically(
-            rundir.durations(options.results_dir, number), json.dumps(durations)
-        )
+    if options.shard:
         durations = {n: durations[n] for n in shard_of(list(durations), durations, *options.shard)}
     workers, why = choose_workers(config, number, options.env, list(durations.values()))
     order = rundir.order(options.results_dir, number, part)
-    order.unlink(missing_ok=True)
     if last.durations or last.failed:
         order.write_text("".join(f"{nodeid}\n" for nodeid in last.order()))
     mode = f"{workers} tests at once" if workers else "one test at a time"
     print(f"ci-tools: phase {number} runs {mode} ({why})", flush=True)
     started_at = _now()
-    started = time.monotonic()
-    process = subprocess.Popen(
-        pytest_command(config, number, options, workers),
-        cwd=options.root,
-        start_new_session=True,
-        env=_phase_environ(),
-    )
-    returncode, stop, cancelled = _wait(process, number, phase.budget_s)
-    duration = time.monotonic() - started
+    begun = time.monotonic()
+    go.send(started.go_fd, go.Go(workers, str(order) if order.exists() else None))
+    ahead = None
+    try:
+        if following is not None and _blocked(config, following, options) is None:
+            ahead = _launch(config, following, options)
+        returncode, stop, cancelled = _wait(started.process, number, phase.budget_s)
+    except BaseException:
+        _interrupt(started.process, CANCEL_GRACE_S)
+        if ahead is not None:
+            _discard(ahead, options)
+        raise
+    duration = time.monotonic() - begun
     empty_shard = options.shard is not None and returncode == NO_TESTS
     if not stop and returncode not in (0, 1) and not empty_shard:
         stop = f"pytest stopped early (exit {returncode})"
     elif not stop and options.exitfirst:
         stop = "the run stopped at the first failure (-x)"
     selected = read_selected(rundir.selected(options.results_dir, number, part))
-    found = _complete(path, selected, number, stop)
+    found = _complete(rundir.records(options.results_dir, number, part), selected, number, stop)
     gate = evaluate_gate(
         number,
         phase,
         config,
         found,
         started_at=started_at,
+        launched_at=started.launched_at,
         duration_s=duration,
         budget_exhausted=stop.startswith("budget"),
         stopped=stop,
@@ -413,18 +505,43 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
             gate, reason=f"pytest could not run (exit {returncode}); see its error above"
         )
     write_gate(options.results_dir, gate, part)
+    if ahead is not None and (cancelled is not None or not gate.met):
+        _discard(ahead, options)
+        ahead = None
     if cancelled is not None:
         raise cancelled
-    return gate
+    return gate, ahead
 
 
-def run_phases(config: Config, numbers: Sequence[int], options: RunOptions) -> list[GateResult]:
-    """Runs the phases in order; after a missed gate the rest are recorded as skipped."""
-    results = []
+def run_phases(
+    config: Config, numbers: Sequence[int], options: RunOptions, *, quiet: bool = False
+) -> list[GateResult]:
+    """Runs the phases in order; after a missed gate the rest are recorded as skipped. Each
+    phase's pytest is launched while the one before runs, and held until that one's gate is
+    met (``ci_tools.go``). ``quiet``: no verdict line (``run_phase``)."""
     for number in numbers:
-        gate = run_phase(config, number, options)
-        results.append(gate)
-        print(verdict_line(gate), flush=True)
+        _check_phase(config, number)
+    results: list[GateResult] = []
+    ahead: _Started | None = None
+    try:
+        for place, number in enumerate(numbers):
+            following = numbers[place + 1] if place + 1 < len(numbers) else None
+            skipped = _blocked(config, number, options)
+            if skipped is not None:
+                write_gate(
+                    options.results_dir, skipped, options.shard[0] if options.shard else None
+                )
+                gate = skipped
+            else:
+                started = ahead or _launch(config, number, options)
+                ahead = None
+                gate, ahead = _run_phase(config, started, options, following)
+            results.append(gate)
+            if not quiet:
+                print(verdict_line(gate), flush=True)
+    finally:
+        if ahead is not None:
+            _discard(ahead, options)
     return results
 
 
@@ -494,6 +611,7 @@ def merge_shards(
         config,
         found,
         started_at=min((g.started_at for g in gates if g.started_at), default=""),
+        launched_at=min((g.launched_at for g in gates if g.launched_at), default=""),
         duration_s=max((g.duration_s for g in gates), default=0.0),
         budget_exhausted=any(g.budget_exhausted for g in gates),
         stopped=stopped,

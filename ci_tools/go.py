@@ -1,0 +1,50 @@
+"""The runner's go to a phase's pytest started ahead of its turn: one JSON line on a pipe.
+
+A phase's fixed start-up (interpreter, imports, collection: about half a second here, as long
+as many phases' longest test) is paid while the phase before still runs: the runner starts the
+next phase's pytest with ``--go-fd FD``; it collects, writes its selection, and waits on FD
+before its first test. When the phase before has met its gate the runner writes the go (the
+order to start the tests in, and how many run at once, both from the last run) and closes the
+pipe; when it has not, the runner closes the pipe without a go and the waiting pytest ends
+without running a test. No test of a phase starts before the gate of the phase before is met,
+as without the head start. Standard library only: the runner and the plugin both read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class Go:
+    """What the runner decided for the phase once it may run."""
+
+    concurrency: int = 0  # tests at once, in forked workers (0 or 1: one at a time)
+    order: str | None = None  # a file of node ids in the order to start them, if any
+
+
+def send(fd: int, go: Go | None) -> bool:
+    """Writes the go (None: no go, the phase is not to run) and closes ``fd``; False when
+    the waiting pytest has already ended (its end of the pipe is closed)."""
+    try:
+        if go is not None:
+            os.write(fd, (json.dumps(dataclasses.asdict(go)) + "\n").encode())
+        return True
+    except BrokenPipeError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def receive(fd: int) -> Go | None:
+    """Waits for the runner's go on ``fd``; None when the pipe ends without one."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    os.close(fd)
+    if not data.strip():
+        return None
+    fields = json.loads(data)
+    return Go(concurrency=int(fields["concurrency"]), order=fields.get("order"))
