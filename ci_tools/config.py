@@ -1,8 +1,9 @@
 """Reads and validates ``[tool.ci_tools]`` from pyproject.toml; every error names its key.
 
 The table holds the environments (URLs, Cloud Run services, GCP project/region), the criteria
-(named thresholds on measured values), the phases (selection, gate, budget, workers) and the
-escalation rules. Defaults are the product brief's numbers.
+(named thresholds on measured values), the phases (selection, gate, budget, workers), the
+escalation rules and the business priorities (each one's title and what it protects). Defaults
+are the product brief's numbers.
 """
 
 from __future__ import annotations
@@ -202,6 +203,41 @@ class HistoryConfig(_Model):
     slow_database_ms: float = Field(default=10_000, gt=0)  # "database > 10 s consistently"
 
 
+Priority = Literal["P1", "P2", "P3", "P4", "P5", "P6"]
+# The names the ``priority`` marker accepts, most critical first.
+PRIORITY_NAMES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4", "P5", "P6")
+
+
+class PriorityConfig(_Model):
+    """One business priority (``[tool.ci_tools.priorities.P1]``): its title and what it
+    protects (e.g. ``"$120K+ MRR"``), shown in the index and in the worklog's "At risk"."""
+
+    title: str = Field(min_length=1)
+    protects: str = ""  # "": not stated; nothing is said about it then
+
+
+# Without [tool.ci_tools.priorities], the brief's titles and no figures: what a priority
+# protects is a fact of one business (this project's pyproject.toml states the brief's), and
+# a worklog must not put money at risk that nobody stated.
+DEFAULT_PRIORITIES: dict[Priority, PriorityConfig] = {
+    "P1": PriorityConfig(title="Core platform"),
+    "P2": PriorityConfig(title="Key features"),
+    "P3": PriorityConfig(title="Important workflows"),
+    "P4": PriorityConfig(title="Secondary features"),
+    "P5": PriorityConfig(title="Edge cases"),
+    "P6": PriorityConfig(title="Nice to have"),
+}
+
+
+def priority_label(name: str, priority: PriorityConfig | None) -> str:
+    """A priority as the index and the worklog name it: ``P1 Core platform — $120K+ MRR``
+    (``P1 Core platform`` when nothing is stated it protects; the bare name when unknown)."""
+    if priority is None:
+        return name
+    label = f"{name} {priority.title}"
+    return f"{label} — {priority.protects}" if priority.protects else label
+
+
 class Config(_Model):
     """The whole ``[tool.ci_tools]`` table."""
 
@@ -220,6 +256,24 @@ class Config(_Model):
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     retries: RetryConfig = Field(default_factory=RetryConfig)
     failfast: FailFastConfig = Field(default_factory=FailFastConfig)
+    # Each priority given replaces its default; the others keep theirs (see DEFAULT_PRIORITIES).
+    priorities: dict[Priority, PriorityConfig] = Field(
+        default_factory=lambda: dict(DEFAULT_PRIORITIES)
+    )
+
+    @field_validator("priorities")
+    @classmethod
+    def _every_priority(
+        cls, given: dict[Priority, PriorityConfig]
+    ) -> dict[Priority, PriorityConfig]:
+        return {name: given.get(name, DEFAULT_PRIORITIES[name]) for name in PRIORITY_NAMES}
+
+    def priority_label(self, name: str | None) -> str:
+        """The label of a priority (``P1 Core platform — $120K+ MRR``); "-" for none."""
+        if name is None:
+            return "-"
+        found = next((p for key, p in self.priorities.items() if key == name), None)
+        return priority_label(name, found)
 
     @field_validator("phases")
     @classmethod
@@ -243,8 +297,44 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _check_priorities(table: object, source: str) -> None:
+    """``[tool.ci_tools.priorities]``: a table per known priority with a title (and what it
+    protects), each mistake one line naming the key and the fix."""
+    where = f"{source}: [tool.ci_tools] priorities"
+    example = 'e.g. [tool.ci_tools.priorities.P1] title = "Core platform", protects = "$120K+ MRR"'
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table of priorities ({example}); got {table!r}")
+    for name, value in table.items():
+        if name not in PRIORITY_NAMES:
+            raise ConfigError(
+                f"{where}.{name}: unknown priority; use one of {', '.join(PRIORITY_NAMES)} "
+                "(the names the priority marker accepts)"
+            )
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}.{name}: must be a table with a title ({example})")
+        for key in value:
+            if key not in PriorityConfig.model_fields:
+                raise ConfigError(
+                    f"{where}.{name}.{key}: unknown key; a priority has title and protects"
+                )
+        if "title" not in value:
+            raise ConfigError(
+                f"{where}.{name}.title: missing; give the priority a title, e.g. "
+                f'title = "{DEFAULT_PRIORITIES[name].title}"'
+            )
+        for key, text in value.items():
+            if not isinstance(text, str):
+                raise ConfigError(
+                    f"{where}.{name}.{key}: must be a string in quotes (got {text!r})"
+                )
+        if not value["title"].strip():
+            raise ConfigError(f"{where}.{name}.title: is empty; give the priority a title")
+
+
 def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
     """Validates a ``[tool.ci_tools]`` table; the first error becomes one ConfigError line."""
+    if "priorities" in table:
+        _check_priorities(table["priorities"], source)
     try:
         config = Config.model_validate(table)
     except ValidationError as exc:
@@ -263,6 +353,12 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
             raise ConfigError(
                 f"{source}: [tool.ci_tools] escalation.rules.{index} ({rule.name}): unknown "
                 f"criterion {rule.criterion!r}; define it under [tool.ci_tools.criteria]"
+            )
+    for name, criterion in config.criteria.items():
+        if criterion.priority is not None and criterion.priority not in PRIORITY_NAMES:
+            raise ConfigError(
+                f"{source}: [tool.ci_tools] criteria.{name}.priority: unknown priority "
+                f"{criterion.priority!r}; use one of {', '.join(PRIORITY_NAMES)}"
             )
     for number, phase in config.phases.items():
         for name in phase.criteria:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ci_tools._exceptions import CIToolsError
-from ci_tools.config import Config
+from ci_tools.config import PRIORITY_NAMES, Config
 from ci_tools.history.analysis import Rate, success_rates
 from ci_tools.history.store import open_store
 from ci_tools.plugin import item_meta
@@ -72,11 +72,38 @@ def _counts(tests: list[IndexedTest], attribute: str) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(counter.items()))
 
 
+def _cell(text: str) -> str:
+    """Configured text in a table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _impact(config: Config, tests: list[IndexedTest]) -> str:
+    """What a file protects: its most critical priority's label (``P1 Core platform —
+    $120K+ MRR``); "-" when none of its tests has a priority."""
+    given = {test.priority for test in tests}
+    top = next((name for name in PRIORITY_NAMES if name in given), None)
+    return _cell(config.priority_label(top))
+
+
+def _priorities(config: Config, tests: list[IndexedTest]) -> list[str]:
+    """The table of priorities: each one's title, what it protects and its tests."""
+    counts = Counter(test.priority for test in tests)
+    lines = ["| priority | title | protects | tests |", "|---|---|---|---:|"]
+    for name, priority in config.priorities.items():
+        protects = _cell(priority.protects) or "-"
+        lines.append(f"| {name} | {_cell(priority.title)} | {protects} | {counts[name]} |")
+    if counts[None]:
+        lines.append(f"| none | - | - | {counts[None]} |")
+    return lines
+
+
 def render(
     config: Config, tests: list[IndexedTest], rates: Mapping[str, Rate] | None = None
 ) -> str:
-    """The index as Markdown: per phase and file, the number of tests, priorities and areas;
-    with ``rates`` (from the run store), each file's historical success too."""
+    """The index as Markdown: the priorities with what each protects and its tests; per
+    phase and file, the number of tests, their priorities, the business impact (the file's
+    most critical priority), areas, and with ``rates`` (from the run store) each file's
+    historical success."""
     by_phase: dict[int | None, list[IndexedTest]] = defaultdict(list)
     for test in tests:
         by_phase[test.phase].append(test)
@@ -87,6 +114,8 @@ def render(
         "",
         f"{len(tests)} tests in {len([p for p in by_phase if p is not None])} phases.",
         "",
+        *_priorities(config, tests),
+        "",
     ]
     lines += ["| phase | title | tests | priorities |", "|---|---|---:|---|"]
     for number, phase in config.phases.items():
@@ -94,6 +123,7 @@ def render(
         priorities = _counts(chosen, "priority")
         lines.append(f"| {number} | {phase.title} | {len(chosen)} | {priorities} |")
     numbers: list[int | None] = [*config.phases, *(p for p in by_phase if p not in config.phases)]
+    history = rates is not None
     for key in numbers:
         chosen = by_phase.get(key, [])
         if not chosen:
@@ -103,8 +133,9 @@ def render(
             "",
             f"## Phase {key if key is not None else '-'}: {title}",
             "",
-            "| file | tests | priorities | areas |" + (" historical success |" if rates else ""),
-            "|---|---:|---|---|" + ("---:|" if rates is not None else ""),
+            "| file | tests | priority | business impact | area |"
+            + (" historical success |" if history else ""),
+            "|---|---:|---|---|---|" + ("---:|" if history else ""),
         ]
         by_file: dict[str, list[IndexedTest]] = defaultdict(list)
         for test in chosen:
@@ -112,7 +143,7 @@ def render(
         for file, file_tests in sorted(by_file.items()):
             row = (
                 f"| `{file}` | {len(file_tests)} | {_counts(file_tests, 'priority')} | "
-                f"{_counts(file_tests, 'areas')} |"
+                f"{_impact(config, file_tests)} | {_counts(file_tests, 'areas')} |"
             )
             if rates is not None:
                 row += f" {Rate.text(rates.get(file))} |"

@@ -1,4 +1,5 @@
-"""The whole diagnosis of a run: verdict, gates, criteria, causes, escalation, counts."""
+"""The whole diagnosis of a run: verdict, gates, criteria, causes, escalation, counts, and
+what is at risk (each priority's failing and not-run tests with what it protects)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from ci_tools.config import Config
+from ci_tools.config import PRIORITY_NAMES, Config
 from ci_tools.context.model import Context
 from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
 from ci_tools.diagnose.classify import Classified, classify, group_signature, is_crash
@@ -16,6 +17,52 @@ from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
 
 Verdict = str  # "healthy", "unhealthy", "incomplete" (a phase did not run) or "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class AtRisk:
+    """A priority with tests failing or not run in this run, counted from its records."""
+
+    priority: str  # P1 .. P6
+    label: str  # "P1 Core platform — $120K+ MRR"
+    title: str
+    protects: str  # "" when the priorities table states nothing
+    tests: int  # the priority's selected tests in this run
+    failing: int  # failed or error
+    not_run: int
+
+    @property
+    def text(self) -> str:
+        """``P1 Core platform — $120K+ MRR: 3 of 25 failing, 10 not run``."""
+        if not self.failing:
+            return f"{self.label}: {self.not_run} of {self.tests} not run"
+        not_run = f", {self.not_run} not run" if self.not_run else ""
+        return f"{self.label}: {self.failing} of {self.tests} failing{not_run}"
+
+
+def at_risk(config: Config, records: Sequence[TestRecord]) -> tuple[AtRisk, ...]:
+    """Each priority whose selected tests did not all pass or skip, P1 first; none when
+    every test passed. Tests without a priority are not counted here."""
+    found = []
+    for name in PRIORITY_NAMES:
+        mine = [r for r in records if r.priority == name]
+        failing = sum(r.outcome in ("failed", "error") for r in mine)
+        not_run = sum(r.outcome == "not_run" for r in mine)
+        if not failing and not not_run:
+            continue
+        priority = config.priorities[name]
+        found.append(
+            AtRisk(
+                name,
+                config.priority_label(name),
+                priority.title,
+                priority.protects,
+                len(mine),
+                failing,
+                not_run,
+            )
+        )
+    return tuple(found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +81,7 @@ class Diagnosis:
     notes: tuple[str, ...] = ()  # bad input and other things the reader should know
     headlines: tuple[Cause, ...] = ()  # the independent causes the summary leads with
     retried: tuple[str, ...] = ()  # tests that passed only on a retry: flaky, not clean
+    at_risk: tuple[AtRisk, ...] = ()  # priorities with tests failing or not run, P1 first
 
 
 def _classified(records: Sequence[TestRecord], context: Context | None) -> list[Classified]:
@@ -131,4 +179,5 @@ def diagnose(
         notes=tuple(notes),
         headlines=headlines(causes),
         retried=tuple(r.nodeid for r in records if r.retries and r.outcome == "passed"),
+        at_risk=at_risk(config, records),
     )

@@ -250,6 +250,7 @@ def write_report(
         "escalation_rules": [dataclasses.asdict(f) for f in diagnosis.escalation.fired],
         "notes": list(diagnosis.notes),
         "retried": list(diagnosis.retried),
+        "at_risk": [dataclasses.asdict(r) for r in diagnosis.at_risk],
     }
     if view is not None:
         verdict["flaky"] = [t.nodeid for t in view.flaky]

@@ -13,7 +13,7 @@ from ci_tools import config as cfg
 from ci_tools.diagnose import diagnose
 from ci_tools.history.store import HISTORY_URL, sqlite_url
 from ci_tools.phases import GateResult, write_gate
-from ci_tools.records import Failure, RecordWriter, records_path
+from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
 from ci_tools.report import load_run, write_report
 from ci_tools.report.github import (
     MAX_ANNOTATIONS,
@@ -281,3 +281,70 @@ def test_junit_holds_a_failure_whose_text_has_control_characters(tmp_path: Path)
     case = next(iter(next(iter(junit))))
     assert case.result[0].message == "\\x1b[91m- up\\x00"
     assert "+ down" in case.system_err
+
+
+def _outcomes(priority: str | None, phase: int, **counts: int) -> list[TestRecord]:
+    """``counts`` records of each outcome for one priority, each its own test."""
+    return [
+        make_record(f"{priority}_{outcome}_{n}", priority=priority, phase=phase, outcome=outcome)
+        for outcome, count in counts.items()
+        for n in range(count)
+    ]
+
+
+def test_the_summary_says_what_is_at_risk_per_failing_priority(config: cfg.Config) -> None:
+    """One line per priority with tests failing (failed or error) or not run, with what it
+    protects and counts of its selected tests, P1 first; passing priorities and tests
+    without a priority are not listed."""
+    records = [
+        *_outcomes("P4", 4, passed=1, failed=1, not_run=2),
+        *_outcomes("P2", 3, passed=10, not_run=10),
+        *_outcomes("P1", 1, passed=10, failed=1),
+        *_outcomes("P1", 2, passed=12, failed=1, error=1),
+        *_outcomes("P3", 4, passed=5, skipped=1),
+        *_outcomes(None, 5, failed=2),
+    ]
+    diagnosis = diagnose(config, [], records, None)
+    expected = [
+        "P1 Core platform — $120K+ MRR: 3 of 25 failing",
+        "P2 Key features — $80K MRR: 10 of 20 not run",
+        "P4 Secondary features — $20K MRR: 1 of 4 failing, 2 not run",
+    ]
+    assert [r.text for r in diagnosis.at_risk] == expected
+    summary = render(diagnosis, None, META).split("## Phases")[0]
+    assert "**At risk:**\n\n" + "".join(f"- {line}\n" for line in expected) in summary
+
+
+def test_without_stated_figures_the_at_risk_line_names_only_the_title() -> None:
+    """A project with no priorities table: the line says the priority and its title, no
+    money nobody stated."""
+    diagnosis = diagnose(cfg.parse({}), [], _outcomes("P1", 1, passed=1, failed=1), None)
+    assert [r.text for r in diagnosis.at_risk] == ["P1 Core platform: 1 of 2 failing"]
+
+
+def test_nothing_is_at_risk_when_every_test_passes(config: cfg.Config) -> None:
+    """Passed and skipped tests only: no At risk line in the worklog."""
+    records = [*_outcomes("P1", 1, passed=3), *_outcomes("P2", 2, passed=2, skipped=1)]
+    diagnosis = diagnose(config, [], records, None)
+    assert diagnosis.at_risk == ()
+    assert "At risk" not in render(diagnosis, None, META)
+
+
+def test_verdict_json_holds_what_is_at_risk_as_data(config: cfg.Config, tmp_path: Path) -> None:
+    """verdict.json lists each priority at risk with its label, figure and counts; the
+    worklog says the same line."""
+    write_small_run(tmp_path)
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["at_risk"] == [
+        {
+            "priority": "P1",
+            "label": "P1 Core platform — $120K+ MRR",
+            "title": "Core platform",
+            "protects": "$120K+ MRR",
+            "tests": 2,
+            "failing": 1,
+            "not_run": 0,
+        }
+    ]
+    assert "- P1 Core platform — $120K+ MRR: 1 of 2 failing\n" in report.worklog.read_text()
