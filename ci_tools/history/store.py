@@ -17,13 +17,9 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from ci_tools._exceptions import HistoryError
 from ci_tools.config import HISTORY_URL, sqlite_url, store_url
@@ -32,15 +28,50 @@ __all__ = ["HISTORY_URL", "Store", "describe", "open_store", "sqlite_url", "stor
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.schema import criteria, results, runs
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration: a store already there opens without loading Alembic (a third of a
+# second, and every run and report opens the store). A test keeps it equal to Alembic's head.
+HEAD = "0002"
 BUSY_TIMEOUT_S = 10.0  # a second writer (two deploys reporting at once) waits this long
 CONNECT_TIMEOUT_S = 5  # an unreachable PostgreSQL is said within this
 
 
 def _scripts() -> tuple[AlembicConfig, ScriptDirectory]:
+    """Alembic's view of the migrations (loads Alembic)."""
+    from alembic.config import Config as AlembicConfig  # noqa: PLC0415 - see HEAD
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(MIGRATIONS))
     return alembic_config, ScriptDirectory.from_config(alembic_config)
+
+
+def _revision(db: sa.Connection) -> str | None:
+    """The store's schema revision, as Alembic records it; None for a new store."""
+    if not sa.inspect(db).has_table("alembic_version"):
+        return None
+    return db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _migrate(db: sa.Connection, current: str | None, where: str) -> None:
+    """Brings the store's schema to the newest migration; refuses one newer than this
+    ci_tools knows."""
+    from alembic import command  # noqa: PLC0415 - only a store behind loads Alembic
+
+    alembic_config, scripts = _scripts()
+    known = {script.revision for script in scripts.walk_revisions()}
+    if current is not None and current not in known:
+        raise HistoryError(
+            f"history store {where} has schema {current}, newer than this ci_tools "
+            f"knows (up to {scripts.get_current_head()}): upgrade ci_tools, or point "
+            "CI_TOOLS_HISTORY_URL at another store"
+        )
+    alembic_config.attributes["connection"] = db
+    command.upgrade(alembic_config, "head")
 
 
 def _engine(url: str, busy_timeout_s: float) -> sa.Engine:
@@ -208,20 +239,11 @@ def open_store(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:
             f"history store {where}: not a usable database URL ({exc}); give "
             "sqlite:///PATH or postgresql://USER@HOST/DB"
         ) from None
-    alembic_config, scripts = _scripts()
-    known = {script.revision for script in scripts.walk_revisions()}
     try:
         with engine.begin() as db:
-            current = MigrationContext.configure(db).get_current_revision()
-            if current is not None and current not in known:
-                raise HistoryError(
-                    f"history store {where} has schema {current}, newer than this ci_tools "
-                    f"knows (up to {scripts.get_current_head()}): upgrade ci_tools, or point "
-                    "CI_TOOLS_HISTORY_URL at another store"
-                )
-            if current != scripts.get_current_head():
-                alembic_config.attributes["connection"] = db
-                command.upgrade(alembic_config, "head")
+            current = _revision(db)
+            if current != HEAD:
+                _migrate(db, current, where)
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         first = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]

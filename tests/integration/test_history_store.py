@@ -7,6 +7,8 @@ import dataclasses
 import multiprocessing
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +164,23 @@ def test_two_writers_at_once_both_land(url: str) -> None:
         assert len(store.runs("local", limit=100)) == 40
     finally:
         store.close()
+
+
+def test_a_store_at_the_newest_schema_opens_without_alembic(tmp_path: Path) -> None:
+    """The store's known head is Alembic's head, and a store already there is opened (and
+    read) without loading Alembic: every run and report opens it."""
+    from ci_tools.history.store import HEAD, _scripts  # noqa: PLC0415
+
+    assert _scripts()[1].get_current_head() == HEAD
+    url = sqlite_url(tmp_path / "history.db")
+    open_store(url).close()  # created and migrated
+    code = (
+        "import sys; from ci_tools.history.store import open_store; "
+        f"s = open_store({url!r}); s.runs('local', limit=5); s.close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_newer_schema_is_refused_in_one_line_and_left_alone(tmp_path: Path) -> None:
