@@ -169,8 +169,10 @@ class ForkPool:
         before_fork: Callable[[], None] = lambda: None,
         after_fork: Callable[[], None] = lambda: None,
         quiet: tuple[str, ...] = (),
+        alone: Callable[[pytest.Item], bool] = lambda item: False,
     ) -> None:
         self.concurrency = concurrency
+        self.alone = alone  # tests that must not overlap each other: one at a time
         self.before_fork = before_fork
         self.after_fork = after_fork
         self.quiet = quiet
@@ -218,6 +220,7 @@ class ForkPool:
         that died, until every test ran (or ``-x`` stopped the run)."""
         items = session.items
         pending = deque(range(len(items)))
+        alone = {index for index, item in enumerate(items) if self.alone(item)}
         with selectors.DefaultSelector() as selector:
 
             def spawn(slot: int) -> None:
@@ -228,7 +231,7 @@ class ForkPool:
             for slot in range(min(self.concurrency, len(items))):
                 spawn(slot)
             while workers:
-                self._hand_out(session, list(workers.values()), pending)
+                self._hand_out(session, list(workers.values()), pending, alone)
                 for key, _ in selector.select():
                     worker = workers[key.fd]
                     if self._read(worker, items):
@@ -240,14 +243,25 @@ class ForkPool:
                         spawn(worker.slot)  # a worker died: a new one takes its slot
 
     @staticmethod
-    def _hand_out(session: pytest.Session, workers: list[_Worker], pending: deque[int]) -> None:
-        """Each free worker gets the next test; STOP when there is no more."""
+    def _hand_out(
+        session: pytest.Session, workers: list[_Worker], pending: deque[int], alone: set[int]
+    ) -> None:
+        """Each free worker gets the next test it may run; STOP when there is no more. A test
+        of ``alone`` is not handed out while another of them runs (it would hold its slot
+        waiting for its turn), so a free worker takes the next other test meanwhile."""
         stopping = bool(session.shouldfail or session.shouldstop)
         for worker in workers:
             if worker.stopped or worker.assigned:
                 continue
-            index = pending.popleft() if pending and not stopping else STOP
-            if not worker.order(index) and index != STOP:
+            if stopping or not pending:
+                worker.order(STOP)
+                continue
+            running = alone and any(i in alone for w in workers for i in w.assigned)
+            index = next((i for i in pending if not (running and i in alone)), None)
+            if index is None:  # only tests that wait for the one running: later
+                continue
+            pending.remove(index)
+            if not worker.order(index):
                 pending.appendleft(index)  # the worker died between tests: another runs it
 
     def _fork(self, session: pytest.Session, slot: int) -> _Worker:

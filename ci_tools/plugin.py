@@ -184,6 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
             before_fork=lambda: _before_fork(config),
             after_fork=lambda: _after_fork(config),
             quiet=("ci_tools_recorder",),
+            alone=lambda item: item.get_closest_marker("serial") is not None,
         )
         config.pluginmanager.register(pool, "ci_tools_pool")
         if go_fd is not None:

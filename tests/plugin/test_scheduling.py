@@ -59,6 +59,28 @@ def test_serial_tests_never_overlap_each_other(pytester: pytest.Pytester, mode: 
     assert overlaps(spans["serial"] + spans["other"])
 
 
+def test_forked_workers_do_not_hold_a_slot_waiting_for_a_serial_turn(
+    pytester: pytest.Pytester,
+) -> None:
+    """Three slots, serial tests first in the order: a free worker takes another test while a
+    serial one runs, so no test's time includes waiting for its turn and the six tests of
+    0.4 s end in three rounds (not five: serial, serial, serial, then the others)."""
+    pytester.makepyfile(test_serial=SERIAL)
+    result = pytester.runpytest_subprocess(
+        *at_once("forked", 3), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    records = [
+        r for r in read_lines(pytester.path / "out" / "phase1.jsonl") if r["event"] == "test"
+    ]
+    assert len(records) == 6
+    assert max(r["duration_s"] for r in records) < 0.7  # nobody waited 0.4 s for a turn
+    spans = [
+        json.loads(line)[1:] for line in (pytester.path / "spans.jsonl").read_text().splitlines()
+    ]
+    assert max(end for _, end in spans) - min(start for start, _ in spans) < 1.6
+
+
 def test_an_order_file_decides_which_tests_start_first(pytester: pytest.Pytester) -> None:
     """An order file starts its tests in its order; the others follow as collected."""
     pytester.makepyfile(
