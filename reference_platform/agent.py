@@ -1,118 +1,178 @@
-"""The agent pipeline: deterministic (no model, no network), with a configurable pace.
+"""The agent pipeline: a supervisor that routes each message to domain sub-agents.
 
-A user message becomes, in order, ``agent_started``, ``agent_thinking``, ``tool_executing``,
-``tool_completed``, the answer in chunks, and ``agent_completed``. The same message always gets
-the same tool and answer, so tests can assert content, not just shape.
+Deterministic (no model, no network) with a configurable pace. The supervisor starts, thinks
+(one step) and routes: ``agent_started``, ``agent_thinking`` and ``agent_routed`` (the chosen
+sub-agents, in order), each with ``"agent": "supervisor"``. Then each sub-agent of the route,
+in turn, sends ``agent_started``, ``agent_thinking``, ``tool_executing`` and ``tool_completed``
+for each of its tools (a step each), and ``agent_completed`` with its finding, every event
+naming it in ``"agent"``. The last sub-agent streams the run's answer in chunks before its
+``agent_completed``, which alone is ``"final": true`` and carries the whole answer. A run of
+one sub-agent is thus the five events clients always saw, after the supervisor's.
+
+A sub-agent whose tool fails sends ``agent_error`` naming it and the tool, and the run stops
+there: nothing after it runs, and no final answer is claimed. The same message always gets the
+same route, tools and answer (see :mod:`reference_platform.subagents` for the domains).
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import dataclasses
-import operator
-import re
-from collections.abc import AsyncIterator, Callable
+import math
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+from reference_platform.domain import Call, Finding, Request, ToolError, Work
+from reference_platform.subagents import DOMAIN, FALLBACK, NAMES, Reporting, SubAgent
 
 EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
 CHUNK_EVENT = "agent_response_chunk"
-
-# The agent's domains: a keyword in the message selects the tool that handles it.
-DOMAINS: dict[str, tuple[str, ...]] = {
-    "calculator": ("calculate", "compute"),
-    "cost_optimizer": ("cost", "billing", "spend", "budget"),
-    "performance_analyzer": ("latency", "performance", "slow", "throughput"),
-    "data_analyzer": ("data", "metrics", "report", "trend"),
-    "triage": ("error", "incident", "outage", "alert"),
-}
-DEFAULT_TOOL = "knowledge_search"
-
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-_OPERATION = re.compile(r"\d\s*[-+*/]\s*\d")  # a message with arithmetic in it
-_ARITHMETIC = re.compile(r"[-+*/().\d\s]{3,}")
+ROUTED_EVENT = "agent_routed"
+ERROR_EVENT = "agent_error"
+SUPERVISOR = "supervisor"
+SUBAGENTS = NAMES  # the sub-agents a fault may name
+MAX_CHUNKS = 10  # a long answer streams in bigger chunks, not in more of them
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """What the agent will do with one message."""
+    """What the pipeline will do with one message: the route and each sub-agent's tools."""
 
-    tool: str
-    tool_input: str
-    answer: str
+    request: Request
+    agents: tuple[SubAgent, ...]
 
+    @property
+    def route(self) -> list[str]:
+        """The sub-agents' names, in order."""
+        return [agent.name for agent in self.agents]
 
-def choose_tool(content: str) -> str:
-    """The tool for a message: arithmetic goes to the calculator, otherwise the first domain
-    one of whose keywords the message contains as a word."""
-    if _OPERATION.search(content):
-        return "calculator"
-    words = set(re.findall(r"[a-z]+", content.lower()))
-    for tool, keywords in DOMAINS.items():
-        if words.intersection(keywords):
-            return tool
-    return DEFAULT_TOOL
+    def tools(self) -> dict[str, tuple[str, ...]]:
+        """Each sub-agent's tools for this request, in order."""
+        return {agent.name: agent.plan(self.request) for agent in self.agents}
 
 
-def _evaluate(node: ast.AST) -> float:
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return float(_BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right)))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_evaluate(node.operand)
-    raise ValueError("not arithmetic")
+@dataclasses.dataclass(frozen=True)
+class Faults:
+    """The pipeline's faults: ``hang`` holds the supervisor after its thinking until it is
+    set (``agent_hang``); a ``hung`` sub-agent starts, thinks and never goes on; a ``failing``
+    one finds its source down, so its first tool raises."""
+
+    hang: asyncio.Event | None = None
+    hung: frozenset[str] = frozenset()
+    failing: frozenset[str] = frozenset()
+
+
+def route(request: Request) -> tuple[SubAgent, ...]:
+    """The sub-agents a request needs, in pipeline order; the fallback when none claims it."""
+    chosen = tuple(agent for agent in DOMAIN if request.mentions(agent.keywords))
+    return chosen or (FALLBACK,)
+
+
+def matched(request: Request, agent: SubAgent) -> list[str]:
+    """The words of the message that routed it to this sub-agent, in message order."""
+    return [w for w in dict.fromkeys(request.words) if w in agent.keywords]
+
+
+def answer(findings: Sequence[Finding]) -> str:
+    """The run's answer: the report when the last sub-agent wrote one, else every finding in
+    order."""
+    if findings[-1].agent == Reporting.name:
+        return findings[-1].text
+    return " ".join(f.text for f in findings)
 
 
 def plan(content: str) -> Plan:
     """The deterministic plan for a message."""
-    tool = choose_tool(content)
-    if tool == "calculator":
-        match = _ARITHMETIC.search(content)
-        expression = match.group(0).strip() if match else ""
-        try:
-            value = _evaluate(ast.parse(expression, mode="eval"))
-        except (SyntaxError, ValueError, ZeroDivisionError):
-            return Plan(tool, expression, f"I could not evaluate {expression!r}.")
-        return Plan(tool, expression, f"The result is {expression} = {value:g}.")
-    topic = " ".join(content.split()[:8])
-    answer = (
-        f'Using {tool.replace("_", " ")}, here is what I found about "{topic}": '
-        f"the analysis is complete and the findings are summarised in {len(content)} "
-        "characters of input."
-    )
-    return Plan(tool, topic, answer)
+    request = Request.parse(content)
+    return Plan(request, route(request))
 
 
 def chunks(text: str, size: int = 24) -> list[str]:
-    """The answer split into the chunks it streams in."""
+    """The answer split into the chunks it streams in: ``size`` characters each, bigger when
+    that would make more than MAX_CHUNKS."""
+    size = max(size, math.ceil(len(text) / MAX_CHUNKS))
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
+def _tool_event(kind: str, agent: str, call: Call) -> dict[str, Any]:
+    if kind == "tool_executing":
+        return {"type": kind, "agent": agent, "tool": call.tool, "input": call.input}
+    return {
+        "type": kind,
+        "agent": agent,
+        "tool": call.tool,
+        "result": call.result,
+        "output": dict(call.output),
+    }
+
+
 async def run(
-    content: str,
-    step_s: float,
-    hang: asyncio.Event | None = None,
+    content: str, step_s: float, faults: Faults | None = None
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yields the pipeline's events; with ``hang`` it stops after thinking until that is set."""
+    """Yields the run's events; ``step_s`` is the pace of each step (a chunk takes a quarter)."""
+    faults = faults or Faults()
     decided = plan(content)
-    yield {"type": "agent_started"}
+    tools = decided.tools()
+    yield {"type": "agent_started", "agent": SUPERVISOR}
     await asyncio.sleep(step_s)
-    yield {"type": "agent_thinking", "thought": f"choosing a tool: {decided.tool}"}
-    if hang is not None:
-        await hang.wait()
-    await asyncio.sleep(step_s)
-    yield {"type": "tool_executing", "tool": decided.tool, "input": decided.tool_input}
-    await asyncio.sleep(step_s)
-    yield {"type": "tool_completed", "tool": decided.tool, "result": decided.answer}
-    for index, piece in enumerate(chunks(decided.answer)):
-        await asyncio.sleep(step_s / 4)
-        yield {"type": CHUNK_EVENT, "index": index, "content": piece}
-    yield {"type": "agent_completed", "content": decided.answer, "tool": decided.tool}
+    yield {
+        "type": "agent_thinking",
+        "agent": SUPERVISOR,
+        "thought": f"routing to {' then '.join(decided.route)}",
+    }
+    if faults.hang is not None:
+        await faults.hang.wait()
+    yield {
+        "type": ROUTED_EVENT,
+        "agent": SUPERVISOR,
+        "agents": decided.route,
+        "matched": {a.name: matched(decided.request, a) for a in decided.agents},
+        "service": decided.request.service.name,
+    }
+    findings: list[Finding] = []
+    for step, agent in enumerate(decided.agents, start=1):
+        name, final = agent.name, step == len(decided.agents)
+        yield {"type": "agent_started", "agent": name, "step": step, "of": len(decided.agents)}
+        yield {
+            "type": "agent_thinking",
+            "agent": name,
+            "thought": f"running {', '.join(tools[name])} for {decided.request.service.name}",
+            "tools": list(tools[name]),
+        }
+        if name in faults.hung:
+            await asyncio.Event().wait()  # nothing sets it: the sub-agent never goes on
+        work = Work(decided.request, (), tuple(findings))
+        for tool in tools[name]:
+            preview = agent.call(tool, work)  # pure: its input is known before the paced run
+            yield _tool_event("tool_executing", name, preview)
+            await asyncio.sleep(step_s)
+            try:
+                call = agent.call(tool, work, source_up=name not in faults.failing)
+            except ToolError as exc:
+                yield {
+                    "type": ERROR_EVENT,
+                    "agent": name,
+                    "tool": tool,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+                return
+            work = dataclasses.replace(work, calls=(*work.calls, call))
+            yield _tool_event("tool_completed", name, call)
+        finding = agent.conclude(work)
+        findings.append(finding)
+        text = answer(findings) if final else finding.text
+        if final:
+            for index, piece in enumerate(chunks(text)):
+                await asyncio.sleep(step_s / 4)
+                yield {"type": CHUNK_EVENT, "agent": name, "index": index, "content": piece}
+        completed: dict[str, Any] = {
+            "type": "agent_completed",
+            "agent": name,
+            "content": text,
+            "tool": work.calls[-1].tool,
+            "tools": [c.tool for c in work.calls],
+            "final": final,
+        }
+        if final:
+            completed["agents"] = decided.route
+        yield completed

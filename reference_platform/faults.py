@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable
 
 from reference_platform._errors import StackError
+from reference_platform.agent import SUBAGENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,17 @@ FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec("db_slow", "every database query is delayed by MS milliseconds", value="MS"),
     FaultSpec("missing_secret", "auth starts without JWT_SECRET: issuing a token fails with 500"),
     FaultSpec("agent_hang", "the agent pipeline starts but never completes"),
+    FaultSpec(
+        "subagent_hang",
+        f"that sub-agent ({', '.join(SUBAGENTS)}) starts and never completes; "
+        "requests that do not need it are answered",
+        value="NAME",
+    ),
+    FaultSpec(
+        "subagent_error",
+        "that sub-agent's tools find their source down: its run ends with an agent_error naming it",
+        value="NAME",
+    ),
     FaultSpec(
         "ws_drop",
         "that fraction of agent answers is cut off mid-stream, closing the session with 1011 "
@@ -54,6 +66,8 @@ class Faults:
     db_slow_ms: int = 0
     missing_secret: bool = False
     agent_hang: bool = False
+    subagent_hang: str = ""  # the sub-agent that hangs, "" for none
+    subagent_error: str = ""  # the sub-agent whose tools fail, "" for none
     ws_drop_rate: float = 0.0
     missing_module: bool = False
 
@@ -68,6 +82,10 @@ class Faults:
             active.append("missing_secret")
         if self.agent_hang:
             active.append("agent_hang")
+        if self.subagent_hang:
+            active.append(f"subagent_hang={self.subagent_hang}")
+        if self.subagent_error:
+            active.append(f"subagent_error={self.subagent_error}")
         if self.ws_drop_rate:
             active.append(f"ws_drop={self.ws_drop_rate:g}")
         if self.missing_module:
@@ -96,8 +114,15 @@ def parse_faults(args: Iterable[str]) -> Faults:
             values["db_slow_ms"] = _parse_ms(value)
         elif name == "ws_drop":
             values["ws_drop_rate"] = _parse_rate(value)
+        elif name in ("subagent_hang", "subagent_error"):
+            values[name] = _parse_subagent(name, value)
         else:
             values[name] = True
+    if values.get("subagent_hang") and values.get("subagent_hang") == values.get("subagent_error"):
+        raise StackError(
+            f"faults subagent_hang and subagent_error both name {values['subagent_hang']!r}: "
+            "a sub-agent either hangs or fails, give it one of them"
+        )
     return Faults(**values)  # type: ignore[arg-type]
 
 
@@ -125,3 +150,12 @@ def _parse_rate(value: str) -> float:
             "e.g. --fault ws_drop=0.5"
         )
     return rate
+
+
+def _parse_subagent(fault: str, value: str) -> str:
+    if value not in SUBAGENTS:
+        raise StackError(
+            f"unknown sub-agent {value!r} for fault {fault}: valid sub-agents are "
+            f"{', '.join(SUBAGENTS)}, e.g. --fault {fault}=data"
+        )
+    return value

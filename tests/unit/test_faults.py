@@ -23,6 +23,8 @@ def test_every_fault_parses_and_round_trips() -> None:
         "db_slow=5000",
         "missing_secret",
         "agent_hang",
+        "subagent_hang=optimization",
+        "subagent_error=data",
         "ws_drop=0.25",
         "missing_module",
     ]
@@ -32,6 +34,8 @@ def test_every_fault_parses_and_round_trips() -> None:
         db_slow_ms=5000,
         missing_secret=True,
         agent_hang=True,
+        subagent_hang="optimization",
+        subagent_error="data",
         ws_drop_rate=0.25,
         missing_module=True,
     )
@@ -49,6 +53,13 @@ def test_every_fault_parses_and_round_trips() -> None:
         ("ws_drop=1.5", "bad value '1.5' for fault ws_drop"),
         ("ws_drop=0", "bad value '0' for fault ws_drop"),
         ("redis_down=1", "fault 'redis_down' takes no value"),
+        ("subagent_hang", "fault 'subagent_hang' needs a value: write --fault subagent_hang=NAME"),
+        (
+            "subagent_error=billing",
+            "unknown sub-agent 'billing' for fault subagent_error: valid sub-agents are "
+            "triage, data, optimization, reporting, general, e.g. --fault subagent_error=data",
+        ),
+        ("subagent_hang=", "unknown sub-agent '' for fault subagent_hang: valid sub-agents are"),
     ],
 )
 def test_bad_faults_are_refused_in_one_line(arg: str, message: str) -> None:
@@ -57,6 +68,34 @@ def test_bad_faults_are_refused_in_one_line(arg: str, message: str) -> None:
         parse_faults([arg])
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+def test_one_sub_agent_cannot_both_hang_and_fail() -> None:
+    """A sub-agent named by both sub-agent faults is refused in one line naming it."""
+    with pytest.raises(StackError) as caught:
+        parse_faults(["subagent_hang=data", "subagent_error=data"])
+    assert str(caught.value) == (
+        "faults subagent_hang and subagent_error both name 'data': a sub-agent either hangs "
+        "or fails, give it one of them"
+    )
+    both = parse_faults(["subagent_hang=data", "subagent_error=reporting"])
+    assert (both.subagent_hang, both.subagent_error) == ("data", "reporting")
+
+
+def test_the_fault_listing_names_the_sub_agents(capsys: pytest.CaptureFixture[str]) -> None:
+    """start --help lists the sub-agent faults with the sub-agents they accept."""
+    from reference_platform.__main__ import main  # noqa: PLC0415
+
+    with pytest.raises(SystemExit):
+        main(["start", "--help"])
+    # argparse wraps the listing (at hyphens too): compare without the whitespace.
+    listing = "".join(capsys.readouterr().out.split())
+    for entry in (
+        "subagent_hang=NAME: that sub-agent (triage, data, optimization, reporting, general) "
+        "starts and never completes",
+        "subagent_error=NAME: that sub-agent's tools find their source down",
+    ):
+        assert "".join(entry.split()) in listing, entry
 
 
 @given(st.text(max_size=30))
