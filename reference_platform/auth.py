@@ -1,8 +1,11 @@
-"""The auth service: login for the seeded dev users, signup, token refresh and verify.
+"""The auth service: login for the seeded dev users, signup, token refresh and verify, and
+OAuth sign-in (authorization code with PKCE, ``oauth.py``) against the provider stand-in it
+serves under ``/oauth/provider/`` (``oauth_provider.py``).
 
-Tokens are JWTs signed with ``JWT_SECRET``. Started without it (the ``missing_secret`` fault)
-the service still runs, but issuing a token fails with 500 and an ERROR log naming the variable,
-as a Cloud Run revision deployed without its secret reference would.
+Tokens are JWTs signed with ``JWT_SECRET``; an OAuth sign-in ends in the same pair. Started
+without it (the ``missing_secret`` fault) the service still runs, but issuing a token fails with
+500 and an ERROR log naming the variable, as a Cloud Run revision deployed without its secret
+reference would.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from reference_platform import tokens
+from reference_platform.lifecycle import uptime_s
+from reference_platform.oauth import OAuthSettings, SignIn
+from reference_platform.oauth_provider import Provider
 from reference_platform.telemetry import RequestLogMiddleware
 
 log = logging.getLogger("auth")
@@ -40,6 +46,7 @@ class Settings:
     revision: str = "auth-local"
     access_ttl_s: int = 900
     refresh_ttl_s: int = 86_400
+    oauth: OAuthSettings = dataclasses.field(default_factory=lambda: OAuthSettings(None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -49,6 +56,7 @@ class Settings:
             revision=env.get("K_REVISION", "auth-local"),
             access_ttl_s=int(env.get("ACCESS_TOKEN_TTL_S", "900")),
             refresh_ttl_s=int(env.get("REFRESH_TOKEN_TTL_S", "86400")),
+            oauth=OAuthSettings.from_env(env),
         )
 
 
@@ -129,7 +137,14 @@ def create_app(settings: Settings | None = None) -> Any:
         )
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": "auth", "revision": settings.revision})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "service": "auth",
+                "revision": settings.revision,
+                "uptime_s": round(uptime_s(), 3),
+            }
+        )
 
     async def ready(request: Request) -> JSONResponse:
         configured = bool(settings.jwt_secret)
@@ -198,6 +213,9 @@ def create_app(settings: Settings | None = None) -> Any:
             }
         )
 
+    oauth = settings.oauth
+    provider = Provider({oauth.client_id: oauth.redirect_uris}, users.check, oauth.code_ttl_s)
+    sign_in = SignIn(oauth, token_pair)
     app = Starlette(
         routes=[
             Route("/health", health),
@@ -206,6 +224,9 @@ def create_app(settings: Settings | None = None) -> Any:
             Route("/auth/signup", signup, methods=["POST"]),
             Route("/auth/refresh", refresh, methods=["POST"]),
             Route("/auth/verify", verify),
-        ]
+            *sign_in.routes(),
+            *provider.routes(),
+        ],
+        lifespan=sign_in.lifespan,
     )
     return RequestLogMiddleware(app)

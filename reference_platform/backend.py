@@ -2,10 +2,15 @@
 
 Configured like a Cloud Run container, from its environment, read by ``create_app``:
 ``DATABASE_URL``, ``REDIS_URL``, ``JWT_SECRET``, ``K_SERVICE``/``K_REVISION``, limits and the
-fault switches the stack sets (``DB_SLOW_MS``, ``AGENT_HANG``, ``WS_DROP_RATE``). The one
+fault switches the stack sets (``DB_SLOW_MS``, ``AGENT_HANG``, ``SUBAGENT_HANG``,
+``SUBAGENT_ERROR``, ``WS_DROP_RATE``). The one
 exception, on purpose: ``AGENT_TOOLS_MODULE`` names the module of the agent's tools and is
 imported as this module loads, so a revision that names a missing module fails at import, as a
 broken image would (the ``missing_module`` fault).
+
+Its life (``lifecycle.py``): it serves ``/health`` at once and retries its database with backoff,
+reporting ``starting`` on ``/health/ready`` until the database answers; on SIGTERM it drains,
+giving the agent runs in flight ``SHUTDOWN_GRACE_S`` to finish and failing the rest cleanly.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import importlib
 import logging
 import os
@@ -27,9 +33,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from reference_platform import agent, tokens
+from reference_platform import agent, lifecycle, tokens
 from reference_platform.faults import dropped
-from reference_platform.store import Store
+from reference_platform.store import Check, Store
 from reference_platform.telemetry import RequestLogMiddleware, log_exception
 
 importlib.import_module(os.environ.get("AGENT_TOOLS_MODULE", "reference_platform.agent"))
@@ -51,7 +57,10 @@ class Settings:
     agent_step_s: float = 0.04
     db_slow_ms: int = 0
     agent_hang: bool = False
+    subagent_hang: str = ""  # the sub-agent that starts and never completes
+    subagent_error: str = ""  # the sub-agent whose tools find their source down
     ws_drop_rate: float = 0.0
+    shutdown_grace_s: float = 2.0  # how long a SIGTERM waits for the agent runs in flight
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -67,7 +76,10 @@ class Settings:
             agent_step_s=float(env.get("AGENT_STEP_MS", "40")) / 1000,
             db_slow_ms=int(env.get("DB_SLOW_MS", "0")),
             agent_hang=env.get("AGENT_HANG", "") == "1",
+            subagent_hang=env.get("SUBAGENT_HANG", ""),
+            subagent_error=env.get("SUBAGENT_ERROR", ""),
             ws_drop_rate=float(env.get("WS_DROP_RATE", "0")),
+            shutdown_grace_s=float(env.get("SHUTDOWN_GRACE_S", "2")),
         )
 
 
@@ -82,8 +94,13 @@ class Backend:
         self.settings = settings
         self.store = Store(settings.database_url, settings.redis_url, settings.db_slow_ms / 1000)
         # Under agent_hang the pipeline waits on an event that nothing ever sets.
-        self.hang = asyncio.Event() if settings.agent_hang else None
+        self.agent_faults = agent.Faults(
+            hang=asyncio.Event() if settings.agent_hang else None,
+            hung=frozenset({settings.subagent_hang} - {""}),
+            failing=frozenset({settings.subagent_error} - {""}),
+        )
         self._answers = 0  # agent answers started, for ws_drop's even spread
+        self.lifecycle = lifecycle.Lifecycle(settings.shutdown_grace_s)
 
     def routes(self) -> list[BaseRoute]:
         """The URL map."""
@@ -109,36 +126,60 @@ class Backend:
             return None
 
     async def health(self, request: Request) -> JSONResponse:
-        """Liveness: the process serves."""
+        """Liveness: the process serves (whether it is starting, serving or draining)."""
         return JSONResponse(
-            {"status": "ok", "service": "backend", "revision": self.settings.revision}
+            {
+                "status": "ok",
+                "service": "backend",
+                "revision": self.settings.revision,
+                "phase": self.lifecycle.phase,
+                "uptime_s": round(lifecycle.uptime_s(), 3),
+            }
         )
 
     async def ready(self, request: Request) -> JSONResponse:
-        """Readiness: each dependency measured; 503 when one is down or over its limit."""
+        """Readiness: each dependency measured; 503, with the reason, when one is down or over
+        its limit, while the backend is starting (its database not answering yet) or while it
+        drains for a shutdown."""
         settings = self.settings
-        postgres, redis = await asyncio.gather(
-            self.store.check_postgres(settings.db_latency_limit_ms, settings.check_timeout_s),
-            self.store.check_redis(settings.redis_latency_limit_ms, settings.check_timeout_s),
+        life = self.lifecycle
+        redis_check = self.store.check_redis(
+            settings.redis_latency_limit_ms, settings.check_timeout_s
         )
+        if life.phase == "starting":
+            # Not probed here: the startup's own tries say how the database answers.
+            error = life.startup.last_error or "not connected yet"
+            postgres = Check("down", 0.0, settings.db_latency_limit_ms, error)
+            redis = await redis_check
+        else:
+            postgres, redis = await asyncio.gather(
+                self.store.check_postgres(settings.db_latency_limit_ms, settings.check_timeout_s),
+                redis_check,
+            )
         checks = {"postgres": postgres, "redis": redis}
+        problems = []
         for name, check in checks.items():
             if check.status == "down":
-                log.error("dependency %s is down: %s", name, check.error)
+                problems.append(f"{name} is down: {check.error}")
             elif check.status == "slow":
-                log.error(
-                    "dependency %s is slow: %.0f ms, limit %.0f ms",
-                    name,
-                    check.latency_ms,
-                    check.limit_ms,
+                problems.append(
+                    f"{name} is slow: {check.latency_ms:.0f} ms, limit {check.limit_ms:.0f} ms"
                 )
-        healthy = all(check.status == "up" for check in checks.values())
-        body = {
-            "status": "ready" if healthy else "not_ready",
+            else:
+                continue
+            if not (life.phase == "starting" and name == "postgres"):  # the startup logs that
+                log.error("dependency %s", problems[-1])
+        reason = life.reason() or "; ".join(problems) or None
+        status = "ready" if reason is None else "not_ready"
+        body: dict[str, Any] = {
+            "status": status if life.phase == "serving" else life.phase,
             "revision": settings.revision,
             "dependencies": {name: check.as_json() for name, check in checks.items()},
+            "startup": life.startup.as_json(),
         }
-        return JSONResponse(body, status_code=200 if healthy else 503)
+        if reason is not None:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=200 if reason is None else 503)
 
     async def threads(self, request: Request) -> JSONResponse:
         """GET: the caller's recent threads; POST: a new thread."""
@@ -210,7 +251,9 @@ class Backend:
                     await ws.send_json({"type": "pong"})
                 elif kind == "user_message":
                     try:
-                        answered = await self._answer(ws, user, message)
+                        answered = await self.lifecycle.agent_run(
+                            ws, functools.partial(self._answer, ws, user, message)
+                        )
                     except WebSocketDisconnect:
                         log.warning(
                             "client left session %s before the answer was complete", session_id
@@ -251,9 +294,18 @@ class Backend:
         )
         started = time.perf_counter()
         base = {"run_id": run_id, "thread_id": str(thread_id)}
-        async for event in agent.run(content, self.settings.agent_step_s, self.hang):
+        async for event in agent.run(content, self.settings.agent_step_s, self.agent_faults):
             outgoing = {**base, **event}
-            if event["type"] == "agent_completed":
+            if event["type"] == agent.ERROR_EVENT:
+                # The run stops here: no answer is stored or claimed, and the session goes on.
+                log.error(
+                    "%s sub-agent failed in run %s: %s failed: %s",
+                    event["agent"],
+                    run_id,
+                    event["tool"],
+                    event["error"],
+                )
+            elif event["type"] == "agent_completed" and event["final"]:
                 try:
                     saved = await self.store.add_message(
                         str(thread_id), "assistant", event["content"]
@@ -283,19 +335,29 @@ async def _json_object(request: Request) -> dict[str, Any] | None:
 
 
 def create_app(settings: Settings | None = None) -> Any:
-    """The backend as an ASGI app, wrapped in the request-log middleware."""
+    """The backend as an ASGI app (request log outside, lifecycle guard inside) with the drain
+    its process runs on SIGTERM."""
     backend = Backend(settings or Settings.from_env(os.environ))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("backend %s starting", backend.settings.revision)
-        yield
-        await backend.store.close()
+        # In the background: the backend serves /health (and says why it is not ready) while
+        # its database does not answer yet.
+        startup = asyncio.create_task(backend.lifecycle.start(backend.store.connect))
+        try:
+            yield
+        finally:
+            startup.cancel()
+            await asyncio.wait({startup})
+            await backend.store.close()
 
     app = Starlette(
         routes=backend.routes(), lifespan=lifespan, exception_handlers={Exception: _unhandled}
     )
-    return RequestLogMiddleware(app)
+    return lifecycle.Service(
+        RequestLogMiddleware(lifecycle.Guard(app, backend.lifecycle)), backend.lifecycle.drain
+    )
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

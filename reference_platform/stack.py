@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import secrets
@@ -36,6 +37,8 @@ STATE_FILE = "stack.json"
 # they run (Popen warns) and so that stop() in the same interpreter reaps them.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 MISSING_MODULE = "netra_agent_tools"  # what the backend is told to import under missing_module
+OAUTH_CLIENT_ID = "netra-web"  # the platform's client at the OAuth provider
+OAUTH_REDIRECT_URI = "http://localhost:3000/auth/callback"  # its registered redirect (the web app)
 
 
 def default_state_dir() -> Path:
@@ -56,6 +59,10 @@ class Options:
     agent_step_ms: int = 20
     db_latency_limit_ms: int = 3000
     timeout_s: float = 30.0
+    shutdown_grace_s: float = 2.0  # what the backend gives its agent runs on SIGTERM
+    oauth_code_ttl_s: int = 60  # how long the OAuth provider's authorization codes live
+    # PostgreSQL starts this long after the backend serves (its startup retries meanwhile).
+    postgres_delay_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +149,15 @@ def _service_env(service: str, ports: dict[str, int], options: Options) -> list[
     """The revision's env entries: literal values, or the names of secrets."""
     faults = options.faults
     if service == "auth":
-        entries = [EnvVar("LOG_LEVEL", "INFO"), EnvVar("ACCESS_TOKEN_TTL_S", "900")]
+        entries = [
+            EnvVar("LOG_LEVEL", "INFO"),
+            EnvVar("ACCESS_TOKEN_TTL_S", "900"),
+            # The OAuth provider stand-in is served by auth itself, under /oauth/provider/.
+            EnvVar("OAUTH_PROVIDER_URL", f"http://{servers.HOST}:{ports['auth']}/oauth/provider"),
+            EnvVar("OAUTH_CLIENT_ID", OAUTH_CLIENT_ID),
+            EnvVar("OAUTH_REDIRECT_URIS", OAUTH_REDIRECT_URI),
+            EnvVar("OAUTH_CODE_TTL_S", str(options.oauth_code_ttl_s)),
+        ]
         if not faults.missing_secret:
             entries.append(EnvVar("JWT_SECRET", secret="jwt-secret"))
         return entries
@@ -153,6 +168,7 @@ def _service_env(service: str, ports: dict[str, int], options: Options) -> list[
         EnvVar("DB_LATENCY_LIMIT_MS", str(options.db_latency_limit_ms)),
         EnvVar("REDIS_LATENCY_LIMIT_MS", "1000"),
         EnvVar("AGENT_STEP_MS", str(options.agent_step_ms)),
+        EnvVar("SHUTDOWN_GRACE_S", f"{options.shutdown_grace_s:g}"),
         EnvVar(
             "AGENT_TOOLS_MODULE",
             MISSING_MODULE if faults.missing_module else "reference_platform.agent",
@@ -164,19 +180,26 @@ def _service_env(service: str, ports: dict[str, int], options: Options) -> list[
         entries.append(EnvVar("DB_SLOW_MS", str(faults.db_slow_ms)))
     if faults.agent_hang:
         entries.append(EnvVar("AGENT_HANG", "1"))
+    if faults.subagent_hang:
+        entries.append(EnvVar("SUBAGENT_HANG", faults.subagent_hang))
+    if faults.subagent_error:
+        entries.append(EnvVar("SUBAGENT_ERROR", faults.subagent_error))
     if faults.ws_drop_rate:
         entries.append(EnvVar("WS_DROP_RATE", f"{faults.ws_drop_rate:g}"))
     return entries
 
 
-def _http_status(url: str) -> int | None:
+def _health(url: str) -> tuple[int | None, str | None]:
+    """The HTTP status of ``url`` (None without an answer) and the phase its JSON names."""
     try:
         with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback URL
-            return int(response.status)
+            body = json.loads(response.read() or b"{}")
+            phase = body.get("phase") if isinstance(body, dict) else None
+            return int(response.status), phase
     except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
+        return exc.code, None
+    except (OSError, ValueError):
+        return None, None
 
 
 class _Launch:
@@ -255,9 +278,6 @@ def _start(
     if not faults.redis_down:  # redis_down: its port stays closed
         redis_proc = servers.start_redis(data_dir, ports["redis"], redis_log)
         launch.track("redis", redis_proc, ports["redis"])
-    pg_log_path, pg_log = launch.log("postgres")
-    pg_proc = servers.start_postgres(data_dir, ports["postgres"], db_password, pg_log, pg_log_path)
-    launch.track("postgres", pg_proc, ports["postgres"])
 
     urls = {
         "backend": f"http://{servers.HOST}:{ports['backend']}",
@@ -302,7 +322,27 @@ def _start(
         )
         launch.track(service, popens[service], ports[service])
 
-    launch_service("auth")  # needs nothing else, so it loads while the databases start
+    def serving(service: str, statuses: list[int | None]) -> bool:
+        # Answered, and past its startup: the backend retries its database until it answers.
+        status, phase = _health(f"{urls[service]}/health")
+        statuses.append(status)
+        return status is not None and phase != "starting"
+
+    # Both services load while the databases start: neither needs them to start.
+    launch_service("auth")
+    launch_service("backend")
+    if options.postgres_delay_s:
+        servers.wait_until(
+            lambda: _health(f"{urls['backend']}/health")[0] is not None,
+            popens["backend"],
+            "backend",
+            service_logs["backend"],
+            deadline,
+        )
+        time.sleep(options.postgres_delay_s)
+    pg_log_path, pg_log = launch.log("postgres")
+    pg_proc = servers.start_postgres(data_dir, ports["postgres"], db_password, pg_log, pg_log_path)
+    launch.track("postgres", pg_proc, ports["postgres"])
     if redis_proc is not None:
         servers.wait_until(
             lambda: servers.redis_ready(ports["redis"]),
@@ -318,18 +358,17 @@ def _start(
         pg_log_path,
         deadline,
     )
-    launch_service("backend")
 
     not_ready: dict[str, str] = {}
     for service in ("auth", "backend"):
-        health = f"{urls[service]}/health"
         statuses: list[int | None] = []
-
-        def answered(url: str = health, seen: list[int | None] = statuses) -> bool:
-            seen.append(_http_status(url))
-            return seen[-1] is not None
-
-        servers.wait_until(answered, popens[service], service, service_logs[service], deadline)
+        servers.wait_until(
+            functools.partial(serving, service, statuses),
+            popens[service],
+            service,
+            service_logs[service],
+            deadline,
+        )
         ready = statuses[-1] == 200
         if not ready:
             not_ready[service] = f"HTTP {statuses[-1]} on /health"

@@ -92,9 +92,12 @@ class Store:
             await self._pool.close()
         await self.redis.aclose()
 
-    async def _db(self) -> asyncpg.Pool:
-        # The pool is made on first use so that the service starts (and reports the database as
-        # down on its ready endpoint) even when PostgreSQL cannot be reached.
+    async def connect(self) -> asyncpg.Pool:
+        """The pool, opened (with the schema created) on the first call; raises while
+        PostgreSQL cannot be reached. Never delayed by ``db_delay_s``: the backend's startup
+        retries this until the database answers."""
+        # Not opened in __init__, so that the service starts (and reports the database on its
+        # ready endpoint) even when PostgreSQL cannot be reached.
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
@@ -107,9 +110,13 @@ class Store:
                     )
                     await pool.execute(SCHEMA)
                     self._pool = pool
+        return self._pool
+
+    async def _db(self) -> asyncpg.Pool:
+        pool = await self.connect()
         if self._db_delay_s:
             await asyncio.sleep(self._db_delay_s)
-        return self._pool
+        return pool
 
     async def check_postgres(self, limit_ms: float, timeout_s: float) -> Check:
         """Times ``SELECT 1``; slower than ``limit_ms`` (or no answer in time) is "slow", an
