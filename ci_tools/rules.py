@@ -85,6 +85,53 @@ def _rule(  # noqa: PLR0917 - one row of the table, read left to right
     )
 
 
+# The agent pipeline's sub-agents: the supervisor routes each request to some of them, and
+# a test that needs one declares its area, "agent.<name>" (next to "agent"). A failure names
+# the sub-agent it happened in ("data sub-agent stalled", "data sub-agent failed in ..."), so
+# one broken sub-agent is diagnosed as that part, and only its own waiting tests are stopped.
+SUBAGENTS = ("triage", "data", "optimization", "reporting", "general")
+
+
+def subagent_area(name: str) -> str:
+    """The test area of one sub-agent."""
+    return f"agent.{name}"
+
+
+def _subagent_rules(name: str) -> tuple[Rule, ...]:
+    part, areas, title = f"{name} sub-agent", (subagent_area(name),), name.capitalize()
+    return (
+        _rule(
+            f"subagent_hang_{name}",
+            INFRASTRUCTURE,
+            f"{title} sub-agent hangs",
+            rf"\b{name} sub-agent stalled\b",
+            part,
+            areas,
+            failfast=True,
+        ),
+        # Its tools cannot reach what they read: the sub-agent's dependency, not its code.
+        _rule(
+            f"subagent_down_{name}",
+            INFRASTRUCTURE,
+            f"{title} sub-agent fails (its source is unavailable)",
+            rf"\b{name} sub-agent failed\b.*\b(?:unavailable|unreachable|refused|timed out)\b",
+            part,
+            areas,
+            failfast=True,
+        ),
+        # Any other error of its own (a bug in one of its tools): not a reason to stop the
+        # rest of its tests, which may take other paths.
+        _rule(
+            f"subagent_error_{name}",
+            APPLICATION,
+            f"{title} sub-agent fails",
+            rf"\b{name} sub-agent failed\b",
+            part,
+            areas,
+        ),
+    )
+
+
 # Most specific first: the first rule whose pattern matches names the cause.
 RULES: tuple[Rule, ...] = (
     _rule(
@@ -164,6 +211,7 @@ RULES: tuple[Rule, ...] = (
         ("websocket",),
         criteria=("websocket_success_rate",),
     ),
+    *(rule for name in SUBAGENTS for rule in _subagent_rules(name)),
     _rule(
         "agent_hang",
         INFRASTRUCTURE,

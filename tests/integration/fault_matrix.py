@@ -71,6 +71,10 @@ class Case:
     # implies (None: a healthy run has no failure).
     fault_class: FailureClass | None = "infrastructure"
     worklog: tuple[str, ...] = ()  # phrases the worklog must hold (its evidence)
+    # A fault of one part that others do not need: every test of the ``spared`` areas that
+    # does not also need the ``broken`` area must pass (and at least one must have run).
+    spared: tuple[str, ...] = ()
+    broken: str = ""
 
     @property
     def nox_args(self) -> tuple[str, ...]:
@@ -89,6 +93,8 @@ DATABASE = "Database slow"
 AGENT = "Agent pipeline hangs"
 WEBSOCKET = "WebSocket sessions dropped (1011)"
 MODULE = f"Module '{stack.MISSING_MODULE}' missing at import"
+DATA_SUBAGENT = "Data sub-agent fails (its source is unavailable)"
+OPTIMIZATION_SUBAGENT = "Optimization sub-agent hangs"
 
 CASES: tuple[Case, ...] = (
     Case(
@@ -177,6 +183,34 @@ CASES: tuple[Case, ...] = (
         20.0,
         "WebSocket failing: every backend URL answers 503, handshakes included (0% < 50%)",
         worklog=("was created but is not ready", "ModuleNotFoundError"),
+    ),
+    Case(
+        "subagent_error=data",
+        ("subagent_error=data",),
+        "unhealthy",
+        3,
+        (DATA_SUBAGENT,),
+        "none",
+        30.0,
+        "no rule of the brief fires: phase 2 needs no data sub-agent (its P1 tests pass) and "
+        "the other sub-agents' tests pass, so the agent pipeline is not down",
+        worklog=("Data sub-agent fails", "depending on it not run (fail-fast)"),
+        spared=("agent.triage", "agent.optimization", "agent.reporting", "agent.general"),
+        broken="agent.data",
+    ),
+    Case(
+        "subagent_hang=optimization",
+        ("subagent_hang=optimization",),
+        "unhealthy",
+        3,
+        (OPTIMIZATION_SUBAGENT,),
+        "none",
+        45.0,
+        "no rule of the brief fires: the P1 tests pass, the other sub-agents answer, and the "
+        "pipeline's p50 is measured on the runs that complete",
+        worklog=("Optimization sub-agent hangs", "depending on it not run (fail-fast)"),
+        spared=("agent.triage", "agent.data", "agent.reporting", "agent.general"),
+        broken="agent.optimization",
     ),
     Case(
         "redis_down+missing_secret",
@@ -449,6 +483,27 @@ def accounting_misses(phase: PhaseRun) -> list[str]:
     return misses
 
 
+def spared_misses(result: CaseResult) -> list[str]:
+    """The tests of the case's spared areas (not needing its broken one) that did not pass;
+    one line when none of them ran, so the check cannot pass empty."""
+    case = result.case
+    if not case.spared:
+        return []
+    spared = [
+        record
+        for phase in result.ran
+        for record in phase.records
+        if set(record.areas) & set(case.spared) and case.broken not in record.areas
+    ]
+    if not spared:
+        return [f"no test of {', '.join(case.spared)} without {case.broken} ran"]
+    return [
+        f"{record.nodeid} ({', '.join(record.areas)}) {record.outcome} under {case.broken}'s fault"
+        for record in spared
+        if record.outcome != "passed"
+    ]
+
+
 def expectation_misses(result: CaseResult) -> list[str]:
     """Everything the run says that the case does not expect, one line each (none: it
     passed): verdict, the stopping phase, the causes and their class, escalation, seconds to
@@ -492,6 +547,7 @@ def expectation_misses(result: CaseResult) -> list[str]:
         misses.append(f"main job exit {result.exit_code} for a {case.verdict} run")
     for phase in result.ran:
         misses += accounting_misses(phase)
+    misses += spared_misses(result)
     misses += [f"leak: {leak}" for leak in leaks(result.run_dir, result.secrets)]
     if not result.secrets:
         misses.append(
