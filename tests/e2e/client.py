@@ -27,6 +27,9 @@ AGENT_EVENTS = (
     "agent_completed",
 )
 CHUNK = "agent_response_chunk"
+ROUTED = "agent_routed"  # the supervisor's choice of sub-agents, in order
+AGENT_ERROR = "agent_error"  # a sub-agent failed: the run ends there
+SUPERVISOR = "supervisor"  # the agent that routes; every other one is a sub-agent
 # What counts as a failed WebSocket session: refused or broken handshake, dropped connection,
 # no answer in time, a network error.
 WS_FAILURES = (WebSocketException, OSError, TimeoutError)
@@ -36,6 +39,11 @@ DEFAULT_STALL_S = 10.0
 class AgentStalled(Exception):
     """The agent pipeline sent no event for the stall time: a hang, recognised before the
     test's timeout. Not a WebSocket failure: the session itself is open."""
+
+
+class AgentFailed(Exception):
+    """A sub-agent (or the pipeline) reported agent_error: the run stopped there, without an
+    answer."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +71,24 @@ class Conversation:
 
     @property
     def kinds(self) -> list[str]:
-        """The event types, chunks left out."""
-        return [e["type"] for e in self.events if e["type"] != CHUNK]
+        """The sub-agents' event types, chunks (and the supervisor's routing) left out."""
+        return [
+            e["type"] for e in self.events if e["type"] != CHUNK and e.get("agent") != SUPERVISOR
+        ]
+
+    @property
+    def route(self) -> list[str]:
+        """The sub-agents the supervisor chose, in order ([] when it announced none)."""
+        routed = next((e for e in self.events if e["type"] == ROUTED), {})
+        return list(routed.get("agents", []))
+
+    def of(self, agent: str) -> list[dict[str, Any]]:
+        """The events one agent sent, in order."""
+        return [e for e in self.events if e.get("agent") == agent]
+
+    def tools(self, agent: str) -> list[str]:
+        """The tools one sub-agent ran, in order."""
+        return [e["tool"] for e in self.of(agent) if e["type"] == "tool_executing"]
 
     @property
     def chunks(self) -> list[dict[str, Any]]:
@@ -80,6 +104,22 @@ class Conversation:
     def answer(self) -> str:
         """The final answer."""
         return str(self.completed["content"])
+
+
+def _ends_run(event: dict[str, Any]) -> bool:
+    """The run's last event: the final agent_completed (a platform without sub-agents sends
+    only one), an agent_error, or an error refusing the message."""
+    kind = event["type"]
+    return kind in (AGENT_ERROR, "error") or (
+        kind == "agent_completed" and event.get("final", True)
+    )
+
+
+def _agent_named(event: dict[str, Any]) -> str:
+    """Who sent an event, as a failure names it: "data sub-agent", or "agent pipeline" for
+    the supervisor (and for a platform whose events name no agent)."""
+    agent = event.get("agent", SUPERVISOR)
+    return "agent pipeline" if agent == SUPERVISOR else f"{agent} sub-agent"
 
 
 class Platform:
@@ -160,8 +200,10 @@ class Platform:
         thread_id: str | None = None,
         timeout_s: float = 60.0,
     ) -> Conversation:
-        """Sends one user_message and reads events until agent_completed. A pipeline that
-        sends nothing for ``stall_s`` is stalled: AgentStalled, not a wait until the timeout."""
+        """Sends one user_message and reads events until the final agent_completed (the last
+        sub-agent's). A pipeline that sends nothing for ``stall_s`` is stalled: AgentStalled
+        (naming the sub-agent it stalled in), not a wait until the timeout; a sub-agent's
+        agent_error is AgentFailed naming it."""
         message: dict[str, Any] = {"type": "user_message", "content": content}
         if thread_id is not None:
             message["thread_id"] = thread_id
@@ -170,7 +212,7 @@ class Platform:
         events: list[dict[str, Any]] = []
         first_chunk: float | None = None
         deadline = started + timeout_s
-        while not events or events[-1]["type"] not in ("agent_completed", "error"):
+        while not events or not _ends_run(events[-1]):
             left = deadline - time.perf_counter()
             try:
                 raw = ws.recv(timeout=max(min(left, self.stall_s), 0.001))
@@ -178,13 +220,20 @@ class Platform:
                 if left <= self.stall_s:
                     raise
                 after = events[-1]["type"] if events else "the user_message"
+                where = _agent_named(events[-1] if events else {})
                 raise AgentStalled(
-                    f"agent pipeline stalled: no event for {self.stall_s:g} s after {after}"
+                    f"{where} stalled: no event for {self.stall_s:g} s after {after}"
                 ) from None
             event = json.loads(raw)
             if event["type"] == CHUNK and first_chunk is None:
                 first_chunk = (time.perf_counter() - started) * 1000
             events.append(event)
+        if events[-1]["type"] == AGENT_ERROR:
+            failed = events[-1]
+            raise AgentFailed(
+                f"{_agent_named(failed)} failed in {failed.get('tool') or 'its run'}: "
+                f"{failed.get('error')}"
+            )
         assert events[-1]["type"] == "agent_completed", events[-1]
         return Conversation(tuple(events), (time.perf_counter() - started) * 1000, first_chunk)
 

@@ -59,3 +59,61 @@ def test_health_stays_200_during_agent_runs(platform: Platform) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
     assert set(statuses) == {200}, f"statuses during the runs {statuses}"
     assert all(answers), f"answers {answers}"
+
+
+@pytest.mark.area("database")
+def test_ready_reports_the_startup_it_went_through(platform: Platform) -> None:
+    """The ready answer records the startup: how many tries the database took and how long
+    the backend waited for it, which cannot exceed how long the backend has run."""
+    ready = platform.ready()
+    assert ready.status_code == 200, f"not ready: {ready.text}"
+    startup = ready.json().get("startup")
+    assert startup is not None, "the ready answer says nothing of the startup"
+    uptime = float(ready.headers["x-uptime-s"])
+    assert startup["attempts"] >= 1, f"startup {startup}"
+    assert 0 <= startup["waited_s"] <= uptime, f"waited {startup['waited_s']} s, up {uptime} s"
+    health = platform.http.get(f"{platform.backend}/health").json()
+    assert health["phase"] == "serving", f"phase {health['phase']!r} with a 200 ready"
+
+
+@pytest.mark.area("database", "redis")
+def test_ready_status_and_body_always_agree(platform: Platform) -> None:
+    """Over ten probes, 200 always goes with "ready", every dependency up and no reason; a 503
+    would have to say why (a reason naming the problem)."""
+    for probe in range(10):
+        response = platform.ready()
+        body = response.json()
+        up = all(dep["status"] == "up" for dep in body["dependencies"].values())
+        if response.status_code == 200:
+            assert (body["status"], up, body.get("reason")) == ("ready", True, None), body
+        else:
+            assert response.status_code == 503, f"probe {probe}: HTTP {response.status_code}"
+            assert body["status"] != "ready", body
+            assert body.get("reason"), f"a 503 without a reason: {body}"
+
+
+@pytest.mark.area("agent")
+def test_the_backend_does_not_restart_under_agent_load(platform: Platform) -> None:
+    """While four agent runs are in flight, every answer comes from one revision whose uptime
+    only grows: no crash and restart of the process under load."""
+    session = platform.login(0)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
+    try:
+        runs = [
+            pool.submit(
+                platform.converse, platform.connect(session), f"uptime {i}", None, TIMEOUT_S
+            )
+            for i in range(4)
+        ]
+        seen: list[tuple[str, float]] = []
+        while not all(run.done() for run in runs) or len(seen) < 3:
+            answer = platform.http.get(f"{platform.backend}/health")
+            seen.append((answer.headers["x-revision"], float(answer.headers["x-uptime-s"])))
+            time.sleep(0.02)
+        answers = [run.result(timeout=TIMEOUT_S).answer for run in runs]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert len({revision for revision, _ in seen}) == 1, f"revisions {set(seen)}"
+    uptimes = [uptime for _, uptime in seen]
+    assert uptimes == sorted(uptimes), f"the uptime went back: {uptimes}"
+    assert all(answers), f"answers {answers}"
