@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import psutil
 import pytest
@@ -70,7 +71,9 @@ def probe_while(
         try:
             live = httpx.get(f"{backend}/health", timeout=1.0)
             ready = httpx.get(f"{backend}/health/ready", timeout=1.0)
-        except httpx.TransportError:  # not listening yet
+        # Not listening yet. httpcore's own error too: once, under a full suite's load, a
+        # refused connect came out of httpx.get unmapped (httpx maps it to TransportError).
+        except (httpx.TransportError, httpcore.ConnectError):
             time.sleep(0.02)
             continue
         seen.append((live.status_code, ready.status_code, ready.json()))
