@@ -27,8 +27,11 @@ _current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("tra
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=\d)?$")
-# Query parameters that carry credentials are masked before a URL is logged.
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|password|key)=)[^&\s\"']*")
+# Query parameters that carry credentials are masked before a URL is logged: tokens,
+# passwords, keys, and OAuth's authorization code and PKCE verifier.
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:token|access_token|refresh_token|password|key|code|code_verifier)=)[^&\s\"']*"
+)
 _JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+")
 
 

@@ -47,6 +47,13 @@ def test_credentials_in_query_strings_are_masked() -> None:
     assert redact(url) == "ws://127.0.0.1:1/ws?x=1&token=[REDACTED]&password=[REDACTED]"
 
 
+def test_oauth_codes_and_verifiers_in_query_strings_are_masked() -> None:
+    """An OAuth redirect's authorization code (and a verifier, were one sent in a URL) never
+    reaches the log; the state, which protects nothing once used, stays readable."""
+    url = "http://127.0.0.1:1/cb?code=abc123&state=s1&code_verifier=v" + "x" * 43
+    assert redact(url) == "http://127.0.0.1:1/cb?code=[REDACTED]&state=s1&code_verifier=[REDACTED]"
+
+
 def test_log_messages_are_redacted_whoever_logs_them() -> None:
     """A JWT or a token in any logger's message is masked in the JSON line."""
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU"
