@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,11 +38,13 @@ import psutil
 from ci_tools.config import HISTORY_URL, load, sqlite_url
 from ci_tools.phases import read_gate
 from ci_tools.records import read_records, records_path
+from reference_platform.stack import read_state
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_WALL_S, GOAL_RATIO, GOAL_VERDICT_S = 120.0, 1.3, 20.0
 GOAL_RSS = 1024**3
 PEAK: dict[str, tuple[int, int]] = {}  # run id -> peak (PSS, RSS) of its process tree, bytes
+CPU: dict[str, tuple[float, float]] = {}  # run id -> CPU seconds of (its processes, the platform)
 
 
 def _sample_memory(process: psutil.Popen, run_id: str, done: threading.Event) -> None:
@@ -59,6 +62,27 @@ def _sample_memory(process: psutil.Popen, run_id: str, done: threading.Event) ->
             continue
         peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
     PEAK[run_id] = (peak_pss, peak_rss)
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system, their ended children's included) the processes and their
+    descendants have used so far."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system + times.children_user
+                    total += times.children_system
+    return total
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended (waited-for) descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _seconds(iso: str) -> float:
@@ -81,6 +105,9 @@ def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> t
             [*platform, "start", *platform_args], env=env, check=True, cwd=ROOT, capture_output=True
         )
         try:
+            state = read_state(Path(stack_dir))
+            platform_pids = [proc.pid for proc in state.processes] if state else []
+            platform_cpu, run_cpu = _cpu_of(platform_pids), _children_cpu()
             started = time.perf_counter()
             process = psutil.Popen(
                 [sys.executable, "-m", "ci_tools.cli", "run"],
@@ -95,6 +122,7 @@ def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> t
             sampler.start()
             stdout, _ = process.communicate()
             elapsed = time.perf_counter() - started
+            CPU[run_id] = (_children_cpu() - run_cpu, _cpu_of(platform_pids) - platform_cpu)
             done.set()
             sampler.join()
             if report:
@@ -114,22 +142,21 @@ def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> t
 
 
 def paths(results_dir: Path, phases: list[int]) -> tuple[float, float, float]:
-    """(Σ longest test, phase 1's fixed start-up, Σ (start-up + longest test)) of a run."""
-    longest = startup_one = per_phase = 0.0
+    """(Σ longest test, phase 1's fixed start-up, Σ over the other phases of go to first
+    test: the start-up left on the path by starting each ahead) of a run."""
+    longest = startup_one = after_go = 0.0
     for number in phases:
         gate = read_gate(results_dir, number)
         records = read_records(records_path(results_dir, number)).records
         if gate is None or not records:
             continue
-        # From its launch: a phase started ahead has its start-up behind it at its go.
-        launched = _seconds(gate.launched_at or gate.started_at)
-        startup = min(_seconds(r.start) for r in records) - launched
-        slowest = max(r.duration_s for r in records)
-        longest += slowest
-        per_phase += startup + slowest
+        first = min(_seconds(r.start) for r in records)
+        longest += max(r.duration_s for r in records)
         if number == phases[0]:  # launched first thing: its start-up is all on the path
-            startup_one = startup
-    return longest, startup_one, per_phase
+            startup_one = first - _seconds(gate.launched_at or gate.started_at)
+        else:
+            after_go += first - _seconds(gate.started_at)
+    return longest, startup_one, after_go
 
 
 def main(argv: list[str]) -> int:
@@ -147,14 +174,21 @@ def main(argv: list[str]) -> int:
         verdict, redis_code = run(
             ["--fault", "redis_down"], f"bench-redis-{stamp}", store, report=False
         )
-    longest, startup, per_phase = paths(reports / f"bench-healthy-{stamp}", list(config.phases))
+    longest, startup, after_go = paths(reports / f"bench-healthy-{stamp}", list(config.phases))
     critical = longest + startup
+    run_cpu, platform_cpu = CPU.get(f"bench-healthy-{stamp}", (0.0, 0.0))
+    cores = os.cpu_count() or 1
+    busy = (run_cpu + platform_cpu) / cores  # no schedule on these cores ends sooner
     print(
         f"(a) healthy, all phases{at}: {wall:.1f} s (goal <= {GOAL_WALL_S:g} s, exit {code}); "
         f"critical path {critical:.1f} s (longest tests {longest:.1f} s + one phase's start-up "
         f"{startup:.1f} s); ratio {wall / critical:.2f} (goal <= {GOAL_RATIO}); "
-        f"the phases' start-ups add up to {per_phase - longest:.1f} s, phase 1's alone on the "
-        "path (each other one starts while the phase before runs)"
+        f"start-up left after the go of phases 2-5: {after_go:.2f} s in all"
+    )
+    print(
+        f"    CPU: {run_cpu:.1f} s in the run's processes + {platform_cpu:.1f} s in the "
+        f"platform's = {busy:.1f} s of {cores} cores' time ({busy / wall:.0%} of the wall "
+        f"time busy); ratio to max(critical path, CPU bound) {wall / max(critical, busy):.2f}"
     )
     pss, rss = PEAK.get(f"bench-healthy-{stamp}", (0, 0))
     print(

@@ -194,7 +194,9 @@ CASES: tuple[Case, ...] = (
         30.0,
         "no rule of the brief fires: phase 2 needs no data sub-agent (its P1 tests pass) and "
         "the other sub-agents' tests pass, so the agent pipeline is not down",
-        worklog=("Data sub-agent fails", "depending on it not run (fail-fast)"),
+        # No fail-fast phrase: phase 3 starts its sub-agent tests 8 at once, so none is left
+        # waiting to skip (fail-fast by sub-agent: tests/unit/test_subagent_rules.py).
+        worklog=("Data sub-agent fails",),
         spared=("agent.triage", "agent.optimization", "agent.reporting", "agent.general"),
         broken="agent.data",
     ),
@@ -208,7 +210,9 @@ CASES: tuple[Case, ...] = (
         45.0,
         "no rule of the brief fires: the P1 tests pass, the other sub-agents answer, and the "
         "pipeline's p50 is measured on the runs that complete",
-        worklog=("Optimization sub-agent hangs", "depending on it not run (fail-fast)"),
+        # No fail-fast phrase: phase 3 starts its sub-agent tests 8 at once, so none is left
+        # waiting to skip (fail-fast by sub-agent: tests/unit/test_subagent_rules.py).
+        worklog=("Optimization sub-agent hangs",),
         spared=("agent.triage", "agent.data", "agent.reporting", "agent.general"),
         broken="agent.optimization",
     ),
