@@ -172,7 +172,7 @@ class ForkPool:
         alone: Callable[[pytest.Item], bool] = lambda item: False,
     ) -> None:
         self.concurrency = concurrency
-        self.alone = alone  # tests that must not overlap each other: one at a time
+        self.alone = alone  # tests that must run with no other test beside them
         self.before_fork = before_fork
         self.after_fork = after_fork
         self.quiet = quiet
@@ -246,23 +246,32 @@ class ForkPool:
     def _hand_out(
         session: pytest.Session, workers: list[_Worker], pending: deque[int], alone: set[int]
     ) -> None:
-        """Each free worker gets the next test it may run; STOP when there is no more. A test
-        of ``alone`` is not handed out while another of them runs (it would hold its slot
-        waiting for its turn), so a free worker takes the next other test meanwhile."""
+        """Each free worker gets the next test; STOP when there is no more. A test of
+        ``alone`` (a load test measuring under a load of its own) runs with nothing beside
+        it: the others go first, then each of those, one at a time, once every worker is free
+        (a worker never holds its slot waiting for such a test's turn)."""
         stopping = bool(session.shouldfail or session.shouldstop)
+        busy = sum(1 for worker in workers if worker.assigned)
+        by_itself = any(i in alone for worker in workers for i in worker.assigned)
         for worker in workers:
             if worker.stopped or worker.assigned:
                 continue
             if stopping or not pending:
                 worker.order(STOP)
                 continue
-            running = alone and any(i in alone for w in workers for i in w.assigned)
-            index = next((i for i in pending if not (running and i in alone)), None)
-            if index is None:  # only tests that wait for the one running: later
-                continue
+            if by_itself:
+                return
+            index = next((i for i in pending if i not in alone), None) if alone else pending[0]
+            if index is None:  # only tests that run alone are left
+                if busy:
+                    return
+                index, by_itself = pending[0], True
             pending.remove(index)
-            if not worker.order(index):
+            if worker.order(index):
+                busy += 1
+            else:
                 pending.appendleft(index)  # the worker died between tests: another runs it
+                by_itself = False
 
     def _fork(self, session: pytest.Session, slot: int) -> _Worker:
         """Forks the worker of ``slot``."""

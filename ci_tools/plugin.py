@@ -62,8 +62,9 @@ MARKERS = (
     "phase(n): the phase (1-5) the test belongs to",
     "priority(level): the business priority, P1 (critical) to P6",
     "area(*names): what the test exercises, e.g. area('redis', 'websocket')",
-    "serial: must not overlap another serial test of its phase (a load test measuring p95 "
-    "under a known load, a restart): under xdist they take turns",
+    "serial: runs with no other test of its phase beside it (a load test measuring p95 "
+    "under a load of its own, a restart): in forked workers after the others, one at a time; "
+    "under xdist serial tests take turns",
 )
 _META = "ci_tools.meta"
 _TRACE = "ci_tools.trace_id"

@@ -143,6 +143,16 @@ RULES: tuple[Rule, ...] = (
     # The test's own process died (os._exit, a segfault, the OOM killer): the harness broke,
     # whatever the deploy did; the plugin records it as WorkerCrashed, never as a hang.
     _rule("worker_crashed", TEST, "Test process crashed", r"^WorkerCrashed:"),
+    # The backend was stopped under the run (a restart, a scale-in, a deploy's traffic shift):
+    # it drained, refusing new runs and failing those past its grace, with close code 1012.
+    _rule(
+        "backend_draining",
+        INFRASTRUCTURE,
+        "Backend shut down during the run (draining)",
+        r"server is shutting down|server_shutting_down|received 1012\b",
+        "backend",
+        ("agent", "websocket"),
+    ),
     _rule(
         "module_missing",
         INFRASTRUCTURE,
@@ -155,8 +165,9 @@ RULES: tuple[Rule, ...] = (
         "secret_missing",
         INFRASTRUCTURE,
         "Secret or env var {name} missing",
-        r"\b(?P<name>[A-Z][A-Z0-9_]{2,}) is not set|missing (?:env|secret) (?P<name2>\w+)|"
-        r"KeyError: '(?P<name3>[A-Z_]{3,})'",
+        # Upper case even though the rules ignore case: KeyError: 'title' is a bug, not a secret.
+        r"\b(?P<name>(?-i:[A-Z][A-Z0-9_]{2,})) is not set|missing (?:env|secret) (?P<name2>\w+)|"
+        r"KeyError: '(?P<name3>(?-i:[A-Z_]{3,}))'",
         "secrets",
         ("auth", "websocket", "agent", "threads"),
     ),

@@ -63,6 +63,11 @@ class RunOptions:
     history_url: str | None = None  # the run store: a phase's order and workers from its last run
     shard: tuple[int, int] | None = None  # (I, K): run only shard I of K of each phase
 
+    @property
+    def part(self) -> int | None:
+        """This run's shard index (its files are ``phaseN.shardI.*``), or None unsplit."""
+        return self.shard[0] if self.shard else None
+
 
 def run_id(environ: Mapping[str, str] = os.environ) -> str:
     """This run's id: ``$CI_TOOLS_RUN_ID`` (the workflow sets it to GitHub's run id, so
@@ -120,7 +125,7 @@ def pytest_command(
         command.append("-x")
     if config.failfast.enabled:
         command += ["--fail-fast-after", str(config.failfast.after)]
-    part = options.shard[0] if options.shard else None
+    part = options.part
     order = rundir.order(options.results_dir, number, part)
     if order.exists() and go_fd is None:
         command += ["--order", str(order)]
@@ -379,7 +384,7 @@ def _launch(config: Config, number: int, options: RunOptions) -> _Started:
     """Clears phase N's files of an earlier attempt and starts its pytest, which starts up and
     collects while the runner goes on (reading the run store, or running the phase before),
     then waits for its go."""
-    part = options.shard[0] if options.shard else None
+    part = options.part
     options.results_dir.mkdir(parents=True, exist_ok=True)
     for name in (rundir.records, rundir.selected, rundir.order):
         name(options.results_dir, number, part).unlink(missing_ok=True)  # a re-run replaces
@@ -415,7 +420,7 @@ def _discard(started: _Started, options: RunOptions) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(started.process.pid, signal.SIGKILL)  # it ran nothing: nothing to lose
     started.process.wait()
-    part = options.shard[0] if options.shard else None
+    part = options.part
     for name in (rundir.records, rundir.selected, rundir.trips):
         name(options.results_dir, started.number, part).unlink(missing_ok=True)
 
@@ -431,7 +436,7 @@ def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
 def _blocked(config: Config, number: int, options: RunOptions) -> GateResult | None:
     """The skipped gate of phase N when the gate before it in this run (or, in a sharded run,
     this shard's own gate of the phase before) was not met; None when it may run."""
-    part = options.shard[0] if options.shard else None
+    part = options.part
     for earlier in range(number - 1, 0, -1):
         previous = read_gate(options.results_dir, earlier) or read_gate(
             options.results_dir, earlier, part
@@ -441,15 +446,41 @@ def _blocked(config: Config, number: int, options: RunOptions) -> GateResult | N
     return None
 
 
+def _start_ahead(
+    config: Config, number: int, following: int, options: RunOptions
+) -> _Started | None:
+    """Launches the phase after ``number`` to start up while it runs; None when that phase
+    is blocked, or when it cannot be launched now (it is then launched after this one: a
+    head start is worth less than the running phase)."""
+    try:
+        if _blocked(config, following, options) is not None:
+            return None
+        return _launch(config, following, options)
+    except (OSError, CIToolsError) as exc:
+        print(
+            f"ci-tools: phase {following} could not start up ahead ({exc}); it starts after "
+            f"phase {number}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+
+
 def _run_phase(
-    config: Config, started: _Started, options: RunOptions, following: int | None
+    config: Config,
+    started: _Started,
+    options: RunOptions,
+    following: int | None,
+    held: list[_Started],
 ) -> tuple[GateResult, _Started | None]:
     """Gives the started phase its go and judges it; the phase after it (``following``) is
     launched as soon as this one has its go, so its start-up overlaps this phase's tests.
-    Returns the gate and the phase started ahead (None when this gate is not met)."""
+    Returns the gate and the phase started ahead (None when this gate is not met). ``held``:
+    the phases launched and not yet given a go, which the caller discards if the run ends
+    early; this phase leaves it with its go, the one started ahead joins it."""
     number = started.number
     phase = config.phases[number]
-    part = options.shard[0] if options.shard else None
+    part = options.part
     last = started.last or last_run(options, number)
     durations = last.durations
     if options.shard:
@@ -463,16 +494,19 @@ def _run_phase(
     started_at = _now()
     begun = time.monotonic()
     go.send(started.go_fd, go.Go(workers, str(order) if order.exists() else None))
+    held.remove(started)
     ahead = None
+    cancelled: BaseException | None
     try:
-        if following is not None and _blocked(config, following, options) is None:
-            ahead = _launch(config, following, options)
-        returncode, stop, cancelled = _wait(started.process, number, phase.budget_s)
-    except BaseException:
+        if following is not None:
+            ahead = _start_ahead(config, number, following, options)
+            if ahead is not None:
+                held.append(ahead)
+    except KeyboardInterrupt as interrupt:  # cancelled while launching: judged as cancelled
         _interrupt(started.process, CANCEL_GRACE_S)
-        if ahead is not None:
-            _discard(ahead, options)
-        raise
+        returncode, stop, cancelled = started.process.returncode, "the run was cancelled", interrupt
+    else:
+        returncode, stop, cancelled = _wait(started.process, number, phase.budget_s)
     duration = time.monotonic() - begun
     empty_shard = options.shard is not None and returncode == NO_TESTS
     if not stop and returncode not in (0, 1) and not empty_shard:
@@ -506,6 +540,7 @@ def _run_phase(
         )
     write_gate(options.results_dir, gate, part)
     if ahead is not None and (cancelled is not None or not gate.met):
+        held.remove(ahead)
         _discard(ahead, options)
         ahead = None
     if cancelled is not None:
@@ -522,26 +557,26 @@ def run_phases(
     for number in numbers:
         _check_phase(config, number)
     results: list[GateResult] = []
+    held: list[_Started] = []  # launched, no go yet: stopped, leaving nothing, if the run ends
     ahead: _Started | None = None
     try:
         for place, number in enumerate(numbers):
             following = numbers[place + 1] if place + 1 < len(numbers) else None
             skipped = _blocked(config, number, options)
             if skipped is not None:
-                write_gate(
-                    options.results_dir, skipped, options.shard[0] if options.shard else None
-                )
+                write_gate(options.results_dir, skipped, options.part)
                 gate = skipped
             else:
-                started = ahead or _launch(config, number, options)
-                ahead = None
-                gate, ahead = _run_phase(config, started, options, following)
+                if ahead is None:
+                    ahead = _launch(config, number, options)
+                    held.append(ahead)
+                gate, ahead = _run_phase(config, ahead, options, following, held)
             results.append(gate)
             if not quiet:
                 print(verdict_line(gate), flush=True)
     finally:
-        if ahead is not None:
-            _discard(ahead, options)
+        for started in held:
+            _discard(started, options)
     return results
 
 

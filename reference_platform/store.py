@@ -108,7 +108,11 @@ class Store:
                         timeout=5.0,
                         command_timeout=30.0,
                     )
-                    await pool.execute(SCHEMA)
+                    try:
+                        await pool.execute(SCHEMA)
+                    except BaseException:  # the startup retries: no pool left open per try
+                        await pool.close()
+                        raise
                     self._pool = pool
         return self._pool
 

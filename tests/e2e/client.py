@@ -220,7 +220,9 @@ class Platform:
                 if left <= self.stall_s:
                     raise
                 after = events[-1]["type"] if events else "the user_message"
-                where = _agent_named(events[-1] if events else {})
+                last = events[-1] if events else {}
+                # After one sub-agent completed, the next has not started: neither is to blame.
+                where = _agent_named({} if last.get("type") == "agent_completed" else last)
                 raise AgentStalled(
                     f"{where} stalled: no event for {self.stall_s:g} s after {after}"
                 ) from None

@@ -56,15 +56,21 @@ def test_serial_tests_never_overlap_each_other(pytester: pytest.Pytester, mode: 
         spans[name].append((start, end))
     assert len(spans["serial"]) == 3
     assert not overlaps(spans["serial"])
-    assert overlaps(spans["serial"] + spans["other"])
+    if mode == "forked":  # nothing runs beside a serial test, the others overlap each other
+        assert not any(
+            overlaps([one, other]) for one in spans["serial"] for other in spans["other"]
+        )
+        assert overlaps(spans["other"])
+    else:  # xdist: serial tests only take turns among themselves
+        assert overlaps(spans["serial"] + spans["other"])
 
 
 def test_forked_workers_do_not_hold_a_slot_waiting_for_a_serial_turn(
     pytester: pytest.Pytester,
 ) -> None:
-    """Three slots, serial tests first in the order: a free worker takes another test while a
-    serial one runs, so no test's time includes waiting for its turn and the six tests of
-    0.4 s end in three rounds (not five: serial, serial, serial, then the others)."""
+    """Three slots, serial tests first in the order: the others run first, then the serial
+    ones one at a time with nothing beside them, so no test's time includes waiting for its
+    turn, and the six tests of 0.4 s end in four rounds."""
     pytester.makepyfile(test_serial=SERIAL)
     result = pytester.runpytest_subprocess(
         *at_once("forked", 3), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
@@ -78,7 +84,7 @@ def test_forked_workers_do_not_hold_a_slot_waiting_for_a_serial_turn(
     spans = [
         json.loads(line)[1:] for line in (pytester.path / "spans.jsonl").read_text().splitlines()
     ]
-    assert max(end for _, end in spans) - min(start for start, _ in spans) < 1.6
+    assert max(end for _, end in spans) - min(start for start, _ in spans) < 2.2
 
 
 def test_an_order_file_decides_which_tests_start_first(pytester: pytest.Pytester) -> None:

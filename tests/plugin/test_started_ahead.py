@@ -81,6 +81,25 @@ def test_a_phase_started_ahead_of_a_missed_gate_leaves_nothing(pytester: pytest.
     assert "Interrupted" not in result.stdout + result.stderr
 
 
+def test_a_phase_that_cannot_start_ahead_starts_after_and_the_running_one_keeps_its_gate(
+    pytester: pytest.Pytester,
+) -> None:
+    """The head start is best-effort: an unreadable gate of an earlier attempt (read to know
+    whether phase 2 may start ahead) costs phase 2 its head start, not phase 1 its gate."""
+    write_project(pytester)
+    pytester.makepyfile(test_one=SLOW_PHASE_1.format(passes=True), test_two=PHASE_2)
+    run = pytester.path / "reports" / "r1"
+    run.mkdir(parents=True)
+    (run / "phase1.gate.json").write_text('{"phase": 1, "tit')  # cut off, as by a kill
+    result = ci_tools(pytester.path, "run", "--run-id", "r1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "phase 2 could not start up ahead" in result.stderr
+    assert gate(pytester.path, 1)["status"] == "met"
+    assert gate(pytester.path, 2)["status"] == "met"
+    collected = json.loads((pytester.path / "phase2-collected.json").read_text())["at"]
+    assert collected >= _end_of(run / "phase1.jsonl")  # started after phase 1, as before
+
+
 def _held(go_message: go.Go | None) -> int:
     """The read end of a pipe that already holds the go (or its end, for none)."""
     read, write = os.pipe()

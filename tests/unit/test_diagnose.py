@@ -110,6 +110,30 @@ def record(
             (),
             (TEST, "Test process crashed"),
         ),
+        (
+            "agent pipeline failed in its run: server is shutting down",
+            "AgentFailed",
+            (),
+            (INFRASTRUCTURE, "Backend shut down during the run (draining)"),
+        ),
+        (
+            "received 1012 (service restart) server is shutting down; then sent 1012",
+            "ConnectionClosedError",
+            (),
+            (INFRASTRUCTURE, "Backend shut down during the run (draining)"),
+        ),
+        (  # a lower-case key is a bug in the code, not a secret the deploy lacks
+            "KeyError: 'title'",
+            "KeyError",
+            (),
+            (APPLICATION, "Wrong content or behaviour"),
+        ),
+        (
+            "KeyError: 'JWT_SECRET'",
+            "KeyError",
+            (),
+            (INFRASTRUCTURE, "Secret or env var JWT_SECRET missing"),
+        ),
     ],
 )
 def test_failures_are_classified_from_exception_status_and_logs(

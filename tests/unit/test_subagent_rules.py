@@ -114,3 +114,11 @@ def test_the_diagnosis_headlines_the_failing_sub_agent_and_not_the_pipeline() ->
     triage_500 = _record("t2", "create thread: HTTP 500", "AssertionError", ("agent.triage",))
     mixed = diagnose(config, gates, [*records, triage_500], None)
     assert [c.klass for c in mixed.causes] == [INFRASTRUCTURE, APPLICATION]
+
+
+def test_every_sub_agent_of_the_platform_has_its_rules() -> None:
+    """A sub-agent added to the reference platform gets its rules (and area) here too: the
+    names are one list, kept equal by this test."""
+    from reference_platform import subagents  # noqa: PLC0415 - the platform, not ci_tools
+
+    assert set(SUBAGENTS) == set(subagents.NAMES)
