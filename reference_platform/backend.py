@@ -83,6 +83,11 @@ class Settings:
         )
 
 
+# PostgreSQL text cannot hold a NUL character: refused as the input it is, not a 500.
+NUL = "\x00"
+NUL_REFUSED = "{field} must not contain a NUL character (\\u0000)"
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -192,6 +197,8 @@ class Backend:
         if body is None:
             return _error(422, 'body must be a JSON object like {"title": "..."}')
         title = str(body.get("title") or "New thread")[:200]
+        if NUL in title:
+            return _error(422, NUL_REFUSED.format(field="title"))
         return JSONResponse(await self.store.create_thread(user.user_id, title), status_code=201)
 
     async def thread_detail(self, request: Request) -> JSONResponse:
@@ -215,6 +222,8 @@ class Backend:
         body = await _json_object(request)
         if body is None or not str(body.get("content") or "").strip():
             return _error(422, 'body must be a JSON object like {"content": "..."}')
+        if NUL in str(body["content"]):
+            return _error(422, NUL_REFUSED.format(field="content"))
         message = await self.store.add_message(thread_id, "user", str(body["content"]))
         return JSONResponse(message, status_code=201)
 
@@ -272,8 +281,11 @@ class Backend:
     async def _answer(self, ws: WebSocket, user: tokens.Claims, message: dict[str, Any]) -> bool:
         """Runs the pipeline for one message; False when the session was closed."""
         content = str(message.get("content") or "").strip()
-        if not content:
-            await ws.send_json({"type": "error", "error": "user_message needs a content"})
+        refused = "user_message needs a content" if not content else None
+        if NUL in content:
+            refused = NUL_REFUSED.format(field="content")
+        if refused is not None:
+            await ws.send_json({"type": "error", "error": refused})
             return True
         thread_id = message.get("thread_id")
         try:

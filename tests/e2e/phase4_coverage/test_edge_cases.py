@@ -151,6 +151,33 @@ def test_blank_message_is_refused(platform: Platform, body: dict[str, Any]) -> N
 
 
 @pytest.mark.area("threads")
+def test_message_with_a_nul_character_is_refused(platform: Platform) -> None:
+    """A NUL character (which a database text column cannot hold) is 422 naming it, not a
+    server error, and the thread stays empty."""
+    session = platform.signup()
+    thread = platform.create_thread(session)
+    response = platform.http.post(
+        _messages_url(platform, thread["id"]), json={"content": "a\x00b"}, headers=session.headers
+    )
+    _refused(response)
+    assert "NUL" in response.json()["error"], response.text
+    assert platform.messages(session, thread["id"]) == [], "the message was stored"
+
+
+@pytest.mark.area("threads")
+def test_thread_title_with_a_nul_character_is_refused(platform: Platform) -> None:
+    """A title with a NUL character is 422 naming it, and no thread is opened."""
+    session = platform.signup()
+    response = platform.http.post(
+        f"{platform.backend}/api/threads", json={"title": "a\x00b"}, headers=session.headers
+    )
+    _refused(response)
+    assert "NUL" in response.json()["error"], response.text
+    listed = platform.http.get(f"{platform.backend}/api/threads", headers=session.headers)
+    assert listed.json()["threads"] == [], f"a thread was opened: {listed.text}"
+
+
+@pytest.mark.area("threads")
 @pytest.mark.parametrize("raw", NOT_AN_OBJECT.values(), ids=NOT_AN_OBJECT.keys())
 def test_message_body_that_is_not_an_object_is_refused(platform: Platform, raw: bytes) -> None:
     """A message body that is not a JSON object is 422, and the thread stays empty."""
@@ -271,6 +298,20 @@ def test_blank_question_is_an_error_not_a_run(platform: Platform, message: dict[
     error = platform.exchange(ws, message)
     assert error["type"] == "error", f"got {error}"
     assert error.get("error"), f"an error without a message: {error}"
+    assert platform.exchange(ws, {"type": "ping"}) == {"type": "pong"}, "a run or nothing followed"
+    listed = platform.http.get(f"{platform.backend}/api/threads", headers=session.headers)
+    assert listed.json()["threads"] == [], f"a thread was opened: {listed.text}"
+
+
+@pytest.mark.area("websocket")
+def test_question_with_a_nul_character_is_an_error_not_a_run(platform: Platform) -> None:
+    """A user_message with a NUL character gets one error naming it, no run starts, no
+    thread is opened, and the session goes on."""
+    session = platform.signup()
+    ws = platform.connect(session)
+    error = platform.exchange(ws, {"type": "user_message", "content": "hello\x00there"})
+    assert error["type"] == "error", f"got {error}"
+    assert "NUL" in str(error.get("error")), f"the error does not name it: {error}"
     assert platform.exchange(ws, {"type": "ping"}) == {"type": "pong"}, "a run or nothing followed"
     listed = platform.http.get(f"{platform.backend}/api/threads", headers=session.headers)
     assert listed.json()["threads"] == [], f"a thread was opened: {listed.text}"
