@@ -272,8 +272,7 @@ class Config(_Model):
         """The label of a priority (``P1 Core platform — $120K+ MRR``); "-" for none."""
         if name is None:
             return "-"
-        found = next((p for key, p in self.priorities.items() if key == name), None)
-        return priority_label(name, found)
+        return priority_label(name, self.priorities.get(name))  # type: ignore[call-overload]
 
     @field_validator("phases")
     @classmethod
