@@ -25,15 +25,14 @@ class Go:
     order: str | None = None  # a file of node ids in the order to start them, if any
 
 
-def send(fd: int, go: Go | None) -> bool:
-    """Writes the go (None: no go, the phase is not to run) and closes ``fd``; False when
-    the waiting pytest has already ended (its end of the pipe is closed)."""
+def send(fd: int, go: Go | None) -> None:
+    """Writes the go (None: no go, the phase is not to run) and closes ``fd``. A pytest that
+    has already ended (its end of the pipe closed) needs no go: its exit code tells the rest."""
     try:
         if go is not None:
             os.write(fd, (json.dumps(dataclasses.asdict(go)) + "\n").encode())
-        return True
     except BrokenPipeError:
-        return False
+        pass
     finally:
         os.close(fd)
 
