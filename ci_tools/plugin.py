@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # imported by the fixtures that use them: the plugin loads in
     from websockets.sync.client import ClientConnection
 
     from ci_tools import config as cfg
+    from ci_tools.forked import ForkPool
 
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5", "P6")
 MARKERS = (
@@ -236,6 +237,7 @@ def _before_fork(config: pytest.Config) -> None:
         _project_config(config)
     if "httpx" in sys.modules:  # the suite's tests use it
         _ssl_context()
+        _warm_clients()
 
 
 def _after_fork(config: pytest.Config) -> None:
@@ -363,9 +365,9 @@ class HeldForGo:
     """``--go-fd``: the phase's pytest has started up and collected ahead of its turn, and
     waits for the runner's go before its first test (see ``ci_tools.go``)."""
 
-    def __init__(self, fd: int, pool: Any) -> None:
+    def __init__(self, fd: int, pool: ForkPool) -> None:
         self.fd = fd
-        self.pool = pool  # forked.ForkPool: the go says how many tests it runs at once
+        self.pool = pool  # the go says how many tests it runs at once
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, bool, bool]:
@@ -835,6 +837,21 @@ def trace_headers(trace: str) -> dict[str, str]:
         "traceparent": f"00-{trace}-{span}-01",
         "x-cloud-trace-context": f"{trace}/{int(span, 16)};o=1",
     }
+
+
+def _warm_clients() -> None:
+    """Imports what a first request and a first WebSocket session import lazily (httpx's
+    transport, h11, the IDNA codec; websockets' sync client), so workers forked next share
+    it instead of each importing it again as its first test starts."""
+    import importlib  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415 - see the TYPE_CHECKING import
+
+    httpx.Client(verify=_ssl_context()).close()
+    for name in ("httpcore._sync.http11", "h11", "encodings.idna", "websockets.sync.client"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    "localhost".encode("idna")
 
 
 @functools.cache
