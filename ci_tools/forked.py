@@ -32,10 +32,12 @@ import selectors
 import signal
 import struct
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from ci_tools.records import CRASH_WHEN
@@ -147,6 +149,77 @@ class _Sender:
         self.send("logfinish")
 
 
+def cores() -> list[int]:
+    """The cores this process may run on (every core where the system cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def cpu_busy(on: list[int]) -> tuple[float, float]:
+    """The CPU times so far of the cores ``on``, in seconds: (busy, all)."""
+    per_core = psutil.cpu_times(percpu=True)
+    busy = total = 0.0
+    for core in on:
+        if core >= len(per_core):  # a core gone offline since
+            continue
+        times = per_core[core]
+        spent = sum(times)
+        total += spent
+        busy += spent - times.idle - getattr(times, "iowait", 0.0)
+    return busy, total
+
+
+class Throttle:
+    """How many tests may run at once right now. The phase's count follows its tests'
+    waiting; but where the tests spend CPU rather than wait, more at once than the cores can
+    keep busy only queue for the CPU, each in a worker of its own memory. So the count starts
+    at ``start`` and doubles every ``interval_s`` while the machine's CPU was busy less than
+    ``busy`` of the time in the interval, up to ``limit``; it never goes down (a test once
+    started runs on). Tests that wait (a staging-like pace) reach the limit in a few
+    intervals; tests that spend CPU stop near the cores' capacity. ``sample`` gives the
+    CPU times (busy, all) of the cores the tests run on."""
+
+    def __init__(
+        self,
+        limit: int,
+        start: int,
+        sample: Callable[[], tuple[float, float]],
+        *,
+        interval_s: float = 0.1,
+        busy: float = 0.9,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.allowed = max(1, min(limit, start))
+        self.interval_s = interval_s
+        self.busy = busy
+        self._sample, self._clock = sample, clock
+        self._last = sample()
+        self._at = clock()
+
+    def timeout(self) -> float | None:
+        """Seconds until the count may grow; None once it is at the limit."""
+        if self.allowed >= self.limit:
+            return None
+        return max(0.0, self._at + self.interval_s - self._clock())
+
+    def update(self) -> None:
+        """Grows the count when an interval has passed with CPU to spare."""
+        if self.allowed >= self.limit or self._clock() < self._at + self.interval_s:
+            return
+        busy, total = self._sample()
+        spent, elapsed = busy - self._last[0], total - self._last[1]
+        self._last, self._at = (busy, total), self._clock()
+        if elapsed <= 0 or spent / elapsed < self.busy:
+            self.allowed = min(self.limit, self.allowed * 2)
+
+
+def _throttle_on_my_cores(limit: int) -> Throttle:
+    on = cores()
+    return Throttle(limit, len(on), lambda: cpu_busy(on))
+
+
 def _read_order(fd: int) -> int:
     """The index of the next test the parent sent (it sends one at a time); STOP at the end
     of the pipe too."""
@@ -170,8 +243,12 @@ class ForkPool:
         after_fork: Callable[[], None] = lambda: None,
         quiet: tuple[str, ...] = (),
         alone: Callable[[pytest.Item], bool] = lambda item: False,
+        throttle: Callable[[int], Throttle] | None = None,
     ) -> None:
         self.concurrency = concurrency
+        # The count as it grows (see Throttle): from as many as the cores this process may use,
+        # while those have CPU to spare.
+        self.throttle = throttle or _throttle_on_my_cores
         self.alone = alone  # tests that must run with no other test beside them
         self.before_fork = before_fork
         self.after_fork = after_fork
@@ -193,9 +270,6 @@ class ForkPool:
         if session.config.option.collectonly or not session.items:
             return True
         self.before_fork()
-        # What the parent holds now is shared with every worker, copy-on-write: the workers'
-        # garbage collector must not walk (and so copy) it.
-        gc.freeze()
         workers: dict[int, _Worker] = {}  # by the fd of its reports
         try:
             self._run(session, workers)
@@ -216,11 +290,14 @@ class ForkPool:
         return True
 
     def _run(self, session: pytest.Session, workers: dict[int, _Worker]) -> None:
-        """Forks the workers, hands out the tests, replays their reports, replaces a worker
-        that died, until every test ran (or ``-x`` stopped the run)."""
+        """Forks the workers as the throttle allows more tests at once, hands out the tests,
+        replays their reports, replaces a worker that died, until every test ran (or ``-x``
+        stopped the run)."""
         items = session.items
         pending = deque(range(len(items)))
         alone = {index for index, item in enumerate(items) if self.alone(item)}
+        throttle = self.throttle(min(self.concurrency, len(items)))
+        slots = iter(range(len(items)))
         with selectors.DefaultSelector() as selector:
 
             def spawn(slot: int) -> None:
@@ -228,11 +305,18 @@ class ForkPool:
                 workers[worker.reports] = worker
                 selector.register(worker.reports, selectors.EVENT_READ)
 
-            for slot in range(min(self.concurrency, len(items))):
-                spawn(slot)
-            while workers:
-                self._hand_out(session, list(workers.values()), pending, alone)
-                for key, _ in selector.select():
+            while True:
+                throttle.update()
+                more = self._hand_out(
+                    session, [*workers.values()], pending, alone, throttle.allowed
+                )
+                if more:  # a worker is forked only when a test is there for it
+                    for _ in range(more):
+                        spawn(next(slots))
+                    self._hand_out(session, [*workers.values()], pending, alone, throttle.allowed)
+                if not workers:
+                    break
+                for key, _ in selector.select(throttle.timeout()):
                     worker = workers[key.fd]
                     if self._read(worker, items):
                         continue
@@ -244,10 +328,15 @@ class ForkPool:
 
     @staticmethod
     def _hand_out(
-        session: pytest.Session, workers: list[_Worker], pending: deque[int], alone: set[int]
-    ) -> None:
-        """Each free worker gets the next test; STOP when there is no more. A test of
-        ``alone`` (a load test measuring under a load of its own) runs with nothing beside
+        session: pytest.Session,
+        workers: list[_Worker],
+        pending: deque[int],
+        alone: set[int],
+        allowed: int,
+    ) -> int:
+        """Each free worker gets the next test while fewer than ``allowed`` run; STOP when
+        there is no more. Returns how many more tests could start now, given workers. A test
+        of ``alone`` (a load test measuring under a load of its own) runs with nothing beside
         it: the others go first, then each of those, one at a time, once every worker is free
         (a worker never holds its slot waiting for such a test's turn)."""
         stopping = bool(session.shouldfail or session.shouldstop)
@@ -259,12 +348,12 @@ class ForkPool:
             if stopping or not pending:
                 worker.order(STOP)
                 continue
-            if by_itself:
-                return
+            if by_itself or busy >= allowed:
+                return 0
             index = next((i for i in pending if i not in alone), None) if alone else pending[0]
             if index is None:  # only tests that run alone are left
                 if busy:
-                    return
+                    return 0
                 index, by_itself = pending[0], True
             pending.remove(index)
             if worker.order(index):
@@ -272,6 +361,12 @@ class ForkPool:
             else:
                 pending.appendleft(index)  # the worker died between tests: another runs it
                 by_itself = False
+        if stopping or by_itself or not pending:
+            return 0
+        startable = sum(1 for i in pending if i not in alone) if alone else len(pending)
+        if not startable:  # only tests that run alone: one, once nothing else runs
+            return 0 if busy else 1
+        return max(0, min(allowed - busy, startable))
 
     def _fork(self, session: pytest.Session, slot: int) -> _Worker:
         """Forks the worker of ``slot``."""
@@ -279,6 +374,7 @@ class ForkPool:
         orders_read, orders_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        gc.freeze()  # what the parent holds now: shared, not walked (and so copied) by the GC
         # The run's SIGINT (budget, cancel) goes to the whole process group: held back across
         # the fork, so a worker never raises it in the parent's code before it has its own.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})

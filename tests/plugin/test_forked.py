@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +35,64 @@ def test_waiting_tests_overlap_each_in_a_worker_of_its_own(pytester: pytest.Pyte
     spans = sorted((r["start"], r["end"]) for r in records.values())
     deepest = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert deepest == 4
+
+
+SPINNING = """
+import os, time, pytest
+@pytest.mark.parametrize("n", range(6))
+def test_spins(n):
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    with open(f"pid-{n}", "w") as out:
+        out.write(str(os.getpid()))
+"""
+
+
+@pytest.fixture
+def one_core() -> Iterator[None]:
+    """This process (and so the pytest it starts) runs on one core only."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("needs os.sched_setaffinity (Linux)")
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mine)})
+    yield
+    os.sched_setaffinity(0, mine)
+
+
+def _deepest(path: Path) -> int:
+    spans = sorted((r["start"], r["end"]) for r in test_records(path).values())
+    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
+
+@pytest.mark.usefixtures("one_core")
+def test_tests_that_spend_cpu_are_not_started_beyond_what_the_cores_can_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """On one core, six tests that each spin 0.3 s of CPU with --concurrency 4: the core is
+    never idle, so the count never grows past one and a single worker runs them all."""
+    pytester.makepyfile(test_spin=SPINNING)
+    result = pytester.runpytest_subprocess(
+        "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=6)
+    assert len({(pytester.path / f"pid-{n}").read_text() for n in range(6)}) == 1
+    assert _deepest(pytester.path / "out" / "phase0.jsonl") == 1
+
+
+@pytest.mark.usefixtures("one_core")
+def test_tests_that_wait_grow_to_the_full_count_even_on_one_core(
+    pytester: pytest.Pytester,
+) -> None:
+    """On one core, eight tests that wait 0.5 s with --concurrency 4: the core has CPU to
+    spare, so the count grows from one to four within a few tenths of a second."""
+    pytester.makepyfile(test_wait=WAITING)
+    result = pytester.runpytest_subprocess(
+        "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=8)
+    assert len({(pytester.path / f"pid-{n}").read_text() for n in range(8)}) == 4
+    assert _deepest(pytester.path / "out" / "phase0.jsonl") == 4
 
 
 def test_a_failure_with_x_stops_handing_out_tests(pytester: pytest.Pytester) -> None:

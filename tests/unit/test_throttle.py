@@ -1,0 +1,82 @@
+"""How many forked tests run at once as a phase goes: the count grows while the cores have
+CPU to spare, and stops where the tests' own CPU would make them queue for it."""
+
+from __future__ import annotations
+
+from ci_tools.forked import Throttle, cores, cpu_busy
+
+
+class Machine:
+    """CPU times and a clock the test moves: each step, ``busy`` of the interval was spent."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.spent = self.total = 0.0
+
+    def step(self, seconds: float, busy: float) -> None:
+        self.now += seconds
+        self.total += seconds
+        self.spent += seconds * busy
+
+    def sample(self) -> tuple[float, float]:
+        return self.spent, self.total
+
+
+def throttle(machine: Machine, limit: int, start: int) -> Throttle:
+    return Throttle(limit, start, machine.sample, clock=lambda: machine.now)
+
+
+def test_the_count_doubles_each_interval_with_cpu_to_spare_up_to_the_limit() -> None:
+    machine = Machine()
+    pace = throttle(machine, limit=20, start=2)
+    seen = [pace.allowed]
+    for _ in range(6):
+        machine.step(0.1, busy=0.3)
+        pace.update()
+        seen.append(pace.allowed)
+    assert seen == [2, 4, 8, 16, 20, 20, 20]
+    assert pace.timeout() is None  # at the limit: nothing left to wait for
+
+
+def test_a_busy_interval_holds_the_count_and_it_never_goes_down() -> None:
+    machine = Machine()
+    pace = throttle(machine, limit=64, start=2)
+    machine.step(0.1, busy=0.3)
+    pace.update()
+    machine.step(0.1, busy=0.95)
+    pace.update()
+    machine.step(0.1, busy=1.0)
+    pace.update()
+    assert pace.allowed == 4
+    machine.step(0.1, busy=0.5)  # the CPU frees up: it grows again
+    pace.update()
+    assert pace.allowed == 8
+
+
+def test_the_count_waits_for_a_whole_interval_before_it_grows() -> None:
+    machine = Machine()
+    pace = throttle(machine, limit=8, start=1)
+    machine.step(0.04, busy=0.0)
+    pace.update()
+    assert pace.allowed == 1
+    assert abs((pace.timeout() or 0.0) - 0.06) < 1e-9
+    machine.step(0.06, busy=0.0)
+    pace.update()
+    assert pace.allowed == 2
+
+
+def test_the_start_is_within_the_limit_and_at_least_one() -> None:
+    machine = Machine()
+    assert throttle(machine, limit=3, start=8).allowed == 3
+    assert throttle(machine, limit=5, start=0).allowed == 1
+
+
+def test_the_cores_cpu_times_are_read_from_the_system() -> None:
+    """The real sampler: busy never more than all, and both grow as time passes."""
+    on = cores()
+    busy, total = cpu_busy(on)
+    sum(range(2_000_000))  # some CPU, so at least one tick passes on a core
+    later_busy, later_total = cpu_busy(on)
+    assert 0 <= busy <= total
+    assert later_total >= total
+    assert later_busy >= busy
