@@ -132,9 +132,9 @@ def test_format_value() -> None:
 
 
 def test_workers_follow_the_waiting_within_the_caps() -> None:
-    """Unknown durations: the phase's workers. Known: one slot per longest test's worth of
-    waiting (at least a quarter second), capped by the phase and the environment; little
-    waiting runs one test at a time."""
+    """Unknown durations: the phase's workers. Known: one slot per three quarters of the
+    longest test's worth of waiting (at least a quarter second), capped by the phase and the
+    environment; little waiting runs one test at a time."""
     from ci_tools.runner import choose_workers  # noqa: PLC0415
 
     config = cfg.parse(
@@ -145,6 +145,7 @@ def test_workers_follow_the_waiting_within_the_caps() -> None:
     )
     assert choose_workers(config, 1, "local", [])[0] == 2
     assert choose_workers(config, 1, "local", [5.0] * 8)[0] == 8  # 40 s, the longest 5 s
+    assert choose_workers(config, 1, "local", [4.0] + [1.0] * 14)[0] == 6  # 18 s / 3 s
     assert choose_workers(config, 1, "local", [0.1] * 25)[0] == 8  # 2.5 s of short tests
     assert choose_workers(config, 1, "local", [0.1] * 6)[0] == 3  # 0.6 s: three quarters
     assert choose_workers(config, 1, "local", [0.05] * 4)[0] == 0  # 0.2 s: one at a time
