@@ -8,6 +8,11 @@ from typing import Any
 
 import pytest
 
+# Imported once here, before any pytester test: pytester puts sys.modules back after each test,
+# so a dialect first imported inside one (by the run store) would be imported again by the
+# next, and SQLAlchemy warns that its functions are registered twice.
+import sqlalchemy.dialects.postgresql  # noqa: F401
+
 PYPROJECT = """
 [tool.ci_tools]
 default_env = "here"
