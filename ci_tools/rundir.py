@@ -59,6 +59,13 @@ def order(run: Path, phase: int, shard: int | None = None) -> Path:
     return run / f"{_part(phase, shard)}.order.txt"
 
 
+def of_an_attempt(run: Path, phase: int, shard: int | None = None) -> tuple[Path, ...]:
+    """What one attempt at phase N (or its shard) writes before its gate: its records,
+    selection, fail-fast trips and order. A new attempt starts without them; a phase started
+    ahead and never given its go leaves none behind."""
+    return tuple(f(run, phase, shard) for f in (records, selected, trips, order))
+
+
 def durations(run: Path, phase: int) -> Path:
     """The durations a sharded phase is split by (JSON: node id to seconds)."""
     return run / f"phase{phase}.durations.json"

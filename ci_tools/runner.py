@@ -394,8 +394,8 @@ def _launch(config: Config, number: int, options: RunOptions) -> _Started:
     then waits for its go."""
     part = options.part
     options.results_dir.mkdir(parents=True, exist_ok=True)
-    for name in (rundir.records, rundir.selected, rundir.order):
-        name(options.results_dir, number, part).unlink(missing_ok=True)  # a re-run replaces
+    for path in rundir.of_an_attempt(options.results_dir, number, part):
+        path.unlink(missing_ok=True)  # a re-run replaces
     last = None
     if options.shard:  # every shard of the run splits by the same durations, before collection
         last = last_run(options, number)
@@ -428,9 +428,8 @@ def _discard(started: _Started, options: RunOptions) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(started.process.pid, signal.SIGKILL)  # it ran nothing: nothing to lose
     started.process.wait()
-    part = options.part
-    for name in (rundir.records, rundir.selected, rundir.trips):
-        name(options.results_dir, started.number, part).unlink(missing_ok=True)
+    for path in rundir.of_an_attempt(options.results_dir, started.number, options.part):
+        path.unlink(missing_ok=True)
 
 
 def run_phase(config: Config, number: int, options: RunOptions) -> GateResult:
