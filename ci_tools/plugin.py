@@ -46,10 +46,8 @@ from ci_tools.records import (
     read_selected,
     write_selected,
 )
-from ci_tools.redact import redact
-from ci_tools.rules import FailFast, Trip, failure_text
 
-if TYPE_CHECKING:  # imported by the fixtures that use them: the plugin loads in every run
+if TYPE_CHECKING:  # imported where they are used: the plugin loads in every pytest run
     import ssl
 
     import httpx
@@ -57,6 +55,7 @@ if TYPE_CHECKING:  # imported by the fixtures that use them: the plugin loads in
 
     from ci_tools import config as cfg
     from ci_tools.forked import ForkPool
+    from ci_tools.rules import FailFast, Trip
 
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5", "P6")
 MARKERS = (
@@ -203,7 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
     recorder = Recorder(
         RecordWriter(rundir.records(folder, phase or 0, part)),
         phase or 0,
-        FailFast(after) if after > 0 else None,
+        _failfast(after),
         trips,
         rundir.selected(folder, phase or 0, part),
     )
@@ -228,6 +227,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         guard = FailFastGuard(rundir.trips(folder, phase or 0, _shard(config)))
         config.stash[_GUARD] = guard
         config.pluginmanager.register(guard, "ci_tools_failfast_guard")
+
+
+def _failfast(after: int) -> FailFast | None:
+    """Fail-fast's rule state, once ``after`` failures of one cause declare a part broken."""
+    if after <= 0:
+        return None
+    from ci_tools.rules import FailFast  # noqa: PLC0415 - its rules compile 2 ms of regexes
+
+    return FailFast(after)
+
+
+def redact(text: str) -> str:
+    """``ci_tools.redact.redact``, loaded on the first text to redact (a failure, a skip
+    reason): a run of passing tests never compiles its patterns."""
+    from ci_tools.redact import redact as redacting  # noqa: PLC0415
+
+    return redacting(text)
 
 
 def _before_fork(config: pytest.Config) -> None:
@@ -567,6 +583,8 @@ class Recorder:
         failure = record.failure
         if self.failfast is None or failure is None or record.outcome == "not_run":
             return
+        from ci_tools.rules import failure_text  # noqa: PLC0415 - loaded with fail-fast
+
         text = failure_text(failure.type, failure.message, record.areas, failure.timed_out)
         if self.failfast.observe(text, failure.message) is not None and self.trips_path:
             publish_trips(self.trips_path, self.failfast.trips)
@@ -663,10 +681,12 @@ def publish_trips(path: Path, trips: list[Trip]) -> None:
 
 def read_trips(path: Path) -> list[Trip]:
     """The trips published so far; none when the file is absent or half-written."""
+    from ci_tools import rules  # noqa: PLC0415 - only a fail-fast run reads trips
+
     try:
         data = json.loads(path.read_text())
         return [
-            Trip(d["rule"], d["title"], tuple(d["areas"]), d["failures"], d["example"])
+            rules.Trip(d["rule"], d["title"], tuple(d["areas"]), d["failures"], d["example"])
             for d in data
         ]
     except (FileNotFoundError, ValueError, KeyError, TypeError):
