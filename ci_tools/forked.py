@@ -4,8 +4,9 @@ End-to-end tests wait (on the network, on the agent): a phase's wall time is set
 tests wait at once. pytest-xdist starts each worker as a new interpreter that imports pytest,
 the plugins and the suite and collects it again (1.8 s per phase for 8 workers on 2 cores, more
 than most phases' longest test); a fork of the process that has already collected costs about a
-millisecond. So with ``--concurrency N`` the plugin replaces pytest's test loop: N workers are
-forked after collection, and the parent hands each the next test in the collected order (the
+millisecond. So with ``--concurrency N`` the plugin replaces pytest's test loop: up to N
+workers are forked after collection (as many as the cores at first, more while the cores have
+CPU to spare: see ``Throttle``), and the parent hands each the next test in the collected order (the
 runner's order: likely failures first, then longest first) as it frees up. Nothing is queued
 behind a running test (a queued test would wait behind a long one while another worker idles),
 so a worker tears its fixtures down after each test, session-scoped ones too: what is costly to
