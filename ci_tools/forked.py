@@ -9,8 +9,8 @@ workers are forked after collection (as many as the cores at first, more while t
 CPU to spare: see ``Throttle``), and the parent hands each the next test in the collected
 order (the runner's order: likely failures first, then longest first) as it frees up.
 Nothing is queued behind a running test (a queued test would wait behind a long one while
-another worker idles), so a worker tears its fixtures down after each test, session-scoped ones too: what is costly to
-build is built once in the parent before the fork. A worker runs each test's whole protocol
+another worker idles), so a worker tears its fixtures down after each test, session-scoped
+ones too: what is costly to build is built once in the parent before the fork. A worker runs each test's whole protocol
 (fixtures, pytest-timeout, pytest-rerunfailures, the fail-fast guard) and sends its reports back
 through a pipe, serialised by pytest's own report hooks; the parent replays them through
 ``pytest_runtest_logstart/logreport/logfinish``, so the recorder, the terminal and ``-x`` see
