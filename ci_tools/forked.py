@@ -6,18 +6,18 @@ the plugins and the suite and collects it again (1.8 s per phase for 8 workers o
 than most phases' longest test); a fork of the process that has already collected costs about a
 millisecond. So with ``--concurrency N`` the plugin replaces pytest's test loop: up to N
 workers are forked after collection (as many as the cores at first, more while the cores have
-CPU to spare: see ``Throttle``), and the parent hands each the next test in the collected
-order (the runner's order: likely failures first, then longest first) as it frees up.
-Nothing is queued behind a running test (a queued test would wait behind a long one while
-another worker idles), so a worker tears its fixtures down after each test, session-scoped
-ones too: what is costly to build is built once in the parent before the fork. A worker runs each test's whole protocol
-(fixtures, pytest-timeout, pytest-rerunfailures, the fail-fast guard) and sends its reports back
-through a pipe, serialised by pytest's own report hooks; the parent replays them through
-``pytest_runtest_logstart/logreport/logfinish``, so the recorder, the terminal and ``-x`` see
-them exactly as they see pytest's own. Each test keeps its own trace id, user and session (its
-function fixtures); a worker that dies is a crashed test, never a hang, and a new worker takes
-its slot; the run's interrupt (SIGINT to the process group: the phase budget, a cancel) kills
-every worker and is raised again, so the runner records what ran.
+CPU to spare: see ``Throttle``), and the parent hands each the next test in the collected order
+(the runner's order: likely failures first, then longest first) as it frees up. Nothing is
+queued behind a running test (a queued test would wait behind a long one while another worker
+idles), so a worker tears its fixtures down after each test, session-scoped ones too: what is
+costly to build is built once in the parent before the fork. A worker runs each test's whole
+protocol (fixtures, pytest-timeout, pytest-rerunfailures, the fail-fast guard) and sends its
+reports back through a pipe, serialised by pytest's own report hooks; the parent replays them
+through ``pytest_runtest_logstart/logreport/logfinish``, so the recorder, the terminal and
+``-x`` see them exactly as they see pytest's own. Each test keeps its own trace id, user and
+session (its function fixtures); a worker that dies is a crashed test, never a hang, and a new
+worker takes its slot; the run's interrupt (SIGINT to the process group: the phase budget, a
+cancel) kills every worker and is raised again, so the runner records what ran.
 
 Captured output: forked children share the file descriptors of fd capture, and uncaptured output of
 tests run at once would interleave, so concurrency needs ``--capture=sys``; the runner passes it.
