@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import os
 import pickle
 import selectors
@@ -158,7 +159,9 @@ def cores() -> list[int]:
 
 
 def cpu_busy(on: list[int]) -> tuple[float, float]:
-    """The CPU times so far of the cores ``on``, in seconds: (busy, all)."""
+    """The CPU times so far of the cores ``on``, in seconds: (busy, all). Read per core from
+    psutil's list by position, which is the core's number while every core is online; a
+    cgroup's CPU quota is not seen (a container limited to less than its cores looks idle)."""
     per_core = psutil.cpu_times(percpu=True)
     busy = total = 0.0
     for core in on:
@@ -167,7 +170,12 @@ def cpu_busy(on: list[int]) -> tuple[float, float]:
         times = per_core[core]
         spent = sum(times)
         total += spent
-        busy += spent - times.idle - getattr(times, "iowait", 0.0)
+        # Time spent running guests is counted in user and nice already (as psutil's own
+        # percentages take it).
+        waiting = times.idle + getattr(times, "iowait", 0.0)
+        guests = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+        total -= guests
+        busy += spent - guests - waiting
     return busy, total
 
 
@@ -271,6 +279,9 @@ class ForkPool:
         if session.config.option.collectonly or not session.items:
             return True
         self.before_fork()
+        # What the parent holds now is shared with every worker, copy-on-write: the workers'
+        # garbage collector must not walk (and so copy) it.
+        gc.freeze()
         workers: dict[int, _Worker] = {}  # by the fd of its reports
         try:
             self._run(session, workers)
@@ -298,11 +309,23 @@ class ForkPool:
         pending = deque(range(len(items)))
         alone = {index for index, item in enumerate(items) if self.alone(item)}
         throttle = self.throttle(min(self.concurrency, len(items)))
-        slots = iter(range(len(items)))
+        free: list[int] = []  # slots of workers that ended, taken again lowest first
         with selectors.DefaultSelector() as selector:
 
-            def spawn(slot: int) -> None:
-                worker = self._fork(session, slot)
+            def spawn() -> None:
+                slot = heapq.heappop(free) if free else len(workers)
+                try:
+                    worker = self._fork(session, slot)
+                except OSError as exc:  # out of processes or memory: go on with those there
+                    if not workers:
+                        raise
+                    heapq.heappush(free, slot)
+                    throttle.limit = throttle.allowed = len(workers)
+                    sys.stderr.write(
+                        f"ci-tools: cannot fork another test worker ({exc}); "
+                        f"going on with {len(workers)} at once\n"
+                    )
+                    return
                 workers[worker.reports] = worker
                 selector.register(worker.reports, selectors.EVENT_READ)
 
@@ -311,9 +334,9 @@ class ForkPool:
                 more = self._hand_out(
                     session, [*workers.values()], pending, alone, throttle.allowed
                 )
-                if more:  # a worker is forked only when a test is there for it
-                    for _ in range(more):
-                        spawn(next(slots))
+                if more:  # a worker is forked only when a test is there for it (a new one
+                    for _ in range(more):  # takes the slot of one that died)
+                        spawn()
                     self._hand_out(session, [*workers.values()], pending, alone, throttle.allowed)
                 if not workers:
                     break
@@ -323,9 +346,8 @@ class ForkPool:
                         continue
                     selector.unregister(worker.reports)
                     del workers[worker.reports]
+                    heapq.heappush(free, worker.slot)
                     pending.extendleft(reversed(self._end(worker, items)))
-                    if pending and not (session.shouldfail or session.shouldstop):
-                        spawn(worker.slot)  # a worker died: a new one takes its slot
 
     @staticmethod
     def _hand_out(
@@ -375,11 +397,16 @@ class ForkPool:
         orders_read, orders_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        gc.freeze()  # what the parent holds now: shared, not walked (and so copied) by the GC
         # The run's SIGINT (budget, cancel) goes to the whole process group: held back across
         # the fork, so a worker never raises it in the parent's code before it has its own.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            for fd in (reports_read, reports_write, orders_read, orders_write):
+                os.close(fd)
+            raise
         if pid == 0:  # the worker: never returns
             os.close(reports_read)
             os.close(orders_write)
