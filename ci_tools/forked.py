@@ -260,10 +260,18 @@ class ForkPool:
         self.throttle = throttle or _throttle_on_my_cores
         self.alone = alone  # tests that must run with no other test beside them
         self.before_fork = before_fork
+        self._prepared = False
         self.after_fork = after_fork
         self.quiet = quiet
         self.sender = _Sender(config)
         config.pluginmanager.register(self.sender, "ci_tools_sender")
+
+    def prepare(self) -> None:
+        """Builds what every worker shares (``before_fork``), once: a phase held for its go
+        calls it while it waits, so the work is off the path."""
+        if not self._prepared:
+            self._prepared = True
+            self.before_fork()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -278,7 +286,7 @@ class ForkPool:
             )
         if session.config.option.collectonly or not session.items:
             return True
-        self.before_fork()
+        self.prepare()
         # What the parent holds now is shared with every worker, copy-on-write: the workers'
         # garbage collector must not walk (and so copy) it.
         gc.freeze()
