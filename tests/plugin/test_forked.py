@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,20 +20,25 @@ def test_waits(n):
 """
 
 
-def test_waiting_tests_overlap_each_in_a_worker_of_its_own(pytester: pytest.Pytester) -> None:
-    """Eight tests that each wait 0.5 s, four at once: four workers (processes other than
-    pytest's), and the tests' spans overlap four deep."""
-    pytester.makepyfile(test_wait=WAITING)
+def _four_at_once(pytester: pytest.Pytester, source: str, tests: int) -> tuple[int, int]:
+    """Runs ``source`` (tests that each write their pid to pid-N) with --concurrency 4; how
+    many workers ran them and how deep their spans overlapped."""
+    pytester.makepyfile(test_at_once=source)
     result = pytester.runpytest_subprocess(
         "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(passed=8)
-    pids = {(pytester.path / f"pid-{n}").read_text() for n in range(8)}
-    assert len(pids) == 4
+    result.assert_outcomes(passed=tests)
+    pids = {(pytester.path / f"pid-{n}").read_text() for n in range(tests)}
     records = test_records(pytester.path / "out" / "phase0.jsonl")
     spans = sorted((r["start"], r["end"]) for r in records.values())
     deepest = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
-    assert deepest == 4
+    return len(pids), deepest
+
+
+def test_waiting_tests_overlap_each_in_a_worker_of_its_own(pytester: pytest.Pytester) -> None:
+    """Eight tests that each wait 0.5 s, four at once: four workers (processes other than
+    pytest's), and the tests' spans overlap four deep."""
+    assert _four_at_once(pytester, WAITING, 8) == (4, 4)
 
 
 SPINNING = """
@@ -60,24 +64,13 @@ def one_core() -> Iterator[None]:
     os.sched_setaffinity(0, mine)
 
 
-def _deepest(path: Path) -> int:
-    spans = sorted((r["start"], r["end"]) for r in test_records(path).values())
-    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
-
-
 @pytest.mark.usefixtures("one_core")
 def test_tests_that_spend_cpu_are_not_started_beyond_what_the_cores_can_run(
     pytester: pytest.Pytester,
 ) -> None:
     """On one core, six tests that each spin 0.3 s of CPU with --concurrency 4: the core is
     never idle, so the count never grows past one and a single worker runs them all."""
-    pytester.makepyfile(test_spin=SPINNING)
-    result = pytester.runpytest_subprocess(
-        "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
-    )
-    result.assert_outcomes(passed=6)
-    assert len({(pytester.path / f"pid-{n}").read_text() for n in range(6)}) == 1
-    assert _deepest(pytester.path / "out" / "phase0.jsonl") == 1
+    assert _four_at_once(pytester, SPINNING, 6) == (1, 1)
 
 
 @pytest.mark.usefixtures("one_core")
@@ -86,13 +79,7 @@ def test_tests_that_wait_grow_to_the_full_count_even_on_one_core(
 ) -> None:
     """On one core, eight tests that wait 0.5 s with --concurrency 4: the core has CPU to
     spare, so the count grows from one to four within a few tenths of a second."""
-    pytester.makepyfile(test_wait=WAITING)
-    result = pytester.runpytest_subprocess(
-        "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
-    )
-    result.assert_outcomes(passed=8)
-    assert len({(pytester.path / f"pid-{n}").read_text() for n in range(8)}) == 4
-    assert _deepest(pytester.path / "out" / "phase0.jsonl") == 4
+    assert _four_at_once(pytester, WAITING, 8) == (4, 4)
 
 
 def test_a_failure_with_x_stops_handing_out_tests(pytester: pytest.Pytester) -> None:
