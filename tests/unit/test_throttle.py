@@ -3,6 +3,11 @@ CPU to spare, and stops where the tests' own CPU would make them queue for it.""
 
 from __future__ import annotations
 
+import os
+import time
+
+import pytest
+
 from ci_tools.forked import Throttle, cores, cpu_busy
 
 
@@ -71,12 +76,22 @@ def test_the_start_is_within_the_limit_and_at_least_one() -> None:
     assert throttle(machine, limit=5, start=0).allowed == 1
 
 
-def test_the_cores_cpu_times_are_read_from_the_system() -> None:
-    """The real sampler: busy never more than all, and both grow as time passes."""
-    on = cores()
-    busy, total = cpu_busy(on)
-    sum(range(2_000_000))  # some CPU, so at least one tick passes on a core
-    later_busy, later_total = cpu_busy(on)
-    assert 0 <= busy <= total
-    assert later_total >= total
-    assert later_busy >= busy
+def test_the_cores_cpu_times_count_this_process_spinning_on_them() -> None:
+    """The real sampler: 0.3 s of this process's CPU, spent on the one core it is pinned to,
+    shows up as that core's busy time, not as its idle time."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("needs os.sched_setaffinity (Linux)")
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mine)})
+    try:
+        on = cores()
+        busy, total = cpu_busy(on)
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+        later_busy, later_total = cpu_busy(on)
+    finally:
+        os.sched_setaffinity(0, mine)
+    assert on == [min(mine)]
+    assert later_busy - busy >= 0.25  # the kernel counts in ticks (10 ms here)
+    assert (later_total - total) - (later_busy - busy) < 0.1  # hardly idle while spinning
