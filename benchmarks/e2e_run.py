@@ -156,10 +156,11 @@ def paths(results_dir: Path, phases: list[int]) -> tuple[float, float, float, fl
         if gate is None or not records:
             continue
         first = min(_seconds(r.start) for r in records)
-        longest += max(r.duration_s for r in records)
+        slowest = max(r.duration_s for r in records)
         alone = [r.duration_s for r in records if "serial" in r.markers]
         others = [r.duration_s for r in records if "serial" not in r.markers]
-        serial += sum(alone) + max(others, default=0.0) - max(r.duration_s for r in records)
+        longest += slowest
+        serial += sum(alone) + max(others, default=0.0) - slowest
         if number == phases[0]:  # launched first thing: its start-up is all on the path
             startup_one = first - _seconds(gate.launched_at or gate.started_at)
         else:
