@@ -151,9 +151,12 @@ class Backend:
         redis_check = self.store.check_redis(
             settings.redis_latency_limit_ms, settings.check_timeout_s
         )
-        if life.phase == "starting":
+        # One reading of the phase for the whole answer: the startup may finish while this
+        # awaits Redis, and the answer (and what it logs) must be about one moment.
+        phase, startup, starting_reason = life.phase, life.startup, life.reason()
+        if phase == "starting":
             # Not probed here: the startup's own tries say how the database answers.
-            error = life.startup.last_error or "not connected yet"
+            error = startup.last_error or "not connected yet"
             postgres = Check("down", 0.0, settings.db_latency_limit_ms, error)
             redis = await redis_check
         else:
@@ -172,15 +175,15 @@ class Backend:
                 )
             else:
                 continue
-            if not (life.phase == "starting" and name == "postgres"):  # the startup logs that
+            if not (phase == "starting" and name == "postgres"):  # the startup logs that
                 log.error("dependency %s", problems[-1])
-        reason = life.reason() or "; ".join(problems) or None
+        reason = starting_reason or "; ".join(problems) or None
         status = "ready" if reason is None else "not_ready"
         body: dict[str, Any] = {
-            "status": status if life.phase == "serving" else life.phase,
+            "status": status if phase == "serving" else phase,
             "revision": settings.revision,
             "dependencies": {name: check.as_json() for name, check in checks.items()},
-            "startup": life.startup.as_json(),
+            "startup": startup.as_json(),
         }
         if reason is not None:
             body["reason"] = reason

@@ -109,7 +109,7 @@ class Lifecycle:
         began = time.monotonic()
         retrying = tenacity.AsyncRetrying(
             wait=tenacity.wait_exponential_jitter(
-                initial=RETRY_INITIAL_S, max=RETRY_MAX_S, jitter=RETRY_JITTER_S
+                multiplier=RETRY_INITIAL_S, max=RETRY_MAX_S, jitter=RETRY_JITTER_S
             ),
             retry=tenacity.retry_if_exception_type(Exception),
             before_sleep=self._failed,
