@@ -44,6 +44,7 @@ from ci_tools.records import (
     TestRecord,
     not_run,
     read_selected,
+    record_head,
     write_selected,
 )
 
@@ -146,6 +147,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "tests mostly wait); needs --capture=sys (0 or 1: one at a time)",
     )
     group.addoption(
+        "--no-throttle",
+        dest="ci_tools_no_throttle",
+        action="store_true",
+        help="with --concurrency N: run N at once from the first test, whatever the CPU (a "
+        "load of a known size); by default the count starts at the cores and grows while they "
+        "have CPU to spare",
+    )
+    group.addoption(
         "--go-fd",
         dest="ci_tools_go_fd",
         metavar="FD",
@@ -174,6 +183,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _shard(config)  # a bad --shard stops here, in one line
     concurrency = config.getoption("ci_tools_concurrency")
     go_fd = config.getoption("ci_tools_go_fd")
+    if config.getoption("ci_tools_no_throttle") and concurrency <= 1 and go_fd is None:
+        raise pytest.UsageError(
+            "--no-throttle needs --concurrency N (N > 1): it says how many run at once"
+        )
     if (concurrency > 1 or go_fd is not None) and not hasattr(config, "workerinput"):
         from ci_tools import forked  # noqa: PLC0415 - only runs at once load it (pickle, 3 ms)
 
@@ -186,6 +199,7 @@ def pytest_configure(config: pytest.Config) -> None:
             after_fork=lambda: _after_fork(config),
             quiet=("ci_tools_recorder",),
             alone=lambda item: item.get_closest_marker("serial") is not None,
+            throttle=forked.unthrottled if config.getoption("ci_tools_no_throttle") else None,
         )
         config.pluginmanager.register(pool, "ci_tools_pool")
         if go_fd is not None:
@@ -512,6 +526,27 @@ def _short(text: str, lines: int = 25, chars: int = 4000) -> str:
     return "\n".join(text.splitlines()[-lines:])[-chars:]
 
 
+def _recorded(
+    properties: list[tuple[str, Any]],
+) -> tuple[dict[str, Any], list[str], list[Measurement], str | None]:
+    """What the plugin noted on a test: its metadata, trace ids (each once), measurements,
+    and why it was not run (None when it was)."""
+    meta: dict[str, Any] = {}
+    trace_ids: list[str] = []
+    measurements: list[Measurement] = []
+    not_run_reason = None
+    for key, value in properties:
+        if key == _META:
+            meta = value
+        elif key == _TRACE and value not in trace_ids:
+            trace_ids.append(str(value))
+        elif key == _MEASURE:
+            measurements.append(Measurement(str(value[0]), float(value[1]), value[2]))
+        elif key == _NOT_RUN:
+            not_run_reason = str(value)
+    return meta, trace_ids, measurements, not_run_reason
+
+
 class Recorder:
     """Turns each test's setup/call/teardown reports into one record, written as it ends;
     feeds failures to fail-fast and publishes its trips to every test process."""
@@ -561,7 +596,7 @@ class Recorder:
             self._retried.discard(nodeid)
         self._reports.setdefault(nodeid, []).append(report)
         if report.when not in ("setup", "call"):  # teardown, or xdist's report of a crash
-            self._finish(report.nodeid)
+            self._finish(nodeid)
 
     def finish_all(self) -> None:
         """Drops tests that never reached teardown (the run was interrupted): their start line
@@ -573,11 +608,13 @@ class Recorder:
         started = self._started.pop(nodeid, None)
         if not reports:
             return
+        retries = self._retries.pop(nodeid, 0)
         if reports[-1].when == CRASH_WHEN:
             record = self.crashed(reports[-1], started)
+        elif not retries and self.write_passed(nodeid, reports):
+            return  # most tests of a healthy run: no record object, no fail-fast to feed
         else:
             record = self.build(reports)
-        retries = self._retries.pop(nodeid, 0)
         if retries:
             record = dataclasses.replace(record, retries=retries)
         self.writer.record(record)
@@ -615,6 +652,42 @@ class Recorder:
             worker=worker,
         )
 
+    def write_passed(self, nodeid: str, reports: list[pytest.TestReport]) -> bool:
+        """Writes the record of a test whose every report passed, straight from its reports
+        (the record ``build`` would give); False, writing nothing, for any other test."""
+        duration = 0.0
+        properties: list[tuple[str, Any]] = []
+        for report in reports:
+            if report.outcome != "passed":
+                return False
+            duration += report.duration
+            if len(report.user_properties) >= len(properties):
+                properties = report.user_properties
+        meta, trace_ids, measurements, not_run_reason = _recorded(properties)
+        if not_run_reason is not None:
+            return False
+        last = reports[-1]
+        file, line, _ = last.location
+        head = record_head(
+            nodeid,
+            file,
+            (line or 0) + 1,
+            phase=meta.get("phase") or self.phase,
+            priority=meta.get("priority"),
+            markers=meta.get("markers", ()),
+            areas=meta.get("areas", ()),
+        )
+        self.writer.passed(
+            head,
+            duration_s=round(duration, 4),
+            start=_iso(reports[0].start),
+            end=_iso(last.stop),
+            trace_ids=trace_ids,
+            measurements=measurements,
+            worker=getattr(last, "worker_id", None),
+        )
+        return True
+
     def build(self, reports: list[pytest.TestReport]) -> TestRecord:
         """One record from a test's reports (one pass over them: this runs for every test)."""
         failed = skipped = None
@@ -637,19 +710,9 @@ class Recorder:
             )
         else:
             outcome = "skipped" if skipped is not None else "passed"
-        meta: dict[str, Any] = {}
-        trace_ids: list[str] = []
-        measurements: list[Measurement] = []
-        reason = None
-        for key, value in properties:
-            if key == _META:
-                meta = value
-            elif key == _TRACE and value not in trace_ids:
-                trace_ids.append(str(value))
-            elif key == _MEASURE:
-                measurements.append(Measurement(str(value[0]), float(value[1]), value[2]))
-            elif key == _NOT_RUN:
-                outcome, reason, failed = "not_run", str(value), None
+        meta, trace_ids, measurements, reason = _recorded(properties)
+        if reason is not None:
+            outcome, failed = "not_run", None
         if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
             reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
         last = reports[-1]

@@ -25,6 +25,9 @@ Outcome = Literal["passed", "failed", "error", "skipped", "not_run"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "skipped", "not_run")
 Bound = Literal["", "at_least", "unreachable"]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+# A string as a JSON string, as _ENCODER writes it (ASCII): the C function behind it, called
+# without the Python frame of JSONEncoder.encode, on the per-test path.
+_STRING = json.encoder.encode_basestring_ascii
 
 
 # The ``when`` of the report of a test whose process died under it (pytest-xdist's word, which
@@ -51,6 +54,12 @@ class Measurement:
     # "" measured exactly; "at_least": the wait was cut short (a timeout), so the value is a
     # lower bound; "unreachable": the part refused or never answered, nothing was measured.
     bound: Bound = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The measurement as its record's JSON (an exact value has no "bound")."""
+        if self.bound:
+            return {"criterion": self.criterion, "value": self.value, "bound": self.bound}
+        return {"criterion": self.criterion, "value": self.value}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +93,7 @@ class TestRecord:
         # Built by hand: dataclasses.asdict deep-copies, and this runs once per test.
         data: dict[str, Any] = {"event": "test"}
         data.update(self.__dict__)
-        data["measurements"] = [
-            {"criterion": m.criterion, "value": m.value, **({"bound": m.bound} if m.bound else {})}
-            for m in self.measurements
-        ]
+        data["measurements"] = [m.as_json() for m in self.measurements]
         data["failure"] = dataclasses.asdict(self.failure) if self.failure else None
         return data
 
@@ -177,6 +183,35 @@ def not_run(test: Selected, phase: int, reason: str, when: str) -> TestRecord:
     )
 
 
+_HEAD_TAILS: dict[tuple[Any, ...], bytes] = {}  # the encoded tail of a head, by its values
+
+
+def record_head(
+    nodeid: str,
+    file: str,
+    line: int,
+    *,
+    phase: int,
+    priority: str | None,
+    markers: tuple[str, ...],
+    areas: tuple[str, ...],
+) -> bytes:
+    """The start of a test's record line, up to the fields its run decides (what collection
+    knows of it), for ``RecordWriter.passed`` to complete. The tail after the line number is
+    the same for every test of a module or a parametrised function: encoded once."""
+    key = (phase, priority, markers, areas)
+    tail = _HEAD_TAILS.get(key)
+    if tail is None:
+        body = {"phase": phase, "priority": priority, "markers": markers, "areas": areas}
+        tail = _HEAD_TAILS[key] = _ENCODER.encode(body)[1:-1].encode()
+    return b'{"event":"test","nodeid":%s,"file":%s,"line":%d,%s' % (
+        _STRING(nodeid).encode(),
+        _STRING(file).encode(),
+        line,
+        tail,
+    )
+
+
 class RecordWriter:
     """Appends one line per event; each line goes out in one write(2), so a kill cannot
     interleave or half-write two records."""
@@ -195,12 +230,43 @@ class RecordWriter:
         os.write(
             self._fd,
             b'{"event":"start","nodeid":%s,"time":"%s"}\n'
-            % (_ENCODER.encode(nodeid).encode(), when.encode()),
+            % (_STRING(nodeid).encode(), when.encode()),
         )
 
     def record(self, record: TestRecord) -> None:
         """Writes a finished test's record."""
         self._write(record.as_json())
+
+    def passed(
+        self,
+        head: bytes,
+        *,
+        duration_s: float,
+        start: str,
+        end: str,
+        trace_ids: list[str],
+        measurements: list[Measurement],
+        worker: str | None,
+    ) -> None:
+        """Writes the record of a test that passed, first try, from its ``record_head``: the
+        same JSON object ``record`` writes (its keys in another order), without building a
+        TestRecord, which costs more than the test itself in a suite of quick tests."""
+        os.write(
+            self._fd,
+            b'%s,"outcome":"passed","duration_s":%r,"start":"%s","end":"%s","trace_ids":%s,'
+            b'"measurements":%s,"failure":null,"reason":null,"worker":%s,"retries":0}\n'
+            % (
+                head,
+                duration_s,
+                start.encode(),
+                end.encode(),
+                _ENCODER.encode(trace_ids).encode() if trace_ids else b"[]",
+                _ENCODER.encode([m.as_json() for m in measurements]).encode()
+                if measurements
+                else b"[]",
+                _STRING(worker).encode() if worker is not None else b"null",
+            ),
+        )
 
     def close(self) -> None:
         """Closes the file."""

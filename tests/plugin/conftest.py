@@ -70,7 +70,10 @@ def run_phase1(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 # plugin's forked workers (what ci-tools run uses).
 AT_ONCE = {
     "xdist": lambda n: ["-n", str(n)],
-    "forked": lambda n: ["--concurrency", str(n), "--capture=sys"],
+    # Unthrottled: these tests are about records and workers, and quick tests are CPU-bound,
+    # so the throttle would keep fewer at once on a busy machine (tests/plugin/test_forked.py
+    # checks the throttle).
+    "forked": lambda n: ["--concurrency", str(n), "--capture=sys", "--no-throttle"],
 }
 
 

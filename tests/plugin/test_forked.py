@@ -20,12 +20,21 @@ def test_waits(n):
 """
 
 
-def _four_at_once(pytester: pytest.Pytester, source: str, tests: int) -> tuple[int, int]:
+def _four_at_once(
+    pytester: pytest.Pytester, source: str, tests: int, *options: str
+) -> tuple[int, int]:
     """Runs ``source`` (tests that each write their pid to pid-N) with --concurrency 4; how
     many workers ran them and how deep their spans overlapped."""
     pytester.makepyfile(test_at_once=source)
     result = pytester.runpytest_subprocess(
-        "--concurrency", "4", "--capture=sys", "--results-dir", "out", "-p", "no:cacheprovider"
+        "--concurrency",
+        "4",
+        "--capture=sys",
+        "--results-dir",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        *options,
     )
     result.assert_outcomes(passed=tests)
     pids = {(pytester.path / f"pid-{n}").read_text() for n in range(tests)}
@@ -71,6 +80,13 @@ def test_tests_that_spend_cpu_are_not_started_beyond_what_the_cores_can_run(
     """On one core, six tests that each spin 0.3 s of CPU with --concurrency 4: the core is
     never idle, so the count never grows past one and a single worker runs them all."""
     assert _four_at_once(pytester, SPINNING, 6) == (1, 1)
+
+
+@pytest.mark.usefixtures("one_core")
+def test_no_throttle_runs_the_full_count_from_the_start(pytester: pytest.Pytester) -> None:
+    """The same six spinning tests on one core with --no-throttle: four at once, as asked
+    (a load of a known size), though they only queue for the core."""
+    assert _four_at_once(pytester, SPINNING, 6, "--no-throttle") == (4, 4)
 
 
 @pytest.mark.usefixtures("one_core")
@@ -120,8 +136,9 @@ def test_a_failure_with_x_stops_handing_out_tests(pytester: pytest.Pytester) -> 
             ["--concurrency", "2", "--capture=sys", "-n", "2"],
             "*--concurrency and pytest-xdist's -n*",
         ),
+        (["--no-throttle"], "*--no-throttle needs --concurrency N (N > 1)*"),
     ],
-    ids=["fd-capture", "no-capture", "with-xdist"],
+    ids=["fd-capture", "no-capture", "with-xdist", "no-throttle-alone"],
 )
 def test_options_that_cannot_run_tests_forked_are_refused_in_one_line(
     pytester: pytest.Pytester, options: list[str], message: str

@@ -3,13 +3,23 @@ workers) and when killed too."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
-from ci_tools.records import read_records
-from tests.plugin.conftest import AT_ONCE, at_once, read_lines, run_phase1, test_records
+from ci_tools.plugin import Recorder
+from ci_tools.records import RecordWriter, read_records
+from tests.plugin.conftest import (
+    AT_ONCE,
+    at_once,
+    read_lines,
+    run_phase1,
+    test_records,
+    write_project,
+)
 
 OUTCOMES = """
 import pytest
@@ -322,3 +332,64 @@ def test_a_coloured_failure_is_recorded_as_plain_text(pytester: pytest.Pytester)
     ]
     assert failure["message"] == "- up + down"
     assert "\x1b" not in failure["traceback"]
+
+
+PASSING_SHAPES = """
+import pytest
+
+pytestmark = [pytest.mark.phase(2), pytest.mark.area("agent")]
+
+def test_plain():
+    pass
+
+@pytest.mark.priority("P3")
+@pytest.mark.area("redis", "auth")
+@pytest.mark.parametrize("n", [1, "tab\\there", "ünïcode"])
+def test_params(n, trace_id):
+    pass
+
+def test_measured(criterion, trace_id, record_property):
+    record_property("user_key", {"not": "ours"})
+    criterion("latency_ms", 12.5)
+    criterion.at_least("latency_ms", 3000)
+    criterion.unreachable("latency_ms")
+
+@pytest.fixture
+def two_traces(request):
+    request.node.user_properties.append(("ci_tools.trace_id", "a" * 32))
+    request.node.user_properties.append(("ci_tools.trace_id", "a" * 32))
+    yield
+    request.node.user_properties.append(("ci_tools.trace_id", "b" * 32))
+
+def test_trace_in_teardown(two_traces):
+    pass
+
+def test_fails():
+    assert False
+
+def test_skips():
+    pytest.skip("not here")
+"""
+
+
+def test_a_passed_tests_record_is_the_one_its_reports_build(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """Passed tests are written without building a TestRecord: each line must still be the
+    record ``Recorder.build`` makes of the same reports (metadata, escaped node ids, trace ids
+    each once including a teardown's, measurements with their bounds), and the tests that did
+    not pass go the whole way."""
+    write_project(pytester)
+    pytester.makepyfile(test_shapes=PASSING_SHAPES)
+    reprec = pytester.inline_run("--results-dir", "out", "-p", "no:cacheprovider")
+    reprec.assertoutcome(passed=6, failed=1, skipped=1)
+    reports: dict[str, list[pytest.TestReport]] = {}
+    for report in reprec.getreports("pytest_runtest_logreport"):
+        reports.setdefault(report.nodeid, []).append(report)
+    written = test_records(pytester.path / "out" / "phase0.jsonl")
+    assert set(written) == set(reports)
+    built = Recorder(RecordWriter(tmp_path / "unused.jsonl"), 0)
+    for nodeid, its_reports in reports.items():
+        assert written[nodeid] == json.loads(json.dumps(built.build(its_reports).as_json())), nodeid
+    assert written["test_shapes.py::test_trace_in_teardown"]["trace_ids"] == ["a" * 32, "b" * 32]
+    assert written["test_shapes.py::test_params[1]"]["areas"] == ["agent", "auth", "redis"]
