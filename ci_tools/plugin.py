@@ -340,8 +340,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = set(priority.split(",")) if priority else None
     keep, drop = [], []
     serial: list[str] = []  # node ids of the serial tests kept
+    # Tests with the same parent and the same markers of their own (a parametrised function's
+    # cases, a module's undecorated tests) have the same metadata: read once for them all.
+    # The markers are the ones collection holds for the whole run, so their ids stay theirs.
+    metas: dict[tuple[int, ...], dict[str, Any]] = {}
     for item in items:
-        meta = item_meta(item)
+        same = (id(item.parent), *map(id, item.own_markers))
+        meta = metas.get(same)
+        if meta is None:
+            meta = metas[same] = item_meta(item)
         if phase is not None and meta["phase"] is None:
             # Deselecting it would hide it from the gate: say so instead.
             raise pytest.UsageError(

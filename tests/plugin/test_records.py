@@ -344,7 +344,9 @@ def test_plain():
 
 @pytest.mark.priority("P3")
 @pytest.mark.area("redis", "auth")
-@pytest.mark.parametrize("n", [1, "tab\\there", "ünïcode"])
+@pytest.mark.parametrize(
+    "n", [1, "tab\\there", "ünïcode", pytest.param(4, marks=pytest.mark.area("websocket"))]
+)
 def test_params(n, trace_id):
     pass
 
@@ -382,7 +384,7 @@ def test_a_passed_tests_record_is_the_one_its_reports_build(
     write_project(pytester)
     pytester.makepyfile(test_shapes=PASSING_SHAPES)
     reprec = pytester.inline_run("--results-dir", "out", "-p", "no:cacheprovider")
-    reprec.assertoutcome(passed=6, failed=1, skipped=1)
+    reprec.assertoutcome(passed=7, failed=1, skipped=1)
     reports: dict[str, list[pytest.TestReport]] = {}
     for report in reprec.getreports("pytest_runtest_logreport"):
         reports.setdefault(report.nodeid, []).append(report)
@@ -392,4 +394,12 @@ def test_a_passed_tests_record_is_the_one_its_reports_build(
     for nodeid, its_reports in reports.items():
         assert written[nodeid] == json.loads(json.dumps(built.build(its_reports).as_json())), nodeid
     assert written["test_shapes.py::test_trace_in_teardown"]["trace_ids"] == ["a" * 32, "b" * 32]
+    # Cases of one function share their metadata, but not a case's own marks.
     assert written["test_shapes.py::test_params[1]"]["areas"] == ["agent", "auth", "redis"]
+    assert written["test_shapes.py::test_params[4]"]["areas"] == [
+        "agent",
+        "auth",
+        "redis",
+        "websocket",
+    ]
+    assert written["test_shapes.py::test_plain"]["priority"] is None
