@@ -191,15 +191,13 @@ def test_writes_in_flight_keep_every_message_in_order(platform: Platform) -> Non
 def test_api_answers_while_agents_run(
     platform: Platform, criterion: Callable[[str, float], None]
 ) -> None:
-    """While four agent runs stream, sixteen API reads are answered right; the reads feed the
-    response criterion and the runs the agent pipeline's."""
+    """While four agent runs stream (each has started), sixteen API reads are answered right;
+    the reads feed the response criterion. The runs are then left by closing their sessions:
+    waiting for them would keep the phase to this test alone for a whole agent pipeline, which
+    the agent tests measure on their own."""
     sockets = [platform.connect(platform.signup()) for _ in range(4)]
     reader = platform.signup()
     thread = platform.create_thread(reader, "read while agents run")
-
-    def run(index: int) -> tuple[float, dict[str, Any]]:
-        conversation = platform.converse(sockets[index], f"Agent run {index} under load")
-        return conversation.elapsed_ms, conversation.completed
 
     def read(index: int) -> tuple[float, httpx.Response]:
         return _timed(
@@ -208,20 +206,19 @@ def test_api_answers_while_agents_run(
             headers=reader.headers,
         )
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(sockets))
     try:
-        runs = [pool.submit(run, i) for i in range(len(sockets))]
+        for index, ws in enumerate(sockets):
+            ws.send(json.dumps({"type": "user_message", "content": f"Agent run {index}"}))
+        started = [json.loads(ws.recv(timeout=10)) for ws in sockets]
+        assert [event["type"] for event in started] == ["agent_started"] * len(sockets), started
         reads = _at_once(read, 16)
-        completed = [future.result(timeout=30) for future in runs]
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for ws in sockets:
+            ws.close()
     for elapsed_ms, response in reads:
         criterion("response_p95_ms", elapsed_ms)
         assert response.status_code == 200, f"read during runs: HTTP {response.status_code}"
         assert response.json() == thread, f"read during runs: {response.text[:200]}"
-    for elapsed_ms, _ in completed:
-        criterion("agent_pipeline_ms", elapsed_ms)
-    assert len({done["run_id"] for _, done in completed}) == len(sockets), "runs share an id"
 
 
 @pytest.mark.area("websocket")
