@@ -314,7 +314,7 @@ def item_meta(item: pytest.Item) -> dict[str, Any]:
     markers = list(item.iter_markers())
     phase = next((m.args[0] for m in markers if m.name == "phase" and m.args), None)
     priority = next((m.args[0] for m in markers if m.name == "priority" and m.args), None)
-    if phase is not None and (not isinstance(phase, int) or phase < 1):
+    if phase is not None and (type(phase) is not int or phase < 1):  # True is no phase
         raise pytest.UsageError(f"{item.nodeid}: phase({phase!r}) must be a whole number >= 1")
     if priority is not None and priority not in PRIORITIES:
         raise pytest.UsageError(

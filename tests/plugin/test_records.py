@@ -221,6 +221,7 @@ def test_without_results_options_nothing_is_written(pytester: pytest.Pytester) -
     [
         ("@pytest.mark.priority('P9')", "priority('P9') must be one of P1, P2, P3, P4, P5, P6"),
         ("@pytest.mark.phase('one')", "phase('one') must be a whole number >= 1"),
+        ("@pytest.mark.phase(True)", "phase(True) must be a whole number >= 1"),
         ("@pytest.mark.prority('P1')", "'prority' not found in `markers` configuration option"),
     ],
 )
@@ -390,10 +391,18 @@ def test_a_passed_tests_record_is_the_one_its_reports_build(
         reports.setdefault(report.nodeid, []).append(report)
     written = test_records(pytester.path / "out" / "phase0.jsonl")
     assert set(written) == set(reports)
-    built = Recorder(RecordWriter(tmp_path / "unused.jsonl"), 0)
+    writer = RecordWriter(tmp_path / "unused.jsonl")
+    built = Recorder(writer, 0)
+    writer.close()  # build writes nothing
     for nodeid, its_reports in reports.items():
         assert written[nodeid] == json.loads(json.dumps(built.build(its_reports).as_json())), nodeid
     assert written["test_shapes.py::test_trace_in_teardown"]["trace_ids"] == ["a" * 32, "b" * 32]
+    # The passed tests' lines did come the short way (its key order: what collection knows
+    # first), the others' from a TestRecord.
+    raw = (pytester.path / "out" / "phase0.jsonl").read_text()
+    assert raw.count('"areas":["agent"],"outcome":"passed"') == 3  # the module's area only
+    assert '"outcome":"failed"' in raw
+    assert '"areas":["agent"],"outcome":"failed"' not in raw
     # Cases of one function share their metadata, but not a case's own marks.
     assert written["test_shapes.py::test_params[1]"]["areas"] == ["agent", "auth", "redis"]
     assert written["test_shapes.py::test_params[4]"]["areas"] == [
