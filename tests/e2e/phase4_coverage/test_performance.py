@@ -207,9 +207,10 @@ def test_api_answers_while_agents_run(
         )
 
     try:
-        for index, ws in enumerate(sockets):
-            ws.send(json.dumps({"type": "user_message", "content": f"Agent run {index}"}))
-        started = [json.loads(ws.recv(timeout=10)) for ws in sockets]
+        started = [
+            platform.exchange(ws, {"type": "user_message", "content": f"Agent run {index}"})
+            for index, ws in enumerate(sockets)
+        ]
         assert [event["type"] for event in started] == ["agent_started"] * len(sockets), started
         reads = _at_once(read, 16)
     finally:
