@@ -674,18 +674,8 @@ class Recorder:
         if not_run_reason is not None:
             return False
         last = reports[-1]
-        file, line, _ = last.location
-        head = record_head(
-            nodeid,
-            file,
-            (line or 0) + 1,
-            phase=meta.get("phase") or self.phase,
-            priority=meta.get("priority"),
-            markers=meta.get("markers", ()),
-            areas=meta.get("areas", ()),
-        )
         self.writer.passed(
-            head,
+            record_head(**self._known(nodeid, last.location, meta)),
             duration_s=round(duration, 4),
             start=_iso(reports[0].start),
             end=_iso(last.stop),
@@ -695,8 +685,24 @@ class Recorder:
         )
         return True
 
+    def _known(
+        self, nodeid: str, location: tuple[str, int | None, str], meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The fields of a test's record that collection knows (its metadata, its place)."""
+        file, line, _ = location
+        return {
+            "nodeid": nodeid,
+            "file": file,
+            "line": (line or 0) + 1,
+            "phase": meta.get("phase") or self.phase,
+            "priority": meta.get("priority"),
+            "markers": meta.get("markers", ()),
+            "areas": meta.get("areas", ()),
+        }
+
     def build(self, reports: list[pytest.TestReport]) -> TestRecord:
-        """One record from a test's reports (one pass over them: this runs for every test)."""
+        """One record from a test's reports: any test that did not pass at the first try
+        (``write_passed`` writes the others)."""
         failed = skipped = None
         call_failed = False
         duration = 0.0
@@ -723,19 +729,12 @@ class Recorder:
         if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
             reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
         last = reports[-1]
-        file, line, _ = last.location
         return TestRecord(
-            nodeid=last.nodeid,
-            file=file,
-            line=(line or 0) + 1,
-            phase=meta.get("phase") or self.phase,
+            **self._known(last.nodeid, last.location, meta),
             outcome=outcome,
             duration_s=round(duration, 4),
             start=_iso(reports[0].start),
             end=_iso(last.stop),
-            priority=meta.get("priority"),
-            markers=meta.get("markers", ()),
-            areas=meta.get("areas", ()),
             trace_ids=tuple(trace_ids),
             measurements=tuple(measurements),
             failure=failure_of(failed) if failed is not None else None,

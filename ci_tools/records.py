@@ -250,7 +250,8 @@ class RecordWriter:
     ) -> None:
         """Writes the record of a test that passed, first try, from its ``record_head``: the
         same JSON object ``record`` writes (its keys in another order), without building a
-        TestRecord, which costs more than the test itself in a suite of quick tests."""
+        TestRecord (on 2,000 trivial tests that took recording from 1.068 to 1.054 of plain
+        pytest's instructions)."""
         os.write(
             self._fd,
             b'%s,"outcome":"passed","duration_s":%r,"start":"%s","end":"%s","trace_ids":%s,'
