@@ -153,7 +153,7 @@ class Backend:
         )
         # One reading of the phase for the whole answer: the startup may finish while this
         # awaits Redis, and the answer (and what it logs) must be about one moment.
-        phase, startup, starting_reason = life.phase, life.startup, life.reason()
+        phase, startup, life_reason = life.phase, life.startup, life.reason()
         if phase == "starting":
             # Not probed here: the startup's own tries say how the database answers.
             error = startup.last_error or "not connected yet"
@@ -177,7 +177,7 @@ class Backend:
                 continue
             if not (phase == "starting" and name == "postgres"):  # the startup logs that
                 log.error("dependency %s", problems[-1])
-        reason = starting_reason or "; ".join(problems) or None
+        reason = life_reason or "; ".join(problems) or None
         status = "ready" if reason is None else "not_ready"
         body: dict[str, Any] = {
             "status": status if phase == "serving" else phase,
