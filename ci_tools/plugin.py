@@ -38,6 +38,7 @@ from ci_tools.records import (
     CRASH_WHEN,
     Bound,
     Failure,
+    Known,
     Measurement,
     RecordWriter,
     Selected,
@@ -675,7 +676,7 @@ class Recorder:
             return False
         last = reports[-1]
         self.writer.passed(
-            record_head(**self._known(nodeid, last.location, meta)),
+            record_head(self._known(nodeid, last.location, meta)),
             duration_s=round(duration, 4),
             start=_iso(reports[0].start),
             end=_iso(last.stop),
@@ -687,18 +688,19 @@ class Recorder:
 
     def _known(
         self, nodeid: str, location: tuple[str, int | None, str], meta: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The fields of a test's record that collection knows (its metadata, its place)."""
+    ) -> Known:
+        """What collection knows of a test (its place, its metadata), as its record has it.
+        A plain tuple: the passed-test path builds one for every test."""
         file, line, _ = location
-        return {
-            "nodeid": nodeid,
-            "file": file,
-            "line": (line or 0) + 1,
-            "phase": meta.get("phase") or self.phase,
-            "priority": meta.get("priority"),
-            "markers": meta.get("markers", ()),
-            "areas": meta.get("areas", ()),
-        }
+        return (
+            nodeid,
+            file,
+            (line or 0) + 1,
+            meta.get("phase") or self.phase,
+            meta.get("priority"),
+            meta.get("markers", ()),
+            meta.get("areas", ()),
+        )
 
     def build(self, reports: list[pytest.TestReport]) -> TestRecord:
         """One record from a test's reports: any test that did not pass at the first try
@@ -729,8 +731,17 @@ class Recorder:
         if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
             reason = redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
         last = reports[-1]
+        nodeid, file, line, phase, priority, markers, areas = self._known(
+            last.nodeid, last.location, meta
+        )
         return TestRecord(
-            **self._known(last.nodeid, last.location, meta),
+            nodeid=nodeid,
+            file=file,
+            line=line,
+            phase=phase,
+            priority=priority,
+            markers=markers,
+            areas=areas,
             outcome=outcome,
             duration_s=round(duration, 4),
             start=_iso(reports[0].start),

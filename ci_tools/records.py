@@ -183,23 +183,18 @@ def not_run(test: Selected, phase: int, reason: str, when: str) -> TestRecord:
     )
 
 
+# What collection knows of a test, as its record has it: node id, file, line, phase, priority,
+# markers, areas.
+Known = tuple[str, str, int, int, str | None, tuple[str, ...], tuple[str, ...]]
 _HEAD_TAILS: dict[tuple[Any, ...], bytes] = {}  # the encoded tail of a head, by its values
 
 
-def record_head(
-    nodeid: str,
-    file: str,
-    line: int,
-    *,
-    phase: int,
-    priority: str | None,
-    markers: tuple[str, ...],
-    areas: tuple[str, ...],
-) -> bytes:
+def record_head(known: Known) -> bytes:
     """The start of a test's record line, up to the fields its run decides (what collection
     knows of it), for ``RecordWriter.passed`` to complete. The tail after the line number is
     the same for every test of a module or a parametrised function: encoded once."""
-    key = (phase, priority, markers, areas)
+    nodeid, file, line, phase, priority, markers, areas = known
+    key = known[3:]
     tail = _HEAD_TAILS.get(key)
     if tail is None:
         body = {"phase": phase, "priority": priority, "markers": markers, "areas": areas}
