@@ -412,3 +412,90 @@ def test_a_passed_tests_record_is_the_one_its_reports_build(
         "websocket",
     ]
     assert written["test_shapes.py::test_plain"]["priority"] is None
+
+
+class _RecorderSeen:
+    """Notes which recorder a run used (the plugin's own protocol, or its log hooks)."""
+
+    def __init__(self) -> None:
+        self.kind = ""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        recorder = session.config.pluginmanager.get_plugin("ci_tools_recorder")
+        self.kind = type(recorder).__name__
+
+
+def _comparable(path: Path) -> dict[str, dict[str, object]]:
+    """A run's test records without what differs from run to run (times, tracebacks' paths)."""
+    return {
+        nodeid: {
+            k: v
+            for k, v in record.items()
+            if k not in {"start", "end", "duration_s", "failure", "trace_ids"}
+        }
+        | {"failed": record["failure"] is not None, "traces": len(record["trace_ids"])}
+        for nodeid, record in test_records(path).items()
+    }
+
+
+def test_records_are_the_same_through_the_plugins_protocol_or_its_log_hooks(
+    pytester: pytest.Pytester,
+) -> None:
+    """A run in one process records from pytest's protocol run by the plugin; one where
+    pytest-rerunfailures was asked for retries (its protocol repeats tests) records from the
+    log hooks. Every test's record is the same either way, and each test starts once."""
+    write_project(pytester)
+    pytester.makepyfile(test_shapes=PASSING_SHAPES)
+    runs = {}
+    for name, extra in {"protocol": [], "hooks": ["--reruns", "0"]}.items():
+        seen = _RecorderSeen()
+        pytester.inline_run(
+            "--results-dir", f"out_{name}", "-p", "no:cacheprovider", *extra, plugins=[seen]
+        )
+        runs[name] = seen.kind, _comparable(pytester.path / f"out_{name}" / "phase0.jsonl")
+        starts = read_lines(pytester.path / f"out_{name}" / "phase0.jsonl")
+        assert sum(line["event"] == "start" for line in starts) == 9, name
+    assert runs["protocol"][0] == "RecordingProtocol"
+    assert runs["hooks"][0] == "Recorder"
+    assert len(runs["protocol"][1]) == 9
+    assert runs["protocol"][1] == runs["hooks"][1]
+
+
+def test_a_plugin_that_runs_tests_its_own_way_keeps_them_and_their_records(
+    pytester: pytest.Pytester,
+) -> None:
+    """Another plugin's ``pytest_runtest_protocol`` (one that runs each test itself) still
+    runs every test: the recorder then listens to the log hooks, and writes one record each."""
+    pytester.makeconftest(
+        """
+        import pytest
+        from _pytest.runner import runtestprotocol
+
+        RAN = []
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_protocol(item, nextitem):
+            RAN.append(item.nodeid)
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            runtestprotocol(item, nextitem=nextitem)
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            return True
+
+        def pytest_sessionfinish(session):
+            (session.config.rootpath / "ran.txt").write_text("\\n".join(RAN))
+        """
+    )
+    pytester.makepyfile(test_own="def test_a(): pass\ndef test_b(): assert False\n")
+    seen = _RecorderSeen()
+    pytester.inline_run("--results-dir", "out", "-p", "no:cacheprovider", plugins=[seen])
+    assert seen.kind == "Recorder"
+    assert (pytester.path / "ran.txt").read_text().splitlines() == [
+        "test_own.py::test_a",
+        "test_own.py::test_b",
+    ]
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    assert {n: r["outcome"] for n, r in records.items()} == {
+        "test_own.py::test_a": "passed",
+        "test_own.py::test_b": "failed",
+    }
