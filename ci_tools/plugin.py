@@ -81,7 +81,6 @@ RERUN = "rerun"  # pytest-rerunfailures' outcome for a failed attempt it repeats
 _RECORDER = pytest.StashKey["Recorder"]()
 _CONFIG = pytest.StashKey["cfg.Config"]()
 _GUARD = pytest.StashKey["FailFastGuard"]()
-_TAILS_KEPT = 1024  # encoded record tails a recorder keeps (see Recorder._tail)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -588,7 +587,6 @@ class Recorder:
         self._started: dict[str, float] = {}  # epoch seconds, for a crashed test's record
         self._retries: dict[str, int] = {}  # attempts pytest-rerunfailures repeated
         self._retried: set[str] = set()  # tests whose failed attempt's teardown is pending
-        self._tails: dict[int, tuple[dict[str, Any], str, bytes]] = {}  # see _tail
         self._encoded: dict[tuple[Any, ...], bytes] = {}  # record tails, by their values
 
     def pytest_runtest_logstart(
@@ -705,15 +703,8 @@ class Recorder:
         return True
 
     def _tail(self, file: str, meta: dict[str, Any]) -> bytes:
-        """``record_tail`` of a test of ``file`` with this metadata, kept by the metadata's
-        dict: collection gives one to all the tests of a module or a parametrised function.
-        A report replayed from another process brings a copy of its own: at most
-        ``_TAILS_KEPT`` are kept."""
-        kept = self._tails.get(id(meta))
-        if kept is not None and kept[0] is meta and kept[1] == file:
-            return kept[2]
-        if len(self._tails) >= _TAILS_KEPT:
-            self._tails.clear()
+        """``record_tail`` of a test of ``file`` with this metadata, encoded once for all the
+        tests that share them (a module's, a parametrised function's)."""
         known = (
             file,
             meta.get("phase") or self.phase,
@@ -724,7 +715,6 @@ class Recorder:
         tail = self._encoded.get(known)
         if tail is None:
             tail = self._encoded[known] = record_tail(*known)
-        self._tails[id(meta)] = (meta, file, tail)
         return tail
 
     def _known(
