@@ -499,7 +499,7 @@ def _now() -> str:
 
 
 _SECOND: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, and its text
-_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))  # a timestamp's tail, by its milliseconds
+_MILLIS: dict[int, str] = {}  # a timestamp's tail, by its milliseconds (made as seen)
 
 
 def _iso(epoch: float) -> str:
@@ -513,7 +513,11 @@ def _iso(epoch: float) -> str:
     if second != last:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _SECOND[0] = (second, text)
-    return text + _MILLIS[micros // 1000]
+    millis = micros // 1000
+    tail = _MILLIS.get(millis)
+    if tail is None:
+        tail = _MILLIS[millis] = f".{millis:03d}Z"
+    return text + tail
 
 
 def failure_of(report: pytest.TestReport) -> Failure:
