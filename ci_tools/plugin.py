@@ -394,8 +394,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             rundir.selected(folder, phase, _shard(config)), (_selected(item) for item in keep)
         )
     recorder = config.stash.get(_RECORDER, None)
-    flaky = any("flaky" in meta["markers"] for meta in metas.values())
-    if recorder is not None and not flaky and _runs_own_tests(config):
+    if (
+        recorder is not None
+        and not any("flaky" in meta["markers"] for meta in metas.values())
+        and _runs_own_tests(config)
+    ):
         config.pluginmanager.unregister(name="ci_tools_recorder")
         config.pluginmanager.register(RecordingProtocol(recorder), "ci_tools_recorder")
 
@@ -799,18 +802,16 @@ class RecordingProtocol:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self.writer = recorder.writer
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
         """What ``_pytest.runner.pytest_runtest_protocol`` does, with the test's start
         written before ``logstart`` and its record after its last report."""
         ihook, nodeid, location = item.ihook, item.nodeid, item.location
-        started = time.time()
-        self.writer.start(nodeid, _iso(started))
+        recorder = self.recorder
+        recorder.writer.start(nodeid, _iso(time.time()))
         ihook.pytest_runtest_logstart(nodeid=nodeid, location=location)
         reports = runtestprotocol(item, nextitem=nextitem)
-        recorder = self.recorder
         if not recorder.write_passed(nodeid, reports):
             recorder.written(recorder.build(reports))
         ihook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
@@ -819,9 +820,9 @@ class RecordingProtocol:
 
 def _runs_own_tests(config: pytest.Config) -> bool:
     """Whether this process runs its tests itself, each through pytest's own protocol: no
-    forked workers or xdist, and no plugin runs a test its own way (pytest-rerunfailures,
-    whose protocol repeats nothing without ``--reruns`` or a ``flaky`` marker, is checked for
-    the option; the caller knows the markers)."""
+    forked workers or xdist, and no other plugin's protocol but wrappers and
+    pytest-rerunfailures' when it repeats nothing (no retries asked for here; the caller
+    checks that no test is marked ``flaky``)."""
     manager = config.pluginmanager
     if manager.has_plugin("dsession") or manager.has_plugin("ci_tools_pool"):
         return False
