@@ -29,6 +29,7 @@ from pathlib import Path
 TESTS = 2000
 ROUNDS = 7
 GOAL = 1.02
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # see above
 
 
 def timed(args: list[str], cwd: Path) -> float:
@@ -40,7 +41,7 @@ def timed(args: list[str], cwd: Path) -> float:
         capture_output=True,
         text=True,
         check=False,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        env=ENV,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
@@ -61,7 +62,7 @@ def counted(args: list[str], cwd: Path) -> int:
         capture_output=True,
         text=True,
         check=False,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        env=ENV,
     )
     found = re.search(r"Collected : (\d+)", result.stderr)
     if result.returncode != 0 or found is None:
