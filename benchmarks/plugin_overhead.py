@@ -92,16 +92,19 @@ def by_instructions() -> int:
         plugin = counted(["--results-dir", "out"], root)
         bare = counted(["-p", "no:ci_tools", *no_reruns], root)
         bare_plugin = counted(["--results-dir", "bare", *no_reruns], root)
+        # The warm run and the counted one both recorded into out/.
+        records = (root / "out" / "phase0.jsonl").read_text().count('"event":"test"') // 2
     ratio = plugin / base
     print(
         f"plugin overhead, {TESTS} trivial tests, in instructions: {plugin / 1e6:,.1f} M "
-        f"recording vs {base / 1e6:,.1f} M without the plugin; ratio {ratio:.4f} (goal <= {GOAL})"
+        f"recording ({records} records) vs {base / 1e6:,.1f} M without the plugin; "
+        f"ratio {ratio:.4f} (goal <= {GOAL})"
     )
     print(
         f"  without pytest-rerunfailures on both sides: {bare_plugin / 1e6:,.1f} M vs "
         f"{bare / 1e6:,.1f} M; ratio {bare_plugin / bare:.4f}"
     )
-    return 0 if ratio <= GOAL else 1
+    return 0 if ratio <= GOAL and records == TESTS else 1
 
 
 def main() -> int:
