@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -24,10 +26,41 @@ Outcome = Literal["passed", "failed", "error", "skipped", "not_run"]
 # not_run: selected but never finished: stopped by fail-fast, the phase budget, or a cancel.
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "skipped", "not_run")
 Bound = Literal["", "at_least", "unreachable"]
+Priority = Literal["P1", "P2", "P3", "P4", "P5", "P6"]
+# The business priorities a test is marked with, most critical first: the one tuple of them.
+PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4", "P5", "P6")
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 # A string as a JSON string, as _ENCODER writes it (ASCII): the C function behind it, called
 # without the Python frame of JSONEncoder.encode, on the per-test path.
 _STRING = json.encoder.encode_basestring_ascii
+
+
+_SECOND: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, and its text
+_MILLIS: dict[int, str] = {}  # a timestamp's tail, by its milliseconds (made as seen)
+
+
+def timestamp(epoch: float) -> str:
+    """``2026-12-01T23:10:03.123Z``: a moment as every file of a run writes it (UTC,
+    milliseconds cut, as ``isoformat`` does). Three a test: the second's text is kept, so
+    most calls only look up the milliseconds'."""
+    fraction, whole = math.modf(epoch)
+    second, micros = int(whole), round(fraction * 1_000_000)  # as datetime rounds
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    last, text = _SECOND[0]
+    if second != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND[0] = (second, text)
+    millis = micros // 1000
+    tail = _MILLIS.get(millis)
+    if tail is None:
+        tail = _MILLIS[millis] = f".{millis:03d}Z"
+    return text + tail
+
+
+def now() -> str:
+    """This moment, as ``timestamp`` writes it."""
+    return timestamp(time.time())
 
 
 # The ``when`` of the report of a test whose process died under it (pytest-xdist's word, which

@@ -1,4 +1,10 @@
-"""A run's directory, ``reports/<run-id>/``: every file name in it, in one place.
+"""Every name under ``reports/``, in one place: the run store, ``latest``, the ad-hoc run, run
+ids, and each file of a run's directory ``reports/<run-id>/``.
+
+    history.db              the run store (SQLite), unless a URL names another
+    latest                  a link to the newest run started by ``ci-tools run``
+    adhoc/                  the run directory of a recorded pytest run given none
+    <run-id>/               one run: $CI_TOOLS_RUN_ID (GitHub's run id) or the UTC time
 
 Each stage reads the files of the stages before it and writes its own:
 
@@ -21,13 +27,62 @@ PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 CONTEXT = "context.json"
 WORKLOG = "worklog.md"
 VERDICT = "verdict.json"
 JUNIT = "junit.xml"
+
+
+HISTORY_DB = "history.db"
+LATEST = "latest"
+ADHOC = Path("reports/adhoc")  # relative to where pytest runs: the default of --run-dir
+RUN_ID_VARIABLE = "CI_TOOLS_RUN_ID"
+
+
+def run_id(environ: Mapping[str, str] = os.environ) -> str:
+    """This run's id: ``$CI_TOOLS_RUN_ID`` (the workflow sets it to GitHub's run id, so
+    chained phase jobs and re-runs share one run), or the UTC time."""
+    return environ.get(RUN_ID_VARIABLE) or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def run_dir(reports: Path, run: str) -> Path:
+    """The directory of run ``run`` under the reports folder."""
+    return reports / run
+
+
+def latest(reports: Path) -> Path:
+    """The link to the newest run under the reports folder."""
+    return reports / LATEST
+
+
+def history_db(reports: Path) -> Path:
+    """The run store's SQLite file under the reports folder."""
+    return reports / HISTORY_DB
+
+
+def context(run: Path) -> Path:
+    """The deployment context of the run's failures."""
+    return run / CONTEXT
+
+
+def worklog(run: Path) -> Path:
+    """The run's worklog (Markdown)."""
+    return run / WORKLOG
+
+
+def verdict(run: Path) -> Path:
+    """The run's verdict, for workflows to act on."""
+    return run / VERDICT
+
+
+def junit(run: Path) -> Path:
+    """The run's JUnit XML, for other tools."""
+    return run / JUNIT
 
 
 def _part(phase: int, shard: int | None) -> str:
@@ -69,6 +124,12 @@ def of_an_attempt(run: Path, phase: int, shard: int | None = None) -> tuple[Path
 def durations(run: Path, phase: int) -> Path:
     """The durations a sharded phase is split by (JSON: node id to seconds)."""
     return run / f"phase{phase}.durations.json"
+
+
+def records_of_every_run(reports: Path, phase: int) -> list[Path]:
+    """Phase N's records in every run directory under the reports folder (``latest``, a
+    link, left out)."""
+    return [p for p in reports.glob(f"*/phase{phase}.jsonl") if not p.parent.is_symlink()]
 
 
 def shards(run: Path, phase: int) -> list[int]:

@@ -1,0 +1,69 @@
+"""``reports/`` and one run's directory in it, ``reports/<run-id>/``: every name (``paths``).
+
+Each stage reads the files of the stages before it through this package and writes its own.
+This face hands on the names of ``paths`` only: the plugin loads it in every pytest run.
+
+PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
+"""
+
+from __future__ import annotations
+
+from ci_tools.rundir.paths import (
+    ADHOC,
+    CONTEXT,
+    HISTORY_DB,
+    JUNIT,
+    LATEST,
+    RUN_ID_VARIABLE,
+    VERDICT,
+    WORKLOG,
+    context,
+    durations,
+    gate,
+    history_db,
+    junit,
+    latest,
+    of_an_attempt,
+    order,
+    records,
+    records_of_every_run,
+    run_dir,
+    run_id,
+    selected,
+    serial_lock,
+    shards,
+    trips,
+    verdict,
+    worklog,
+    write_atomically,
+)
+
+__all__ = [
+    "ADHOC",
+    "CONTEXT",
+    "HISTORY_DB",
+    "JUNIT",
+    "LATEST",
+    "RUN_ID_VARIABLE",
+    "VERDICT",
+    "WORKLOG",
+    "context",
+    "durations",
+    "gate",
+    "history_db",
+    "junit",
+    "latest",
+    "of_an_attempt",
+    "order",
+    "records",
+    "records_of_every_run",
+    "run_dir",
+    "run_id",
+    "selected",
+    "serial_lock",
+    "shards",
+    "trips",
+    "verdict",
+    "worklog",
+    "write_atomically",
+]
