@@ -17,8 +17,9 @@ from reference_platform.backend import Backend, Settings
 
 
 async def _redis_holding_ping(pinged: asyncio.Event, answer: asyncio.Event) -> asyncio.Server:
-    """A local Redis stand-in speaking RESP: +OK to the client's set-up commands; a PING is
-    answered only once ``answer`` is set (``pinged`` says it arrived)."""
+    """A local Redis stand-in speaking RESP: HELLO as Redis 6+ answers it (a map naming the
+    protocol asked for), +OK to the client's other set-up commands; a PING is answered only
+    once ``answer`` is set (``pinged`` says it arrived)."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.closing(writer):
@@ -31,6 +32,9 @@ async def _redis_holding_ping(pinged: asyncio.Event, answer: asyncio.Event) -> a
                     pinged.set()
                     await answer.wait()
                     writer.write(b"+PONG\r\n")
+                elif words[:1] == [b"HELLO"]:  # redis-py 8 asks for RESP3 first, as Redis 6+
+                    proto = words[1] if len(words) > 1 else b"2"
+                    writer.write(b"%2\r\n+server\r\n+redis\r\n+proto\r\n:" + proto + b"\r\n")
                 else:
                     writer.write(b"+OK\r\n")
                 await writer.drain()
