@@ -89,9 +89,9 @@ def by_instructions() -> int:
         write_suite(root)
         no_reruns = ["-p", "no:rerunfailures"]
         base = counted(["-p", "no:ci_tools"], root)
-        plugin = counted(["--results-dir", "out"], root)
+        plugin = counted(["--run-dir", "out"], root)
         bare = counted(["-p", "no:ci_tools", *no_reruns], root)
-        bare_plugin = counted(["--results-dir", "bare", *no_reruns], root)
+        bare_plugin = counted(["--run-dir", "bare", *no_reruns], root)
         # The warm run and the counted one both recorded into out/.
         records = (root / "out" / "phase0.jsonl").read_text().count('"event":"test"') // 2
     ratio = plugin / base
@@ -122,9 +122,9 @@ def main() -> int:
         no_reruns = ["-p", "no:rerunfailures"]
         for round_number in range(ROUNDS):
             without.append(timed(["-p", "no:ci_tools"], root))
-            with_plugin.append(timed(["--results-dir", f"out{round_number}"], root))
+            with_plugin.append(timed(["--run-dir", f"out{round_number}"], root))
             bare.append(timed(["-p", "no:ci_tools", *no_reruns], root))
-            bare_plugin.append(timed(["--results-dir", f"bare{round_number}", *no_reruns], root))
+            bare_plugin.append(timed(["--run-dir", f"bare{round_number}", *no_reruns], root))
         records = (root / "out0" / "phase0.jsonl").read_text().count('"event":"test"')
     base, plugin = min(without), min(with_plugin)
     ratio = plugin / base

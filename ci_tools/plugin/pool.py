@@ -1,4 +1,5 @@
-"""Runs a phase's tests several at once, in workers forked from the warm pytest process.
+"""Tests at once, the parent's side: a phase's tests run several at once, in workers forked
+from the warm pytest process, and the parent hands them out and replays their reports.
 
 End-to-end tests wait (on the network, on the agent): a phase's wall time is set by how many
 tests wait at once. pytest-xdist starts each worker as a new interpreter that imports pytest,
@@ -21,6 +22,11 @@ cancel) kills every worker and is raised again, so the runner records what ran.
 
 Captured output: forked children share the file descriptors of fd capture, and uncaptured output of
 tests run at once would interleave, so concurrency needs ``--capture=sys``; the runner passes it.
+
+A worker's own side is ``worker``; how many run at once, ``throttle``. Loaded only by runs
+with tests at once (``--concurrency``, ``--go-fd``).
+
+PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to rewrite.
 """
 
 from __future__ import annotations
@@ -32,39 +38,18 @@ import os
 import pickle
 import selectors
 import signal
-import struct
 import sys
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psutil
 import pytest
 
+from ci_tools.plugin.throttle import Throttle, on_my_cores
+from ci_tools.plugin.worker import HEADER, ORDER, STOP, Sender, serve
 from ci_tools.records import CRASH_WHEN
 
-_HEADER = struct.Struct("!I")  # the length of each pickled message on a worker's pipe
-_ORDER = struct.Struct("!i")  # the index of the next test to run; STOP: no more
-STOP = -1
 WORKER_PREFIX = "fork"  # records name the slot a test ran in: fork0, fork1, ...
-
-
-def check_options(config: pytest.Config, concurrency: int) -> None:
-    """Refuses combinations that cannot run tests at once in forked children."""
-    if concurrency <= 1:
-        return
-    if getattr(config.option, "numprocesses", None):  # pytest-xdist's -n
-        raise pytest.UsageError(
-            "--concurrency and pytest-xdist's -n both run tests at once: use one of them"
-        )
-    if config.getoption("capture") != "sys":
-        raise pytest.UsageError(
-            "--concurrency needs --capture=sys: tests forked from one process would share fd "
-            "capture's files, and uncaptured output (-s) of tests run at once would interleave"
-        )
-    if not hasattr(os, "fork"):
-        raise pytest.UsageError("--concurrency needs os.fork (Linux or macOS)")
 
 
 class _Worker:
@@ -89,19 +74,19 @@ class _Worker:
     def messages(self, data: bytes) -> Iterator[tuple[str, int, Any]]:
         """The whole messages in what has been read so far."""
         self.buffer += data
-        while len(self.buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self.buffer)
-            if len(self.buffer) < _HEADER.size + size:
+        while len(self.buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < HEADER.size + size:
                 return
-            payload = self.buffer[_HEADER.size : _HEADER.size + size]
-            self.buffer = self.buffer[_HEADER.size + size :]
+            payload = self.buffer[HEADER.size : HEADER.size + size]
+            self.buffer = self.buffer[HEADER.size + size :]
             yield pickle.loads(payload)  # noqa: S301 - our own worker, through our own pipe
 
     def order(self, index: int) -> bool:
         """Hands the worker a test (or STOP); False when it has died (its end of the pipe is
         closed: the end of its reports pipe tells the rest)."""
         try:
-            os.write(self.orders, _ORDER.pack(index))
+            os.write(self.orders, ORDER.pack(index))
         except BrokenPipeError:
             self.stopped = True
             return False
@@ -110,135 +95,6 @@ class _Worker:
         else:
             self.assigned.append(index)
         return True
-
-
-class _Sender:
-    """In a worker: sends the test's log hooks to the parent. Registered once, before the
-    forks (registering a plugin costs more than a fork); silent until ``open`` in a worker."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.pipe: Any = None
-        self.current = STOP  # the index of the test running
-
-    def open(self, fd: int) -> None:
-        """In the worker: from now on the log hooks go to the parent through ``fd``."""
-        self.pipe = os.fdopen(fd, "wb")
-
-    def send(self, kind: str, payload: object = None) -> None:
-        """One message about the current test."""
-        if self.pipe is None:  # the parent, replaying
-            return
-        data = pickle.dumps((kind, self.current, payload))
-        self.pipe.write(_HEADER.pack(len(data)) + data)
-        self.pipe.flush()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        """The test (or its repeated attempt) starts."""
-        self.send("logstart")
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """One phase's report, serialised as pytest-xdist does."""
-        if self.pipe is not None:
-            data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-            self.send("report", data)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        """The test (or its attempt) ended."""
-        self.send("logfinish")
-
-
-def cores() -> list[int]:
-    """The cores this process may run on (every core where the system cannot say)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def cpu_busy(on: list[int]) -> tuple[float, float]:
-    """The CPU times so far of the cores ``on``, in seconds: (busy, all). Read per core from
-    psutil's list by position, which is the core's number while every core is online; a
-    cgroup's CPU quota is not seen (a container limited to less than its cores looks idle)."""
-    per_core = psutil.cpu_times(percpu=True)
-    busy = total = 0.0
-    for core in on:
-        if core >= len(per_core):  # a core gone offline since
-            continue
-        times = per_core[core]
-        spent = sum(times)
-        total += spent
-        # Time spent running guests is counted in user and nice already (as psutil's own
-        # percentages take it).
-        waiting = times.idle + getattr(times, "iowait", 0.0)
-        guests = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
-        total -= guests
-        busy += spent - guests - waiting
-    return busy, total
-
-
-class Throttle:
-    """How many tests may run at once right now. The phase's count follows its tests'
-    waiting; but where the tests spend CPU rather than wait, more at once than the cores can
-    keep busy only queue for the CPU, each in a worker of its own memory. So the count starts
-    at ``start`` and doubles every ``interval_s`` while the machine's CPU was busy less than
-    ``busy`` of the time in the interval, up to ``limit``; it never goes down (a test once
-    started runs on). Tests that wait (a staging-like pace) reach the limit in a few
-    intervals; tests that spend CPU stop near the cores' capacity. ``sample`` gives the
-    CPU times (busy, all) of the cores the tests run on."""
-
-    def __init__(
-        self,
-        limit: int,
-        start: int,
-        sample: Callable[[], tuple[float, float]],
-        *,
-        interval_s: float = 0.1,
-        busy: float = 0.9,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.allowed = max(1, min(limit, start))
-        self.interval_s = interval_s
-        self.busy = busy
-        self._sample, self._clock = sample, clock
-        self._last = sample()
-        self._at = clock()
-
-    def timeout(self) -> float | None:
-        """Seconds until the count may grow; None once it is at the limit."""
-        if self.allowed >= self.limit:
-            return None
-        return max(0.0, self._at + self.interval_s - self._clock())
-
-    def update(self) -> None:
-        """Grows the count when an interval has passed with CPU to spare."""
-        if self.allowed >= self.limit or self._clock() < self._at + self.interval_s:
-            return
-        busy, total = self._sample()
-        spent, elapsed = busy - self._last[0], total - self._last[1]
-        self._last, self._at = (busy, total), self._clock()
-        if elapsed <= 0 or spent / elapsed < self.busy:
-            self.allowed = min(self.limit, self.allowed * 2)
-
-
-def unthrottled(limit: int) -> Throttle:
-    """A count at its limit from the start (``--no-throttle``): it never samples the CPU."""
-    return Throttle(limit, limit, lambda: (0.0, 0.0))
-
-
-def _throttle_on_my_cores(limit: int) -> Throttle:
-    on = cores()
-    return Throttle(limit, len(on), lambda: cpu_busy(on))
-
-
-def _read_order(fd: int) -> int:
-    """The index of the next test the parent sent (it sends one at a time); STOP at the end
-    of the pipe too."""
-    data = os.read(fd, _ORDER.size)  # a 4-byte write to a pipe arrives whole
-    return _ORDER.unpack(data)[0] if len(data) == _ORDER.size else STOP
 
 
 class ForkPool:
@@ -262,13 +118,13 @@ class ForkPool:
         self.concurrency = concurrency
         # The count as it grows (see Throttle): from as many as the cores this process may use,
         # while those have CPU to spare.
-        self.throttle = throttle or _throttle_on_my_cores
+        self.throttle = throttle or on_my_cores
         self.alone = alone  # tests that must run with no other test beside them
         self.before_fork = before_fork
         self._prepared = False
         self.after_fork = after_fork
         self.quiet = quiet
-        self.sender = _Sender(config)
+        self.sender = Sender(config)
         config.pluginmanager.register(self.sender, "ci_tools_sender")
 
     def prepare(self) -> None:
@@ -423,39 +279,19 @@ class ForkPool:
         if pid == 0:  # the worker: never returns
             os.close(reports_read)
             os.close(orders_write)
-            self._serve(session, reports_write, orders_read, held)
+            serve(
+                session,
+                self.sender,
+                reports=reports_write,
+                orders=orders_read,
+                mask=held,
+                quiet=self.quiet,
+                after_fork=self.after_fork,
+            )
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(reports_write)
         os.close(orders_read)
         return _Worker(slot, pid, reports_read, orders_write)
-
-    def _serve(
-        self, session: pytest.Session, reports: int, orders: int, mask: set[int | signal.Signals]
-    ) -> None:
-        """The worker: runs the tests it is handed until STOP, then exits."""
-        code = 0
-        try:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)  # the parent's terminal reports the tests, not the worker's
-            config = session.config
-            for name in self.quiet:
-                plugin = config.pluginmanager.get_plugin(name)
-                if plugin is not None:
-                    config.pluginmanager.unregister(plugin)
-            self.sender.open(reports)
-            self.after_fork()
-            while (index := _read_order(orders)) != STOP:
-                self.sender.current = index
-                config.hook.pytest_runtest_protocol(item=session.items[index], nextitem=None)
-                self.sender.send("done")
-        except BaseException:  # noqa: BLE001 - the parent reports the test it ran as crashed
-            code = 3
-        finally:
-            with contextlib.suppress(BaseException):
-                sys.stderr.flush()
-            os._exit(code)
 
     def _read(self, worker: _Worker, items: list[pytest.Item]) -> bool:
         """Replays the messages the worker sent; False at the end of its pipe."""

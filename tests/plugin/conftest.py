@@ -61,9 +61,7 @@ test_records.__test__ = False  # type: ignore[attr-defined]
 
 def run_phase1(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """pytest in-process as phase 1 recording into ``out/``, with extra arguments."""
-    return pytester.runpytest(
-        "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider", *args
-    )
+    return pytester.runpytest("--phase", "1", "--run-dir", "out", "-p", "no:cacheprovider", *args)
 
 
 # The two ways a phase runs tests at once: pytest-xdist's workers (a user's -n) and the

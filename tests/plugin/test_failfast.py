@@ -35,7 +35,7 @@ def test_two_failures_of_one_part_stop_its_waiting_tests_only(pytester: pytest.P
     """The second agent stall stops the remaining agent test; auth tests still run, and two
     500s (a symptom naming no part) stop nothing."""
     pytester.makepyfile(test_one=AGENT_TESTS)
-    result = pytester.runpytest("--phase", "1", "--results-dir", "out", "--fail-fast-after", "2")
+    result = pytester.runpytest("--phase", "1", "--run-dir", "out", "--fail-fast-after", "2")
     records = test_records(pytester.path / "out" / "phase1.jsonl")
     outcomes = {nodeid.split("::")[1]: r["outcome"] for nodeid, r in records.items()}
     assert outcomes == {
@@ -57,7 +57,7 @@ def test_two_failures_of_one_part_stop_its_waiting_tests_only(pytester: pytest.P
 def test_without_the_option_every_test_runs(pytester: pytest.Pytester) -> None:
     """Fail-fast is switched off by default (and by [tool.ci_tools.failfast] enabled = false)."""
     pytester.makepyfile(test_one=AGENT_TESTS)
-    pytester.runpytest("--phase", "1", "--results-dir", "out")
+    pytester.runpytest("--phase", "1", "--run-dir", "out")
     records = test_records(pytester.path / "out" / "phase1.jsonl")
     assert records["test_one.py::test_a3"]["outcome"] == "passed"
 
@@ -89,7 +89,7 @@ def test_a_test_waiting_on_the_broken_part_is_stopped_in_flight(
     pytester.runpytest_subprocess(
         "--phase",
         "1",
-        "--results-dir",
+        "--run-dir",
         "out",
         "--fail-fast-after",
         "2",

@@ -51,7 +51,7 @@ def test_trace_headers_reach_the_server_and_the_record(
             http.get(ci_urls["backend"] + "/c")
     """
     )
-    pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest("--run-dir", "out", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     records = test_records(pytester.path / "out" / "phase0.jsonl")
     traces = {nodeid.split("::")[1]: r["trace_ids"] for nodeid, r in records.items()}
     assert len(traces["test_a"]) == 1
@@ -93,7 +93,7 @@ def test_criteria_are_recorded_and_unknown_ones_refused(pytester: pytest.Pyteste
             criterion("latncy_ms", 1)
     """
     )
-    result = pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--run-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     records = test_records(pytester.path / "out" / "phase0.jsonl")
     assert records["test_one.py::test_measures"]["measurements"] == [

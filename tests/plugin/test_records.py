@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_tools.plugin import Recorder
+from ci_tools.plugin.recorder import Recorder
 from ci_tools.records import RecordWriter, read_records
 from tests.plugin.conftest import (
     AT_ONCE,
@@ -50,7 +50,7 @@ def test_error(broken):
 def test_each_outcome_is_recorded_with_its_details(pytester: pytest.Pytester) -> None:
     """passed, failed, skipped and error each give one record with the right fields."""
     pytester.makepyfile(test_one=OUTCOMES)
-    result = pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--run-dir", "out", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     records = test_records(pytester.path / "out" / "phase0.jsonl")
     assert {k.split("::")[1]: r["outcome"] for k, r in records.items()} == {
@@ -74,6 +74,20 @@ def test_each_outcome_is_recorded_with_its_details(pytester: pytest.Pytester) ->
     assert records["test_one.py::test_error"]["failure"]["message"] == "fixture exploded"
 
 
+def test_the_old_name_results_dir_records_into_the_run_dir_as_before(
+    pytester: pytest.Pytester,
+) -> None:
+    """``--results-dir``, the old name of ``--run-dir``, still names the run's folder, and
+    the help says it is kept for a release."""
+    pytester.makepyfile(test_one=OUTCOMES)
+    result = pytester.runpytest("--results-dir", "old", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert len(test_records(pytester.path / "old" / "phase0.jsonl")) == 4
+    helped = pytester.runpytest("--help")
+    helped.stdout.fnmatch_lines(["*--run-dir=DIR, --results-dir=DIR*"])
+    assert "kept for a release" in helped.stdout.str()
+
+
 @pytest.mark.parametrize("mode", AT_ONCE)
 def test_records_are_complete_with_tests_run_at_once(pytester: pytest.Pytester, mode: str) -> None:
     """Four at once (xdist or forked workers): every test has exactly one record and every
@@ -87,7 +101,7 @@ def test_records_are_complete_with_tests_run_at_once(pytester: pytest.Pytester, 
     """
     )
     result = pytester.runpytest_subprocess(
-        *at_once(mode, 4), "--results-dir", "out", "-p", "no:cacheprovider"
+        *at_once(mode, 4), "--run-dir", "out", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=199, failed=1)
     lines = read_lines(pytester.path / "out" / "phase0.jsonl")
@@ -112,7 +126,7 @@ def test_a_killed_run_keeps_finished_records_and_names_the_running_test(
         def test_never(): pass
     """
     )
-    result = pytester.runpytest_subprocess("--results-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--run-dir", "out", "-p", "no:cacheprovider")
     assert result.ret == -signal.SIGKILL
     found = read_records(pytester.path / "out" / "phase0.jsonl")
     assert [r.nodeid for r in found.records] == ["test_kill.py::test_a", "test_kill.py::test_b"]
@@ -139,7 +153,7 @@ def test_a_crashed_worker_is_the_crash_of_its_test_and_the_phase_goes_on(
     """
     )
     result = pytester.runpytest_subprocess(
-        *at_once(mode, 2), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+        *at_once(mode, 2), "--phase", "1", "--run-dir", "out", "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     found = read_records(pytester.path / "out" / "phase1.jsonl")
@@ -173,7 +187,7 @@ def test_a_hanging_test_fails_as_timed_out(pytester: pytest.Pytester) -> None:
     """
     )
     result = pytester.runpytest_subprocess(
-        "--results-dir", "out", "--timeout", "1", "-p", "no:cacheprovider"
+        "--run-dir", "out", "--timeout", "1", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=1, failed=1)
     records = test_records(pytester.path / "out" / "phase0.jsonl")
@@ -194,7 +208,7 @@ def test_phase_option_deselects_other_phases(pytester: pytest.Pytester) -> None:
         def test_two(): pass
     """
     )
-    result = pytester.runpytest("--phase", "2", "--results-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--phase", "2", "--run-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, deselected=1)
     assert list(test_records(pytester.path / "out" / "phase2.jsonl")) == [
         "test_phases.py::test_two"
@@ -235,9 +249,7 @@ def test_bad_markers_are_refused(pytester: pytest.Pytester, decorator: str, mess
         def test_x(): pass
     """
     )
-    result = pytester.runpytest(
-        "--strict-markers", "--results-dir", "out", "-p", "no:cacheprovider"
-    )
+    result = pytester.runpytest("--strict-markers", "--run-dir", "out", "-p", "no:cacheprovider")
     assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR)
     assert message in result.stdout.str() + result.stderr.str()
 
@@ -271,7 +283,7 @@ def test_record_file_is_appended_line_by_line(pytester: pytest.Pytester) -> None
                        and json.loads(l)["event"] == "test" for l in lines)
     """
     )
-    result = pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--run-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     assert os.path.getsize(pytester.path / "out" / "phase0.jsonl") > 0
 
@@ -327,7 +339,7 @@ def test_a_coloured_failure_is_recorded_as_plain_text(pytester: pytest.Pytester)
             raise AssertionError("\\x1b[91m- up\\x1b[39;49;00m + down")
         """
     )
-    pytester.runpytest("--results-dir", "out", "-p", "no:cacheprovider", "--color=yes")
+    pytester.runpytest("--run-dir", "out", "-p", "no:cacheprovider", "--color=yes")
     failure = test_records(pytester.path / "out" / "phase0.jsonl")["test_one.py::test_red"][
         "failure"
     ]
@@ -384,7 +396,7 @@ def test_a_passed_tests_record_is_the_one_its_reports_build(
     not pass go the whole way."""
     write_project(pytester)
     pytester.makepyfile(test_shapes=PASSING_SHAPES)
-    reprec = pytester.inline_run("--results-dir", "out", "-p", "no:cacheprovider")
+    reprec = pytester.inline_run("--run-dir", "out", "-p", "no:cacheprovider")
     reprec.assertoutcome(passed=7, failed=1, skipped=1)
     reports: dict[str, list[pytest.TestReport]] = {}
     for report in reprec.getreports("pytest_runtest_logreport"):
@@ -451,7 +463,7 @@ def test_records_are_the_same_through_the_plugins_protocol_or_its_log_hooks(
     for name, extra in {"protocol": [], "hooks": ["--reruns", "0"]}.items():
         seen = _RecorderSeen()
         pytester.inline_run(
-            "--results-dir", f"out_{name}", "-p", "no:cacheprovider", *extra, plugins=[seen]
+            "--run-dir", f"out_{name}", "-p", "no:cacheprovider", *extra, plugins=[seen]
         )
         runs[name] = seen.kind, _comparable(pytester.path / f"out_{name}" / "phase0.jsonl")
         starts = read_lines(pytester.path / f"out_{name}" / "phase0.jsonl")
@@ -488,7 +500,7 @@ def test_a_plugin_that_runs_tests_its_own_way_keeps_them_and_their_records(
     )
     pytester.makepyfile(test_own="def test_a(): pass\ndef test_b(): assert False\n")
     seen = _RecorderSeen()
-    pytester.inline_run("--results-dir", "out", "-p", "no:cacheprovider", plugins=[seen])
+    pytester.inline_run("--run-dir", "out", "-p", "no:cacheprovider", plugins=[seen])
     assert seen.kind == "Recorder"
     assert (pytester.path / "ran.txt").read_text().splitlines() == [
         "test_own.py::test_a",

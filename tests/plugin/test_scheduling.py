@@ -47,7 +47,7 @@ def test_serial_tests_never_overlap_each_other(pytester: pytest.Pytester, mode: 
     another; the others do overlap (so the workers did run in parallel)."""
     pytester.makepyfile(test_serial=SERIAL)
     result = pytester.runpytest_subprocess(
-        *at_once(mode, 3), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+        *at_once(mode, 3), "--phase", "1", "--run-dir", "out", "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.OK
     spans: dict[str, list[tuple[float, float]]] = {"serial": [], "other": []}
@@ -73,7 +73,7 @@ def test_forked_workers_do_not_hold_a_slot_waiting_for_a_serial_turn(
     turn, and the six tests of 0.4 s end in four rounds."""
     pytester.makepyfile(test_serial=SERIAL)
     result = pytester.runpytest_subprocess(
-        *at_once("forked", 3), "--phase", "1", "--results-dir", "out", "-p", "no:cacheprovider"
+        *at_once("forked", 3), "--phase", "1", "--run-dir", "out", "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.OK
     records = [

@@ -8,7 +8,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_tools.records import Failure, Measurement, parse_lines
+from ci_tools.records import Failure, Measurement, parse_lines, timestamp
 from ci_tools.redact import redact, redact_data
 from tests.fakes.records import make_record
 
@@ -112,8 +112,6 @@ def test_redact_data_walks_nested_structures() -> None:
 
 @given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
 def test_record_times_read_as_datetime_writes_them(epoch: float) -> None:
-    """The plugin's fast UTC timestamp is exactly datetime's ISO form, milliseconds cut."""
-    from ci_tools.plugin import _iso  # noqa: PLC0415
-
+    """The records' fast UTC timestamp is exactly datetime's ISO form, milliseconds cut."""
     moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-    assert _iso(epoch) == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert timestamp(epoch) == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

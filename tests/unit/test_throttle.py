@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ci_tools.forked import Throttle, cores, cpu_busy
+from ci_tools.plugin.throttle import Throttle, cores, cpu_busy
 
 
 class Machine:
@@ -28,10 +28,12 @@ class Machine:
 
 
 def throttle(machine: Machine, limit: int, start: int) -> Throttle:
+    """A throttle sampling ``machine``'s CPU times on its clock."""
     return Throttle(limit, start, machine.sample, clock=lambda: machine.now)
 
 
 def test_the_count_doubles_each_interval_with_cpu_to_spare_up_to_the_limit() -> None:
+    """With the CPU 30% busy, the count doubles every interval and stops at the limit."""
     machine = Machine()
     pace = throttle(machine, limit=20, start=2)
     seen = [pace.allowed]
@@ -44,6 +46,7 @@ def test_the_count_doubles_each_interval_with_cpu_to_spare_up_to_the_limit() -> 
 
 
 def test_a_busy_interval_holds_the_count_and_it_never_goes_down() -> None:
+    """An interval 95% busy or more holds the count where it is; it grows again once CPU frees."""
     machine = Machine()
     pace = throttle(machine, limit=64, start=2)
     machine.step(0.1, busy=0.3)
@@ -59,6 +62,7 @@ def test_a_busy_interval_holds_the_count_and_it_never_goes_down() -> None:
 
 
 def test_the_count_waits_for_a_whole_interval_before_it_grows() -> None:
+    """The count grows only once a whole interval has passed, and says how long is left."""
     machine = Machine()
     pace = throttle(machine, limit=8, start=1)
     machine.step(0.04, busy=0.0)
@@ -71,6 +75,7 @@ def test_the_count_waits_for_a_whole_interval_before_it_grows() -> None:
 
 
 def test_the_start_is_within_the_limit_and_at_least_one() -> None:
+    """The starting count is cut to the limit and is never below one."""
     machine = Machine()
     assert throttle(machine, limit=3, start=8).allowed == 3
     assert throttle(machine, limit=5, start=0).allowed == 1

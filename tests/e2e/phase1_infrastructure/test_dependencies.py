@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ci_tools.plugin import Criterion
+from ci_tools.plugin.fixtures import Criterion
 from tests.e2e.client import Platform
 
 pytestmark = [pytest.mark.phase(1), pytest.mark.priority("P1")]
