@@ -1,0 +1,115 @@
+"""How a phase runs, from its history: how many tests at once, in which order, split how.
+
+The run store's last run of the phase (``last_run``) gives the failures to run first and the
+durations to order and count by; a sharded phase with no store is split by the newest other
+run directory's records instead. History is a hint: without it a phase runs as configured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from ci_tools import rundir
+from ci_tools._exceptions import CIToolsError
+from ci_tools.config import Config
+from ci_tools.records import read_records
+from ci_tools.runner.command import RunOptions
+
+# Each slot holds three quarters of the longest test's worth of tests. Measured with the agent
+# at 500 ms a step (benchmarks/e2e_run.py): phase 4 at the exact fill (72 at once) took 17.8 s,
+# at 94 at once 16.5 s, the longest test 9.6 s.
+SLOT_FILL = 0.75
+
+
+@dataclasses.dataclass(frozen=True)
+class LastRun:
+    """What the environment's last run of a phase says about running it now."""
+
+    failed: tuple[str, ...] = ()  # node ids that failed: they run first
+    durations: dict[str, float] = dataclasses.field(default_factory=dict)  # by node id
+
+    def order(self) -> list[str]:
+        """The order to start the tests in: the failures (the first failure, and fail-fast,
+        come early), then the rest longest first, so the phase ends soonest (each test
+        starts in the first free slot: longest-first is the classic makespan schedule)."""
+        failed = set(self.failed)
+        rest = sorted(
+            (n for n in self.durations if n not in failed), key=lambda n: -self.durations[n]
+        )
+        return [*self.failed, *rest]
+
+
+def last_run(options: RunOptions, number: int) -> LastRun:
+    """Phase N in the environment's last run where it ran, from the run store; nothing when
+    there is no store, no such run, or the store cannot answer (a hint, never a failure)."""
+    if options.history_url is None:
+        return LastRun()
+    from ci_tools.history.store import open_store  # noqa: PLC0415 - SQLAlchemy loads slowly
+
+    try:
+        store = open_store(options.history_url)
+        try:
+            last = next(
+                (r for r in store.runs(options.env, limit=20) if number in r.phases_ran), None
+            )
+            results = [r for r in (store.results([last.key]) if last else []) if r.phase == number]
+        finally:
+            store.close()
+    except CIToolsError:
+        return LastRun()
+    return LastRun(
+        failed=tuple(r.nodeid for r in results if r.outcome in ("failed", "error")),
+        durations={r.nodeid: r.duration_s for r in results if r.outcome != "not_run"},
+    )
+
+
+def shard_durations(
+    options: RunOptions, number: int, last: LastRun | None = None
+) -> dict[str, float]:
+    """What a sharded phase is split by, the same for ``ci-tools shard`` and every shard's
+    run: the run store's last run of the phase (``last``, when already read), else the newest
+    other run directory's records, else nothing (by count)."""
+    known = (last or last_run(options, number)).durations
+    return known or latest_durations(options.run_dir.parent, number, but=options.run_dir)
+
+
+def latest_durations(reports: Path, number: int, but: Path | None = None) -> dict[str, float]:
+    """Test durations of phase N in the newest run directory under ``reports`` that has its
+    records (``but`` that one: the run being split)."""
+    runs = [
+        p
+        for p in rundir.records_of_every_run(reports, number)
+        if but is None or p.parent.resolve() != but.resolve()
+    ]
+    if not runs:
+        return {}
+    newest = max(runs, key=lambda p: p.stat().st_mtime)
+    return {r.nodeid: r.duration_s for r in read_records(newest).records if r.outcome != "not_run"}
+
+
+def choose_workers(
+    config: Config, number: int, env: str, durations: Sequence[float]
+) -> tuple[int, str]:
+    """How many of phase N's tests run at once, and why. End-to-end tests wait (on the
+    network, the agent), so the count follows the waiting, not the cores: enough slots that
+    each has ``SLOT_FILL`` of the longest test's worth of tests (or ``worker_min_work_s``,
+    whichever is more), so the phase ends near its longest test even though tests at once
+    slow each other a little and the longest-first fill is uneven; at most the phase's
+    ``max_workers`` and the environment's ``max_workers``. Unknown durations (a first run):
+    the phase's ``workers``. Where the tests spend CPU rather than wait, the forked workers'
+    throttle keeps fewer of them at once (``forked.Throttle``)."""
+    phase = config.phases[number]
+    cap = phase.max_workers
+    limit = config.environments[env].max_workers if env in config.environments else None
+    if limit is not None:
+        cap = min(cap, limit)
+    if not durations:
+        return min(phase.workers, cap) if cap else 0, "no earlier run in the store"
+    total, longest = sum(durations), max(durations)
+    wanted = math.ceil(total / max(SLOT_FILL * longest, config.worker_min_work_s))
+    count = max(1, min(wanted, cap))
+    why = f"last run: {total:.1f} s of tests, the longest {longest:.1f} s"
+    return (count if count > 1 else 0), why

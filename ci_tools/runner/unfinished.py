@@ -1,0 +1,71 @@
+"""A record for every selected test that has none, so that each one is accounted for.
+
+A phase stopped from outside (its budget ran out, the run was cancelled, a shard never sent
+its records) leaves tests without a record: those still running are recorded as hung (at the
+budget) or not run, those never started as not run, each with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from ci_tools.records import (
+    Failure,
+    PhaseRecords,
+    RecordWriter,
+    Selected,
+    TestRecord,
+    not_run,
+    now,
+    read_records,
+)
+
+
+def complete(path: Path, selected: Sequence[Selected], number: int, stop: str) -> PhaseRecords:
+    """The phase's records at ``path``, with one written for every selected test that has
+    none (hung at the budget, stopped by a cancel, never started). ``stop``: why the phase
+    stopped before its end ("" when it ended by itself)."""
+    found = read_records(path)
+    missing = _unfinished(found, selected, number, stop)
+    if not missing:
+        return found
+    writer = RecordWriter(path)
+    try:
+        for record in missing:
+            writer.record(record)
+    finally:
+        writer.close()
+    return dataclasses.replace(read_records(path), started_not_finished=found.started_not_finished)
+
+
+def _unfinished(
+    found: PhaseRecords, selected: Sequence[Selected], number: int, stop: str
+) -> list[TestRecord]:
+    """Records for the selected tests that have none: those still running when the phase was
+    stopped (hung at the budget, or cancelled) and those never started."""
+    when = now()
+    known = {record.nodeid for record in found.records}
+    running = set(found.started_not_finished)
+    by_id = {test.nodeid: test for test in selected}
+    for nodeid in found.started_not_finished:  # started, yet not selected: keep it anyway
+        by_id.setdefault(nodeid, Selected(nodeid, nodeid.split("::", 1)[0], 0))
+    records = []
+    for nodeid, test in by_id.items():
+        if nodeid in known:
+            continue
+        if nodeid in running and stop.startswith("budget"):
+            records.append(
+                dataclasses.replace(
+                    not_run(test, number, "", when),
+                    outcome="failed",
+                    reason=None,
+                    failure=Failure("Hung", f"still running when the phase {stop}", timed_out=True),
+                )
+            )
+        elif nodeid in running:
+            records.append(not_run(test, number, f"not run: stopped while running, {stop}", when))
+        else:
+            records.append(not_run(test, number, f"not run: {stop} before it started", when))
+    return records

@@ -1,0 +1,63 @@
+"""``runner.run_phases`` tells its caller what happens and prints nothing itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ci_tools import config, runner
+from ci_tools.phases import GateResult
+from tests.plugin.conftest import write_project
+
+
+@dataclasses.dataclass
+class Told:
+    """A ``runner.Progress`` that keeps what it is told."""
+
+    events: list[tuple[object, ...]] = dataclasses.field(default_factory=list)
+
+    def phase_started(self, number: int, workers: int, why: str) -> None:
+        """Keeps the go."""
+        self.events.append(("started", number, workers, why))
+
+    def note(self, message: str) -> None:
+        """Keeps the note."""
+        self.events.append(("note", message))
+
+    def gate_judged(self, gate: GateResult) -> None:
+        """Keeps the gate's phase and status."""
+        self.events.append(("gate", gate.phase, gate.status))
+
+
+def test_the_loop_tells_each_go_and_gate_and_prints_nothing(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missed gate and the phase it blocks: the progress hears phase 1's go, its gate and
+    phase 2's skipped gate, in that order; the runner itself writes nothing to the terminal."""
+    write_project(pytester)
+    pytester.makepyfile(
+        test_one="""
+        import pytest
+        pytestmark = pytest.mark.phase(1)
+        def test_down(): raise ConnectionError("down")
+    """,
+        test_two="""
+        import pytest
+        pytestmark = pytest.mark.phase(2)
+        def test_fine(): pass
+    """,
+    )
+    project = config.load(pytester.path / "pyproject.toml")
+    run_dir = pytester.path / "reports" / "r1"
+    options = runner.RunOptions(root=pytester.path, run_dir=run_dir, env="here")
+    told = Told()
+    capsys.readouterr()
+    gates = runner.run_phases(project, [1, 2], options, told)
+    assert [gate.status for gate in gates] == ["not_met", "skipped"]
+    assert told.events == [
+        ("started", 1, 0, "no earlier run in the store"),
+        ("gate", 1, "not_met"),
+        ("gate", 2, "skipped"),
+    ]
+    assert capsys.readouterr() == ("", "")
