@@ -49,13 +49,13 @@ def row(result: CaseResult) -> str:
 def scores(truth: list[str], predicted: list[str]) -> list[str]:
     """Precision and recall per class, with the counts behind them."""
     lines = []
-    for klass in CLASSES:
-        hits = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p == klass)
-        said = predicted.count(klass)
-        real = truth.count(klass)
+    for failure_class in CLASSES:
+        hits = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p == failure_class)
+        said = predicted.count(failure_class)
+        real = truth.count(failure_class)
         precision = f"{hits / said:.0%} ({hits}/{said})" if said else "- (none predicted)"
         recall = f"{hits / real:.0%} ({hits}/{real})" if real else "- (none injected)"
-        lines.append(f"| {klass} | {precision} | {recall} |")
+        lines.append(f"| {failure_class} | {precision} | {recall} |")
     return lines
 
 

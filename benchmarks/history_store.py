@@ -20,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ci_tools.config import load
+from ci_tools.environment import sqlite_url
 from ci_tools.history.model import ResultRow, RunRow
-from ci_tools.history.store import open_store, sqlite_url
+from ci_tools.history.store import open_store
 from ci_tools.records import RecordWriter, read_records
-from ci_tools.report import history
-from ci_tools.report.history import HistoryView
+from ci_tools.report import lookback
+from ci_tools.report.lookback import LookbackView
 from tests.fakes.records import make_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ def rows(n: int) -> list[ResultRow]:
             duration_s=0.05 + (t % 7) / 100,
             signature="AssertionError: x" if t % 50 == 0 else "",
             cause="Wrong content or behaviour" if t % 50 == 0 else "",
-            cause_class="application" if t % 50 == 0 else "",
+            failure_class="application" if t % 50 == 0 else "",
         )
         for t in range(TESTS)
     ]
@@ -141,7 +142,7 @@ def floor(path: Path) -> float:
                         r.duration_s,
                         r.signature,
                         r.cause,
-                        r.cause_class,
+                        r.failure_class,
                     )
                     for r in rows(n)
                 ],
@@ -151,7 +152,7 @@ def floor(path: Path) -> float:
     return seconds
 
 
-def query(url: str, folder: Path) -> tuple[float, float, HistoryView]:
+def query(url: str, folder: Path) -> tuple[float, float, LookbackView]:
     """Seconds for one report's history queries and analysis, and for reading its records."""
     config = load(ROOT / "pyproject.toml")
     records_file = folder / "phase1.jsonl"
@@ -171,8 +172,8 @@ def query(url: str, folder: Path) -> tuple[float, float, HistoryView]:
     for _ in range(5):
         started = time.perf_counter()
         store = open_store(url)
-        past, past_results = history.gather(store, config, current)
-        view = history.build_view(
+        past, past_results = lookback.gather(store, config, current)
+        view = lookback.build_view(
             config,
             current=current,
             records=records,

@@ -8,15 +8,11 @@ the result is written beside them as ``phaseN.gate.json``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ci_tools import rundir
-from ci_tools._exceptions import GateFileError
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Quarantine
@@ -24,6 +20,9 @@ from ci_tools.records import Measurement, PhaseRecords, TestRecord
 from ci_tools.rules import failure_text, match
 
 EXECUTED = ("passed", "failed", "error")
+# A gate's status: "not_run" only in the report, for a configured phase with no records and
+# no gate file (a job that died or was cancelled before pytest ran).
+GateStatus = Literal["met", "not_met", "skipped", "not_run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +47,7 @@ class GateResult:
 
     phase: int
     title: str
-    status: str  # "met", "not_met", "skipped", or (in the report only) "not_run"
+    status: GateStatus
     reason: str
     total: int = 0
     passed: int = 0
@@ -86,30 +85,6 @@ class GateResult:
         fields["hung"] = tuple(data.get("hung", ()))
         fields["quarantined"] = tuple(data.get("quarantined", ()))
         return cls(**fields)
-
-
-def gate_path(results_dir: Path, phase: int, shard: int | None = None) -> Path:
-    """Where phase N's gate result lives (a shard's, over its own tests, when given)."""
-    return rundir.gate(results_dir, phase, shard)
-
-
-def write_gate(results_dir: Path, gate: GateResult, shard: int | None = None) -> Path:
-    """Writes a gate result beside the phase's records."""
-    path = gate_path(results_dir, gate.phase, shard)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(gate.as_json(), indent=2) + "\n")
-    return path
-
-
-def read_gate(results_dir: Path, phase: int, shard: int | None = None) -> GateResult | None:
-    """Phase N's gate result, or None when the phase has not been judged in this run."""
-    path = gate_path(results_dir, phase, shard)
-    try:
-        return GateResult.from_json(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError, KeyError) as exc:  # e.g. a truncated artifact
-        raise GateFileError(str(path), type(exc).__name__, phase) from None
 
 
 def aggregate(values: Sequence[float], how: str) -> float:
@@ -209,32 +184,23 @@ def _failing_areas(records: Sequence[TestRecord]) -> str:
     return ", ".join(f"{area} {count}/{totals[area]}" for area, count in failing.most_common(3))
 
 
-def evaluate_gate(
-    number: int,
-    phase: PhaseConfig,
-    config: Config,
-    found: PhaseRecords,
-    *,
-    started_at: str = "",
-    launched_at: str = "",
-    duration_s: float = 0.0,
-    budget_exhausted: bool = False,
-    stopped: str = "",
-    quarantine: Quarantine = NO_QUARANTINE,
-) -> GateResult:
-    """Phase N's gate over its records; the reason names every unmet part with its numbers.
-    A phase with tests not run never meets its gate: it did not see them. The results of
-    quarantined tests do not count (their measurements still do: they measure the platform)."""
-    records = found.records
-    held = tuple(r.nodeid for r in records if quarantine.entry_for(r.nodeid) is not None)
-    counted = [r for r in records if r.nodeid not in held] if held else records
-    counts = Counter(r.outcome for r in records)  # every test, so the counts add up
-    judged = Counter(r.outcome for r in counted) if held else counts
+def _pass_rate(judged: Counter[str]) -> tuple[float | None, int]:
+    """The pass rate of the tests that ran (None when none did), and how many ran."""
     executed = sum(judged[o] for o in EXECUTED)
-    pass_rate = judged["passed"] / executed if executed else None
-    criteria = tuple(
-        evaluate_criterion(name, config.criteria[name], records) for name in phase.criteria
-    )
+    return (judged["passed"] / executed if executed else None), executed
+
+
+def _problems(
+    phase: PhaseConfig,
+    found: PhaseRecords,
+    counted: Sequence[TestRecord],
+    judged: Counter[str],
+    criteria: Sequence[CriterionResult],
+    *,
+    budget_exhausted: bool,
+) -> list[str]:
+    """Every unmet part of a gate with its numbers; none when the gate is met."""
+    pass_rate, executed = _pass_rate(judged)
     problems = []
     if pass_rate is None:
         problems.append("no test ran")
@@ -260,11 +226,38 @@ def evaluate_gate(
         )
     if judged["not_run"]:
         problems.append(f"{judged['not_run']} test(s) not run")
-    met = not problems
+    return problems
+
+
+def evaluate_gate(
+    number: int,
+    phase: PhaseConfig,
+    config: Config,
+    found: PhaseRecords,
+    *,
+    started_at: str = "",
+    launched_at: str = "",
+    duration_s: float = 0.0,
+    budget_exhausted: bool = False,
+    stopped: str = "",
+    quarantine: Quarantine = NO_QUARANTINE,
+) -> GateResult:
+    """Phase N's gate over its records; the reason names every unmet part with its numbers.
+    A phase with tests not run never meets its gate: it did not see them. The results of
+    quarantined tests do not count (their measurements still do: they measure the platform)."""
+    records = found.records
+    held = tuple(r.nodeid for r in records if quarantine.entry_for(r.nodeid) is not None)
+    counted = [r for r in records if r.nodeid not in held] if held else records
+    counts = Counter(r.outcome for r in records)  # every test, so the counts add up
+    judged = Counter(r.outcome for r in counted) if held else counts
+    criteria = tuple(
+        evaluate_criterion(name, config.criteria[name], records) for name in phase.criteria
+    )
+    problems = _problems(phase, found, counted, judged, criteria, budget_exhausted=budget_exhausted)
     return GateResult(
         phase=number,
         title=phase.title,
-        status="met" if met else "not_met",
+        status="not_met" if problems else "met",
         reason="; ".join(problems) if problems else "gate met",
         total=len(records),
         passed=counts["passed"],
@@ -272,7 +265,7 @@ def evaluate_gate(
         errors=counts["error"],
         skipped=counts["skipped"],
         not_run=counts["not_run"],
-        pass_rate=pass_rate,
+        pass_rate=_pass_rate(judged)[0],
         min_pass_rate=phase.min_pass_rate,
         criteria=criteria,
         hung=found.started_not_finished,

@@ -8,7 +8,8 @@ the plugin loads in every pytest run.
 
 A rule's fields:
 
-- ``klass``: infrastructure, application or test (the brief's "Infrastructure ≠ Application");
+- ``failure_class``: infrastructure, application or test (the brief's "Infrastructure ≠
+  Application");
 - ``pattern``: a regular expression over the failure (exception type, message) and the error
   log lines of the test's own requests; a named group ``name`` fills ``{name}`` in the title,
   so a cause's title follows its evidence (``Module 'agent_tools_v2' missing at import``);
@@ -42,7 +43,7 @@ class Rule:
     """One cause a failure can be put under."""
 
     name: str
-    klass: FailureClass
+    failure_class: FailureClass
     title: str
     pattern: re.Pattern[str]
     part: str = ""
@@ -71,7 +72,7 @@ class Match:
 
 def _rule(  # noqa: PLR0917 - one row of the table, read left to right
     name: str,
-    klass: FailureClass,
+    failure_class: FailureClass,
     title: str,
     pattern: str,
     part: str = "",
@@ -81,7 +82,14 @@ def _rule(  # noqa: PLR0917 - one row of the table, read left to right
     criteria: tuple[str, ...] = (),
 ) -> Rule:
     return Rule(
-        name, klass, title, re.compile(pattern, re.IGNORECASE), part, areas, failfast, criteria
+        name,
+        failure_class,
+        title,
+        re.compile(pattern, re.IGNORECASE),
+        part,
+        areas,
+        failfast,
+        criteria,
     )
 
 

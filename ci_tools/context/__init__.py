@@ -7,15 +7,15 @@ platform's files (:mod:`~ci_tools.context.local`). :func:`gather` builds a run's
 
 from __future__ import annotations
 
-from ci_tools.context.gather import Plan, gather
+from ci_tools.context.gather import ContextRequest, gather
 from ci_tools.context.model import Context, ServiceContext, TestContext
 from ci_tools.context.sources import LogQuery, LogSource, RevisionSource, SourceError
 
 __all__ = [
     "Context",
+    "ContextRequest",
     "LogQuery",
     "LogSource",
-    "Plan",
     "RevisionSource",
     "ServiceContext",
     "SourceError",

@@ -180,7 +180,9 @@ def entry_message(entry: dict[str, Any]) -> str:
 
 
 def from_current_revisions(
-    entries: Iterable[dict[str, Any]], history: Sequence[RevisionInfo], serving: RevisionInfo | None
+    entries: Iterable[dict[str, Any]],
+    revisions: Sequence[RevisionInfo],
+    serving: RevisionInfo | None,
 ) -> list[dict[str, Any]]:
     """The entries not written by a revision older than the serving one: an earlier deploy's
     crash inside the failure window is not evidence about this one. Entries of the serving
@@ -189,7 +191,7 @@ def from_current_revisions(
     if serving is None or not serving.create_time:
         return list(entries)
     created = parse_time(serving.create_time)
-    older = {r.name for r in history if r.create_time and parse_time(r.create_time) < created}
+    older = {r.name for r in revisions if r.create_time and parse_time(r.create_time) < created}
     return [
         entry
         for entry in entries

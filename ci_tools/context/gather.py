@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from ci_tools.context import analysis
 from ci_tools.context.model import Context, LogLine, ServiceContext, TestContext
 from ci_tools.context.sources import LogQuery, LogSource, RevisionSource, SourceError
-from ci_tools.records import TestRecord
+from ci_tools.records import TestRecord, now
 
 FAILED = ("failed", "error")
 ENTRIES_PER_TEST = 50
@@ -50,7 +50,7 @@ def failure_window(
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class ContextRequest:
     """What to gather: the environment's services (role -> service name) and the records."""
 
     env: str
@@ -73,7 +73,7 @@ def _service_context(
     context = ServiceContext(role=role, name=name, revision_url=revisions.revision_url(name))
     try:
         service = analysis.parse_service(revisions.service(name))
-        history = sorted(
+        by_creation = sorted(
             (analysis.parse_revision(r) for r in revisions.revisions(name)),
             key=lambda r: (
                 analysis.parse_time(r.create_time)
@@ -84,10 +84,10 @@ def _service_context(
     except SourceError as exc:
         return dataclasses.replace(context, unavailable=f"context unavailable: {exc}"), []
     serving_name = analysis.serving_revision(service)
-    serving = next((r for r in history if r.name == serving_name), None)
+    serving = next((r for r in by_creation if r.name == serving_name), None)
     previous = None
     if serving is not None:
-        earlier = [r for r in history if r.create_time < serving.create_time]
+        earlier = [r for r in by_creation if r.create_time < serving.create_time]
         previous = earlier[-1] if earlier else None
     age = None
     if serving is not None and window is not None and serving.create_time:
@@ -107,7 +107,7 @@ def _service_context(
             traced = logs.entries(LogQuery(name, window.start, window.end, trace_ids))
             lines = [analysis.log_line(e, role) for e in traced]
         error_query = LogQuery(name, window.start, window.end, min_severity="ERROR")
-        errors = analysis.from_current_revisions(logs.entries(error_query), history, serving)
+        errors = analysis.from_current_revisions(logs.entries(error_query), by_creation, serving)
         start, end = analysis.rfc3339(window.start), analysis.rfc3339(window.end)
         base = logs.filter_text(error_query)
 
@@ -122,24 +122,24 @@ def _service_context(
     return context, lines
 
 
-def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
+def gather(request: ContextRequest, revisions: RevisionSource, logs: LogSource) -> Context:
     """The run's deployment context; never raises for a source's failure."""
-    deadline = time.monotonic() + plan.budget_s
-    failures = [r for r in plan.records if r.outcome in FAILED]
-    window = failure_window(failures, plan.before_s, plan.after_s)
+    deadline = time.monotonic() + request.budget_s
+    failures = [r for r in request.records if r.outcome in FAILED]
+    window = failure_window(failures, request.before_s, request.after_s)
     trace_ids = tuple(dict.fromkeys(t for r in failures for t in r.trace_ids))
     services: dict[str, ServiceContext] = {}
     lines: list[LogLine] = []
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(plan.services), 1))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(request.services), 1))
     futures = {
         pool.submit(
             _service_context, role, name, revisions, logs, window=window, trace_ids=trace_ids
         ): role
-        for role, name in plan.services.items()
+        for role, name in request.services.items()
     }
     done, _ = concurrent.futures.wait(futures, timeout=max(deadline - time.monotonic(), 0))
     for future, role in futures.items():
-        reason = f"the context budget of {plan.budget_s:g} s ran out"
+        reason = f"the context budget of {request.budget_s:g} s ran out"
         if future in done:
             try:
                 context, found = future.result()
@@ -150,7 +150,7 @@ def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
                 lines += found
                 continue
         services[role] = ServiceContext(
-            role=role, name=plan.services[role], unavailable=f"context unavailable: {reason}"
+            role=role, name=request.services[role], unavailable=f"context unavailable: {reason}"
         )
     pool.shutdown(wait=False, cancel_futures=True)  # a call stuck past its timeout is left
     requests: Counter[str] = Counter()
@@ -158,8 +158,8 @@ def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
     if id(logs) != id(revisions):  # the local source is both
         requests.update(logs.requests.snapshot())
     return Context(
-        generated_at=analysis.rfc3339(dt.datetime.now(dt.UTC)),
-        env=plan.env,
+        generated_at=now(),
+        env=request.env,
         source=getattr(revisions, "kind", "cloud"),
         project=revisions.project,
         region=revisions.region,
@@ -167,7 +167,7 @@ def gather(plan: Plan, revisions: RevisionSource, logs: LogSource) -> Context:
         window_end=analysis.rfc3339(window.end) if window else None,
         failures=len(failures),
         requests=dict(requests),
-        services=tuple(services[role] for role in plan.services),
+        services=tuple(services[role] for role in request.services),
         tests=_tests(failures, lines, logs),
     )
 

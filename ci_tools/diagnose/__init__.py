@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ci_tools.diagnose.causes import Cause, FailureGroup
 from ci_tools.diagnose.classify import Classified, classify
-from ci_tools.diagnose.escalation import Escalation, Fired
-from ci_tools.diagnose.verdict import Diagnosis, diagnose
+from ci_tools.diagnose.escalation import Escalated, Escalation, Fired
+from ci_tools.diagnose.verdict import Diagnosis, Verdict, diagnose
 from ci_tools.rules import APPLICATION, INFRASTRUCTURE, TEST
 
 __all__ = [
@@ -22,9 +22,11 @@ __all__ = [
     "Cause",
     "Classified",
     "Diagnosis",
+    "Escalated",
     "Escalation",
     "FailureGroup",
     "Fired",
+    "Verdict",
     "classify",
     "diagnose",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from ci_tools.context.model import Context, LogLine, ServiceContext
 from ci_tools.diagnose.classify import Classified, is_crash, is_error
@@ -27,7 +28,7 @@ class FailureGroup:
     """Failures sharing one signature."""
 
     signature: str
-    klass: FailureClass
+    failure_class: FailureClass
     cause: str
     tests: tuple[str, ...]
     phases: tuple[int, ...]
@@ -44,7 +45,7 @@ class Cause:
     """A ranked cause with its evidence."""
 
     title: str
-    klass: FailureClass
+    failure_class: FailureClass
     score: float
     evidence: tuple[str, ...]
     part: str = ""  # the broken part it names; "" for a symptom nothing explained
@@ -55,6 +56,14 @@ class Cause:
     def root(self) -> bool:
         """Whether it names a broken part."""
         return bool(self.part)
+
+    def as_json(self) -> dict[str, Any]:
+        """The cause as ``verdict.json`` holds it: its class under the key ``klass``, which
+        workflows already read."""
+        return {
+            ("klass" if name == "failure_class" else name): value
+            for name, value in dataclasses.asdict(self).items()
+        }
 
 
 def explain(classified: Sequence[Classified]) -> list[Classified]:
@@ -97,7 +106,7 @@ def group(classified: Sequence[Classified], context: Context | None) -> tuple[Fa
         groups.append(
             FailureGroup(
                 signature=sig,
-                klass=min((i.klass for i in items), key=CLASS_ORDER.__getitem__),
+                failure_class=min((i.failure_class for i in items), key=CLASS_ORDER.__getitem__),
                 cause=titles.most_common(1)[0][0],
                 tests=tuple(i.record.nodeid for i in items),
                 phases=tuple(sorted({i.record.phase for i in items})),
@@ -109,7 +118,7 @@ def group(classified: Sequence[Classified], context: Context | None) -> tuple[Fa
                 trace_urls=trace_urls.get(first.record.nodeid, ()),
             )
         )
-    groups.sort(key=lambda g: (CLASS_ORDER[g.klass], min(g.phases), -len(g.tests)))
+    groups.sort(key=lambda g: (CLASS_ORDER[g.failure_class], min(g.phases), -len(g.tests)))
     return tuple(groups)
 
 
@@ -135,6 +144,54 @@ def _service_evidence(service: ServiceContext, first_failure: str | None) -> lis
     return lines
 
 
+def _shared(members: Sequence[FailureGroup]) -> str:
+    """What the cause's groups share: `` share signature `...` `` or the most frequent of
+    several; "" without a group."""
+    if not members:
+        return ""
+    top = max(members, key=lambda g: len(g.tests))
+    if len(members) == 1:
+        return f" share signature `{top.signature}`"
+    return f" in {len(members)} signatures, most often `{top.signature}` ({len(top.tests)})"
+
+
+def _evidence(
+    items: Sequence[Classified],
+    members: Sequence[FailureGroup],
+    criteria: Sequence[CriterionResult],
+    context: Context | None,
+    *,
+    not_run: int,
+    first_failure: str | None,
+) -> tuple[str, ...]:
+    """One cause's evidence: its failures and signatures, the symptoms it explains, the tests
+    it kept from running, the services its failures logged errors in, its missed criteria."""
+    rule = items[0].rule
+    where = f"phase {', '.join(map(str, sorted({i.record.phase for i in items})))}"
+    evidence = [f"{len(items)} failure(s) in {where}{_shared(members)}"]
+    symptoms = Counter(i.consequence_of for i in items if i.consequence_of)
+    if symptoms:
+        evidence.append(
+            "also explains "
+            + ", ".join(f"{n} × {symptom.lower()}" for symptom, n in symptoms.most_common())
+        )
+    if not_run:
+        evidence.append(f"{not_run} test(s) depending on it not run (fail-fast)")
+    services = {line.service for i in items for line in i.logs if is_error(line)}
+    for service in context.services if context else ():
+        if service.role in services or (
+            service.unavailable is None
+            and service.service is not None
+            and service.service.not_ready_finding
+        ):
+            evidence += _service_evidence(service, first_failure)
+    for criterion in criteria:
+        if criterion.name in rule.criteria and not criterion.met and criterion.samples:
+            figure = format_value(criterion.measured, criterion.unit, criterion.bound)
+            evidence.append(f"{criterion.title} {figure}, target {criterion.target}")
+    return tuple(dict.fromkeys(evidence))
+
+
 def rank(
     classified: Sequence[Classified],
     groups: Sequence[FailureGroup],
@@ -152,55 +209,26 @@ def rank(
     for title, items in by_title.items():
         rule = items[0].rule
         members = [g for g in groups if g.cause == title]
-        phases = sorted({i.record.phase for i in items})
-        top = max(members, key=lambda g: len(g.tests)) if members else None
-        where = f"phase {', '.join(map(str, phases))}"
-        shared = ""
-        if top is not None:
-            shared = (
-                f" share signature `{top.signature}`"
-                if len(members) == 1
-                else f" in {len(members)} signatures, most often `{top.signature}` "
-                f"({len(top.tests)})"
-            )
-        evidence = [f"{len(items)} failure(s) in {where}{shared}"]
-        symptoms = Counter(i.consequence_of for i in items if i.consequence_of)
-        if symptoms:
-            evidence.append(
-                "also explains "
-                + ", ".join(f"{n} × {symptom.lower()}" for symptom, n in symptoms.most_common())
-            )
-        if not_run[title]:
-            evidence.append(f"{not_run[title]} test(s) depending on it not run (fail-fast)")
-        services = {line.service for i in items for line in i.logs if is_error(line)}
-        for service in context.services if context else ():
-            if service.role in services or (
-                service.unavailable is None
-                and service.service is not None
-                and service.service.not_ready_finding
-            ):
-                evidence += _service_evidence(service, first_failure)
-        for criterion in criteria:
-            if criterion.name in rule.criteria and not criterion.met and criterion.samples:
-                figure = format_value(criterion.measured, criterion.unit, criterion.bound)
-                evidence.append(f"{criterion.title} {figure}, target {criterion.target}")
-        score = SCORE[rule.klass] * len(items) / min(phases)
+        evidence = _evidence(
+            items, members, criteria, context, not_run=not_run[title], first_failure=first_failure
+        )
+        score = SCORE[rule.failure_class] * len(items) / min(i.record.phase for i in items)
         causes.append(
             Cause(
                 title,
-                rule.klass,
+                rule.failure_class,
                 round(score, 3),
-                tuple(dict.fromkeys(evidence)),
+                evidence,
                 rule.part,
                 len(items),
                 not_run[title],
             )
         )
-    return tuple(sorted(causes, key=lambda c: (CLASS_ORDER[c.klass], -c.score)))
+    return tuple(sorted(causes, key=lambda c: (CLASS_ORDER[c.failure_class], -c.score)))
 
 
 def headlines(causes: Sequence[Cause]) -> tuple[Cause, ...]:
     """What the summary leads with: every independent root cause (each explains failures the
     others do not); without a root, the top cause."""
-    roots = tuple(c for c in causes if c.root and c.klass == "infrastructure")
+    roots = tuple(c for c in causes if c.root and c.failure_class == "infrastructure")
     return roots or tuple(causes[:1])

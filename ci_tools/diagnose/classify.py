@@ -44,9 +44,9 @@ class Classified:
     consequence_of: str = ""  # the root cause's title, when a symptom was put under it
 
     @property
-    def klass(self) -> FailureClass:
+    def failure_class(self) -> FailureClass:
         """Its class: a consequence takes its root's."""
-        return self.rule.klass
+        return self.rule.failure_class
 
 
 def classify(

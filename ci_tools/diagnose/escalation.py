@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
-from ci_tools.config import Config, EscalationRule
+from ci_tools.config import Config, EscalationLevel, EscalationRule
 from ci_tools.phases import CriterionResult, evaluate_criterion, format_value
 from ci_tools.records import TestRecord
 
-LEVEL_ORDER = {"P0": 0, "P1": 1, "P2": 2, "none": 3}
-HISTORY_FACTS = {"agent_pipeline_failing_h", "redis_down_h", "database_slow_runs"}
+# What a run is escalated to: the worst level of the rules that fired, "none" when none did.
+Escalated = EscalationLevel | Literal["none"]
+LEVEL_ORDER: dict[Escalated, int] = {"P0": 0, "P1": 1, "P2": 2, "none": 3}
+# The facts only the run store gives (how long a part has been failing, run after run).
+DURATION_FACTS = {"agent_pipeline_failing_h", "redis_down_h", "database_slow_runs"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +24,7 @@ class Fired:
     """A rule that fired, with the numbers that made it fire."""
 
     rule: str
-    level: str
+    level: EscalationLevel
     because: str  # "database latency ≥ 10,012 ms (every sample) > 10,000 ms"
 
     def __str__(self) -> str:
@@ -31,7 +35,7 @@ class Fired:
 class Escalation:
     """The escalation level and the rules behind it."""
 
-    level: str  # "P0", "P1", "P2" or "none"
+    level: Escalated
     fired: tuple[Fired, ...]
     notes: tuple[str, ...] = ()
 
@@ -97,10 +101,10 @@ def escalate(
     records: Sequence[TestRecord],
     facts: Mapping[str, Fact],
     *,
-    history: bool = False,
+    store_answered: bool = False,
 ) -> Escalation:
     """The level the rules give, every fired rule with its numbers, and notes on rules that
-    could not be judged (those of history, when ``history`` says no run store answered)."""
+    could not be judged (those of the run store's facts, when no store answered)."""
     by_name = {c.name: c for c in criteria}
     fired: list[Fired] = []
     waiting: list[str] = []
@@ -123,13 +127,13 @@ def escalate(
             continue
         fact = facts.get(rule.fact or "")
         if fact is None:
-            if rule.fact in HISTORY_FACTS and not history:
+            if rule.fact in DURATION_FACTS and not store_answered:
                 waiting.append(rule.name)
             continue
         if _crosses(rule, fact.value, ""):
             fired.append(Fired(rule.name, rule.level, fact.text))
     fired.sort(key=lambda f: LEVEL_ORDER[f.level])
-    level = fired[0].level if fired else "none"
+    level: Escalated = fired[0].level if fired else "none"
     notes = (
         (f"not judged without run history: {', '.join(waiting)} (no run store answered)",)
         if waiting

@@ -6,24 +6,26 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
-from ci_tools.config import PRIORITY_NAMES, Config
+from ci_tools.config import Config
 from ci_tools.context.model import Context
 from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
 from ci_tools.diagnose.classify import Classified, classify, group_signature, is_crash
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
 from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
-from ci_tools.records import TestRecord
+from ci_tools.records import PRIORITIES, Priority, TestRecord
 from ci_tools.rules import INFRASTRUCTURE
 
-Verdict = str  # "healthy", "unhealthy", "incomplete" (a phase did not run) or "unknown"
+# A run's verdict: "incomplete" when a configured phase did not run, "unknown" without a gate.
+Verdict = Literal["healthy", "unhealthy", "incomplete", "unknown"]
 
 
 @dataclasses.dataclass(frozen=True)
 class AtRisk:
     """A priority with tests failing or not run in this run, counted from its records."""
 
-    priority: str  # P1 .. P6
+    priority: Priority
     label: str  # "P1 Core platform — $120K+ MRR"
     title: str
     protects: str  # "" when the priorities table states nothing
@@ -44,7 +46,7 @@ def at_risk(config: Config, records: Sequence[TestRecord]) -> tuple[AtRisk, ...]
     """Each priority whose selected tests did not all pass or skip, P1 first; none when
     every test passed. Tests without a priority are not counted here."""
     found = []
-    for name in PRIORITY_NAMES:
+    for name in PRIORITIES:
         mine = [r for r in records if r.priority == name]
         failing = sum(r.outcome in ("failed", "error") for r in mine)
         not_run = sum(r.outcome == "not_run" for r in mine)
@@ -134,10 +136,10 @@ def diagnose(
     context: Context | None,
     notes: Sequence[str] = (),
     *,
-    history: Mapping[str, Fact] | None = None,
+    duration_facts: Mapping[str, Fact] | None = None,
 ) -> Diagnosis:
     """The run's diagnosis from its gates, records, (optional) deployment context and (optional)
-    history facts."""
+    facts of the run store (None: no store answered)."""
     classified = _classified(records, context)
     groups = group(classified, context)
     criteria = tuple(
@@ -157,7 +159,7 @@ def diagnose(
             if c.samples and not c.met
         )
     phase1 = next((g for g in gates if g.phase == 1), None)
-    facts = {**run_facts(records, None if phase1 is None else phase1.met), **(history or {})}
+    facts = {**run_facts(records, None if phase1 is None else phase1.met), **(duration_facts or {})}
     counts = Counter(r.outcome for r in records)
     return Diagnosis(
         verdict=_verdict(gates),
@@ -165,7 +167,9 @@ def diagnose(
         criteria=criteria,
         groups=groups,
         causes=causes,
-        escalation=escalate(config, criteria, records, facts, history=history is not None),
+        escalation=escalate(
+            config, criteria, records, facts, store_answered=duration_facts is not None
+        ),
         counts={
             "tests": len(records),
             "passed": counts["passed"],

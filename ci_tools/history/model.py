@@ -42,7 +42,7 @@ class ResultRow:
     retries: int = 0  # failed attempts retried before the last (schema 0002)
     signature: str = ""
     cause: str = ""
-    cause_class: str = ""
+    failure_class: str = ""  # the cause's; stored in the column ``cause_class``
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,5 +62,5 @@ class PastResult:
     phase: int
     outcome: str
     cause: str
-    cause_class: str
+    failure_class: str
     duration_s: float = 0.0

@@ -12,7 +12,6 @@ so reporting the same run twice never duplicates it, and a GitHub re-run is a ne
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ci_tools._exceptions import HistoryError
-from ci_tools.config import HISTORY_URL, sqlite_url, store_url
 
-__all__ = ["HISTORY_URL", "Store", "describe", "open_store", "sqlite_url", "store_url"]
+__all__ = ["Store", "describe", "open_store"]
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.schema import criteria, results, runs
+from ci_tools.records import now
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -131,7 +130,7 @@ class Store:
         values = dataclasses.asdict(run)
         values["revisions"] = json.dumps(run.revisions, sort_keys=True)
         values["phases_ran"] = ",".join(map(str, run.phases_ran))
-        values["recorded_at"] = _now()
+        values["recorded_at"] = now()
         with self._errors("record the run"), self.engine.begin() as db:
             db.execute(
                 runs.delete().where(
@@ -145,12 +144,7 @@ class Store:
                 raise HistoryError(f"history store {self.where}: no key for the new run")
             key = int(inserted[0])
             if rows:
-                # vars(), not dataclasses.asdict: asdict deep-copies every field, which was
-                # two thirds of recording a run of 500 tests.
-                db.execute(
-                    results.insert(),
-                    [{**vars(row), "run": key, "areas": ",".join(row.areas)} for row in rows],
-                )
+                db.execute(results.insert(), [_result_values(row, key) for row in rows])
             if measured:
                 db.execute(criteria.insert(), [{**m, "run": key} for m in measured])
         return key
@@ -185,7 +179,7 @@ class Store:
             results.c.phase,
             results.c.outcome,
             results.c.cause,
-            results.c.cause_class,
+            results.c.cause_class.label("failure_class"),
             results.c.duration_s,
         ).where(results.c.run.in_(list(run_keys)))
         with self._errors("read results"), self.engine.connect() as db:
@@ -222,8 +216,13 @@ def _past_run(row: Any) -> PastRun:
     )
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _result_values(row: ResultRow, run: int) -> dict[str, Any]:
+    """A result as its table's row: the failure class in the column ``cause_class``."""
+    # vars(), not dataclasses.asdict: asdict deep-copies every field, which was two thirds of
+    # recording a run of 500 tests.
+    values = vars(row) | {"run": run, "areas": ",".join(row.areas)}
+    values["cause_class"] = values.pop("failure_class")
+    return values
 
 
 def open_store(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:

@@ -1,11 +1,11 @@
-"""The report's use of the run store: what this run adds to it, and what the runs before it
-say of this one (new vs known failures, flaky vs broken tests, how long a part has been
-failing, historical success), shaped for the worklog and the escalation rules."""
+"""The report's look back over the run store: what this run adds to it, and what the runs
+before it say of this one (new vs known failures, flaky vs broken tests, how long a part has
+been failing, historical success), shaped for the worklog and the escalation rules."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ci_tools.config import Config
@@ -25,9 +25,9 @@ from ci_tools.history.analysis import (
     track_record,
 )
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
-from ci_tools.history.store import HISTORY_URL, Store, store_url
+from ci_tools.history.store import Store
 
-__all__ = ["HISTORY_URL", "HistoryView", "build_view", "gather", "store_url"]
+__all__ = ["LookbackView", "build_view", "gather"]
 from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
 from ci_tools.wording import age, utc
@@ -57,7 +57,8 @@ def run_row(
     phase1 = next((g for g in diagnosis.gates if g.phase == 1), None)
     failures = diagnosis.counts["failed"] + diagnosis.counts["errors"]
     outage = (phase1 is not None and phase1.status == "not_met") or any(
-        c.root and c.klass == INFRASTRUCTURE and c.tests * 2 > failures for c in diagnosis.causes
+        c.root and c.failure_class == INFRASTRUCTURE and c.tests * 2 > failures
+        for c in diagnosis.causes
     )
     redis = next((c for c in diagnosis.criteria if c.name == "redis_latency_ms"), None)
     database = [
@@ -107,7 +108,7 @@ def result_rows(diagnosis: Diagnosis, records: Sequence[TestRecord]) -> list[Res
                 retries=r.retries,
                 signature=group.signature if group else "",
                 cause=group.cause if group else "",
-                cause_class=group.klass if group else "",
+                failure_class=group.failure_class if group else "",
             )
         )
     return rows
@@ -129,8 +130,8 @@ def measured_criteria(diagnosis: Diagnosis) -> list[dict[str, Any]]:
 
 
 @dataclasses.dataclass(frozen=True)
-class HistoryView:
-    """What history says of the current run, for the worklog and the outputs."""
+class LookbackView:
+    """What the earlier runs say of the current run, for the worklog and the outputs."""
 
     runs: int  # earlier runs of this environment in the store
     window: int  # of those, the runs behind the rates and the expected state
@@ -170,7 +171,7 @@ def _part_line(state: PartState) -> str:
     return line
 
 
-def history_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> dict[str, Fact]:
+def duration_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> dict[str, Fact]:
     """The facts the duration rules of escalation read."""
     facts: dict[str, Fact] = {}
     for fact, part, holds in (
@@ -197,21 +198,18 @@ def history_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> d
     return facts
 
 
-def build_view(
+def _track_records(
     config: Config,
-    *,
     current: RunRow,
     records: Sequence[TestRecord],
-    diagnosis: Diagnosis,
     past: Sequence[PastRun],
     past_results: Sequence[PastResult],
-) -> HistoryView:
-    """History's view of the current run (pure)."""
-    settings = config.history
+) -> dict[str, TrackRecord]:
+    """Each test of the current run with its track record over the earlier runs."""
     by_run: dict[int, dict[str, PastResult]] = {}
     for result in past_results:
         by_run.setdefault(result.run, {})[result.nodeid] = result
-    tests = {
+    return {
         r.nodeid: track_record(
             r.nodeid,
             r.phase,
@@ -219,12 +217,19 @@ def build_view(
             current=current,
             past=past,
             by_run=by_run,
-            last=settings.last,
-            min_results=settings.min_results,
+            last=config.history.last,
+            min_results=config.history.min_results,
             retried=r.retries > 0,
         )
         for r in records
     }
+
+
+def _group_lines(
+    diagnosis: Diagnosis, tests: Mapping[str, TrackRecord]
+) -> tuple[dict[str, str], int, int]:
+    """Each failure group's line (new, or known since when) by signature, and how many of
+    the failing tests are new and known."""
     groups = {}
     new = known = 0
     for group in diagnosis.groups:
@@ -239,32 +244,57 @@ def build_view(
             if members
             else "new"
         )
+    return groups, new, known
+
+
+def _summary(diagnosis: Diagnosis, tests: Mapping[str, TrackRecord], new: int, known: int) -> str:
+    """The worklog's one line near the top: how many failing tests are new, how many known,
+    and since when the oldest has failed."""
     failing = new + known
+    if not failing:
+        return ""
+    if not known:
+        return f"all {failing} failing test(s) new: they passed the last time their phase ran"
+    summary = f"{new} of {failing} failing test(s) new; {known} known"
     oldest = max(
         (tests[t] for g in diagnosis.groups for t in g.tests if t in tests),
         key=lambda t: t.failing_runs,
         default=None,
     )
-    if not failing:
-        summary = ""
-    elif not known:
-        summary = f"all {failing} failing test(s) new: they passed the last time their phase ran"
-    else:
-        summary = f"{new} of {failing} failing test(s) new; {known} known"
-        if oldest is not None and oldest.status == "known":
-            summary += f", the oldest {_known(oldest).removeprefix('known: ')}"
-    window = list(past[: settings.window])
-    file_rates = {
-        str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
-    }
-    checks = {
+    if oldest is not None and oldest.status == "known":
+        summary += f", the oldest {_known(oldest).removeprefix('known: ')}"
+    return summary
+
+
+def _part_checks(slow_database_ms: float) -> dict[str, Callable[[RunRow], bool]]:
+    """How to tell, from a stored run, that each part failed in it."""
+    return {
         "Redis": lambda r: r.redis_down,
         "agent pipeline": lambda r: r.agent_pipeline_failed,
         "database": lambda r: (
-            r.database_min_ms is not None and r.database_min_ms > settings.slow_database_ms
+            r.database_min_ms is not None and r.database_min_ms > slow_database_ms
         ),
     }
-    return HistoryView(
+
+
+def build_view(
+    config: Config,
+    *,
+    current: RunRow,
+    records: Sequence[TestRecord],
+    diagnosis: Diagnosis,
+    past: Sequence[PastRun],
+    past_results: Sequence[PastResult],
+) -> LookbackView:
+    """The earlier runs' view of the current run (pure)."""
+    tests = _track_records(config, current, records, past, past_results)
+    groups, new, known = _group_lines(diagnosis, tests)
+    window = list(past[: config.history.window])
+    file_rates = {
+        str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
+    }
+    checks = _part_checks(config.history.slow_database_ms)
+    return LookbackView(
         runs=len(past),
         window=len(window),
         groups=groups,
@@ -276,8 +306,8 @@ def build_view(
             int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
         },
         expected=tuple(_part_line(s) for s in expected_state(current, window, checks)),
-        facts=history_facts(config, current, past),
-        summary=summary,
+        facts=duration_facts(config, current, past),
+        summary=_summary(diagnosis, tests, new, known),
         trend=tuple(_trend(config, current, records, window, past_results)),
         last_healthy=next((run for run in past if run.verdict == "healthy"), None),
         files=_files(records, file_rates),

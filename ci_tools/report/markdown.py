@@ -16,20 +16,27 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from ci_tools.context.model import Context, ServiceContext
-from ci_tools.diagnose import Diagnosis
+from ci_tools.diagnose import Diagnosis, Verdict
 from ci_tools.history.analysis import Rate, TrendPoint
-from ci_tools.phases import CriterionResult, format_value
+from ci_tools.phases import CriterionResult, GateStatus, format_value
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Entry, Quarantine
+from ci_tools.rules import FailureClass
 from ci_tools.wording import age, phase_range, utc
 
 if TYPE_CHECKING:
     from ci_tools.report.changes import Commit
-    from ci_tools.report.history import HistoryView
+    from ci_tools.report.lookback import LookbackView
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
-ICONS = {"healthy": "✅", "unhealthy": "❌", "incomplete": "⚠️", "unknown": "❔"}
-GATE_MARKS = {"met": "✅", "not_met": "❌", "skipped": "⏭️", "not_run": "⚠️"}
+ICONS: dict[Verdict, str] = {"healthy": "✅", "unhealthy": "❌", "incomplete": "⚠️", "unknown": "❔"}
+GATE_MARKS: dict[GateStatus, str] = {"met": "✅", "not_met": "❌", "skipped": "⏭️", "not_run": "⚠️"}
+# How the next steps open, infrastructure before application before tests.
+STEP_OPENINGS: dict[FailureClass, str] = {
+    "infrastructure": "Fix the infrastructure first",
+    "application": "Then the application",
+    "test": "Then the tests",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,18 +50,18 @@ class Meta:
 
 
 @dataclasses.dataclass(frozen=True)
-class Level:
-    """One rung of the size ladder."""
+class Rung:
+    """One step of the size ladder."""
 
     collapse: bool = False  # drop log lines, test lists and links from the groups
     max_groups: int | None = None
 
 
 LADDER = (
-    Level(),
-    Level(collapse=True),
-    Level(collapse=True, max_groups=50),
-    Level(collapse=True, max_groups=10),
+    Rung(),
+    Rung(collapse=True),
+    Rung(collapse=True, max_groups=50),
+    Rung(collapse=True, max_groups=10),
 )
 
 
@@ -188,12 +195,7 @@ def next_steps(diagnosis: Diagnosis, context: Context | None) -> list[str]:
     steps = []
     for cause in diagnosis.causes[:5]:
         where = f" ({cause.evidence[0]})" if cause.evidence else ""
-        if cause.klass == "infrastructure":
-            steps.append(f"Fix the infrastructure first: {cause.title.lower()}{where}.")
-        elif cause.klass == "application":
-            steps.append(f"Then the application: {cause.title.lower()}{where}.")
-        else:
-            steps.append(f"Then the tests: {cause.title.lower()}{where}.")
+        steps.append(f"{STEP_OPENINGS[cause.failure_class]}: {cause.title.lower()}{where}.")
     for service in context.services if context else ():
         if service.service and service.service.not_ready_finding:
             steps.insert(0, f"Check {service.role}: {service.service.not_ready_finding}.")
@@ -210,14 +212,15 @@ def render(
     diagnosis: Diagnosis,
     context: Context | None,
     meta: Meta,
-    level: Level = LADDER[0],
+    rung: Rung = LADDER[0],
     *,
-    history: HistoryView | None = None,
+    lookback: LookbackView | None = None,
     changes: Sequence[Commit] = (),
     quarantine: Quarantine = NO_QUARANTINE,
 ) -> str:
-    """The worklog at one level of detail (with what history says, when a store answered)."""
-    groups = diagnosis.groups if level.max_groups is None else diagnosis.groups[: level.max_groups]
+    """The worklog at one rung of the ladder (with what the earlier runs say, when a store
+    answered)."""
+    groups = diagnosis.groups if rung.max_groups is None else diagnosis.groups[: rung.max_groups]
     services = context.services if context else ()
     revisions = ", ".join(s.revision.name for s in services if s.revision) or "-"
     return _ENV.get_template("worklog.md.j2").render(
@@ -232,16 +235,16 @@ def render(
         age=_age,
         groups=groups,
         hidden_groups=len(diagnosis.groups) - len(groups),
-        collapse=level.collapse,
+        collapse=rung.collapse,
         max_tests=20,
         max_lines=12,
         max_causes=5,
         context_services=services,
         steps=next_steps(diagnosis, context),
         skipped_line=skipped_line(diagnosis),
-        h=history,
+        h=lookback,
         rate=Rate.text,
-        trend=trend_chart(history.trend) if history else "",
+        trend=trend_chart(lookback.trend) if lookback else "",
         changes=[_change(c) for c in changes],
         quarantined=_quarantined(diagnosis, quarantine),
         expired=quarantine.expired,
@@ -255,28 +258,28 @@ def fit(
     *,
     limit: int = SUMMARY_LIMIT,
     full: str | None = None,
-    history: HistoryView | None = None,
+    lookback: LookbackView | None = None,
     changes: Sequence[Commit] = (),
     quarantine: Quarantine = NO_QUARANTINE,
 ) -> tuple[str, int]:
     """The most detailed worklog under ``limit`` bytes, and the ladder rung used (0 = full;
     len(LADDER) = truncated). ``full``, when given, is the already rendered first rung."""
-    for rung, level in enumerate(LADDER):
+    for index, rung in enumerate(LADDER):
         text = (
             full
-            if rung == 0 and full is not None
+            if index == 0 and full is not None
             else render(
                 diagnosis,
                 context,
                 meta,
-                level,
-                history=history,
+                rung,
+                lookback=lookback,
                 changes=changes,
                 quarantine=quarantine,
             )
         )
         if len(text.encode()) <= limit:
-            return text, rung
+            return text, index
     pointer = (
         f"\n\n… truncated to fit GitHub's {limit // 1024} KiB summary limit; the full "
         f"worklog is `{meta.artifact}` in the run's artifact.\n"

@@ -5,10 +5,16 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ci_tools.diagnose import Diagnosis
+from ci_tools.diagnose import Diagnosis, Verdict
+from ci_tools.phases import GateStatus
 
-STYLES = {"met": "green", "not_met": "bold red", "skipped": "yellow", "not_run": "yellow"}
-VERDICT_STYLES = {
+STYLES: dict[GateStatus, str] = {
+    "met": "green",
+    "not_met": "bold red",
+    "skipped": "yellow",
+    "not_run": "yellow",
+}
+VERDICT_STYLES: dict[Verdict, str] = {
     "healthy": "bold green",
     "unhealthy": "bold red",
     "incomplete": "bold yellow",
@@ -38,7 +44,7 @@ def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = 
         + (f", escalation [bold red]{level}[/]" if level != "none" else "")
     )
     for cause in diagnosis.headlines or diagnosis.causes[:1]:
-        console.print(f"  cause: [bold]{cause.title}[/] ({cause.klass})")
+        console.print(f"  cause: [bold]{cause.title}[/] ({cause.failure_class})")
         for line in cause.evidence[:3]:
             console.print(f"    - {line}", markup=False)
     for fired in diagnosis.escalation.fired:

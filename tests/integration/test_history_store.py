@@ -20,9 +20,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from ci_tools._exceptions import HistoryError
+from ci_tools.environment import sqlite_url
 from ci_tools.history.model import ResultRow, RunRow
 from ci_tools.history.schema import metadata
-from ci_tools.history.store import open_store, sqlite_url
+from ci_tools.history.store import open_store
 from reference_platform import stack
 from tests.integration.helpers import service_secrets
 
@@ -63,7 +64,7 @@ ROWS = [
         0.2,
         signature="sig",
         cause="Redis down",
-        cause_class="infrastructure",
+        failure_class="infrastructure",
     ),
     ResultRow("t.py::b", "t.py", 1, None, (), "passed", 0.1),
 ]

@@ -110,7 +110,7 @@ def test_an_earlier_deploys_errors_are_not_evidence_about_this_one() -> None:
     def revision(name: str, minute: int) -> dict[str, object]:
         return {"name": name, "createTime": f"2026-01-01T00:{minute:02d}:00Z"}
 
-    history = [
+    revisions = [
         analysis.parse_revision(revision(name, minute))
         for name, minute in (("b-1", 0), ("b-2", 10), ("b-3", 20))
     ]
@@ -120,6 +120,6 @@ def test_an_earlier_deploys_errors_are_not_evidence_about_this_one() -> None:
         return {"severity": "ERROR", "textPayload": "boom", "resource": {"labels": labels}}
 
     entries = [entry("b-1"), entry("b-2"), entry("b-3"), entry(None)]
-    kept = analysis.from_current_revisions(entries, history, history[1])
+    kept = analysis.from_current_revisions(entries, revisions, revisions[1])
     assert kept == [entry("b-2"), entry("b-3"), entry(None)]
-    assert analysis.from_current_revisions(entries, history, None) == entries
+    assert analysis.from_current_revisions(entries, revisions, None) == entries

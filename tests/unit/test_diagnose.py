@@ -10,7 +10,7 @@ import pytest
 from ci_tools import config as cfg
 from ci_tools.context.model import LogLine
 from ci_tools.diagnose import APPLICATION, INFRASTRUCTURE, TEST, classify, diagnose
-from ci_tools.phases import GateResult
+from ci_tools.phases import GateResult, GateStatus
 from ci_tools.records import Failure, Measurement, TestRecord
 from ci_tools.rules import FailFast
 from tests.fakes.records import make_record
@@ -142,13 +142,16 @@ def test_failures_are_classified_from_exception_status_and_logs(
     """Each rule: connection, DNS, TLS, 5xx, secrets, 4xx, content, database, credentials,
     a crashed test process."""
     found = classify(record(message, kind), logs)
-    assert (found.rule.klass, found.title) == expected
+    assert (found.rule.failure_class, found.title) == expected
 
 
 def test_fixture_errors_are_test_problems() -> None:
     """A setup error without an infrastructure sign is the test's own fault."""
     found = classify(record("fixture 'x' not found", "Error", outcome="error"), ())
-    assert (found.rule.klass, found.title) == (TEST, "Test setup failed (fixture or collection)")
+    assert (found.rule.failure_class, found.title) == (
+        TEST,
+        "Test setup failed (fixture or collection)",
+    )
 
 
 def test_a_timed_out_agent_test_is_a_hanging_pipeline() -> None:
@@ -162,13 +165,13 @@ def test_a_503_is_explained_by_the_service_crash_and_names_the_module() -> None:
     logs = (LogLine("t", "ERROR", "backend", "GET /health 503", status=503),)
     crash = ("backend failed to start: ModuleNotFoundError: No module named 'agent_tools_v2'",)
     found = classify(record("HTTP 503"), logs, crash)
-    assert (found.rule.klass, found.title) == (
+    assert (found.rule.failure_class, found.title) == (
         INFRASTRUCTURE,
         "Module 'agent_tools_v2' missing at import",
     )
 
 
-def gate(phase: int, status: str) -> GateResult:
+def gate(phase: int, status: GateStatus) -> GateResult:
     """A gate result of the given status."""
     return GateResult(phase=phase, title=f"P{phase}", status=status, reason="r")
 
@@ -262,7 +265,7 @@ def test_causes_rank_infrastructure_first_and_earlier_phases_higher() -> None:
     app = [record(f"assert {i} == 0", phase=2) for i in range(10)]
     infra = [record("Error 111 connecting to 127.0.0.1:6379", "ConnectionError", phase=3)]
     result = diagnose(config(), [gate(1, "met")], app + infra, None)
-    assert [c.klass for c in result.causes] == [INFRASTRUCTURE, APPLICATION]
+    assert [c.failure_class for c in result.causes] == [INFRASTRUCTURE, APPLICATION]
     assert result.causes[0].evidence[0].startswith("1 failure(s) in phase 3 share signature")
 
 
@@ -277,10 +280,12 @@ def test_symptoms_follow_the_root_that_explains_them() -> None:
     hung = record("still running when the phase budget", "Hung", areas=("agent",))
     unrelated = record("signup: HTTP 500", areas=("auth",))
     result = diagnose(config(), [gate(2, "not_met")], [*stalled, symptom, hung], None)
-    assert [(c.title, c.klass) for c in result.causes] == [("Agent pipeline hangs", INFRASTRUCTURE)]
+    assert [(c.title, c.failure_class) for c in result.causes] == [
+        ("Agent pipeline hangs", INFRASTRUCTURE)
+    ]
     assert "also explains" in result.causes[0].evidence[1]
     mixed = diagnose(config(), [gate(2, "not_met")], [*stalled, unrelated], None)
-    assert [c.klass for c in mixed.causes] == [INFRASTRUCTURE, APPLICATION]
+    assert [c.failure_class for c in mixed.causes] == [INFRASTRUCTURE, APPLICATION]
 
 
 def test_independent_causes_are_all_headlines() -> None:

@@ -9,7 +9,7 @@ import datetime as dt
 from ci_tools.config import parse
 from ci_tools.history.analysis import streak, success_rates, track_record
 from ci_tools.history.model import PastResult, PastRun, RunRow
-from ci_tools.report.history import history_facts
+from ci_tools.report.lookback import duration_facts
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
 NODE = "tests/e2e/t.py::test_x"
@@ -48,7 +48,7 @@ def current(minutes: float = 600, **changes: object) -> RunRow:
     return run(0, minutes, **changes)
 
 
-def history(
+def past_runs(
     outcomes: list[str], **changes: object
 ) -> tuple[list[PastRun], dict[int, dict[str, PastResult]]]:
     """Past runs newest first, one every 10 minutes before the current one, with NODE's
@@ -63,14 +63,14 @@ def history(
 
 def test_a_failure_after_a_pass_is_new() -> None:
     """Failing now, passed the last time its phase ran: new, since this run."""
-    past, by_run = history(["passed", "failed"])
+    past, by_run = past_runs(["passed", "failed"])
     found = track_record(NODE, 1, "failed", current=current(), past=past, by_run=by_run)
     assert (found.status, found.failing_runs) == ("new", 1)
 
 
 def test_a_repeated_failure_is_known_since_its_first_run() -> None:
     """Failing in the last two runs too: known since the older of them, 3 runs, 20 min."""
-    past, by_run = history(["failed", "error", "passed"])
+    past, by_run = past_runs(["failed", "error", "passed"])
     found = track_record(NODE, 1, "failed", current=current(), past=past, by_run=by_run)
     assert found.status == "known"
     assert found.since is not None
@@ -80,7 +80,7 @@ def test_a_repeated_failure_is_known_since_its_first_run() -> None:
 
 def test_runs_where_its_phase_did_not_run_are_passed_over() -> None:
     """A run that stopped before the test's phase says nothing of it."""
-    past, by_run = history(["passed", "failed", "passed"])
+    past, by_run = past_runs(["passed", "failed", "passed"])
     phase2 = [dataclasses.replace(r, phases_ran=(1, 2)) for r in past]
     phase2[0] = dataclasses.replace(phase2[0], phases_ran=(1,))  # phase 2 skipped there
     by_run2 = {
@@ -94,12 +94,12 @@ def test_runs_where_its_phase_did_not_run_are_passed_over() -> None:
 
 def test_two_flips_over_enough_results_are_flaky_and_too_few_are_not() -> None:
     """Flaky needs at least min_results results and two flips; fewer results never are."""
-    past, by_run = history(["passed", "failed", "passed", "passed", "passed"])
+    past, by_run = past_runs(["passed", "failed", "passed", "passed", "passed"])
     found = track_record(
         NODE, 1, "failed", current=current(), past=past, by_run=by_run, min_results=5
     )
     assert (found.flaky, found.flips, found.results) == (True, 3, 6)
-    few, few_by_run = history(["passed", "failed"])
+    few, few_by_run = past_runs(["passed", "failed"])
     assert not track_record(
         NODE, 1, "failed", current=current(), past=few, by_run=few_by_run, min_results=5
     ).flaky
@@ -107,7 +107,7 @@ def test_two_flips_over_enough_results_are_flaky_and_too_few_are_not() -> None:
 
 def test_both_outcomes_on_one_commit_and_revisions_are_flaky() -> None:
     """A re-run of the same build that passed where this one failed: flaky at once."""
-    past, by_run = history(["passed"], commit="c0", revisions={"backend": "backend-00000"})
+    past, by_run = past_runs(["passed"], commit="c0", revisions={"backend": "backend-00000"})
     found = track_record(NODE, 1, "failed", current=current(), past=past, by_run=by_run)
     assert found.flaky
     assert not found.broken
@@ -115,14 +115,14 @@ def test_both_outcomes_on_one_commit_and_revisions_are_flaky() -> None:
 
 def test_failing_in_every_run_since_a_point_is_broken() -> None:
     """Failing now and in the runs before, after passing: broken, not flaky."""
-    past, by_run = history(["failed", "failed", "passed", "passed", "passed"])
+    past, by_run = past_runs(["failed", "failed", "passed", "passed", "passed"])
     found = track_record(NODE, 1, "failed", current=current(), past=past, by_run=by_run)
     assert (found.broken, found.flaky) == (True, False)
 
 
 def test_outage_runs_never_make_a_test_flaky_or_broken() -> None:
     """Failures in outage runs (the current one included) are left out of the sample."""
-    past, by_run = history(["failed", "passed", "failed", "passed", "failed"], outage=True)
+    past, by_run = past_runs(["failed", "passed", "failed", "passed", "failed"], outage=True)
     found = track_record(NODE, 1, "failed", current=current(outage=True), past=past, by_run=by_run)
     assert (found.results, found.flaky, found.broken) == (0, False, False)
     assert found.status == "known"  # still known: outages do not hide a repeated failure
@@ -135,20 +135,20 @@ def test_streaks_give_the_duration_rules_their_hours_and_runs() -> None:
     past.append(run(99, 0))
     config = parse({})
     now = current(redis_down=True)
-    facts = history_facts(config, now, past)
+    facts = duration_facts(config, now, past)
     assert round(facts["redis_down_h"].value, 1) == 5.0
     assert "Redis failing in every run for 5 h" in facts["redis_down_h"].text
     assert "agent_pipeline_failing_h" not in facts
     slow = [run(1, 590, database_min_ms=10_500.0), run(2, 580, database_min_ms=12_000.0)]
     slow.append(run(3, 570, database_min_ms=900.0))
-    facts = history_facts(config, current(database_min_ms=11_000.0), slow)
+    facts = duration_facts(config, current(database_min_ms=11_000.0), slow)
     assert facts["database_slow_runs"].value == 3.0
     assert streak(current(), past, lambda r: r.redis_down) is None
 
 
 def test_success_rates_count_passed_failed_and_errors_only() -> None:
     """Skipped and not-run results say nothing of success; the runs are counted."""
-    past, by_run = history(["passed", "failed", "skipped", "not_run"])
+    past, by_run = past_runs(["passed", "failed", "skipped", "not_run"])
     results = [r for rs in by_run.values() for r in rs.values()]
     rate = success_rates(past, results, lambda r: r.file)["tests/e2e/t.py"]
     assert (rate.passed, rate.total, rate.runs, rate.value) == (1, 2, 2, 0.5)
@@ -170,22 +170,22 @@ def test_the_duration_rules_escalate_to_p0_with_their_evidence() -> None:
     for hours, level in ((2.5, "P0"), (1.5, "none")):
         runs = int(hours * 6)  # one every 10 minutes
         past = [run(k + 1, 590 - 10 * k, agent_pipeline_failed=True) for k in range(runs)]
-        facts = history_facts(config, current(agent_pipeline_failed=True), past)
-        found = escalate(config, (), (), facts, history=True)
+        facts = duration_facts(config, current(agent_pipeline_failed=True), past)
+        found = escalate(config, (), (), facts, store_answered=True)
         assert found.level == level, found
         assert found.notes == ()  # judged: a store answered
     (fired,) = escalate(
         config,
         (),
         (),
-        history_facts(
+        duration_facts(
             config,
             current(agent_pipeline_failed=True),
             [run(k + 1, 590 - 10 * k, agent_pipeline_failed=True) for k in range(15)],
         ),
-        history=True,
+        store_answered=True,
     ).fired
     assert fired.rule == "agent pipeline down for hours"
     expected = "agent pipeline failing in every run for 2.5 h (since 2026-12-01 15:30 UTC, 16 runs)"
     assert fired.because == expected
-    assert escalate(config, (), (), {}, history=False).notes  # no store: said, not judged
+    assert escalate(config, (), (), {}, store_answered=False).notes  # no store: said, not judged

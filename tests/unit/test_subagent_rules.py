@@ -58,7 +58,7 @@ def test_a_failure_naming_a_sub_agent_is_that_sub_agents_part(
     """A sub-agent's unreachable source or stall is infrastructure of that sub-agent; another
     error of its own is application; a stall of the supervisor stays the whole pipeline's."""
     found = classify(_record("t", message, kind, ("agent",)), ())
-    assert (found.title, found.rule.klass, found.rule.part) == expected
+    assert (found.title, found.rule.failure_class, found.rule.part) == expected
 
 
 def test_every_sub_agent_has_its_rules_and_area() -> None:
@@ -105,7 +105,7 @@ def test_the_diagnosis_headlines_the_failing_sub_agent_and_not_the_pipeline() ->
         _record("o1", areas=("agent", "agent.optimization")),
     ]
     result = diagnose(config, gates, records, None)
-    assert [(c.title, c.klass, c.part) for c in result.headlines] == [
+    assert [(c.title, c.failure_class, c.part) for c in result.headlines] == [
         ("Data sub-agent fails (its source is unavailable)", INFRASTRUCTURE, "data sub-agent")
     ]
     assert [c.tests for c in result.causes] == [3]
@@ -113,7 +113,7 @@ def test_the_diagnosis_headlines_the_failing_sub_agent_and_not_the_pipeline() ->
     assert result.escalation.level == "none"
     triage_500 = _record("t2", "create thread: HTTP 500", "AssertionError", ("agent.triage",))
     mixed = diagnose(config, gates, [*records, triage_500], None)
-    assert [c.klass for c in mixed.causes] == [INFRASTRUCTURE, APPLICATION]
+    assert [c.failure_class for c in mixed.causes] == [INFRASTRUCTURE, APPLICATION]
 
 
 def test_every_sub_agent_of_the_platform_has_its_rules() -> None:

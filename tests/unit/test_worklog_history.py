@@ -58,7 +58,7 @@ def test_the_commits_since_the_last_healthy_run_are_one_list_item_each() -> None
     from ci_tools.config import parse  # noqa: PLC0415
     from ci_tools.diagnose import diagnose  # noqa: PLC0415
     from ci_tools.report.changes import Commit  # noqa: PLC0415
-    from ci_tools.report.history import build_view  # noqa: PLC0415
+    from ci_tools.report.lookback import build_view  # noqa: PLC0415
     from ci_tools.report.markdown import Meta, render  # noqa: PLC0415
     from tests.unit.test_history import current  # noqa: PLC0415
 
@@ -72,7 +72,9 @@ def test_the_commits_since_the_last_healthy_run_are_one_list_item_each() -> None
         Commit("bbb2222", "bump worker memory", ("deploy/backend.yaml",)),
         Commit("aaa1111", "fix typo", ("README.md",)),
     ]
-    worklog = render(diagnosis, None, Meta("local", "r0", "c0", "w"), history=view, changes=commits)
+    worklog = render(
+        diagnosis, None, Meta("local", "r0", "c0", "w"), lookback=view, changes=commits
+    )
     section = worklog.split("## What changed in code since the last healthy run")[1]
     lines = section.strip().splitlines()
     assert lines[0].startswith("Commits after `abc123`")
