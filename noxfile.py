@@ -119,13 +119,13 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
 def _run(
     session: nox.Session, posargs: list[str], *ci_tools_args: str, env: dict[str, str] | None = None
 ) -> None:
-    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--results-dir``, ``--shard``
+    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--run-dir``, ``--shard``
     and ``--exit-zero`` go to ci-tools; the rest to pytest."""
     own: list[str] = []
     rest: list[str] = []
     args = iter(posargs)
     for arg in args:
-        if arg in ("--env", "--run-id", "--timeout", "--results-dir", "--shard"):
+        if arg in ("--env", "--run-id", "--timeout", "--run-dir", "--results-dir", "--shard"):
             own += [arg, next(args, "")]
         elif arg == "--exit-zero":
             own.append(arg)
@@ -216,7 +216,7 @@ def full(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def report(session: nox.Session) -> None:
-    """Deployment context and the worklog for a run: -- --env ENV --results reports/RUN."""
+    """Deployment context and the worklog for a run: -- --env ENV --run-dir reports/RUN."""
     _install(session)
     session.run("ci-tools", "context", *session.posargs)
     session.run("ci-tools", "report", *session.posargs)
@@ -224,7 +224,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def gate(session: nox.Session) -> None:
-    """A sharded phase's gate over all its shards: -- --phase N --shards K --results DIR."""
+    """A sharded phase's gate over all its shards: -- --phase N --shards K --run-dir DIR."""
     _install(session)
     session.run("ci-tools", "gate", *session.posargs)
 
@@ -234,7 +234,11 @@ def e2e(session: nox.Session) -> None:
     """The main job: platform up, every phase gated, context, worklog, platform down."""
     _install(session)
     stack_args, run_args = _split_stack_args(session.posargs)
-    fixed = [a for a in run_args if a.split("=")[0] in ("--env", "--run-id", "--results-dir")]
+    fixed = [
+        a
+        for a in run_args
+        if a.split("=")[0] in ("--env", "--run-id", "--run-dir", "--results-dir")
+    ]
     if fixed:
         session.error(
             f"nox -s e2e runs the local platform under its own run id; {fixed[0]} "
@@ -242,7 +246,7 @@ def e2e(session: nox.Session) -> None:
             "environment"
         )
     run_id = f"e2e-{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}"
-    results = f"reports/{run_id}"
+    run_dir = f"reports/{run_id}"
     env = {"CI_TOOLS_STACK_DIR": E2E_STACK_DIR, "CI_TOOLS_RUN_ID": run_id}
     session.run(*PLATFORM, "stop", env=env, silent=True)  # a platform left by a killed run
     verdict = "every gate met"
@@ -255,11 +259,11 @@ def e2e(session: nox.Session) -> None:
                 if failed.return_code != 1:  # not a missed gate: the run itself went wrong
                     raise
                 verdict = "a gate was not met"
-            session.run("ci-tools", "context", "--results", results, env=env)
-            session.run("ci-tools", "report", "--results", results, env=env)
+            session.run("ci-tools", "context", "--run-dir", run_dir, env=env)
+            session.run("ci-tools", "report", "--run-dir", run_dir, env=env)
         finally:
             session.run(*PLATFORM, "stop", env=env)
-    session.log(f"run {run_id}: {verdict}; worklog: {results}/worklog.md")
+    session.log(f"run {run_id}: {verdict}; worklog: {run_dir}/worklog.md")
     if verdict != "every gate met":
         session.error(f"run {run_id}: {verdict}")
 

@@ -19,8 +19,10 @@ from pathlib import Path
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
-from ci_tools.context.stage import run_context_stage
-from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
+from ci_tools import rundir
+from ci_tools.context.stage import gather_context
+from ci_tools.records import Failure, RecordWriter, TestRecord
+from ci_tools.rundir import read, write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for tests.fakes
 from tests.fakes.gcp import FakeGcp, cloud_config, serve
@@ -99,7 +101,7 @@ def main() -> int:
     seed(fake, traces)
     with serve(fake) as running, tempfile.TemporaryDirectory() as folder:
         results = Path(folder)
-        writer = RecordWriter(records_path(results, 2))
+        writer = RecordWriter(rundir.records(results, 2))
         for index, trace in enumerate(traces):
             writer.record(
                 TestRecord(
@@ -129,7 +131,9 @@ def main() -> int:
         one_get = time.perf_counter() - started
         running.requests.clear()
         started = time.perf_counter()
-        context = run_context_stage(config, "cloud", results, results, environ={})
+        records = read.run_records(results, config.phases)
+        context = gather_context(config, "cloud", records, None, environ={})
+        write.context(results, context)
         wall = time.perf_counter() - started
     logging_requests = context.requests.get("logging", 0)
     attached = sum(1 for test in context.tests if test.entries)

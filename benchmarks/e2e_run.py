@@ -39,9 +39,11 @@ from pathlib import Path
 
 import psutil
 
-from ci_tools.config import HISTORY_URL, load, sqlite_url
-from ci_tools.phases import read_gate
-from ci_tools.records import read_records, records_path
+from ci_tools import rundir
+from ci_tools.config import load
+from ci_tools.environment import HISTORY_URL, sqlite_url
+from ci_tools.records import read_records
+from ci_tools.rundir import read
 from reference_platform.stack import read_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,14 +147,14 @@ def run(platform_args: list[str], run_id: str, store: str, *, report: bool) -> t
     return elapsed, process.returncode
 
 
-def paths(results_dir: Path, phases: list[int]) -> tuple[float, float, float, float]:
+def paths(run_dir: Path, phases: list[int]) -> tuple[float, float, float, float]:
     """(Σ longest test, phase 1's fixed start-up, Σ over the other phases of go to first
     test: the start-up left on the path by starting each ahead, Σ over phases of what the
     serial tests add to the longest: they run with nothing beside them) of a run."""
     longest = startup_one = after_go = serial = 0.0
     for number in phases:
-        gate = read_gate(results_dir, number)
-        records = read_records(records_path(results_dir, number)).records
+        gate = read.gate(run_dir, number)
+        records = read_records(rundir.records(run_dir, number)).records
         if gate is None or not records:
             continue
         first = min(_seconds(r.start) for r in records)
@@ -172,7 +174,7 @@ def main(argv: list[str]) -> int:
     """Runs (a) and (b); exit 1 when a goal is missed."""
     pace = argv[argv.index("--agent-step-ms") + 1] if "--agent-step-ms" in argv else None
     config = load(ROOT / "pyproject.toml")
-    reports = ROOT / config.results_dir
+    reports = ROOT / config.reports_dir
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     paced = ["--agent-step-ms", pace] if pace else []
     at = f" at {pace} ms an agent step" if pace else ""

@@ -15,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo, for tests.fakes
 from ci_tools import config as cfg
-from ci_tools.history.store import HISTORY_URL, sqlite_url
-from ci_tools.report import load_run, write_report
+from ci_tools.environment import HISTORY_URL, sqlite_url
+from ci_tools.report import write_report
 from ci_tools.report.markdown import SUMMARY_LIMIT, Meta, fit
+from ci_tools.rundir import read
 from tests.fakes.runs import synthetic_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def main() -> int:
         reads, renders = [], []
         for _ in range(ROUNDS):
             started = time.perf_counter()
-            run = load_run(config, results)
+            run = read.load(config, results)
             reads.append(time.perf_counter() - started)
             started = time.perf_counter()
             store = {HISTORY_URL: sqlite_url(Path(folder) / "history.db")}  # not the checkout's
@@ -43,12 +44,12 @@ def main() -> int:
         meta = Meta("local", results.name, "bench", str(report.worklog))
         summary, rung = fit(report.diagnosis, run.context, meta)
         full = report.worklog.stat().st_size
-    read, render = statistics.median(reads), statistics.median(renders)
+    reading, render = statistics.median(reads), statistics.median(renders)
     size = len(summary.encode())
     print(
         f"report of {len(run.records):,} records, {report.diagnosis.counts['failed']:,} "
         f"failures in {len(report.diagnosis.groups):,} groups: {render:.2f} s (goal <= "
-        f"{GOAL_S:g} s); reading the records alone {read:.2f} s, ratio {render / read:.1f}"
+        f"{GOAL_S:g} s); reading the records alone {reading:.2f} s, ratio {render / reading:.1f}"
     )
     print(
         f"step summary {size / 1024:.0f} KiB (goal <= {SUMMARY_LIMIT // 1024} KiB, ladder "

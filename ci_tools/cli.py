@@ -1,4 +1,9 @@
-"""The ``ci-tools`` command line: ``run`` the phases, write the test ``index``."""
+"""The ``ci-tools`` command line: ``run`` the phases, judge a sharded ``gate``, gather the
+``context``, write the ``report``, show or import ``history``, write the test ``index``.
+
+The one place that prints: the runner reports its progress here (``_Terminal``), and the
+stages return what they found. The arguments are in ``ci_tools.arguments``.
+"""
 
 from __future__ import annotations
 
@@ -13,147 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from ci_tools import __version__, config, quarantine, runner, shard
+from ci_tools import arguments, config, environment, quarantine, rundir, runner, shard
 from ci_tools._exceptions import CIToolsError, ConfigError
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path(),
-        help="the project root, where pyproject.toml is (default: .)",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    run = commands.add_parser(
-        "run",
-        help="run phases in order, each gated on the one before",
-        description="Run phases in order; a phase runs only when the one before met its gate. "
-        "Arguments after -- go to pytest.",
-    )
-    run.add_argument(
-        "--phase",
-        type=int,
-        action="append",
-        dest="phases",
-        metavar="N",
-        help="run only phase N (repeatable; default: every phase)",
-    )
-    run.add_argument(
-        "--quick",
-        action="store_true",
-        help="phase 1 and the P1 tests of phase 2, stopping at the first failure",
-    )
-    run.add_argument(
-        "--env", default=None, help="environment (default: [tool.ci_tools] default_env)"
-    )
-    run.add_argument(
-        "--run-id",
-        default=None,
-        help="join or name a run (default: $CI_TOOLS_RUN_ID, GitHub's run id, or the time)",
-    )
-    run.add_argument(
-        "--results-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write this run's files here (default: <results_dir>/<run-id>)",
-    )
-    run.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="per-test timeout in seconds (default: from config)",
-    )
-    run.add_argument(
-        "--exit-zero",
-        action="store_true",
-        help="exit 0 once the phases ran and their gates are written, met or not (a workflow "
-        "job whose gate a later job reads); errors still exit 2, a cancel 130",
-    )
-    run.add_argument(
-        "--shard",
-        default=None,
-        metavar="I/K",
-        help="run only shard I of K of the phase (see `ci-tools shard`); `ci-tools gate` then "
-        "judges the phase over all its shards",
-    )
-
-    split = commands.add_parser(
-        "shard",
-        help="print the node ids of one shard of a phase",
-        description="Collects phase N and prints the node ids of shard I of K, balanced by "
-        "durations from the run store (else the last run's records, else by count); the same "
-        "input gives the same split in every job.",
-    )
-    split.add_argument("--phase", type=int, required=True, metavar="N")
-    split.add_argument("--shards", type=int, required=True, metavar="K")
-    split.add_argument("--index", type=int, required=True, metavar="I", help="from 1 to K")
-    split.add_argument("--env", default=None, help="environment (default: default_env)")
-
-    merge = commands.add_parser(
-        "gate",
-        help="judge a sharded phase's gate over all its shards",
-        description="Merges the shards' records of phase N in a run directory into the phase's "
-        "own and writes its gate. Exit 0 when met, 1 when not.",
-    )
-    merge.add_argument("--phase", type=int, required=True, metavar="N")
-    merge.add_argument(
-        "--shards", type=int, default=None, metavar="K", help="how many ran (missing: not met)"
-    )
-    merge.add_argument(
-        "--exit-zero",
-        action="store_true",
-        help="exit 0 once the gate is judged, met or not (the workflow's next phase reads it)",
-    )
-    _add_run_selection(merge)
-
-    context = commands.add_parser(
-        "context",
-        help="gather deployment context for a run's failures into context.json",
-        description="Cloud Run revisions and Cloud Logging entries (or the reference "
-        "platform's equivalents) for the failures of a run. Never changes the verdict: a "
-        "source that cannot answer is recorded as 'context unavailable: <reason>'.",
-    )
-    _add_run_selection(context)
-
-    report = commands.add_parser(
-        "report",
-        help="diagnose a run and write its worklog, verdict.json and junit.xml",
-        description="Exit 0 when a verdict could be formed (healthy or not: see verdict.json "
-        "and $GITHUB_OUTPUT), 1 when the run holds no phase results.",
-    )
-    _add_run_selection(report)
-
-    past = commands.add_parser(
-        "history",
-        help="the last runs of an environment and its least successful tests",
-        description="Reads the run store ($CI_TOOLS_HISTORY_URL, [tool.ci_tools.history] url, "
-        "or <results_dir>/history.db). `history import DIR...` records old run directories.",
-    )
-    past.add_argument("--env", default=None, help="environment (default: default_env)")
-    past.add_argument("--limit", type=int, default=10, metavar="N", help="runs to show (10)")
-    past.add_argument("--json", action="store_true", help="one JSON document, for scripts")
-    past.add_argument(
-        "action", nargs="?", choices=["show", "import"], default="show", help="show or import"
-    )
-    past.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="run directories")
-
-    index = commands.add_parser("index", help="write the test index from collection")
-    index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
-    index.add_argument(
-        "--history",
-        action="store_true",
-        help="add each file's historical success from the run store",
-    )
-    index.add_argument("--env", default=None, help="with --history: environment (default_env)")
-    return parser
+from ci_tools.phases import GateResult
 
 
 def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -162,12 +29,12 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     env = args.env or project.default_env
     # An unknown environment, or the local one with no platform running, stops here in one
     # line, before any phase: not as every test erroring on it.
-    config.resolve_urls(env, project.environment(env), root, os.environ)
-    run_id = args.run_id or runner.run_id(os.environ)
-    results_dir = args.results_dir or root / project.results_dir / run_id
+    environment.resolve_urls(env, project.environment(env), root, os.environ)
+    run_id = args.run_id or rundir.run_id(os.environ)
+    run_dir = args.run_dir or rundir.run_dir(environment.reports(project, root), run_id)
     options = runner.RunOptions(
         root=root.resolve(),
-        results_dir=results_dir.resolve(),
+        run_dir=run_dir.resolve(),
         env=env,
         pytest_args=tuple(pytest_args),
         timeout_s=args.timeout,
@@ -176,26 +43,59 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         history_url=_history_url(project, root),
         shard=shard.parse(args.shard) if args.shard else None,
     )
-    print(f"ci-tools: run {run_id} against {env}; results in {results_dir}", flush=True)
+    print(f"ci-tools: run {run_id} against {env}; results in {run_dir}", flush=True)
+    terminal = _Terminal()
     if args.quick:
         # Stop at the first failure: phase 1 whole, then only the P1 tests of phase 2.
         quick = dataclasses.replace(options, exitfirst=True)
-        gates = runner.run_phases(project, [1], quick)
+        gates = runner.run_phases(project, [1], quick, terminal)
         if gates[-1].met:
-            gates += runner.run_phases(project, [2], dataclasses.replace(quick, priority="P1"))
+            p1 = dataclasses.replace(quick, priority="P1")
+            gates += runner.run_phases(project, [2], p1, terminal)
     else:
         numbers = args.phases or list(project.phases)
-        gates = runner.run_phases(project, numbers, options)
-    if args.results_dir is None:
-        _link_latest(root / project.results_dir, run_id)
+        gates = runner.run_phases(project, numbers, options, terminal)
+    if args.run_dir is None:
+        _link_latest(environment.reports(project, root), run_id)
     if args.exit_zero:  # a gate judged is an answer; a pytest that could not run is not
         return 1 if any(g.reason.startswith("pytest could not run") for g in gates) else 0
     return 0 if all(gate.met for gate in gates) else 1
 
 
+class _Terminal:
+    """A run's progress as the lines ``ci-tools run`` prints (``runner.Progress``)."""
+
+    def phase_started(self, number: int, workers: int, why: str) -> None:
+        """``ci-tools: phase N runs K tests at once (why)``."""
+        mode = f"{workers} tests at once" if workers else "one test at a time"
+        print(f"ci-tools: phase {number} runs {mode} ({why})", flush=True)
+
+    def note(self, message: str) -> None:
+        """The message on stderr."""
+        print(f"ci-tools: {message}", file=sys.stderr, flush=True)
+
+    def gate_judged(self, gate: GateResult) -> None:
+        """The gate's line."""
+        print(gate_line(gate), flush=True)
+
+
+def gate_line(gate: GateResult) -> str:
+    """One line per phase's gate: status, counts, duration, reason."""
+    mark = {"met": "PASS", "not_met": "FAIL", "skipped": "SKIP", "not_run": "MISS"}[gate.status]
+    counts = (
+        f"{gate.passed}/{gate.passed + gate.failed + gate.errors} passed"
+        + (f", {gate.skipped} skipped" if gate.skipped else "")
+        + (f", {gate.not_run} not run" if gate.not_run else "")
+    )
+    if gate.status == "skipped":  # the blocker's full reason was printed on its own line
+        return f"phase {gate.phase} {mark}  {gate.title}: {gate.reason.split(':', 1)[0]}"
+    detail = "" if gate.met else f" — gate of phase {gate.phase} not met: {gate.reason}"
+    return f"phase {gate.phase} {mark}  {gate.title}: {counts} in {gate.duration_s:.1f} s{detail}"
+
+
 def _history_url(project: config.Config, root: Path) -> str | None:
     """The run store a run reads its last run from; None when history is off."""
-    return config.store_url(project, root, os.environ) if project.history.enabled else None
+    return environment.store_url(project, root, os.environ) if project.history.enabled else None
 
 
 def _shard(args: argparse.Namespace) -> int:
@@ -207,7 +107,7 @@ def _shard(args: argparse.Namespace) -> int:
     options = runner.RunOptions(
         root=root.resolve(),
         # This run's directory: its shards split by what came before it, as `run --shard` does.
-        results_dir=(root / project.results_dir / runner.run_id(os.environ)).resolve(),
+        run_dir=rundir.run_dir(environment.reports(project, root), rundir.run_id()).resolve(),
         env=env,
         history_url=_history_url(project, root),
     )
@@ -234,7 +134,7 @@ def _gate(args: argparse.Namespace) -> int:
     project, _, folder, root = _selected_run(args)
     held = quarantine.load_today(root / project.quarantine_file)
     gate = runner.merge_shards(project, args.phase, folder, args.shards, held)
-    print(runner.verdict_line(gate))
+    print(gate_line(gate))
     actions = github.Actions.from_environ(os.environ)
     if actions.active and not gate.met:  # the gate job's annotation on the run's page
         print(github.gate_annotation(gate), flush=True)
@@ -243,36 +143,28 @@ def _gate(args: argparse.Namespace) -> int:
     return 0 if args.exit_zero or gate.met else 1
 
 
-def _add_run_selection(parser: argparse.ArgumentParser) -> None:
-    """``--env`` and ``--results``: which environment, which run."""
-    parser.add_argument("--env", default=None, help="environment (default: default_env)")
-    parser.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the run's directory (default: <results_dir>/latest)",
-    )
-
-
 def _selected_run(args: argparse.Namespace) -> tuple[config.Config, str, Path, Path]:
     """The project's config, the environment, the run directory and the root."""
     root: Path = args.root
     project = config.load(root / "pyproject.toml")
-    results: Path = args.results or root / project.results_dir / "latest"
-    if not results.is_dir():
-        raise ConfigError(f"no run at {results}: pass --results reports/<run-id>")
-    return project, args.env or project.default_env, results.resolve(), root
+    run_dir: Path = args.run_dir or rundir.latest(environment.reports(project, root))
+    if not run_dir.is_dir():
+        raise ConfigError(f"no run at {run_dir}: pass --run-dir reports/<run-id>")
+    return project, args.env or project.default_env, run_dir.resolve(), root
 
 
 def _context(args: argparse.Namespace) -> int:
-    from ci_tools.context.stage import run_context_stage, summary  # noqa: PLC0415
+    from ci_tools.context.stage import gather_context, summary  # noqa: PLC0415
+    from ci_tools.rundir import read, write  # noqa: PLC0415
 
-    project, env, results, root = _selected_run(args)
-    context = run_context_stage(project, env, results, root)
+    project, env, run_dir, root = _selected_run(args)
+    stack_dir = environment.stack_dir(project.environment(env), root, os.environ)
+    records = read.run_records(run_dir, project.phases)
+    context = gather_context(project, env, records, stack_dir)
+    written = write.context(run_dir, context)
     for line in summary(context):
         print(line)
-    print(f"wrote {results / 'context.json'}")
+    print(f"wrote {written}")
     return 0
 
 
@@ -280,8 +172,8 @@ def _report(args: argparse.Namespace) -> int:
     from ci_tools.report import write_report  # noqa: PLC0415
     from ci_tools.report.terminal import print_summary  # noqa: PLC0415
 
-    project, env, results, root = _selected_run(args)
-    report = write_report(project, env=env, results_dir=results, root=root, environ=os.environ)
+    project, env, run_dir, root = _selected_run(args)
+    report = write_report(project, env=env, run_dir=run_dir, root=root, environ=os.environ)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for line in report.annotations:
@@ -296,9 +188,7 @@ def _index(args: argparse.Namespace) -> int:
     project = config.load(args.root / "pyproject.toml")
     rates = None
     if args.history:
-        from ci_tools.history.store import store_url  # noqa: PLC0415
-
-        url = store_url(project, args.root, os.environ)
+        url = environment.store_url(project, args.root, os.environ)
         rates = file_rates(url, args.env or project.default_env, project.history.window)
     count = write_index(project, args.root, args.root / args.output, rates)
     print(f"wrote {args.output}: {count} tests")
@@ -306,14 +196,14 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from ci_tools.history.store import store_url  # noqa: PLC0415
     from ci_tools.history.terminal import show  # noqa: PLC0415
     from ci_tools.report import import_run  # noqa: PLC0415
+    from ci_tools.rundir import read  # noqa: PLC0415
 
     root: Path = args.root
     project = config.load(root / "pyproject.toml")
     env = args.env or project.default_env
-    url = store_url(project, root, os.environ)
+    url = environment.store_url(project, root, os.environ)
     if args.action == "import":
         if not args.dirs:
             raise ConfigError(
@@ -322,7 +212,7 @@ def _history(args: argparse.Namespace) -> int:
         missing = [d for d in args.dirs if not d.is_dir()]
         if missing:
             raise ConfigError(f"no run directory at {missing[0]}: give reports/<run-id> folders")
-        for folder in sorted(args.dirs, key=lambda d: _started(project, d)):
+        for folder in sorted(args.dirs, key=lambda d: read.started(d, project.phases)):
             verdict, refused = import_run(project, folder.resolve(), env, url)
             print(f"{folder}: {verdict}" + (f" (not recorded: {refused})" if refused else ""))
         return 0
@@ -332,21 +222,9 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _started(project: config.Config, folder: Path) -> str:
-    """When a run directory's first phase started ('' when unknown): imports go in order."""
-    from ci_tools.phases import read_gate  # noqa: PLC0415
-
-    with contextlib.suppress(CIToolsError):
-        for number in project.phases:
-            gate = read_gate(folder, number)
-            if gate is not None and gate.started_at:
-                return gate.started_at
-    return ""
-
-
 def _link_latest(reports: Path, run_id: str) -> None:
     """Points ``reports/latest`` at this run, for people looking for the newest results."""
-    latest = reports / "latest"
+    latest = rundir.latest(reports)
     try:
         if latest.is_symlink() or latest.exists():
             latest.unlink()
@@ -405,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         at = argv.index("--")
         argv, pytest_args = argv[:at], argv[at + 1 :]
-    args = _parser().parse_args(argv)
+    args = arguments.parser().parse_args(argv)
     try:
         if args.command == "run":
             return _cancellable_run(args, pytest_args)

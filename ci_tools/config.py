@@ -8,23 +8,15 @@ are the product brief's numbers.
 
 from __future__ import annotations
 
-import json
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ci_tools._exceptions import ConfigError
-
-URL_NAMES = ("backend", "websocket", "auth", "frontend")
-# An environment variable per URL, so a run can target a preview revision's tagged URL.
-URL_OVERRIDES = {name: f"CI_TOOLS_{name.upper()}_URL" for name in URL_NAMES}
-STACK_DIR_VARIABLE = "CI_TOOLS_STACK_DIR"
-PASSWORD_VARIABLE = "CI_TOOLS_E2E_PASSWORD"  # noqa: S105 - the name of a variable
+from ci_tools.records import PRIORITIES, Priority
 
 
 class _Model(BaseModel):
@@ -114,7 +106,7 @@ class ContextConfig(_Model):
     logging_endpoint: str | None = None
 
 
-Level = Literal["P0", "P1", "P2"]
+EscalationLevel = Literal["P0", "P1", "P2"]
 
 
 class EscalationRule(_Model):
@@ -127,7 +119,7 @@ class EscalationRule(_Model):
     ``beyond_brief`` marks a rule the brief does not have: it fires only when ``enabled``."""
 
     name: str
-    level: Level
+    level: EscalationLevel
     criterion: str | None = None
     fact: str | None = None
     aggregate: Literal["max", "min", "mean", "p50", "p95"] | None = None
@@ -193,7 +185,7 @@ class RetryConfig(_Model):
 class HistoryConfig(_Model):
     """The run store (``[tool.ci_tools.history]``): where it is and how far back it looks.
     ``$CI_TOOLS_HISTORY_URL`` (e.g. ``postgresql://ci@db.internal/ci_history``) wins over
-    ``url``; without either it is SQLite at ``<results_dir>/history.db``."""
+    ``url``; without either it is SQLite at ``<reports_dir>/history.db``."""
 
     enabled: bool = True
     url: str | None = None
@@ -201,11 +193,6 @@ class HistoryConfig(_Model):
     last: int = Field(default=10, ge=2)  # results looked at for flaky vs broken
     min_results: int = Field(default=5, ge=2)  # fewer: too few to call a test flaky by flips
     slow_database_ms: float = Field(default=10_000, gt=0)  # "database > 10 s consistently"
-
-
-Priority = Literal["P1", "P2", "P3", "P4", "P5", "P6"]
-# The names the ``priority`` marker accepts, most critical first.
-PRIORITY_NAMES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4", "P5", "P6")
 
 
 class PriorityConfig(_Model):
@@ -242,7 +229,11 @@ class Config(_Model):
     """The whole ``[tool.ci_tools]`` table."""
 
     default_env: str = "local"
-    results_dir: str = "reports"
+    # The reports folder: every run's directory, ``latest`` and the run store's file. Read
+    # from ``results_dir`` too, the key's old name, for a release.
+    reports_dir: str = Field(
+        default="reports", validation_alias=AliasChoices("reports_dir", "results_dir")
+    )
     test_timeout_s: float = Field(default=30.0, gt=0)
     # A test slot is worth opening for this much waiting (a forked test costs ~10 ms of CPU;
     # the rest is what running tests take from each other's CPU).
@@ -266,7 +257,7 @@ class Config(_Model):
     def _every_priority(
         cls, given: dict[Priority, PriorityConfig]
     ) -> dict[Priority, PriorityConfig]:
-        return {name: given.get(name, DEFAULT_PRIORITIES[name]) for name in PRIORITY_NAMES}
+        return {name: given.get(name, DEFAULT_PRIORITIES[name]) for name in PRIORITIES}
 
     def priority_label(self, name: str | None) -> str:
         """The label of a priority (``P1 Core platform — $120K+ MRR``); "-" for none."""
@@ -304,9 +295,9 @@ def _check_priorities(table: object, source: str) -> None:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table of priorities ({example}); got {table!r}")
     for name, value in table.items():
-        if name not in PRIORITY_NAMES:
+        if name not in PRIORITIES:
             raise ConfigError(
-                f"{where}.{name}: unknown priority; use one of {', '.join(PRIORITY_NAMES)} "
+                f"{where}.{name}: unknown priority; use one of {', '.join(PRIORITIES)} "
                 "(the names the priority marker accepts)"
             )
         if not isinstance(value, Mapping):
@@ -354,10 +345,10 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
                 f"criterion {rule.criterion!r}; define it under [tool.ci_tools.criteria]"
             )
     for name, criterion in config.criteria.items():
-        if criterion.priority is not None and criterion.priority not in PRIORITY_NAMES:
+        if criterion.priority is not None and criterion.priority not in PRIORITIES:
             raise ConfigError(
                 f"{source}: [tool.ci_tools] criteria.{name}.priority: unknown priority "
-                f"{criterion.priority!r}; use one of {', '.join(PRIORITY_NAMES)}"
+                f"{criterion.priority!r}; use one of {', '.join(PRIORITIES)}"
             )
     for number, phase in config.phases.items():
         for name in phase.criteria:
@@ -378,88 +369,3 @@ def load(pyproject: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from None
     return parse(data.get("tool", {}).get("ci_tools", {}), str(pyproject))
-
-
-def _websocket_of(configured: Mapping[str, str], backend: str) -> str:
-    """The WebSocket URL that follows a backend override (a revision's tagged URL serves
-    both), when the environment's WebSocket is on its backend's host; else ""."""
-    if not backend or "backend" not in configured or "websocket" not in configured:
-        return ""
-    old_backend, old_socket = urlsplit(configured["backend"]), urlsplit(configured["websocket"])
-    if old_backend.netloc != old_socket.netloc:
-        return ""
-    new = urlsplit(backend)
-    scheme = {"https": "wss", "http": "ws"}.get(new.scheme, new.scheme)
-    return urlunsplit((scheme, new.netloc, old_socket.path, old_socket.query, ""))
-
-
-def resolve_urls(
-    name: str, env: EnvironmentConfig, root: Path, environ: Mapping[str, str]
-) -> dict[str, str]:
-    """The environment's URLs: from config or the local stack file, then env var overrides.
-    A backend override (``CI_TOOLS_BACKEND_URL``: a revision's tagged URL) moves the WebSocket
-    URL with it when the WebSocket is served by the backend's host, unless it is overridden
-    too."""
-    urls = {url: value for url in URL_NAMES if (value := getattr(env, f"{url}_url")) is not None}
-    if env.stack_file is not None:
-        stack_dir = environ.get(STACK_DIR_VARIABLE)
-        stack_file = Path(stack_dir) / "stack.json" if stack_dir else root / env.stack_file
-        try:
-            urls.update(json.loads(stack_file.read_text())["urls"])
-        except FileNotFoundError:
-            if not all(environ.get(URL_OVERRIDES[u]) for u in ("backend", "websocket", "auth")):
-                raise ConfigError(
-                    f"environment {name!r} reads its URLs from {stack_file}, which does not "
-                    "exist: start the platform with `nox -s stack -- start` (nox -s phaseN "
-                    "starts it for the run), or set "
-                    "CI_TOOLS_BACKEND_URL, CI_TOOLS_WEBSOCKET_URL and CI_TOOLS_AUTH_URL"
-                ) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"{stack_file} has no readable URLs ({exc}): restart the "
-                "platform with `nox -s stack -- start`"
-            ) from None
-    configured = dict(urls)
-    for url, variable in URL_OVERRIDES.items():
-        if environ.get(variable):
-            urls[url] = environ[variable]
-    follows = _websocket_of(configured, environ.get(URL_OVERRIDES["backend"], ""))
-    if follows and not environ.get(URL_OVERRIDES["websocket"]):
-        urls["websocket"] = follows
-    missing = [u for u in ("backend", "websocket", "auth") if u not in urls]
-    if missing:
-        raise ConfigError(
-            f"environment {name!r} has no {', '.join(missing)} URL: set "
-            f"[tool.ci_tools.environments.{name}] "
-            f"{', '.join(f'{m}_url' for m in missing)}"
-        )
-    return urls
-
-
-def password(name: str, env: EnvironmentConfig, environ: Mapping[str, str] = os.environ) -> str:
-    """The test users' password: CI_TOOLS_E2E_PASSWORD, else the environment's dev password."""
-    value = environ.get(PASSWORD_VARIABLE) or env.dev_password
-    if not value:
-        raise ConfigError(
-            f"no password for the test users of environment {name!r}: set "
-            f"{PASSWORD_VARIABLE} (a repository secret in GitHub Actions)"
-        )
-    return value
-
-
-HISTORY_URL = "CI_TOOLS_HISTORY_URL"
-
-
-def sqlite_url(path: Path) -> str:
-    """The SQLAlchemy URL of an SQLite file."""
-    return f"sqlite:///{path}"
-
-
-def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
-    """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
-    SQLite at ``<results_dir>/history.db``."""
-    return (
-        environ.get(HISTORY_URL)
-        or config.history.url
-        or sqlite_url((root / config.results_dir / "history.db").resolve())
-    )

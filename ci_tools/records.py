@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from ci_tools import rundir
-
 Outcome = Literal["passed", "failed", "error", "skipped", "not_run"]
 # not_run: selected but never finished: stopped by fail-fast, the phase budget, or a cancel.
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "skipped", "not_run")
@@ -64,7 +62,7 @@ def now() -> str:
 
 
 # The ``when`` of the report of a test whose process died under it (pytest-xdist's word, which
-# ci_tools.forked uses too): its record is a WorkerCrashed failure, never a hang.
+# ci_tools.plugin.pool uses too): its record is a WorkerCrashed failure, never a hang.
 CRASH_WHEN = "???"
 
 
@@ -156,11 +154,6 @@ class PhaseRecords:
     bad_lines: int  # lines that could not be parsed (e.g. truncated by a kill)
 
 
-def records_path(results_dir: Path, phase: int) -> Path:
-    """Where phase N's records live in a run's results directory."""
-    return rundir.records(results_dir, phase)
-
-
 @dataclasses.dataclass(frozen=True)
 class Selected:
     """A test the phase selected: what a record of it needs when it never ran."""
@@ -173,11 +166,10 @@ class Selected:
     markers: tuple[str, ...] = ()
 
 
-def write_selected(path: Path, tests: Iterable[Selected]) -> None:
-    """Writes the selection at once (each xdist worker writes the same list: last one wins)."""
-    rundir.write_atomically(
-        path, "".join(_ENCODER.encode(dataclasses.asdict(test)) + "\n" for test in tests)
-    )
+def selected_lines(tests: Iterable[Selected]) -> str:
+    """A phase's selection file, one test a line (written at once, atomically: each xdist
+    worker writes the same list, and the last one wins)."""
+    return "".join(_ENCODER.encode(dataclasses.asdict(test)) + "\n" for test in tests)
 
 
 def read_selected(path: Path) -> tuple[Selected, ...]:
@@ -303,12 +295,6 @@ def read_records(path: Path) -> PhaseRecords:
     except FileNotFoundError:
         return PhaseRecords((), (), 0)
     return parse_lines(lines)
-
-
-def read_run_records(run: Path, phases: Iterable[int]) -> tuple[TestRecord, ...]:
-    """Every record of a run's phases, in phase order (the records alone; the report stage's
-    reader also takes the gates and the notes)."""
-    return tuple(record for n in phases for record in read_records(rundir.records(run, n)).records)
 
 
 def parse_lines(lines: Iterable[str]) -> PhaseRecords:

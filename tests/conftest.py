@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ci_tools.config import HISTORY_URL, sqlite_url
+from ci_tools.environment import HISTORY_URL, sqlite_url
 
 pytest_plugins = ["pytester"]
 

@@ -1,25 +1,25 @@
-"""The context stage as the CLI runs it: pick the sources, gather, write ``context.json``."""
+"""The context stage as the CLI runs it: pick the sources, gather the failures' context.
+
+It reads no run directory and writes none: the CLI hands it the run's records and writes
+what it returns through ``ci_tools.rundir``.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ci_tools import config as cfg
-from ci_tools import rundir
 from ci_tools._exceptions import ConfigError
-from ci_tools.context.gather import Plan, gather
+from ci_tools.context.gather import ContextRequest, gather
 from ci_tools.context.local import LocalSource
 from ci_tools.context.model import Context
 from ci_tools.context.sources import LogSource, RevisionSource
-from ci_tools.records import read_run_records
-from ci_tools.redact import redact_data
+from ci_tools.records import TestRecord
 from ci_tools.wording import age
 
-CONTEXT_FILE = rundir.CONTEXT
 LOCAL_SERVICES = {"backend": "backend", "auth": "auth"}
 RUN_ENDPOINT = "CI_TOOLS_RUN_ENDPOINT"
 LOGGING_ENDPOINT = "CI_TOOLS_LOGGING_ENDPOINT"
@@ -29,7 +29,7 @@ def _sources(
     env_name: str,
     env: cfg.EnvironmentConfig,
     config: cfg.Config,
-    root: Path,
+    stack_dir: Path | None,
     *,
     environ: Mapping[str, str],
     deadline: float,
@@ -59,10 +59,8 @@ def _sources(
                 "empty: name the Cloud Run service of each role"
             )
         return run, logs, services
-    if env.stack_file is not None:
-        stack_dir = environ.get(cfg.STACK_DIR_VARIABLE)
-        state_dir = Path(stack_dir) if stack_dir else (root / env.stack_file).parent
-        local = LocalSource(state_dir)
+    if stack_dir is not None:
+        local = LocalSource(stack_dir)
         return local, local, dict(LOCAL_SERVICES)
     raise ConfigError(
         f"environment {env_name!r} has neither gcp (project, region, "
@@ -70,26 +68,26 @@ def _sources(
     )
 
 
-def run_context_stage(
+def gather_context(
     config: cfg.Config,
     env_name: str,
-    results_dir: Path,
-    root: Path,
+    records: Sequence[TestRecord],
+    stack_dir: Path | None,
     environ: Mapping[str, str] = os.environ,
 ) -> Context:
-    """Reads the run's records, gathers their context, writes ``context.json`` (redacted)."""
+    """The deployment context of the run's failures (``records``): from Cloud Run and Cloud
+    Logging for an environment with ``gcp``, else from the local platform's ``stack_dir``."""
     settings = config.context
     env = config.environment(env_name)
     deadline = time.monotonic() + settings.budget_s
     revisions, logs, services = _sources(
-        env_name, env, config, root, environ=environ, deadline=deadline
+        env_name, env, config, stack_dir, environ=environ, deadline=deadline
     )
-    records = read_run_records(results_dir, config.phases)
-    context = gather(
-        Plan(
+    return gather(
+        ContextRequest(
             env=env_name,
             services=services,
-            records=records,
+            records=tuple(records),
             before_s=settings.window_before_s,
             after_s=settings.window_after_s,
             budget_s=settings.budget_s,
@@ -97,12 +95,6 @@ def run_context_stage(
         revisions,
         logs,
     )
-    results_dir.mkdir(parents=True, exist_ok=True)
-    # Redacted once more as a whole: nothing secret-looking leaves, whatever a source returned.
-    (results_dir / CONTEXT_FILE).write_text(
-        json.dumps(redact_data(context.as_json()), indent=2) + "\n"
-    )
-    return context
 
 
 def summary(context: Context) -> list[str]:

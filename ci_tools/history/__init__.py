@@ -3,3 +3,7 @@ part has been failing, historical success rates. ``store`` is the only module th
 the database; ``analysis`` is pure, over what the store returns."""
 
 from __future__ import annotations
+
+# Nothing is handed on here: importing ``store`` loads SQLAlchemy, which a caller that only
+# analyses (``analysis``, ``model``) should not pay for. Import the module you need.
+__all__: list[str] = []

@@ -77,7 +77,7 @@ def error_annotations(diagnosis: Diagnosis) -> list[str]:
     lines = []
     for group in diagnosis.groups[:MAX_ANNOTATIONS]:
         cause = titles.get(group.cause)
-        title = f"{group.cause} ({group.klass})"
+        title = f"{group.cause} ({group.failure_class})"
         detail = (
             f"{len(group.tests)} test(s) in phase {', '.join(map(str, group.phases))}: "
             f"{group.signature}"
@@ -90,22 +90,6 @@ def error_annotations(diagnosis: Diagnosis) -> list[str]:
             )
         )
     return lines
-
-
-def outputs(diagnosis: Diagnosis) -> dict[str, str]:
-    """What a later step can act on (e.g. hold traffic, roll back)."""
-    return {
-        "verdict": diagnosis.verdict,
-        "escalation": diagnosis.escalation.level,
-        "first_failed_phase": str(diagnosis.first_failed_phase or ""),
-        "tests": str(diagnosis.counts["tests"]),
-        "passed": str(diagnosis.counts["passed"]),
-        "failed": str(diagnosis.counts["failed"] + diagnosis.counts["errors"]),
-        "skipped": str(diagnosis.counts["skipped"]),
-        "not_run": str(diagnosis.counts["not_run"]),
-        "top_cause": diagnosis.causes[0].title if diagnosis.causes else "",
-        "causes": "; ".join(c.title for c in diagnosis.headlines),
-    }
 
 
 def format_outputs(values: Mapping[str, str]) -> str:

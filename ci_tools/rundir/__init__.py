@@ -1,7 +1,11 @@
-"""``reports/`` and one run's directory in it, ``reports/<run-id>/``: every name (``paths``).
+"""``reports/`` and one run's directory in it, ``reports/<run-id>/``.
 
-Each stage reads the files of the stages before it through this package and writes its own.
-This face hands on the names of ``paths`` only: the plugin loads it in every pytest run.
+``paths`` names every file; ``read`` is the one reader of a run (records, selections, gates,
+durations, context, verdict); ``write`` writes each file whole or not at all; ``verdict`` is
+``verdict.json`` as a typed dataclass. Each stage reads the files of the stages before it
+through this package and writes its own. This face hands on ``paths`` and the atomic writer
+only: the plugin loads it in every pytest run, and ``read`` loads the phases and the context
+model.
 
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
@@ -35,8 +39,8 @@ from ci_tools.rundir.paths import (
     trips,
     verdict,
     worklog,
-    write_atomically,
 )
+from ci_tools.rundir.write import write_atomically
 
 __all__ = [
     "ADHOC",

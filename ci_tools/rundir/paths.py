@@ -141,12 +141,3 @@ def shards(run: Path, phase: int) -> list[int]:
 def serial_lock(run: Path, phase: int, shard: int | None = None) -> Path:
     """The lock phase N's serial tests take turns on."""
     return run / f".{_part(phase, shard)}.serial.lock"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` whole or not at all: readers (other test processes, other
-    shards) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)

@@ -9,6 +9,7 @@ import pytest
 from websockets.sync.client import ClientConnection
 
 from ci_tools import config as cfg
+from ci_tools import environment
 from ci_tools._exceptions import ConfigError
 from tests.e2e.client import Platform, Session
 
@@ -26,7 +27,7 @@ def platform(
 
     def password() -> str:
         try:
-            return cfg.password(ci_env_name, env)
+            return environment.password(ci_env_name, env)
         except ConfigError as exc:  # only the tests that log in need it
             pytest.fail(str(exc), pytrace=False)
 

@@ -8,15 +8,10 @@ import string
 from pathlib import Path
 
 from ci_tools import config as cfg
-from ci_tools.phases import evaluate_gate, write_gate
-from ci_tools.records import (
-    Failure,
-    Measurement,
-    RecordWriter,
-    TestRecord,
-    read_records,
-    records_path,
-)
+from ci_tools import rundir
+from ci_tools.phases import evaluate_gate
+from ci_tools.records import Failure, Measurement, RecordWriter, TestRecord, read_records
+from ci_tools.rundir import write
 
 MESSAGES = (
     "Error 111 connecting to 10.0.0.1:6379 from worker {w}. Connection refused.",
@@ -43,7 +38,7 @@ def synthetic_run(
     start = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
     phases = list(config.phases)
     failed = set(rng.sample(range(records), failures))
-    writers = {n: RecordWriter(records_path(results, n)) for n in phases}
+    writers = {n: RecordWriter(rundir.records(results, n)) for n in phases}
     failed_so_far: list[int] = []
     for index in range(records):
         phase = phases[index % len(phases)]
@@ -78,5 +73,5 @@ def synthetic_run(
         )
     for number, writer in writers.items():
         writer.close()
-        found = read_records(records_path(results, number))
-        write_gate(results, evaluate_gate(number, config.phases[number], config, found))
+        found = read_records(rundir.records(results, number))
+        write.gate(results, evaluate_gate(number, config.phases[number], config, found))

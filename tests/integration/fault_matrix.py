@@ -34,11 +34,11 @@ from typing import Any, Literal
 
 from ci_tools import rundir
 from ci_tools.config import load
-from ci_tools.diagnose import diagnose
-from ci_tools.phases import GateResult, read_gate
+from ci_tools.diagnose import Escalated, diagnose
+from ci_tools.phases import GateResult
 from ci_tools.records import Selected, TestRecord, read_records, read_selected
-from ci_tools.report import load_run
 from ci_tools.rules import FailureClass
+from ci_tools.rundir import read
 from reference_platform import stack
 from tests.integration.helpers import service_secrets
 
@@ -46,7 +46,6 @@ ROOT = Path(__file__).resolve().parents[2]
 E2E_STACK_DIR = ROOT / ".stack" / "e2e"  # noxfile.E2E_STACK_DIR: the main job's platform
 LOCK = ROOT / ".stack" / "fault-matrix.lock"
 NOX_TIMEOUT_S = 600.0
-Level = Literal["P0", "P1", "P2", "none"]
 # What the run directory must never hold: a JSON Web Token (the suite logs in and carries
 # access tokens), or a URL with its password (the backend's DATABASE_URL).
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
@@ -63,10 +62,10 @@ class Case:
     verdict: Literal["healthy", "unhealthy"]
     stopped_at: int | None  # the phase whose gate stopped the run (first_failed_phase)
     causes: tuple[str, ...]  # cause titles expected among the headlines
-    escalation: Level  # what the brief's escalation rules give
+    escalation: Escalated  # what the brief's escalation rules give
     max_seconds: float  # seconds to verdict: the main job's wall time
     why: str  # how the brief's rules give that escalation, for the reviewer
-    cause_class: FailureClass = "infrastructure"  # the class of the expected causes
+    cause_failure_class: FailureClass = "infrastructure"  # the class of the expected causes
     # The class every failure of the run must be put under: the one the injected fault
     # implies (None: a healthy run has no failure).
     fault_class: FailureClass | None = "infrastructure"
@@ -383,7 +382,7 @@ def read_phases(run_dir: Path) -> tuple[PhaseRun, ...]:
     through the package's own readers."""
     phases = []
     for number in sorted(load(ROOT / "pyproject.toml").phases):
-        gate = read_gate(run_dir, number)
+        gate = read.gate(run_dir, number)
         if gate is None:
             continue
         selected = rundir.selected(run_dir, number)
@@ -413,8 +412,8 @@ def run_case(case: Case) -> CaseResult:
         {p.name for p in (ROOT / "reports").glob("*")} if (ROOT / "reports").exists() else set()
     )
     with tempfile.TemporaryDirectory(prefix="fault-matrix-history-") as store:
-        history = f"sqlite:///{store}/history.db"
-        seconds, result, secrets = main_job(*case.nox_args, history_url=history)
+        url = f"sqlite:///{store}/history.db"
+        seconds, result, secrets = main_job(*case.nox_args, history_url=url)
     output = result.stdout + result.stderr
     run_dir = run_dir_of(output, f"{case.name} (exit {result.returncode})")
     if run_dir.name in before:
@@ -453,10 +452,10 @@ def predicted_classes(run_dir: Path) -> dict[str, str]:
     """Each failed or errored test of the run, by node id, with the class of the cause its
     failure group was put under (``unclassified`` when no group holds it)."""
     config = load(ROOT / "pyproject.toml")
-    run = load_run(config, run_dir)
+    run = read.load(config, run_dir)
     diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
-    klass = {cause.title: cause.klass for cause in diagnosis.causes}
-    grouped = {test: klass[group.cause] for group in diagnosis.groups for test in group.tests}
+    class_of = {cause.title: cause.failure_class for cause in diagnosis.causes}
+    grouped = {test: class_of[group.cause] for group in diagnosis.groups for test in group.tests}
     return {
         record.nodeid: grouped.get(record.nodeid, "unclassified")
         for record in run.records
@@ -525,14 +524,14 @@ def expectation_misses(result: CaseResult) -> list[str]:
         for title in case.causes
         if title not in headlines
     ]
-    klass = {c["title"]: c["klass"] for c in result.causes}
+    class_of = {c["title"]: c["klass"] for c in result.causes}  # verdict.json's key
     misses += [
-        f"cause {title!r} classed {klass[title]}, expected {case.cause_class}"
+        f"cause {title!r} classed {class_of[title]}, expected {case.cause_failure_class}"
         for title in case.causes
-        if title in klass and klass[title] != case.cause_class
+        if title in class_of and class_of[title] != case.cause_failure_class
     ]
     if case.fault_class is not None:
-        others = [f"{t} ({k})" for t, k in klass.items() if k != case.fault_class]
+        others = [f"{t} ({k})" for t, k in class_of.items() if k != case.fault_class]
         if others:
             misses.append(f"causes of another class than {case.fault_class}: {others}")
     if verdict["escalation"] != case.escalation:
@@ -545,8 +544,8 @@ def expectation_misses(result: CaseResult) -> list[str]:
     worklog = (result.run_dir / "worklog.md").read_text()
     misses += [f"worklog lacks {phrase!r}" for phrase in case.worklog if phrase not in worklog]
     if case.fault_class is not None:
-        wrong = {test: klass for test, klass in result.classes.items() if klass != case.fault_class}
-        misses += [f"{test} classed {klass}" for test, klass in wrong.items()]
+        wrong = {test: found for test, found in result.classes.items() if found != case.fault_class}
+        misses += [f"{test} classed {found}" for test, found in wrong.items()]
     if (result.exit_code == 0) != (case.verdict == "healthy"):
         misses.append(f"main job exit {result.exit_code} for a {case.verdict} run")
     for phase in result.ran:

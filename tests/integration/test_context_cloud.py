@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from ci_tools import config as cfg
-from ci_tools.context.stage import run_context_stage
-from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
+from ci_tools import rundir
+from ci_tools.context.stage import gather_context
+from ci_tools.records import Failure, RecordWriter, TestRecord
+from ci_tools.rundir import read, write
 from tests.fakes.gcp import FakeGcp, cloud_config, serve
 from tests.fakes.records import make_record
 
@@ -203,7 +205,7 @@ def fake() -> Iterator[FakeGcp]:
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     """A run directory with two failed tests and one passed."""
-    writer = RecordWriter(records_path(tmp_path, 1))
+    writer = RecordWriter(rundir.records(tmp_path, 1))
     writer.record(failed("test_a", "a" * 32, 0))
     writer.record(failed("test_b", "b" * 32, 2))
     writer.record(
@@ -223,9 +225,16 @@ def results(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def run_stage(config: cfg.Config, results: Path) -> None:
+    """Runs the context stage as ``ci-tools context`` does: the run's records in, the
+    context written to the run directory."""
+    records = read.run_records(results, config.phases)
+    write.context(results, gather_context(config, "cloud", records, None, environ={}))
+
+
 def stage(fake: FakeGcp, results: Path, **kwargs: Any) -> dict[str, Any]:
     """Runs the stage and returns context.json as written."""
-    run_context_stage(project(fake.url, **kwargs), "cloud", results, results, environ={})
+    run_stage(project(fake.url, **kwargs), results)
     data: dict[str, Any] = json.loads((results / "context.json").read_text())
     return data
 
@@ -386,7 +395,7 @@ def test_a_closed_port_and_no_credentials_degrade(
 
 def stage_without_server(results: Path, url: str) -> dict[str, Any]:
     """Runs the stage against an endpoint where no fake server runs."""
-    run_context_stage(project(url), "cloud", results, results, environ={})
+    run_stage(project(url), results)
     data: dict[str, Any] = json.loads((results / "context.json").read_text())
     return data
 
@@ -414,7 +423,7 @@ gcp = {{ project = "{PROJECT}", region = "{REGION}", services = {{ backend = "ne
 run_endpoint = "http://127.0.0.1:9"
 logging_endpoint = "http://127.0.0.1:9"
 """)
-    before = records_path(results, 1).read_bytes()
+    before = rundir.records(results, 1).read_bytes()
     result = subprocess.run(
         [
             sys.executable,
@@ -425,7 +434,7 @@ logging_endpoint = "http://127.0.0.1:9"
             "context",
             "--env",
             "cloud",
-            "--results",
+            "--run-dir",
             str(results),
         ],
         capture_output=True,
@@ -438,4 +447,4 @@ logging_endpoint = "http://127.0.0.1:9"
     assert "backend: context unavailable: Cloud Run service netra-backend: cannot connect" in (
         result.stdout
     )
-    assert records_path(results, 1).read_bytes() == before
+    assert rundir.records(results, 1).read_bytes() == before

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_tools.phases import read_gate
-from ci_tools.records import read_records, records_path
+from ci_tools import rundir
+from ci_tools.records import read_records
+from ci_tools.rundir import read
 from reference_platform import stack
 from tests.integration.conftest import StartStack
 from tests.integration.helpers import files_holding, service_secrets
@@ -35,7 +36,7 @@ def cli(state: stack.State, *args: str) -> subprocess.CompletedProcess[str]:
 
 def run_suite(state: stack.State, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``ci-tools run`` against the platform whose state is given, results under tmp_path."""
-    return cli(state, "run", "--results-dir", str(tmp_path), *args)
+    return cli(state, "run", "--run-dir", str(tmp_path), *args)
 
 
 def stack_env(state: stack.State) -> dict[str, str]:
@@ -56,14 +57,14 @@ def test_healthy_platform_passes_all_five_phases(start_stack: StartStack, tmp_pa
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     total = 0
     for number in range(1, 6):
-        gate = read_gate(results(tmp_path), number)
+        gate = read.gate(results(tmp_path), number)
         assert gate is not None
         assert gate.status == "met", gate.reason
         assert f"phase {number} PASS" in result.stdout
         total += gate.passed
     assert total >= 100
     for command in ("context", "report"):
-        done = cli(state, command, "--results", str(tmp_path))
+        done = cli(state, command, "--run-dir", str(tmp_path))
         assert done.returncode == 0, done.stderr
     verdict = json.loads((tmp_path / "verdict.json").read_text())
     assert (verdict["verdict"], verdict["escalation"]) == ("healthy", "none")
@@ -80,17 +81,17 @@ def test_redis_down_stops_after_phase_1_with_the_reason(
     state = start_stack("redis_down")
     result = run_suite(state, tmp_path)
     assert result.returncode == 1
-    first = read_gate(results(tmp_path), 1)
+    first = read.gate(results(tmp_path), 1)
     assert first is not None
     assert first.status == "not_met"
     assert "redis" in first.reason
     for number in range(2, 6):
-        gate = read_gate(results(tmp_path), number)
+        gate = read.gate(results(tmp_path), number)
         assert gate is not None
         assert gate.status == "skipped"
         assert gate.reason.startswith(f"gate of phase 1 not met: {first.reason}")
-        assert not records_path(results(tmp_path), number).exists()
-    context = cli(state, "context", "--results", str(tmp_path))
+        assert not rundir.records(results(tmp_path), number).exists()
+    context = cli(state, "context", "--run-dir", str(tmp_path))
     assert context.returncode == 0, context.stderr
     data = json.loads((tmp_path / "context.json").read_text())
     port = str(state.ports["redis"])
@@ -112,7 +113,7 @@ def test_agent_hang_fails_phase_2_by_timeout_and_stops(
     """The agent tests time out inside phase 2's budget; its gate stops the run."""
     result = run_suite(start_stack("agent_hang"), tmp_path, "--timeout", "2")
     assert result.returncode == 1
-    first, second = (read_gate(results(tmp_path), n) for n in (1, 2))
+    first, second = (read.gate(results(tmp_path), n) for n in (1, 2))
     assert first is not None
     assert first.status == "met"
     assert second is not None
@@ -120,7 +121,7 @@ def test_agent_hang_fails_phase_2_by_timeout_and_stops(
     assert not second.budget_exhausted
     timed_out = [
         r
-        for r in read_records(records_path(results(tmp_path), 2)).records
+        for r in read_records(rundir.records(results(tmp_path), 2)).records
         if r.failure is not None and r.failure.timed_out
     ]
     assert timed_out
@@ -128,7 +129,7 @@ def test_agent_hang_fails_phase_2_by_timeout_and_stops(
         r.failure is not None and r.failure.message == "timed out after 2 s" for r in timed_out
     )
     assert all("agent" in r.areas or "websocket" in r.areas for r in timed_out)
-    third = read_gate(results(tmp_path), 3)
+    third = read.gate(results(tmp_path), 3)
     assert third is not None
     assert third.status == "skipped"
 
@@ -146,7 +147,7 @@ def test_without_the_password_only_the_tests_that_log_in_fail(
         "CI_TOOLS_FRONTEND_URL": healthy.urls["backend"],  # never a foreign address
     }
     env.pop("CI_TOOLS_E2E_PASSWORD", None)
-    run = ["run", "--env", "staging", "--phase", "1", "--results-dir", str(tmp_path)]
+    run = ["run", "--env", "staging", "--phase", "1", "--run-dir", str(tmp_path)]
     subprocess.run(
         [sys.executable, "-m", "ci_tools.cli", *run],
         cwd=ROOT,
@@ -156,7 +157,7 @@ def test_without_the_password_only_the_tests_that_log_in_fail(
         timeout=300,
         check=False,
     )
-    records = read_records(records_path(tmp_path, 1)).records
+    records = read_records(rundir.records(tmp_path, 1)).records
     logging_in = {r.nodeid for r in records if r.outcome != "passed"}
     assert {r.nodeid.split("::")[1] for r in records if r.outcome == "passed"} >= {
         "test_service_is_alive[backend]",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_tools.history.store import open_store, sqlite_url
+from ci_tools.environment import sqlite_url
+from ci_tools.history.store import open_store
 from tests.integration.fault_matrix import main_job, run_dir_of
 
 pytestmark = pytest.mark.integration

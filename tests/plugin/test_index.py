@@ -160,7 +160,8 @@ def test_with_an_empty_store_the_history_column_is_there_and_says_dash(
 ) -> None:
     """``--history`` against a store with no runs yet: the column is in the header and in
     every row (no row wider than its header)."""
-    from ci_tools.history.store import HISTORY_URL, open_store, sqlite_url  # noqa: PLC0415
+    from ci_tools.environment import HISTORY_URL, sqlite_url  # noqa: PLC0415
+    from ci_tools.history.store import open_store  # noqa: PLC0415
 
     pytester.makefile(
         ".toml",
@@ -187,8 +188,9 @@ def test_with_a_store_the_index_gains_each_files_historical_success(
 ) -> None:
     """``ci-tools index --history`` adds a Historical Success column read from the run store:
     each file's pass share over the last runs, "-" for a file the store has not seen."""
+    from ci_tools.environment import HISTORY_URL, sqlite_url  # noqa: PLC0415
     from ci_tools.history.model import ResultRow, RunRow  # noqa: PLC0415
-    from ci_tools.history.store import HISTORY_URL, open_store, sqlite_url  # noqa: PLC0415
+    from ci_tools.history.store import open_store  # noqa: PLC0415
 
     pytester.makefile(
         ".toml",

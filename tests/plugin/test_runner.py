@@ -238,7 +238,7 @@ def test_last_runs_failures_of_a_phase_run_first_in_the_next_run(
         )
 
     cli("run", "--run-id", "r1")
-    reported = cli("report", "--results", str(pytester.path / "reports" / "r1"))
+    reported = cli("report", "--run-dir", str(pytester.path / "reports" / "r1"))
     assert reported.returncode == 0, reported.stderr
     cli("run", "--run-id", "r2")
     run = pytester.path / "reports" / "r2"

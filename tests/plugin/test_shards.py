@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from ci_tools.phases import read_gate
 from ci_tools.records import read_records
+from ci_tools.rundir import read
 from tests.plugin.conftest import write_project
 
 PHASE = """
@@ -63,18 +63,18 @@ def test_the_shards_hold_every_test_once_and_the_gate_judges_them_together(
         assert ran.returncode == 0  # judged, met or not: the gate job reads the gate
         recorded = {r.nodeid for r in read_records(run / f"phase1.shard{index}.jsonl").records}
         assert recorded == shards[index - 1]  # the run's shard is the printed one
-    judged = cli(pytester, "gate", "--phase", "1", "--shards", "3", "--results", str(run))
+    judged = cli(pytester, "gate", "--phase", "1", "--shards", "3", "--run-dir", str(run))
     assert judged.returncode == 1, judged.stderr
     assert "9/10 passed" in judged.stdout
-    gate = read_gate(run, 1)
+    gate = read.gate(run, 1)
     assert gate is not None
     assert (gate.total, gate.failed, gate.status) == (10, 1, "not_met")
     assert len(read_records(run / "phase1.jsonl").records) == 10
     again = cli(
-        pytester, "gate", "--phase", "1", "--shards", "3", "--results", str(run), "--exit-zero"
+        pytester, "gate", "--phase", "1", "--shards", "3", "--run-dir", str(run), "--exit-zero"
     )
     assert again.returncode == 0  # judged: a workflow's next job reads the gate, not the exit
-    assert read_gate(run, 1) == gate
+    assert read.gate(run, 1) == gate
 
 
 def test_a_shard_that_sent_nothing_fails_the_gate_naming_it(pytester: pytest.Pytester) -> None:
@@ -84,9 +84,9 @@ def test_a_shard_that_sent_nothing_fails_the_gate_naming_it(pytester: pytest.Pyt
     run = pytester.path / "reports" / "r2"
     for index in (1, 3):
         cli(pytester, "run", "--run-id", "r2", "--phase", "1", "--shard", f"{index}/3")
-    judged = cli(pytester, "gate", "--phase", "1", "--shards", "3", "--results", str(run))
+    judged = cli(pytester, "gate", "--phase", "1", "--shards", "3", "--run-dir", str(run))
     assert judged.returncode == 1
-    gate = read_gate(run, 1)
+    gate = read.gate(run, 1)
     assert gate is not None
     assert gate.reason == "shard 2 of 3 sent no records"
 
@@ -104,7 +104,7 @@ def test_more_shards_than_tests_gives_fewer_shards_and_says_so(pytester: pytest.
     assert "phase 1 has 2 tests: 2 shards, not 4; shard 4 has none" in printed.stderr
     ran = cli(pytester, "run", "--run-id", "r3", "--phase", "1", "--shard", "4/4")
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    gate = read_gate(pytester.path / "reports" / "r3", 1, 4)
+    gate = read.gate(pytester.path / "reports" / "r3", 1, 4)
     assert gate is not None
     assert gate.met
     assert "has no tests" in gate.reason
@@ -124,9 +124,9 @@ def test_a_shard_cut_off_before_its_gate_fails_the_phase_and_its_tests_are_not_r
     kept = records.read_text().splitlines()[:2]  # one test's start and end, then the cut
     records.write_text("".join(f"{line}\n" for line in kept))
     (run / "phase1.shard2.gate.json").unlink()
-    judged = cli(pytester, "gate", "--phase", "1", "--shards", "2", "--results", str(run))
+    judged = cli(pytester, "gate", "--phase", "1", "--shards", "2", "--run-dir", str(run))
     assert judged.returncode == 1
-    gate = read_gate(run, 1)
+    gate = read.gate(run, 1)
     assert gate is not None
     assert gate.reason == "shard 2 did not finish (no gate)"
     assert gate.total == 10
@@ -148,8 +148,8 @@ def test_the_merged_gate_leaves_quarantined_tests_out_as_the_run_does(
     run = pytester.path / "reports" / "r5"
     for index in (1, 2):
         cli(pytester, "run", "--run-id", "r5", "--phase", "1", "--shard", f"{index}/2")
-    cli(pytester, "gate", "--phase", "1", "--shards", "2", "--results", str(run))
-    gate = read_gate(run, 1)
+    cli(pytester, "gate", "--phase", "1", "--shards", "2", "--run-dir", str(run))
+    gate = read.gate(run, 1)
     assert gate is not None
     assert gate.quarantined == ("test_one.py::test_n[7]",)
     assert "pass rate" not in gate.reason
@@ -162,7 +162,7 @@ def test_the_merged_gate_leaves_quarantined_tests_out_as_the_run_does(
         (["run", "--phase", "1", "--shard", "5/4"], "I must be between 1 and K"),
         (["run", "--phase", "1", "--shard", "two"], "write it as I/K"),
         (["shard", "--phase", "1", "--shards", "2", "--index", "3"], "between 1 and K"),
-        (["gate", "--phase", "1", "--results", "."], "no shard records"),
+        (["gate", "--phase", "1", "--run-dir", "."], "no shard records"),
     ],
     ids=["index-past-count", "not-a-spec", "shard-index", "gate-without-shards"],
 )

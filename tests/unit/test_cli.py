@@ -1,10 +1,13 @@
-"""The lines ``ci-tools run`` prints for the runner's progress (the runner prints none)."""
+"""The CLI's edges: the lines ``ci-tools run`` prints for the runner's progress (the runner
+prints none), and one name for one run's folder on every command."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ci_tools import cli, runner
+from ci_tools import arguments, cli, runner
 from ci_tools.phases import GateResult
 
 
@@ -43,3 +46,24 @@ def test_the_terminal_prints_each_event_on_its_stream(capsys: pytest.CaptureFixt
         "phase 1 PASS  One: 2/2 passed in 0.5 s",
     ]
     assert err == "ci-tools: phase 2 budget of 3 s ran out; stopping it\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "old"),
+    [
+        ("run", "--results-dir"),
+        ("gate", "--results"),
+        ("context", "--results"),
+        ("report", "--results"),
+    ],
+)
+def test_every_command_names_the_run_dir_one_way_and_keeps_the_old_name(
+    command: str, old: str
+) -> None:
+    """``--run-dir`` names one run's folder on every command that writes or reads one; the
+    old name of each is kept as an alias and lands in the same place."""
+    extra = ["--phase", "1"] if command == "gate" else []
+    parser = arguments.parser()
+    new = parser.parse_args([command, *extra, "--run-dir", "reports/r1"])
+    former = parser.parse_args([command, *extra, old, "reports/r1"])
+    assert new.run_dir == former.run_dir == Path("reports/r1")

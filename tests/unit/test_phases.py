@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ci_tools import config as cfg
+from ci_tools import environment
 from ci_tools.phases import aggregate, evaluate_gate, format_value, skipped_gate
 from ci_tools.records import Measurement, PhaseRecords, TestRecord
 from tests.fakes.records import make_record
@@ -165,13 +166,13 @@ def test_a_backend_override_moves_the_websocket_with_it_on_the_same_host(tmp_pat
         auth_url="https://auth.example.test",
     )
     tagged = {"CI_TOOLS_BACKEND_URL": "https://run-7---api-abc.a.run.app"}
-    urls = cfg.resolve_urls("staging", same, tmp_path, tagged)
+    urls = environment.resolve_urls("staging", same, tmp_path, tagged)
     assert urls["websocket"] == "wss://run-7---api-abc.a.run.app/ws?v=2"
     explicit = {**tagged, "CI_TOOLS_WEBSOCKET_URL": "wss://elsewhere.test/ws"}
-    assert cfg.resolve_urls("staging", same, tmp_path, explicit)["websocket"] == (
+    assert environment.resolve_urls("staging", same, tmp_path, explicit)["websocket"] == (
         "wss://elsewhere.test/ws"
     )
     apart = same.model_copy(update={"websocket_url": "wss://ws.example.test/ws"})
-    assert cfg.resolve_urls("staging", apart, tmp_path, tagged)["websocket"] == (
+    assert environment.resolve_urls("staging", apart, tmp_path, tagged)["websocket"] == (
         "wss://ws.example.test/ws"
     )

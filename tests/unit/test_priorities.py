@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ci_tools import config as cfg
-from ci_tools import plugin
+from ci_tools import records
 from ci_tools._exceptions import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def test_the_projects_table_states_the_briefs_figures() -> None:
     """pyproject.toml gives every priority the brief's title and revenue, P1 first."""
     config = cfg.load(ROOT / "pyproject.toml")
     assert {name: config.priority_label(name) for name in config.priorities} == BRIEF
-    assert list(config.priorities) == list(cfg.PRIORITY_NAMES)
+    assert list(config.priorities) == list(records.PRIORITIES)
 
 
 def test_without_a_table_the_priorities_have_titles_and_state_no_money() -> None:
@@ -46,12 +46,7 @@ def test_a_priority_given_replaces_its_default_and_the_others_keep_theirs() -> N
     config = cfg.parse({"priorities": {"P2": {"title": "Billing", "protects": "$1M ARR"}}})
     assert config.priority_label("P2") == "P2 Billing — $1M ARR"
     assert config.priority_label("P1") == "P1 Core platform"
-    assert list(config.priorities) == list(cfg.PRIORITY_NAMES)
-
-
-def test_the_plugin_accepts_exactly_the_configured_priority_names() -> None:
-    """The priority marker's names and the table's are one vocabulary, in one order."""
-    assert plugin.PRIORITIES == cfg.PRIORITY_NAMES
+    assert list(config.priorities) == list(records.PRIORITIES)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +98,7 @@ _TEXT = st.text(min_size=1, max_size=20).filter(lambda t: t.strip() != "")
 
 @given(
     st.dictionaries(
-        st.sampled_from(cfg.PRIORITY_NAMES),
+        st.sampled_from(records.PRIORITIES),
         st.fixed_dictionaries({"title": _TEXT}, optional={"protects": st.text(max_size=20)}),
     )
 )
@@ -113,14 +108,14 @@ def test_any_valid_table_parses_and_labels_each_priority_as_given(
     """Whatever valid table is given, every priority has a label; the given ones read
     ``NAME title — protects`` exactly as configured."""
     config = cfg.parse({"priorities": table})
-    assert list(config.priorities) == list(cfg.PRIORITY_NAMES)
+    assert list(config.priorities) == list(records.PRIORITIES)
     for name, value in table.items():
         protects = value.get("protects", "")
         expected = f"{name} {value['title']}" + (f" — {protects}" if protects else "")
         assert config.priority_label(name) == expected
 
 
-@given(st.text(max_size=6).filter(lambda name: name not in cfg.PRIORITY_NAMES))
+@given(st.text(max_size=6).filter(lambda name: name not in records.PRIORITIES))
 def test_any_other_priority_name_is_refused(name: str) -> None:
     """A name the marker does not accept is never taken into the table."""
     with pytest.raises(ConfigError, match="unknown priority"):

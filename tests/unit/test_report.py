@@ -10,11 +10,12 @@ import pytest
 from junitparser import JUnitXml
 
 from ci_tools import config as cfg
+from ci_tools import rundir
 from ci_tools.diagnose import diagnose
-from ci_tools.history.store import HISTORY_URL, sqlite_url
-from ci_tools.phases import GateResult, write_gate
-from ci_tools.records import Failure, RecordWriter, TestRecord, records_path
-from ci_tools.report import load_run, write_report
+from ci_tools.environment import HISTORY_URL, sqlite_url
+from ci_tools.phases import GateResult
+from ci_tools.records import Failure, RecordWriter, TestRecord
+from ci_tools.report import write_report
 from ci_tools.report.github import (
     MAX_ANNOTATIONS,
     build_workflow_command,
@@ -22,6 +23,7 @@ from ci_tools.report.github import (
     format_outputs,
 )
 from ci_tools.report.markdown import LADDER, Meta, fit, render
+from ci_tools.rundir import read, write
 from tests.fakes.records import make_record
 from tests.fakes.runs import synthetic_run
 
@@ -52,7 +54,7 @@ def own_store(results: Path) -> dict[str, str]:
 
 def test_summary_of_a_huge_run_fits_under_the_limit(config: cfg.Config, big_run: Path) -> None:
     """10,000 records: the full worklog is over 1 MiB, the summary is under it, degraded."""
-    run = load_run(config, big_run)
+    run = read.load(config, big_run)
     diagnosis = diagnose(config, run.gates, run.records, run.context)
     full = render(diagnosis, run.context, META)
     summary, rung = fit(diagnosis, run.context, META)
@@ -64,7 +66,7 @@ def test_summary_of_a_huge_run_fits_under_the_limit(config: cfg.Config, big_run:
 
 def test_ladder_ends_in_a_truncation_with_a_pointer(config: cfg.Config, big_run: Path) -> None:
     """Below every rung's size, the summary is cut at a line and points at the artifact."""
-    run = load_run(config, big_run)
+    run = read.load(config, big_run)
     diagnosis = diagnose(config, run.gates, run.records, run.context)
     summary, rung = fit(diagnosis, run.context, META, limit=4096)
     assert rung == len(LADDER)
@@ -75,14 +77,14 @@ def test_ladder_ends_in_a_truncation_with_a_pointer(config: cfg.Config, big_run:
 def test_annotations_are_capped_worst_first_and_escaped(config: cfg.Config, big_run: Path) -> None:
     """At most 10 ::error lines, infrastructure groups first, each on one line with
     file, line and title."""
-    run = load_run(config, big_run)
+    run = read.load(config, big_run)
     diagnosis = diagnose(config, run.gates, run.records, run.context)
     lines = error_annotations(diagnosis)
     assert len(lines) == MAX_ANNOTATIONS
     assert all(line.startswith("::error file=tests/e2e/phase") for line in lines)
     assert all("\n" not in line for line in lines)
     assert "(infrastructure)" in lines[0]
-    classes = [g.klass for g in diagnosis.groups[:MAX_ANNOTATIONS]]
+    classes = [g.failure_class for g in diagnosis.groups[:MAX_ANNOTATIONS]]
     assert classes == sorted(classes, key=["infrastructure", "application", "test"].index)
 
 
@@ -104,7 +106,7 @@ PASSED = make_record("ok", priority="P1")
 
 def write_small_run(results: Path) -> None:
     """Phase 1 with one failure and a truncated last line; no gate files, no context."""
-    writer = RecordWriter(records_path(results, 1))
+    writer = RecordWriter(rundir.records(results, 1))
     writer.record(PASSED)
     writer.record(
         make_record(
@@ -117,7 +119,7 @@ def write_small_run(results: Path) -> None:
         )
     )
     writer.close()
-    with records_path(results, 1).open("a") as file:
+    with rundir.records(results, 1).open("a") as file:
         file.write('{"event": "test", "nodeid": "t.py::cut", "fi')
 
 
@@ -179,10 +181,10 @@ def test_a_phase_that_never_ran_makes_the_run_incomplete(
     config: cfg.Config, tmp_path: Path
 ) -> None:
     """Phase 1 met, phases 2-5 absent (a cancelled job): never "healthy", always said."""
-    writer = RecordWriter(records_path(tmp_path, 1))
+    writer = RecordWriter(rundir.records(tmp_path, 1))
     writer.record(PASSED)
     writer.close()
-    write_gate(
+    write.gate(
         tmp_path,
         GateResult(
             phase=1,
@@ -220,7 +222,7 @@ def test_a_broken_store_is_one_warning_and_the_worklog_says_so(tmp_path: Path) -
     store.write_bytes(b"garbage" * 64)
     command = [sys.executable, "-m", "ci_tools.cli", "--root", str(ROOT), "report"]
     done = subprocess.run(
-        [*command, "--results", str(tmp_path)],
+        [*command, "--run-dir", str(tmp_path)],
         env={**os.environ, **own_store(tmp_path)},
         capture_output=True,
         text=True,

@@ -1,0 +1,192 @@
+"""The ``ci-tools`` command line's arguments: one small function a command.
+
+One run's folder is ``--run-dir`` on every command (``run`` writes it, ``gate``, ``context``
+and ``report`` read it); the old names ``--results-dir`` (``run``) and ``--results`` (the
+others) are kept as aliases for a release.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_tools import __version__
+from ci_tools.rundir import paths
+
+__all__ = ["parser"]
+
+if TYPE_CHECKING:  # what add_subparsers returns: typeshed names it, argparse does not
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    top = argparse.ArgumentParser(
+        prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    top.add_argument(
+        "--root",
+        type=Path,
+        default=Path(),
+        help="the project root, where pyproject.toml is (default: .)",
+    )
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_run, _shard, _gate, _context, _report, _history, _index):
+        add(commands)
+    return top
+
+
+def _env(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--env", default=None, help="environment (default: default_env)")
+
+
+def _run_dir(command: argparse.ArgumentParser, old: str, default: str) -> None:
+    """``--run-dir DIR`` (and its old name, kept as an alias for a release)."""
+    command.add_argument(
+        "--run-dir",
+        old,
+        dest="run_dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"the run's directory (default: {default}; {old} is its old name)",
+    )
+
+
+def _run(commands: Commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run phases in order, each gated on the one before",
+        description="Run phases in order; a phase runs only when the one before met its gate. "
+        "Arguments after -- go to pytest.",
+    )
+    run.add_argument(
+        "--phase",
+        type=int,
+        action="append",
+        dest="phases",
+        metavar="N",
+        help="run only phase N (repeatable; default: every phase)",
+    )
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="phase 1 and the P1 tests of phase 2, stopping at the first failure",
+    )
+    _env(run)
+    run.add_argument(
+        "--run-id",
+        default=None,
+        help="join or name a run (default: $CI_TOOLS_RUN_ID, GitHub's run id, or the time)",
+    )
+    _run_dir(run, "--results-dir", "<reports_dir>/<run-id>")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="per-test timeout in seconds (default: from config)",
+    )
+    run.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 once the phases ran and their gates are written, met or not (a workflow "
+        "job whose gate a later job reads); errors still exit 2, a cancel 130",
+    )
+    run.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="run only shard I of K of the phase (see `ci-tools shard`); `ci-tools gate` then "
+        "judges the phase over all its shards",
+    )
+
+
+def _shard(commands: Commands) -> None:
+    split = commands.add_parser(
+        "shard",
+        help="print the node ids of one shard of a phase",
+        description="Collects phase N and prints the node ids of shard I of K, balanced by "
+        "durations from the run store (else the last run's records, else by count); the same "
+        "input gives the same split in every job.",
+    )
+    split.add_argument("--phase", type=int, required=True, metavar="N")
+    split.add_argument("--shards", type=int, required=True, metavar="K")
+    split.add_argument("--index", type=int, required=True, metavar="I", help="from 1 to K")
+    _env(split)
+
+
+def _selected_run(command: argparse.ArgumentParser) -> None:
+    """``--env`` and ``--run-dir``: which environment, which run."""
+    _env(command)
+    _run_dir(command, "--results", f"<reports_dir>/{paths.LATEST}")
+
+
+def _gate(commands: Commands) -> None:
+    merge = commands.add_parser(
+        "gate",
+        help="judge a sharded phase's gate over all its shards",
+        description="Merges the shards' records of phase N in a run directory into the phase's "
+        "own and writes its gate. Exit 0 when met, 1 when not.",
+    )
+    merge.add_argument("--phase", type=int, required=True, metavar="N")
+    merge.add_argument(
+        "--shards", type=int, default=None, metavar="K", help="how many ran (missing: not met)"
+    )
+    merge.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 once the gate is judged, met or not (the workflow's next phase reads it)",
+    )
+    _selected_run(merge)
+
+
+def _context(commands: Commands) -> None:
+    context = commands.add_parser(
+        "context",
+        help=f"gather deployment context for a run's failures into {paths.CONTEXT}",
+        description="Cloud Run revisions and Cloud Logging entries (or the reference "
+        "platform's equivalents) for the failures of a run. Never changes the verdict: a "
+        "source that cannot answer is recorded as 'context unavailable: <reason>'.",
+    )
+    _selected_run(context)
+
+
+def _report(commands: Commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help=f"diagnose a run and write its worklog, {paths.VERDICT} and {paths.JUNIT}",
+        description="Exit 0 when a verdict could be formed (healthy or not: see "
+        f"{paths.VERDICT} and $GITHUB_OUTPUT), 1 when the run holds no phase results.",
+    )
+    _selected_run(report)
+
+
+def _history(commands: Commands) -> None:
+    past = commands.add_parser(
+        "history",
+        help="the last runs of an environment and its least successful tests",
+        description="Reads the run store ($CI_TOOLS_HISTORY_URL, [tool.ci_tools.history] url, "
+        f"or <reports_dir>/{paths.HISTORY_DB}). `history import DIR...` records old run "
+        "directories.",
+    )
+    _env(past)
+    past.add_argument("--limit", type=int, default=10, metavar="N", help="runs to show (10)")
+    past.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    past.add_argument(
+        "action", nargs="?", choices=["show", "import"], default="show", help="show or import"
+    )
+    past.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="run directories")
+
+
+def _index(commands: Commands) -> None:
+    index = commands.add_parser("index", help="write the test index from collection")
+    index.add_argument("--output", type=Path, default=Path("tests/e2e/INDEX.md"))
+    index.add_argument(
+        "--history",
+        action="store_true",
+        help="add each file's historical success from the run store",
+    )
+    index.add_argument("--env", default=None, help="with --history: environment (default_env)")

@@ -1,0 +1,181 @@
+"""The one reader of a run's directory: records, selections, gates, durations, context.
+
+Lenient where a later stage must go on (``load`` turns every problem into a note), strict
+where a wrong answer would mislead (a gate file that does not parse raises ``GateFileError``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from ci_tools._exceptions import CIToolsError, GateFileError
+from ci_tools.config import Config
+from ci_tools.context.model import Context
+from ci_tools.phases import GateResult, evaluate_gate
+from ci_tools.records import PhaseRecords, Selected, TestRecord, read_records, read_selected
+from ci_tools.rundir import paths
+from ci_tools.rundir.verdict import RunVerdict
+
+__all__ = [
+    "RunInput",
+    "context",
+    "durations",
+    "gate",
+    "load",
+    "newest_durations",
+    "records",
+    "run_records",
+    "selected",
+    "started",
+    "verdict",
+]
+
+
+def records(run: Path, phase: int, shard_index: int | None = None) -> PhaseRecords:
+    """Phase N's records (of one shard, when given); a missing file is an empty phase."""
+    return read_records(paths.records(run, phase, shard_index))
+
+
+def selected(run: Path, phase: int, shard_index: int | None = None) -> tuple[Selected, ...]:
+    """The tests phase N (or its shard) selected; none when it never collected."""
+    return read_selected(paths.selected(run, phase, shard_index))
+
+
+def run_records(run: Path, phases: Iterable[int]) -> tuple[TestRecord, ...]:
+    """Every record of a run's phases, in phase order (the records alone: ``load`` also
+    takes the gates and the notes)."""
+    return tuple(record for n in phases for record in records(run, n).records)
+
+
+def gate(run: Path, phase: int, shard_index: int | None = None) -> GateResult | None:
+    """Phase N's gate, or None when the phase has not been judged in this run; a file that
+    does not parse raises ``GateFileError``."""
+    path = paths.gate(run, phase, shard_index)
+    try:
+        return GateResult.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as exc:  # e.g. a truncated artifact
+        raise GateFileError(str(path), type(exc).__name__, phase) from None
+
+
+def durations(run: Path, phase: int) -> dict[str, float]:
+    """Test durations of phase N's records (not-run tests left out): what the next run of the
+    phase schedules and splits by."""
+    return {r.nodeid: r.duration_s for r in records(run, phase).records if r.outcome != "not_run"}
+
+
+def newest_durations(reports: Path, phase: int, but: Path | None = None) -> dict[str, float]:
+    """``durations`` of phase N in the newest run directory under ``reports`` that has its
+    records (``but`` that one: the run being split); none when there is no such run."""
+    runs = [
+        p
+        for p in paths.records_of_every_run(reports, phase)
+        if but is None or p.parent.resolve() != but.resolve()
+    ]
+    if not runs:
+        return {}
+    return durations(max(runs, key=lambda p: p.stat().st_mtime).parent, phase)
+
+
+def context(run: Path) -> Context:
+    """The deployment context of the run's failures; ``FileNotFoundError`` when the context
+    stage has not run, ``ValueError`` when the file does not parse."""
+    return Context.from_json(json.loads(paths.context(run).read_text()))
+
+
+def verdict(run: Path) -> RunVerdict:
+    """The run's ``verdict.json``; ``FileNotFoundError`` before the report stage has run,
+    ``ValueError`` (or ``KeyError``, ``TypeError``) when it does not parse."""
+    return RunVerdict.from_json(json.loads(paths.verdict(run).read_text()))
+
+
+def started(run: Path, phases: Iterable[int]) -> str:
+    """When the run's first judged phase started ('' when unknown): runs imported together
+    go in this order."""
+    with contextlib.suppress(CIToolsError):
+        for number in phases:
+            found = gate(run, number)
+            if found is not None and found.started_at:
+                return found.started_at
+    return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInput:
+    """What a run directory holds, read leniently."""
+
+    gates: tuple[GateResult, ...]
+    records: tuple[TestRecord, ...]
+    context: Context | None
+    notes: tuple[str, ...]
+
+
+def _phase_gate(
+    config: Config, run: Path, number: int, found: PhaseRecords
+) -> tuple[GateResult | None, list[str]]:
+    """Phase N's gate as its file says, else judged again from its records; with notes."""
+    notes = []
+    try:
+        result = gate(run, number)
+    except GateFileError as exc:
+        notes.append(
+            f"{paths.gate(run, number).name} is unreadable ({exc.reason}); the gate was judged "
+            "again from the records"
+        )
+        result = None
+    if result is None and (found.records or found.started_not_finished):
+        result = evaluate_gate(number, config.phases[number], config, found)
+        notes.append(
+            f"phase {number} has records but no gate file (the run was cut "
+            "short?); its gate was judged from the records"
+        )
+    return result, notes
+
+
+def _context_or_note(run: Path) -> tuple[Context | None, list[str]]:
+    name = paths.context(run).name
+    try:
+        return context(run), []
+    except FileNotFoundError:
+        return None, [f"{name} is missing: run `ci-tools context` to attach deployment context"]
+    except ValueError as exc:
+        return None, [f"{name} is unreadable ({str(exc)[:120]}); reported without it"]
+
+
+def load(config: Config, run: Path) -> RunInput:
+    """Gates, records and context of a run; every problem becomes a note, not an error."""
+    gates: list[GateResult] = []
+    found_records: list[TestRecord] = []
+    notes: list[str] = []
+    for number, phase in config.phases.items():
+        found = records(run, number)
+        found_records += found.records
+        if found.bad_lines:
+            notes.append(
+                f"{paths.records(run, number).name}: {found.bad_lines} line(s) could not be "
+                "read (truncated or not JSON); the rest were used"
+            )
+        result, gate_notes = _phase_gate(config, run, number, found)
+        notes += gate_notes
+        if result is None and gates:
+            # Configured but absent: a job that died or was cancelled before pytest ran.
+            result = GateResult(
+                phase=number,
+                title=phase.title,
+                status="not_run",
+                reason="did not run: no records and no gate file in this run",
+                min_pass_rate=phase.min_pass_rate,
+                budget_s=phase.budget_s,
+            )
+        if result is not None:
+            gates.append(result)
+    found_context, context_notes = _context_or_note(run)
+    notes += context_notes
+    if not gates:
+        notes.append(f"no phase results in {run}: no verdict could be formed")
+    return RunInput(tuple(gates), tuple(found_records), found_context, tuple(notes))

@@ -1,0 +1,120 @@
+"""``verdict.json``: what a workflow acts on (hold traffic, roll back), as a typed dataclass.
+
+The report stage writes it; anything after it (a later job, a script, ``history import``) reads
+it back with ``RunVerdict.from_json``. Its first keys are the ``$GITHUB_OUTPUT`` values, as
+strings, in the same order; the rest is the diagnosis as data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["RunVerdict"]
+
+Json = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunVerdict:
+    """One run's ``verdict.json``."""
+
+    verdict: str  # healthy, unhealthy, unknown (diagnose.verdict.Verdict)
+    escalation: str  # P0, P1, P2 or "none" (config.EscalationLevel)
+    first_failed_phase: int | None
+    tests: int
+    passed: int
+    failed: int  # failed and errors
+    skipped: int
+    not_run: int
+    top_cause: str
+    headlines: tuple[str, ...] = ()
+    causes: tuple[Json, ...] = ()  # the ranked causes, each as diagnose's Cause is
+    escalation_reasons: tuple[str, ...] = ()
+    escalation_rules: tuple[Json, ...] = ()
+    notes: tuple[str, ...] = ()
+    retried: tuple[str, ...] = ()
+    at_risk: tuple[Json, ...] = ()
+    new_failures: int | None = None  # None: judged without history
+    known_failures: int | None = None
+    flaky: tuple[str, ...] | None = None
+    broken: tuple[str, ...] | None = None
+
+    def outputs(self) -> dict[str, str]:
+        """The ``$GITHUB_OUTPUT`` values: every value a string (``causes`` is the headlines,
+        joined)."""
+        values = {
+            "verdict": self.verdict,
+            "escalation": self.escalation,
+            "first_failed_phase": str(self.first_failed_phase or ""),
+            "tests": str(self.tests),
+            "passed": str(self.passed),
+            "failed": str(self.failed),
+            "skipped": str(self.skipped),
+            "not_run": str(self.not_run),
+            "top_cause": self.top_cause,
+            "causes": "; ".join(self.headlines),
+        }
+        if self.new_failures is not None and self.known_failures is not None:
+            values["new_failures"] = str(self.new_failures)
+            values["known_failures"] = str(self.known_failures)
+        return values
+
+    def as_json(self) -> Json:
+        """The document as written: the outputs first (``causes`` then holds the ranked
+        causes), then the diagnosis."""
+        document: Json = {**self.outputs()}
+        document["causes"] = list(self.causes)
+        document |= {
+            "headlines": list(self.headlines),
+            "escalation_reasons": list(self.escalation_reasons),
+            "escalation_rules": list(self.escalation_rules),
+            "notes": list(self.notes),
+            "retried": list(self.retried),
+            "at_risk": list(self.at_risk),
+        }
+        if self.flaky is not None and self.broken is not None:
+            document["flaky"] = list(self.flaky)
+            document["broken"] = list(self.broken)
+        return document
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunVerdict:
+        """Reads what ``as_json`` wrote; a missing or mistyped key raises ``KeyError``,
+        ``TypeError`` or ``ValueError``."""
+
+        def count(key: str) -> int | None:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        def texts(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in data.get(key, ()))
+
+        def documents(key: str) -> tuple[Json, ...]:
+            return tuple(dict(v) for v in data.get(key, ()))
+
+        return cls(
+            verdict=str(data["verdict"]),
+            escalation=str(data["escalation"]),
+            first_failed_phase=int(data["first_failed_phase"])
+            if data["first_failed_phase"]
+            else None,
+            tests=int(data["tests"]),
+            passed=int(data["passed"]),
+            failed=int(data["failed"]),
+            skipped=int(data["skipped"]),
+            not_run=int(data["not_run"]),
+            top_cause=str(data["top_cause"]),
+            headlines=texts("headlines"),
+            causes=documents("causes"),
+            escalation_reasons=texts("escalation_reasons"),
+            escalation_rules=documents("escalation_rules"),
+            notes=texts("notes"),
+            retried=texts("retried"),
+            at_risk=documents("at_risk"),
+            new_failures=count("new_failures"),
+            known_failures=count("known_failures"),
+            flaky=texts("flaky") if "flaky" in data else None,
+            broken=texts("broken") if "broken" in data else None,
+        )
