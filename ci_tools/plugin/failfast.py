@@ -58,7 +58,7 @@ def read_trips(path: Path) -> list[Trip]:
 def after_fork(config: pytest.Config) -> None:
     """In a test's forked child: the fail-fast guard watches again (threads do not survive a
     fork)."""
-    guard = config.stash.get(keys.GUARD, None)
+    guard = config.stash.get(GUARD, None)
     if guard is not None:
         guard.after_fork()
 
@@ -154,3 +154,6 @@ class FailFastGuard:
         self._done.set()
         self._watcher.join(timeout=1)
         signal.signal(signal.SIGUSR1, self._previous)
+
+
+GUARD: pytest.StashKey[FailFastGuard] = pytest.StashKey()  # a fail-fast run's, where tests run

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ci_tools._exceptions import ConfigError
-from ci_tools.plugin.keys import CONFIG, MEASURE, TRACE
+from ci_tools.plugin.keys import MEASURE, TRACE
 from ci_tools.records import Bound
 
 if TYPE_CHECKING:  # imported where they are used: the plugin loads in every pytest run
@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # imported where they are used: the plugin loads in every pyt
     from websockets.sync.client import ClientConnection
 
     from ci_tools import config as cfg
+
+
+CONFIG: pytest.StashKey[cfg.Config] = pytest.StashKey()  # [tool.ci_tools], loaded once
 
 
 def project_config(config: pytest.Config) -> cfg.Config:

@@ -24,8 +24,7 @@ from ci_tools.plugin.fixtures import (
     trace_id,
     ws_connect,
 )
-from ci_tools.plugin.keys import GUARD, RECORDER
-from ci_tools.plugin.recorder import Recorder
+from ci_tools.plugin.recorder import RECORDER, Recorder
 from ci_tools.records import RecordWriter
 
 __all__ = [
@@ -119,7 +118,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             options.run_dir(config), options.phase(config), options.shard_index(config)
         )
         guard = failfast.FailFastGuard(trips)
-        config.stash[GUARD] = guard
+        config.stash[failfast.GUARD] = guard
         config.pluginmanager.register(guard, "ci_tools_failfast_guard")
 
 
@@ -143,11 +142,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         recorder.writer.close()
         config.pluginmanager.unregister(name="ci_tools_recorder")
         del config.stash[RECORDER]
-    guard = config.stash.get(GUARD, None)
+    guard = config.stash.get(failfast.GUARD, None)
     if guard is not None:
         guard.close()
         config.pluginmanager.unregister(guard)
-        del config.stash[GUARD]
+        del config.stash[failfast.GUARD]
     for name in ("ci_tools_serial_turns", "ci_tools_pool", "ci_tools_sender", "ci_tools_held"):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:

@@ -64,7 +64,7 @@ OPTIONS = (
     Option(
         ("--run-dir", "--results-dir"),
         "ci_tools_run_dir",
-        "write one JSON record per test to DIR/phaseN.jsonl (--results-dir, its old name, is "
+        "write one JSON record per test to the run's folder DIR (--results-dir, its old name, is "
         "kept for a release)",
         metavar="DIR",
     ),

@@ -11,8 +11,7 @@ import time
 import pytest
 from _pytest.runner import runtestprotocol
 
-from ci_tools.plugin.keys import RECORDER
-from ci_tools.plugin.recorder import Recorder
+from ci_tools.plugin.recorder import RECORDER, Recorder
 from ci_tools.records import timestamp
 
 

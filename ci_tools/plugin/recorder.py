@@ -317,3 +317,6 @@ class Recorder:
             reason=reason,
             worker=getattr(last, "worker_id", None),
         )
+
+
+RECORDER: pytest.StashKey[Recorder] = pytest.StashKey()  # the controller's, of a recorded run

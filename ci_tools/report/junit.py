@@ -1,10 +1,10 @@
-"""``junit.xml`` for other tools, written with junitparser (not hand-built XML)."""
+"""The JUnit XML of a run for other tools, made with junitparser (not hand-built XML)."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
@@ -21,7 +21,7 @@ def _xml(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def write_junit(path: Path, gates: Sequence[GateResult], records: Sequence[TestRecord]) -> None:
+def junit_xml(gates: Sequence[GateResult], records: Sequence[TestRecord]) -> str:
     """One test suite per phase, one test case per record; skipped phases are empty suites
     with the reason as a property."""
     xml = JUnitXml(name="ci_tools")
@@ -52,4 +52,6 @@ def write_junit(path: Path, gates: Sequence[GateResult], records: Sequence[TestR
         suite.update_statistics()  # type: ignore[no-untyped-call]
         xml.add_testsuite(suite)
     xml.update_statistics()  # type: ignore[no-untyped-call]
-    xml.write(str(path), pretty=True)
+    pretty = io.BytesIO()
+    xml.write(pretty, pretty=True)
+    return pretty.getvalue().decode("utf-8")

@@ -18,7 +18,7 @@ from ci_tools.config import Config
 from ci_tools.diagnose import Diagnosis, diagnose
 from ci_tools.history.store import open_store
 from ci_tools.report import changes, github, lookback
-from ci_tools.report.junit import write_junit
+from ci_tools.report.junit import junit_xml
 from ci_tools.report.lookback import LookbackView
 from ci_tools.report.markdown import Meta, fit, render
 from ci_tools.rundir import read, write
@@ -164,14 +164,14 @@ def write_report(
     )
     held = quarantine.load_today(root / config.quarantine_file)
     full = render(diagnosis, run.context, meta, lookback=view, changes=code, quarantine=held)
-    write.write_atomically(worklog, full)
+    write.worklog(run_dir, full)
     summary, rung = fit(
         diagnosis, run.context, meta, full=full, lookback=view, changes=code, quarantine=held
     )
     document = run_verdict(diagnosis, view)
     values = document.outputs()
     write.verdict(run_dir, document)
-    write_junit(rundir.junit(run_dir), run.gates, run.records)
+    write.junit(run_dir, junit_xml(run.gates, run.records))
     annotations = github.error_annotations(diagnosis) if actions.active else []
     github.publish(actions, summary, values)
     warnings = (refused,) if refused else ()

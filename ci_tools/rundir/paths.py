@@ -132,6 +132,11 @@ def records_of_every_run(reports: Path, phase: int) -> list[Path]:
     return [p for p in reports.glob(f"*/phase{phase}.jsonl") if not p.parent.is_symlink()]
 
 
+def shard_records_name(phase: int) -> str:
+    """How the records of phase N's shards are named, for a person (``phaseN.shardI.jsonl``)."""
+    return f"{_part(phase, None)}.shardI.jsonl"
+
+
 def shards(run: Path, phase: int) -> list[int]:
     """The shards of phase N whose records are in the run directory, in order."""
     found = (p.name.split(".")[1] for p in run.glob(f"phase{phase}.shard*.jsonl"))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the plugin loads this module: what it writes is imported wh
     from ci_tools.phases import GateResult
     from ci_tools.rundir.verdict import RunVerdict
 
-__all__ = ["context", "gate", "verdict", "write_atomically"]
+__all__ = ["context", "gate", "junit", "verdict", "worklog", "write_atomically"]
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -28,7 +28,7 @@ def write_atomically(path: Path, text: str) -> None:
     shards) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
 
 
@@ -53,4 +53,18 @@ def verdict(run: Path, document: RunVerdict) -> Path:
     """Writes ``verdict.json``."""
     path = paths.verdict(run)
     write_atomically(path, json.dumps(document.as_json(), indent=2) + "\n")
+    return path
+
+
+def worklog(run: Path, text: str) -> Path:
+    """Writes the worklog (Markdown)."""
+    path = paths.worklog(run)
+    write_atomically(path, text)
+    return path
+
+
+def junit(run: Path, text: str) -> Path:
+    """Writes the run's JUnit XML."""
+    path = paths.junit(run)
+    write_atomically(path, text)
     return path

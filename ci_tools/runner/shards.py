@@ -35,7 +35,8 @@ def merge_shards(
     found_shards = [n for n in rundir.shards(run_dir, number) if shards is None or n <= shards]
     if not found_shards:
         raise CIToolsError(
-            f"phase {number}: no shard records in {run_dir} (phase{number}.shardI.jsonl); "
+            f"phase {number}: no shard records in {run_dir} "
+            f"({rundir.shard_records_name(number)}); "
             "run the shards first (ci-tools run --phase N --shard I/K)"
         )
     _join(run_dir, number, found_shards)

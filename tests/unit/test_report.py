@@ -273,13 +273,13 @@ def test_history_import_records_old_run_directories_in_order(
 def test_junit_holds_a_failure_whose_text_has_control_characters(tmp_path: Path) -> None:
     """An escape sequence or a NUL in a failure (a test's coloured output) is written as
     \\xNN: junit.xml stays well-formed and the rest of the text is kept."""
-    from ci_tools.report.junit import write_junit  # noqa: PLC0415
+    from ci_tools.report.junit import junit_xml  # noqa: PLC0415
 
     failure = Failure("AssertionError", "\x1b[91m- up\x00", "E   \x1b[0m- up\nE   + down")
     record = make_record("t", outcome="failed", failure=failure, phase=1)
     gate = GateResult(1, "One", "not_met", "pass rate 0%")
-    write_junit(tmp_path / "junit.xml", [gate], [record])
-    junit = JUnitXml.fromfile(str(tmp_path / "junit.xml"))
+    path = write.junit(tmp_path, junit_xml([gate], [record]))
+    junit = JUnitXml.fromfile(str(path))
     case = next(iter(next(iter(junit))))
     assert case.result[0].message == "\\x1b[91m- up\\x00"
     assert "+ down" in case.system_err
