@@ -162,11 +162,12 @@ def faults(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Lint and type-check: ruff, mypy --strict, and the workflows (zizmor, their schema)."""
+    """Lint and type-check: ruff, mypy --strict, the floors, the workflows (zizmor, schema)."""
     _install(session, "test", "lint", "bench")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")  # the floors (pyproject.toml [tool.importlinter])
     workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
     session.run("zizmor", "--offline", *workflows)
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
