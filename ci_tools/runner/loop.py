@@ -2,7 +2,7 @@
 
 Each phase is one ``pytest`` process writing its records through the plugin; its tests run as
 many at once as their waiting needs, each in a process forked from the phase's (``--concurrency``,
-see ``ci_tools.forked``). The runner holds the phase's time budget from outside: when it
+see ``ci_tools.plugin.pool``). The runner holds the phase's time budget from outside: when it
 runs out, pytest is interrupted, then killed, and the tests that started and never ended are
 recorded as hung, so the report stage still gets everything. A phase whose predecessor in the
 same run missed its gate is not run; it is recorded as skipped with the reason.

@@ -100,7 +100,7 @@ def choose_workers(
     slow each other a little and the longest-first fill is uneven; at most the phase's
     ``max_workers`` and the environment's ``max_workers``. Unknown durations (a first run):
     the phase's ``workers``. Where the tests spend CPU rather than wait, the forked workers'
-    throttle keeps fewer of them at once (``forked.Throttle``)."""
+    throttle keeps fewer of them at once (``ci_tools.plugin.throttle``)."""
     phase = config.phases[number]
     cap = phase.max_workers
     limit = config.environments[env].max_workers if env in config.environments else None
