@@ -20,7 +20,8 @@ through them in this order:
 - ``pool`` (the parent's scheduling), ``worker`` (a forked worker's side), ``throttle`` (how
   many at once) and ``held`` (a phase waiting for the runner's go): tests at once in workers
   forked from the pytest process, loaded only by ``--concurrency`` and ``--go-fd``.
-- ``keys``: the stash keys and the names of what the plugin notes on a test.
+- ``keys``: the names of what the plugin notes on a test (each stash key stands beside what
+  it keeps).
 
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """

@@ -3,7 +3,8 @@
 ``paths`` names every file; ``read`` is the one reader of a run (records, selections, gates,
 durations, context, verdict); ``write`` writes each file whole or not at all; ``verdict`` is
 ``verdict.json`` as a typed dataclass. Each stage reads the files of the stages before it
-through this package and writes its own. This face hands on ``paths`` and the atomic writer
+through this package and writes its own. (``paths.verdict`` names the file; ``rundir.verdict``
+is the module of its dataclass.) This face hands on ``paths`` and the atomic writer
 only: the plugin loads it in every pytest run, and ``read`` loads the phases and the context
 model.
 
@@ -38,7 +39,6 @@ from ci_tools.rundir.paths import (
     shard_records_name,
     shards,
     trips,
-    verdict,
     worklog,
 )
 from ci_tools.rundir.write import write_atomically
@@ -69,7 +69,6 @@ __all__ = [
     "shard_records_name",
     "shards",
     "trips",
-    "verdict",
     "worklog",
     "write_atomically",
 ]

@@ -17,10 +17,11 @@ Each stage reads the files of the stages before it and writes its own:
     phaseN.order.txt        the order to start the tests in: last run's failures, then the
                             longest first (runner, from history)
     .phaseN.serial.lock     the turn of phase N's serial tests (plugin)
+    phaseN.durations.json   what a sharded phase is split by: node id to seconds (runner)
     context.json            deployment context of the failures (context stage)
     worklog.md, verdict.json, junit.xml   the report stage's outputs
 
-The ground floor: it imports nothing of ci_tools, so the plugin can name files without cost.
+It imports nothing of ci_tools, so the plugin can name files without cost.
 
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """

@@ -1,4 +1,4 @@
-"""The one reader of a run's directory: records, selections, gates, durations, context.
+"""The one reader of a run's directory: records, selections, gates, durations, context, verdict.
 
 Lenient where a later stage must go on (``load`` turns every problem into a note), strict
 where a wrong answer would mislead (a gate file that does not parse raises ``GateFileError``).

@@ -1,8 +1,8 @@
 """``verdict.json``: what a workflow acts on (hold traffic, roll back), as a typed dataclass.
 
-The report stage writes it; anything after it (a later job, a script, ``history import``) reads
-it back with ``RunVerdict.from_json``. Its first keys are the ``$GITHUB_OUTPUT`` values, as
-strings, in the same order; the rest is the diagnosis as data.
+The report stage writes it; anything after it (a later job, a script) reads it back with
+``rundir.read.verdict`` (``RunVerdict.from_json``). Its first keys are the ``$GITHUB_OUTPUT``
+values, as strings, in the same order; the rest is the diagnosis as data.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from ci_tools.runner.schedule import (
     LastRun,
     choose_workers,
     last_run,
-    latest_durations,
     shard_durations,
 )
 from ci_tools.runner.shards import merge_shards
@@ -35,7 +34,6 @@ __all__ = [
     "choose_workers",
     "collect",
     "last_run",
-    "latest_durations",
     "merge_shards",
     "pytest_command",
     "run_phase",

@@ -26,7 +26,7 @@ from ci_tools import go, rundir
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, skipped_gate
-from ci_tools.records import Selected, now, read_selected
+from ci_tools.records import Selected, now
 from ci_tools.rundir import read, write
 from ci_tools.runner import process
 from ci_tools.runner.command import NO_TESTS, RunOptions, check_phase, pytest_command
@@ -108,7 +108,7 @@ def collect(config: Config, number: int, options: RunOptions) -> list[Selected]:
         scratch = dataclasses.replace(options, run_dir=Path(folder), shard=None)
         command = [*pytest_command(config, number, scratch, workers=0), "--collect-only"]
         done = process.run(command, options.root)
-        selected = read_selected(rundir.selected(Path(folder), number))
+        selected = read.selected(Path(folder), number)
     if done.returncode not in (0, NO_TESTS):
         tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
         raise CIToolsError(f"phase {number}: collection failed (exit {done.returncode}): {tail[0]}")
@@ -274,8 +274,7 @@ def _judge(config: Config, started: _Started, options: RunOptions, ended: _Ended
     elif not stop and options.exitfirst:
         stop = "the run stopped at the first failure (-x)"
     index = options.shard_index
-    selected = read_selected(rundir.selected(options.run_dir, number, index))
-    found = complete(rundir.records(options.run_dir, number, index), selected, number, stop)
+    found = complete(options.run_dir, number, index, stop)
     gate = evaluate_gate(
         number,
         config.phases[number],

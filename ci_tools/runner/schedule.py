@@ -10,12 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
-from ci_tools import rundir
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
-from ci_tools.records import read_records
+from ci_tools.rundir import read
 from ci_tools.runner.command import RunOptions
 
 # Each slot holds three quarters of the longest test's worth of tests. Measured with the agent
@@ -73,21 +71,7 @@ def shard_durations(
     run: the run store's last run of the phase (``last``, when already read), else the newest
     other run directory's records, else nothing (by count)."""
     known = (last or last_run(options, number)).durations
-    return known or latest_durations(options.run_dir.parent, number, but=options.run_dir)
-
-
-def latest_durations(reports: Path, number: int, but: Path | None = None) -> dict[str, float]:
-    """Test durations of phase N in the newest run directory under ``reports`` that has its
-    records (``but`` that one: the run being split)."""
-    runs = [
-        p
-        for p in rundir.records_of_every_run(reports, number)
-        if but is None or p.parent.resolve() != but.resolve()
-    ]
-    if not runs:
-        return {}
-    newest = max(runs, key=lambda p: p.stat().st_mtime)
-    return {r.nodeid: r.duration_s for r in read_records(newest).records if r.outcome != "not_run"}
+    return known or read.newest_durations(options.run_dir.parent, number, but=options.run_dir)
 
 
 def choose_workers(

@@ -12,7 +12,6 @@ from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Quarantine
-from ci_tools.records import read_selected
 from ci_tools.rundir import read, write
 from ci_tools.runner.command import check_phase
 from ci_tools.runner.unfinished import complete
@@ -50,8 +49,7 @@ def merge_shards(
     if unfinished:
         problems.append(f"shard {', '.join(map(str, unfinished))} did not finish (no gate)")
     stopped = "; ".join(problems) or next((g.stopped for g in gates if g.stopped), "")
-    selected = read_selected(rundir.selected(run_dir, number))
-    found = complete(rundir.records(run_dir, number), selected, number, stopped)
+    found = complete(run_dir, number, None, stopped)
     gate = evaluate_gate(
         number,
         config.phases[number],

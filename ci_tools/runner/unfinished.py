@@ -19,25 +19,27 @@ from ci_tools.records import (
     TestRecord,
     not_run,
     now,
-    read_records,
 )
+from ci_tools.rundir import paths, read
 
 
-def complete(path: Path, selected: Sequence[Selected], number: int, stop: str) -> PhaseRecords:
-    """The phase's records at ``path``, with one written for every selected test that has
-    none (hung at the budget, stopped by a cancel, never started). ``stop``: why the phase
-    stopped before its end ("" when it ended by itself)."""
-    found = read_records(path)
+def complete(run_dir: Path, number: int, shard_index: int | None, stop: str) -> PhaseRecords:
+    """Phase N's records (of one shard, when given), with one written for every selected test
+    that has none (hung at the budget, stopped by a cancel, never started). ``stop``: why the
+    phase stopped before its end ("" when it ended by itself)."""
+    selected = read.selected(run_dir, number, shard_index)
+    found = read.records(run_dir, number, shard_index)
     missing = _unfinished(found, selected, number, stop)
     if not missing:
         return found
-    writer = RecordWriter(path)
+    writer = RecordWriter(paths.records(run_dir, number, shard_index))
     try:
         for record in missing:
             writer.record(record)
     finally:
         writer.close()
-    return dataclasses.replace(read_records(path), started_not_finished=found.started_not_finished)
+    again = read.records(run_dir, number, shard_index)
+    return dataclasses.replace(again, started_not_finished=found.started_not_finished)
 
 
 def _unfinished(

@@ -69,7 +69,7 @@ def run_phase1(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 AT_ONCE = {
     "xdist": lambda n: ["-n", str(n)],
     # Unthrottled: these tests are about records and workers, and quick tests are CPU-bound,
-    # so the throttle would keep fewer at once on a busy machine (tests/plugin/test_forked.py
+    # so the throttle would keep fewer at once on a busy machine (tests/plugin/test_pool.py
     # checks the throttle).
     "forked": lambda n: ["--concurrency", str(n), "--capture=sys", "--no-throttle"],
 }

@@ -121,7 +121,7 @@ def test_held_for_a_go_runs_in_the_order_and_count_it_brings(pytester: pytest.Py
     order = pytester.path / "order.txt"
     order.write_text("test_one.py::test_b\ntest_one.py::test_a\n")
     fd = _held(go.Go(concurrency=2, order=str(order)))
-    # Unthrottled: on one core the throttle would start with one test (test_forked.py).
+    # Unthrottled: on one core the throttle would start with one test (test_pool.py).
     result = run_phase1(pytester, "--go-fd", str(fd), "--capture=sys", "--no-throttle")
     result.assert_outcomes(passed=2)
     records = test_records(pytester.path / "out" / "phase1.jsonl")

@@ -145,6 +145,30 @@ def test_bad_input_is_counted_and_the_report_still_renders(
     assert (junit.tests, junit.failures) == (2, 1)
 
 
+def test_verdict_json_reads_back_as_the_verdict_the_report_wrote(
+    config: cfg.Config, tmp_path: Path
+) -> None:
+    """What a later job reads from verdict.json is what the report stage decided: its outputs
+    are the $GITHUB_OUTPUT values, and the document written again is the same bytes."""
+    write_small_run(tmp_path)
+    report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
+    written = (tmp_path / "verdict.json").read_bytes()
+    document = read.verdict(tmp_path)
+    assert document.outputs() == report.outputs
+    assert (document.verdict, document.failed, document.first_failed_phase) == ("unhealthy", 1, 1)
+    assert document.causes
+    assert document.causes[0]["title"] == report.diagnosis.causes[0].title
+    write.verdict(tmp_path, document)
+    assert (tmp_path / "verdict.json").read_bytes() == written
+
+
+def test_a_truncated_verdict_json_is_refused_not_misread(tmp_path: Path) -> None:
+    """A verdict.json cut short (a kill mid-copy) raises instead of reading as a verdict."""
+    (tmp_path / "verdict.json").write_text('{"verdict": "healthy", "escalation": "none"')
+    with pytest.raises(ValueError):
+        read.verdict(tmp_path)
+
+
 def test_an_empty_run_gives_no_verdict(config: cfg.Config, tmp_path: Path) -> None:
     """No phase results at all: verdict unknown, said in the notes."""
     report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
