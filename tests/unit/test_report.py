@@ -165,7 +165,7 @@ def test_verdict_json_reads_back_as_the_verdict_the_report_wrote(
 def test_a_truncated_verdict_json_is_refused_not_misread(tmp_path: Path) -> None:
     """A verdict.json cut short (a kill mid-copy) raises instead of reading as a verdict."""
     (tmp_path / "verdict.json").write_text('{"verdict": "healthy", "escalation": "none"')
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         read.verdict(tmp_path)
 
 
