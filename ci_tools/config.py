@@ -325,6 +325,11 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
     """Validates a ``[tool.ci_tools]`` table; the first error becomes one ConfigError line."""
     if "priorities" in table:
         _check_priorities(table["priorities"], source)
+    if "reports_dir" in table and "results_dir" in table:
+        raise ConfigError(
+            f"{source}: [tool.ci_tools] has reports_dir and results_dir, its old name: keep "
+            "reports_dir alone"
+        )
     try:
         config = Config.model_validate(table)
     except ValidationError as exc:

@@ -23,10 +23,10 @@ from ci_tools.rundir.verdict import RunVerdict
 __all__ = [
     "RunInput",
     "context",
-    "durations",
     "gate",
     "load",
     "newest_durations",
+    "recorded_durations",
     "records",
     "run_records",
     "selected",
@@ -63,14 +63,14 @@ def gate(run: Path, phase: int, shard_index: int | None = None) -> GateResult | 
         raise GateFileError(str(path), type(exc).__name__, phase) from None
 
 
-def durations(run: Path, phase: int) -> dict[str, float]:
+def recorded_durations(run: Path, phase: int) -> dict[str, float]:
     """Test durations of phase N's records (not-run tests left out): what the next run of the
     phase schedules and splits by."""
     return {r.nodeid: r.duration_s for r in records(run, phase).records if r.outcome != "not_run"}
 
 
 def newest_durations(reports: Path, phase: int, but: Path | None = None) -> dict[str, float]:
-    """``durations`` of phase N in the newest run directory under ``reports`` that has its
+    """``recorded_durations`` of phase N in the newest run directory under ``reports`` that has its
     records (``but`` that one: the run being split); none when there is no such run."""
     runs = [
         p
@@ -79,7 +79,7 @@ def newest_durations(reports: Path, phase: int, but: Path | None = None) -> dict
     ]
     if not runs:
         return {}
-    return durations(max(runs, key=lambda p: p.stat().st_mtime).parent, phase)
+    return recorded_durations(max(runs, key=lambda p: p.stat().st_mtime).parent, phase)
 
 
 def context(run: Path) -> Context:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from ci_tools import arguments, cli, runner
+from ci_tools import config as cfg
+from ci_tools._exceptions import ConfigError
 from ci_tools.phases import GateResult
 
 
@@ -67,3 +69,17 @@ def test_every_command_names_the_run_dir_one_way_and_keeps_the_old_name(
     new = parser.parse_args([command, *extra, "--run-dir", "reports/r1"])
     former = parser.parse_args([command, *extra, old, "reports/r1"])
     assert new.run_dir == former.run_dir == Path("reports/r1")
+
+
+def test_the_reports_folder_is_read_under_its_old_name_too() -> None:
+    """``reports_dir`` names the folder of every run; a config that still says
+    ``results_dir`` means the same folder."""
+    assert cfg.parse({"results_dir": "out"}).reports_dir == "out"
+    assert cfg.parse({"reports_dir": "out"}).reports_dir == "out"
+
+
+def test_both_names_of_the_reports_folder_are_refused_in_one_line() -> None:
+    """Given both names, the config is refused with one line naming the key to keep."""
+    with pytest.raises(ConfigError, match="keep reports_dir alone") as refused:
+        cfg.parse({"reports_dir": "a", "results_dir": "b"})
+    assert "\n" not in str(refused.value)
