@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ci_tools.config import Config, CriterionConfig, PhaseConfig
+from ci_tools.defects import suite_defect
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Quarantine
 from ci_tools.records import Measurement, PhaseRecords, TestRecord
@@ -67,6 +68,9 @@ class GateResult:
     stopped: str = ""  # why the phase stopped before its end ("budget of 120 s ran out")
     bad_lines: int = 0
     quarantined: tuple[str, ...] = ()  # tests whose result did not count (in quarantine)
+    # Failures that are the suite's own defects (ci_tools.defects): they exercised nothing of
+    # the platform, so they do not count either; the report says the suite is broken.
+    suite_defects: tuple[str, ...] = ()
 
     @property
     def met(self) -> bool:
@@ -84,6 +88,7 @@ class GateResult:
         fields["criteria"] = tuple(CriterionResult(**c) for c in data.get("criteria", ()))
         fields["hung"] = tuple(data.get("hung", ()))
         fields["quarantined"] = tuple(data.get("quarantined", ()))
+        fields["suite_defects"] = tuple(data.get("suite_defects", ()))
         return cls(**fields)
 
 
@@ -244,21 +249,28 @@ def evaluate_gate(
 ) -> GateResult:
     """Phase N's gate over its records; the reason names every unmet part with its numbers.
     A phase with tests not run never meets its gate: it did not see them. The results of
-    quarantined tests do not count (their measurements still do: they measure the platform)."""
+    quarantined tests do not count (their measurements still do: they measure the platform),
+    nor do the suite's own defects (they measured nothing)."""
     records = found.records
     held = tuple(r.nodeid for r in records if quarantine.entry_for(r.nodeid) is not None)
-    counted = [r for r in records if r.nodeid not in held] if held else records
+    broken = tuple(r.nodeid for r in records if suite_defect(r) and r.nodeid not in held)
+    ignored = {*held, *broken}
+    counted = [r for r in records if r.nodeid not in ignored] if ignored else records
     counts = Counter(r.outcome for r in records)  # every test, so the counts add up
-    judged = Counter(r.outcome for r in counted) if held else counts
+    judged = Counter(r.outcome for r in counted) if ignored else counts
+    exercised = [r for r in records if r.nodeid not in broken] if broken else records
     criteria = tuple(
-        evaluate_criterion(name, config.criteria[name], records) for name in phase.criteria
+        evaluate_criterion(name, config.criteria[name], exercised) for name in phase.criteria
     )
     problems = _problems(phase, found, counted, judged, criteria, budget_exhausted=budget_exhausted)
+    reason = "; ".join(problems) if problems else "gate met"
+    if broken:
+        reason += f" ({len(broken)} suite defect(s) not counted)"
     return GateResult(
         phase=number,
         title=phase.title,
         status="not_met" if problems else "met",
-        reason="; ".join(problems) if problems else "gate met",
+        reason=reason,
         total=len(records),
         passed=counts["passed"],
         failed=counts["failed"],
@@ -277,6 +289,7 @@ def evaluate_gate(
         stopped=stopped,
         bad_lines=found.bad_lines,
         quarantined=held,
+        suite_defects=broken,
     )
 
 

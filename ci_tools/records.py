@@ -66,14 +66,55 @@ def now() -> str:
 CRASH_WHEN = "???"
 
 
+Frame = Literal["", "test", "helper", "fixture", "collection"]
+# What raised, as far as the suite goes: "test" the test function's own body; "helper" any
+# other function of the repository during the call; "fixture" the repository's code during
+# setup or teardown; "collection" a module that could not be collected; "" unknown (no
+# traceback, or a record written before frames were recorded).
+FRAMES: tuple[Frame, ...] = ("", "test", "helper", "fixture", "collection")
+
+
 @dataclasses.dataclass(frozen=True)
 class Failure:
-    """Why a test failed: exception type, message, and a short traceback."""
+    """Why a test failed: exception type, message, and a short traceback; and where it was
+    raised: ``where`` the last traceback frame inside the repository (rootdir-relative,
+    ``"tests/e2e/client.py:42 in post_json"``), ``frame`` what that is (one of FRAMES),
+    ``library`` the top-level package of the innermost frame when that frame is outside the
+    repository (``"httpx"``, ``"asyncio"``; "" when the repository's code raised)."""
 
     type: str
     message: str
     traceback: str = ""
     timed_out: bool = False
+    where: str = ""
+    frame: Frame = ""
+    library: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The failure as its record's JSON: where it was raised only when known, so records
+        of failures without a traceback read as they always did."""
+        data: dict[str, Any] = {
+            "type": self.type,
+            "message": self.message,
+            "traceback": self.traceback,
+            "timed_out": self.timed_out,
+        }
+        if self.where:
+            data["where"] = self.where
+        if self.frame:
+            data["frame"] = self.frame
+        if self.library:
+            data["library"] = self.library
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failure:
+        """Reads what ``as_json`` wrote (and records written before ``where``/``frame``/
+        ``library`` existed); raises TypeError/ValueError on bad data."""
+        failure = cls(**data)
+        if failure.frame not in FRAMES:
+            raise ValueError(f"unknown frame {failure.frame!r}")
+        return failure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +166,7 @@ class TestRecord:
         data: dict[str, Any] = {"event": "test"}
         data.update(self.__dict__)
         data["measurements"] = [m.as_json() for m in self.measurements]
-        data["failure"] = dataclasses.asdict(self.failure) if self.failure else None
+        data["failure"] = self.failure.as_json() if self.failure else None
         return data
 
     @classmethod
@@ -135,7 +176,7 @@ class TestRecord:
         if "skip_reason" in fields:  # records written before not_run existed
             fields["reason"] = fields.pop("skip_reason")
         failure = fields.get("failure")
-        fields["failure"] = Failure(**failure) if failure else None
+        fields["failure"] = Failure.from_json(failure) if failure else None
         fields["measurements"] = tuple(Measurement(**m) for m in fields.get("measurements", ()))
         for name in ("markers", "areas", "trace_ids"):
             fields[name] = tuple(fields.get(name, ()))

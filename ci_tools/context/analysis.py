@@ -7,6 +7,8 @@ so the cloud sources and the reference platform's files go through the same code
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
@@ -15,6 +17,7 @@ from typing import Any
 from ci_tools.context.model import (
     Changes,
     Condition,
+    Deployed,
     EnvEntry,
     LogLine,
     RevisionInfo,
@@ -121,6 +124,23 @@ def serving_revision(service: ServiceInfo) -> str:
     if serving:
         return str(max(serving, key=lambda t: t["percent"])["revision"])
     return service.latest_ready_revision or service.latest_created_revision
+
+
+def deployed(revision: RevisionInfo) -> Deployed:
+    """A revision's image and configuration fingerprint, to compare with another's."""
+    config = json.dumps(
+        [
+            sorted((e.name, e.kind, e.secret or "") for e in revision.env),
+            revision.vpc_access,
+            revision.scaling,
+            revision.timeout,
+            revision.service_account,
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    digest = hashlib.sha256(config.encode()).hexdigest()[:16]
+    return Deployed(revision.name, revision.image_digest or revision.image, digest)
 
 
 def diff(previous: RevisionInfo, current: RevisionInfo) -> Changes:

@@ -61,6 +61,9 @@ class ContextRequest:
     budget_s: float = 30.0
 
 
+KEPT_REVISIONS = 20  # enough to reach the last healthy run's revision after a bad streak
+
+
 def _service_context(
     role: str,
     name: str,
@@ -98,6 +101,7 @@ def _service_context(
         revision=serving,
         revision_age_s=age,
         changes=analysis.diff(previous, serving) if previous and serving else None,
+        deployed=tuple(analysis.deployed(r) for r in by_creation[-KEPT_REVISIONS:]),
     )
     if window is None:
         return context, []

@@ -113,6 +113,17 @@ class Changes:
 
 
 @dataclasses.dataclass(frozen=True)
+class Deployed:
+    """One listed revision as "what changed since the last healthy run" compares it: its
+    image, and a fingerprint of its configuration (env names and kinds, VPC access, scaling,
+    timeout, service account; never a value)."""
+
+    name: str
+    image: str  # the digest, else the image reference
+    config: str
+
+
+@dataclasses.dataclass(frozen=True)
 class LogLine:
     """One log entry, reduced to what a reviewer reads."""
 
@@ -149,6 +160,7 @@ class ServiceContext:
     revision_age_s: float | None = None  # the serving revision's age at the first failure
     revision_url: str = ""
     changes: Changes | None = None
+    deployed: tuple[Deployed, ...] = ()  # the revisions listed, oldest first (at most 20)
     signatures: tuple[Signature, ...] = ()
     logs_unavailable: str | None = None
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ci_tools.context.model import Context, LogLine, ServiceContext
-from ci_tools.diagnose.classify import Classified, is_crash, is_error
+from ci_tools.diagnose.classify import NEUTRAL, Classified, is_crash, is_error
 from ci_tools.phases import CriterionResult, format_value
-from ci_tools.rules import CLASS_ORDER, FailureClass
+from ci_tools.rules import CLASS_ORDER, FailureClass, Rule
 from ci_tools.wording import age
 
 SCORE: dict[FailureClass, float] = {"infrastructure": 3.0, "application": 2.0, "test": 1.0}
@@ -38,6 +38,7 @@ class FailureGroup:
     logs: tuple[LogLine, ...]  # the first test's own log lines
     logs_url: str = ""
     trace_urls: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # the first test's evidence, one fact a line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,17 +67,37 @@ class Cause:
         }
 
 
+def _compatible(item: Classified, root: Rule) -> bool:
+    """Whether a symptom's own evidence fits the root: nothing of its own contradicts it (a
+    dependency error or a 503, a timeout, no answer), or its own error lines name the root.
+    A service that logged a code error of its own under a 500 is not explained by Redis."""
+    worst = item.evidence.worst
+    if worst is None or not worst.error:
+        return worst is None or (worst.status or 0) != 500
+    return bool(root.pattern.search(worst.error)) or (worst.status or 0) in (502, 503, 504)
+
+
 def explain(classified: Sequence[Classified]) -> list[Classified]:
     """Puts each symptom under the root of the run that explains it (the one with the most
-    failures, when several do)."""
-    roots = Counter(c.title for c in classified if not c.rule.symptom)
-    rule_of = {c.title: c.rule for c in classified if not c.rule.symptom}
+    failures, when several do) when its own evidence is compatible with that root."""
+    roots = Counter(
+        c.title for c in classified if not c.rule.symptom and c.rule.name not in NEUTRAL
+    )
+    rule_of = {c.title: c.rule for c in classified if c.title in roots}
     explained = []
     for item in classified:
-        if not item.rule.symptom:
-            explained.append(item)
-            continue
-        candidates = [t for t in roots if rule_of[t].explains(item.record.areas)]
+        movable = item.rule.symptom or item.rule.name in NEUTRAL
+        candidates = (
+            [
+                t
+                for t in roots
+                if rule_of[t].failure_class == "infrastructure"
+                and rule_of[t].explains(item.record.areas)
+                and _compatible(item, rule_of[t])
+            ]
+            if movable
+            else []
+        )
         if not candidates:
             explained.append(item)
             continue
@@ -116,6 +137,7 @@ def group(classified: Sequence[Classified], context: Context | None) -> tuple[Fa
                 logs=first.logs,
                 logs_url=logs_urls.get(sig, ""),
                 trace_urls=trace_urls.get(first.record.nodeid, ()),
+                evidence=first.evidence.lines(),
             )
         )
     groups.sort(key=lambda g: (CLASS_ORDER[g.failure_class], min(g.phases), -len(g.tests)))
@@ -155,6 +177,21 @@ def _shared(members: Sequence[FailureGroup]) -> str:
     return f" in {len(members)} signatures, most often `{top.signature}` ({len(top.tests)})"
 
 
+def _supporting(item: Classified) -> list[str]:
+    """The facts of a failure's evidence that support its class: where it was raised and what
+    the service answered, and the changes since the last healthy run that point the same way
+    (the deployed code's for an application cause, the suite's for a test cause)."""
+    evidence = item.evidence
+    if item.failure_class == "infrastructure" or item.consequence_of:
+        return []
+    found = list(evidence.lines()[:2])
+    if item.failure_class == "application":
+        found += [c.text for c in evidence.changes if c.changed]
+    else:
+        found += [c.text for c in evidence.changes if not c.changed][:2]
+    return found
+
+
 def _evidence(
     items: Sequence[Classified],
     members: Sequence[FailureGroup],
@@ -169,6 +206,7 @@ def _evidence(
     rule = items[0].rule
     where = f"phase {', '.join(map(str, sorted({i.record.phase for i in items})))}"
     evidence = [f"{len(items)} failure(s) in {where}{_shared(members)}"]
+    evidence += _supporting(items[0])
     symptoms = Counter(i.consequence_of for i in items if i.consequence_of)
     if symptoms:
         evidence.append(
@@ -228,7 +266,8 @@ def rank(
 
 
 def headlines(causes: Sequence[Cause]) -> tuple[Cause, ...]:
-    """What the summary leads with: every independent root cause (each explains failures the
-    others do not); without a root, the top cause."""
-    roots = tuple(c for c in causes if c.root and c.failure_class == "infrastructure")
+    """What the summary leads with: every independent root cause of every class (each
+    explains failures the others do not), infrastructure first; without a root, the top
+    cause."""
+    roots = tuple(c for c in causes if c.root)
     return roots or tuple(causes[:1])

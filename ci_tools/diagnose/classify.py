@@ -1,8 +1,20 @@
-"""Classification: each failure under the rule its evidence names.
+"""Classification: each failure under the cause its evidence names.
 
-The evidence of a failure is its exception and message, the error log lines of its own
-requests (by trace id), and the crash signatures of the services that answered it with a 5xx
-(a crash at start-up has no trace id, but explains the 503).
+The evidence of a failure (``ci_tools.diagnose.evidence``) is its exception and message, where
+it was raised (the test body, a helper or fixture of the suite, a client library), what the
+services answered to its own requests (by trace id), the crash signatures of the services
+that answered it with a 5xx (a crash at start-up has no trace id, but explains the 503), and
+what changed since the last healthy run. In order:
+
+1. the suite's own defects, from the record alone (``ci_tools.defects``): a module that could
+   not be collected, a programming error raised by the suite's code, a fixture pytest does
+   not know. They are *test* failures whatever else the run shows;
+2. the rules (``ci_tools.rules`` and ``[tool.ci_tools.rules]``) over the exception, the
+   services' error lines (reduced to their exception lines) and the statuses they answered;
+3. what is left is judged on the answer and on what changed: a 500 names its endpoint and
+   the exception the service logged; a 4xx or wrong content from a platform whose code and
+   config did not change since the last healthy run points at the suite; from a platform that
+   changed, at the deployed code, named by the sub-agent, the field or the endpoint.
 """
 
 from __future__ import annotations
@@ -13,13 +25,49 @@ from collections.abc import Sequence
 
 from ci_tools.context.analysis import severity_rank, signature
 from ci_tools.context.model import LogLine
+from ci_tools.defects import suite_defect
+from ci_tools.diagnose.evidence import REQUEST_LINE, Answer, Evidence, error_lines, gather
 from ci_tools.records import TestRecord
-from ci_tools.rules import SETUP_FAILED, WRONG_BEHAVIOUR, FailureClass, Match, Rule, failure_text
+from ci_tools.rules import (
+    APPLICATION,
+    SETUP_FAILED,
+    TEST,
+    WRONG_BEHAVIOUR,
+    FailureClass,
+    Match,
+    Rule,
+    failure_text,
+)
 from ci_tools.rules import match as match_rule
 
 ERROR = severity_rank("ERROR")
 CRITICAL = severity_rank("CRITICAL")
-_REQUEST_LINE = re.compile(r"^[A-Z]+ /\S* \d{3}$")
+SUITE = "the suite"  # the part a test defect names
+
+
+def _evidence_rule(name: str, failure_class: FailureClass, title: str, part: str = "") -> Rule:
+    """A cause decided by evidence rather than by a pattern (its pattern never matches)."""
+    return Rule(name, failure_class, title, re.compile(r"$^"), part)
+
+
+COLLECTION = _evidence_rule("collection", TEST, "Test module cannot be collected", SUITE)
+SUITE_DEFECT = _evidence_rule("suite_defect", TEST, "Suite defect", SUITE)
+SUITE_EXPECTATION = _evidence_rule(
+    "suite_expectation", TEST, "Test expects what the unchanged platform does not do", SUITE
+)
+SUITE_REQUEST = _evidence_rule("suite_request", TEST, "Suite's request refused", SUITE)
+HANDLER_ERROR = _evidence_rule("handler_error", APPLICATION, "Handler error (500)")
+CONTRACT_FIELD = _evidence_rule("contract_field", APPLICATION, "Field missing from an answer")
+EVIDENCE_RULES = (COLLECTION, SUITE_DEFECT, SUITE_EXPECTATION, SUITE_REQUEST, HANDLER_ERROR)
+# Application causes named from neutral evidence (a 2xx, no error line): still movable under
+# an infrastructure root that serves the test's areas (an empty list from a cache that is down).
+NEUTRAL = frozenset({WRONG_BEHAVIOUR.name})
+_MISSING_FIELD = re.compile(
+    r"^KeyError: '(?P<name>[\w.-]+)'$|\b(?:missing|required) (?:field|key|property) "
+    r"'?(?P<name2>[\w.-]+)|'(?P<name3>[\w.-]+)' is a required property|"
+    r"(?P<name4>[\w.-]+)\n\s+Field required"
+)
+_EXCEPTION_TYPE = re.compile(r"\b(?P<type>[A-Z]\w*(?:Error|Exception))\b")
 
 
 def is_error(line: LogLine) -> bool:
@@ -34,14 +82,15 @@ def is_crash(severity: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Classified:
-    """One failure with the rule (cause) it is put under."""
+    """One failure with the rule (cause) it is put under, and the evidence it was judged on."""
 
     record: TestRecord
     rule: Rule
     title: str
-    signature: str  # what groups it: its own top error log line, else its failure message
+    signature: str  # what groups it: its cause when named, its own error line, its message
     logs: tuple[LogLine, ...]
-    consequence_of: str = ""  # the root cause's title, when a symptom was put under it
+    consequence_of: str = ""  # the symptom's own title, when it was put under a root
+    evidence: Evidence = dataclasses.field(default_factory=Evidence)
 
     @property
     def failure_class(self) -> FailureClass:
@@ -49,31 +98,145 @@ class Classified:
         return self.rule.failure_class
 
 
-def classify(
-    record: TestRecord, logs: Sequence[LogLine], service_errors: Sequence[str] = ()
-) -> Match:
-    """The rule that names this failure, from all its evidence."""
+def own_lines(logs: Sequence[LogLine]) -> list[str]:
+    """What the rules read of the test's own log lines: each error line reduced to its
+    exception lines, and the status of each failed request."""
+    read = []
+    for line in logs:
+        request = REQUEST_LINE.match(line.message.strip())
+        if request is not None:
+            if int(request["status"]) >= 400:
+                read.append(f"HTTP {request['status']}")
+        elif is_error(line):
+            read += error_lines(line.message)
+    return read
+
+
+def _named(rule: Rule, title: str, part: str) -> Match:
+    return Match(dataclasses.replace(rule, title=title, part=part), title)
+
+
+def _subagent(areas: Sequence[str]) -> str:
+    names = sorted({a.split(".", 1)[1] for a in areas if a.startswith("agent.")})
+    return f"{names[0]} sub-agent" if len(names) == 1 else ""
+
+
+def _where(record: TestRecord) -> str:
     failure = record.failure
+    return (failure.where.partition(":")[0] if failure and failure.where else "") or record.file
+
+
+def _suite(record: TestRecord, evidence: Evidence) -> Match:
+    failure = record.failure
+    assert failure is not None
+    if evidence.frame == "collection":
+        module = record.nodeid.split("::", 1)[0]
+        title = f"Test module {module} cannot be collected ({failure.type})"
+        return _named(COLLECTION, title, SUITE)
+    said = failure.message.splitlines()[0][:100] if failure.message else ""
+    title = f"Suite defect in {_where(record)}: {failure.type}: {said}".rstrip(": ")
+    return _named(SUITE_DEFECT, title, SUITE)
+
+
+def _handler_error(answer: Answer) -> Match:
+    found = _EXCEPTION_TYPE.search(answer.error)
+    raised = f" ({found['type']})" if found else ""
+    endpoint = f" {answer.endpoint}" if answer.endpoint else ""
+    title = f"{answer.service}{endpoint} fails with {answer.status or 500}{raised}"
+    return _named(HANDLER_ERROR, title, f"{answer.service}{endpoint}")
+
+
+def _points_at_suite(evidence: Evidence) -> bool:
+    """Whether what changed says the suite, not the platform: every service it reached is
+    known unchanged since the last healthy run, or only the suite's files changed."""
+    changed = evidence.platform_changed
+    unchanged = changed is False and all(c.healthy for c in evidence.changes)
+    return unchanged or (bool(evidence.suite_changed) and not changed)
+
+
+def _suite_side(evidence: Evidence) -> Match:
+    worst = evidence.worst
+    if worst is not None and worst.status is not None and 400 <= worst.status < 500:
+        endpoint = f": {worst.endpoint} answers {worst.status}" if worst.endpoint else ""
+        return _named(SUITE_REQUEST, f"{SUITE_REQUEST.title}{endpoint}", SUITE)
+    return _named(SUITE_EXPECTATION, SUITE_EXPECTATION.title, SUITE)
+
+
+def _deployed_code(record: TestRecord, evidence: Evidence, found: Match | None) -> Match:
+    """A failure of the deployed code, named by what it hit: the endpoint of a refused
+    request, the missing field, the sub-agent of the failing tests, the endpoint answered."""
+    worst = evidence.worst
+    endpoint = f"{worst.service} {worst.endpoint}" if worst is not None and worst.endpoint else ""
+    if found is not None:  # a 4xx
+        if not endpoint or worst is None:
+            return found
+        title = f"{endpoint} answers {worst.status} (contract changed?)"
+        return _named(found.rule, title, endpoint)
+    failure = record.failure
+    if record.outcome == "error" and (failure is None or evidence.frame in ("fixture", "")):
+        return Match(SETUP_FAILED, SETUP_FAILED.title)
+    field = _MISSING_FIELD.search(f"{failure.type}: {failure.message}" if failure else "")
+    answered = f" of {endpoint}" if endpoint else ""
+    if field is not None:
+        name = next(v for v in field.groupdict().values() if v)
+        title = f"Field '{name}' missing from the answer{answered}"
+        return _named(CONTRACT_FIELD, title, endpoint or "contract")
+    subagent = _subagent(record.areas)
+    if subagent:
+        return _named(WRONG_BEHAVIOUR, f"{subagent.capitalize()} answers wrong content", subagent)
+    return Match(WRONG_BEHAVIOUR, f"{WRONG_BEHAVIOUR.title}{answered}")
+
+
+def _judged(record: TestRecord, evidence: Evidence, found: Match | None) -> Match:
+    """What the evidence says of a failure no rule named, or named only as a symptom of the
+    deployed code (a 4xx, a 500, wrong content): a 500 with the service's own error names
+    its endpoint; then what changed decides between the suite and the deployed code."""
+    worst = evidence.worst
+    if worst is not None and (worst.status or 0) >= 500 and worst.error:
+        return _handler_error(worst)
+    if found is not None and found.rule.name != "contract":
+        return found
+    if _points_at_suite(evidence) and record.outcome != "error":
+        return _suite_side(evidence)
+    return _deployed_code(record, evidence, found)
+
+
+def classify(
+    record: TestRecord,
+    logs: Sequence[LogLine],
+    service_errors: Sequence[str] = (),
+    *,
+    evidence: Evidence | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> Match:
+    """The cause that names this failure, from all its evidence."""
+    failure = record.failure
+    evidence = evidence if evidence is not None else gather(failure, logs, {})
+    if failure is not None and suite_defect(record):
+        return _suite(record, evidence)
     text = (
         failure_text(failure.type, failure.message, record.areas, failure.timed_out)
         if failure
         else ""
     )
-    own = [f"{line.message} HTTP {line.status}" for line in logs if is_error(line)]
-    found = match_rule(" ".join([*service_errors, text, *own]))
-    if found is not None:
+    joined = " ".join([*service_errors, text, *own_lines(logs)])
+    found = match_rule(joined) if rules is None else match_rule(joined, rules)
+    if found is not None and found.rule.failure_class != APPLICATION:
         return found
-    fallback = SETUP_FAILED if record.outcome == "error" else WRONG_BEHAVIOUR
-    return Match(fallback, fallback.title)
+    return _judged(record, evidence, found)
 
 
-def group_signature(record: TestRecord, logs: Sequence[LogLine]) -> str:
-    """Its own first error log line (not the request line), else its failure message."""
+def group_signature(record: TestRecord, logs: Sequence[LogLine], found: Match) -> str:
+    """A named cause of the deployed code or of the suite groups by its title (one defect is
+    one group, whatever each test asserted); otherwise the test's own first error line (not
+    a request line), else its failure message."""
+    if found.rule.part and found.rule.failure_class in (APPLICATION, TEST):
+        return found.title
     errors = [
         line
         for line in logs
         if severity_rank(line.severity) in (ERROR, CRITICAL)
-        and not _REQUEST_LINE.match(line.message)
+        and not REQUEST_LINE.match(line.message.strip())
     ]
     if errors:
         return f"{errors[0].service}: {signature(errors[0].message)}"

@@ -54,11 +54,13 @@ class Fact:
 
 
 def run_facts(records: Sequence[TestRecord], phase1_met: bool | None) -> dict[str, Fact]:
-    """The facts the rules may name, from this run alone."""
+    """The facts the rules may name, from this run alone (the records of the tests that
+    exercised the platform). The agent pipeline failed when no agent test passed and at
+    least one failed: tests that never ran (pytest stopped, a cancel) are no agent outage."""
     agent = [r for r in records if "agent" in r.areas and r.outcome not in ("skipped",)]
     failed = [r for r in agent if r.outcome != "passed"]
     facts: dict[str, Fact] = {}
-    if agent and len(failed) == len(agent):
+    if agent and len(failed) == len(agent) and any(r.outcome != "not_run" for r in failed):
         facts["agent_pipeline_failed"] = Fact(
             1.0, f"{len(failed)} of {len(agent)} agent tests failed or were stopped"
         )

@@ -10,15 +10,18 @@ from typing import Literal
 
 from ci_tools.config import Config
 from ci_tools.context.model import Context
+from ci_tools.diagnose import evidence
 from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
-from ci_tools.diagnose.classify import Classified, classify, group_signature, is_crash
+from ci_tools.diagnose.classify import SUITE, Classified, classify, group_signature, is_crash
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
 from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
 from ci_tools.records import PRIORITIES, Priority, TestRecord
-from ci_tools.rules import INFRASTRUCTURE
+from ci_tools.rules import INFRASTRUCTURE, TEST, Rule
 
-# A run's verdict: "incomplete" when a configured phase did not run, "unknown" without a gate.
-Verdict = Literal["healthy", "unhealthy", "incomplete", "unknown"]
+# A run's verdict: "incomplete" when a configured phase did not run, "unknown" without a gate;
+# "suite_broken" when the deploy is healthy on every test that exercised it, but tests failed
+# for the suite's own defects (a deploy workflow may promote on it: the deploy broke nothing).
+Verdict = Literal["healthy", "unhealthy", "incomplete", "unknown", "suite_broken"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +89,20 @@ class Diagnosis:
     at_risk: tuple[AtRisk, ...] = ()  # priorities with tests failing or not run, P1 first
 
 
-def _classified(records: Sequence[TestRecord], context: Context | None) -> list[Classified]:
+def _classified(
+    records: Sequence[TestRecord],
+    context: Context | None,
+    *,
+    healthy: Mapping[str, str] | None,
+    suite_changed: Sequence[str],
+    rules: Sequence[Rule] | None,
+) -> list[Classified]:
     own = {test.nodeid: test.entries for test in context.tests} if context else {}
     crashes = {
         s.role: tuple(sig.signature for sig in s.signatures if is_crash(sig.severity))
         for s in (context.services if context else ())
     }
+    changed = evidence.changes(context, healthy)
     classified = []
     for record in records:
         if record.outcome not in ("failed", "error"):
@@ -99,9 +110,17 @@ def _classified(records: Sequence[TestRecord], context: Context | None) -> list[
         logs = own.get(record.nodeid, ())
         answered_5xx = {line.service for line in logs if (line.status or 0) >= 500}
         crashed = [sig for role in sorted(answered_5xx) for sig in crashes.get(role, ())]
-        found = classify(record, logs, crashed)
+        found_evidence = evidence.gather(record.failure, logs, changed, suite_changed)
+        found = classify(record, logs, crashed, evidence=found_evidence, rules=rules)
         classified.append(
-            Classified(record, found.rule, found.title, group_signature(record, logs), logs)
+            Classified(
+                record,
+                found.rule,
+                found.title,
+                group_signature(record, logs, found),
+                logs,
+                evidence=found_evidence,
+            )
         )
     return explain(classified)
 
@@ -119,14 +138,33 @@ def _not_run_by_cause(records: Sequence[TestRecord], titles: Sequence[str]) -> C
     return counts
 
 
-def _verdict(gates: Sequence[GateResult]) -> Verdict:
+def suite_broke(item: Classified) -> bool:
+    """Whether the failure is put under a named defect of the suite (not a setup failure no
+    evidence explains, which may still be the platform's)."""
+    return item.failure_class == TEST and item.rule.part == SUITE
+
+
+def _verdict(
+    gates: Sequence[GateResult],
+    classified: Sequence[Classified],
+    criteria: Sequence[CriterionResult],
+) -> Verdict:
+    """From the gates, except that failures of the suite's own do not make a deploy
+    unhealthy: when every failure is a test defect and every criterion measured on the tests
+    that exercised the platform is met, the suite is broken, not the deploy."""
     if not gates:
         return "unknown"
+    defects = sum(suite_broke(c) for c in classified)
     if any(g.status in ("not_met", "skipped") for g in gates):
+        platform = [c for c in classified if not suite_broke(c)]
+        hung = any(g.hung or g.budget_exhausted for g in gates)
+        missed = any(c.samples and not c.met for c in criteria)
+        if defects and not platform and not hung and not missed:
+            return "suite_broken"
         return "unhealthy"
     if any(g.status == "not_run" for g in gates):
         return "incomplete"  # never "healthy" while a phase is unaccounted for
-    return "healthy"
+    return "suite_broken" if defects else "healthy"
 
 
 def diagnose(
@@ -137,13 +175,26 @@ def diagnose(
     notes: Sequence[str] = (),
     *,
     duration_facts: Mapping[str, Fact] | None = None,
+    healthy_revisions: Mapping[str, str] | None = None,
+    suite_changed: Sequence[str] = (),
 ) -> Diagnosis:
     """The run's diagnosis from its gates, records, (optional) deployment context and (optional)
-    facts of the run store (None: no store answered)."""
-    classified = _classified(records, context)
+    facts of the run store (None: no store answered): the revisions of the last healthy run,
+    and the suite's files changed in git since it. Criteria, escalation and what is at risk
+    count only the tests that exercised the platform: a test defect is not an outage."""
+    classified = _classified(
+        records,
+        context,
+        healthy=healthy_revisions,
+        suite_changed=suite_changed,
+        rules=getattr(config, "rules_table", None),
+    )
+    defects = {c.record.nodeid for c in classified if suite_broke(c)}
+    exercised = [r for r in records if r.nodeid not in defects] if defects else list(records)
     groups = group(classified, context)
     criteria = tuple(
-        evaluate_criterion(name, criterion, records) for name, criterion in config.criteria.items()
+        evaluate_criterion(name, criterion, exercised)
+        for name, criterion in config.criteria.items()
     )
     titles = sorted({c.title for c in classified}, key=len, reverse=True)
     causes = rank(classified, groups, criteria, context, _not_run_by_cause(records, titles))
@@ -159,16 +210,19 @@ def diagnose(
             if c.samples and not c.met
         )
     phase1 = next((g for g in gates if g.phase == 1), None)
-    facts = {**run_facts(records, None if phase1 is None else phase1.met), **(duration_facts or {})}
+    facts = {
+        **run_facts(exercised, None if phase1 is None else phase1.met),
+        **(duration_facts or {}),
+    }
     counts = Counter(r.outcome for r in records)
     return Diagnosis(
-        verdict=_verdict(gates),
+        verdict=_verdict(gates, classified, criteria),
         gates=tuple(gates),
         criteria=criteria,
         groups=groups,
         causes=causes,
         escalation=escalate(
-            config, criteria, records, facts, store_answered=duration_facts is not None
+            config, criteria, exercised, facts, store_answered=duration_facts is not None
         ),
         counts={
             "tests": len(records),
@@ -177,11 +231,12 @@ def diagnose(
             "errors": counts["error"],
             "skipped": counts["skipped"],
             "not_run": counts["not_run"],
+            "suite_broken": len(defects),
         },
         first_failed_phase=next((g.phase for g in gates if g.status == "not_met"), None),
         held=tuple(f"phase {g.phase} {g.title}" for g in gates if g.met),
         notes=tuple(notes),
         headlines=headlines(causes),
         retried=tuple(r.nodeid for r in records if r.retries and r.outcome == "passed"),
-        at_risk=at_risk(config, records),
+        at_risk=at_risk(config, exercised),
     )

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from ci_tools.report.lookback import LookbackView
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts in one step summary
-ICONS: dict[Verdict, str] = {"healthy": "✅", "unhealthy": "❌", "incomplete": "⚠️", "unknown": "❔"}
+ICONS: dict[Verdict, str] = {
+    "healthy": "✅",
+    "unhealthy": "❌",
+    "incomplete": "⚠️",
+    "unknown": "❔",
+    "suite_broken": "🧪",
+}
 GATE_MARKS: dict[GateStatus, str] = {"met": "✅", "not_met": "❌", "skipped": "⏭️", "not_run": "⚠️"}
 # How the next steps open, infrastructure before application before tests.
 STEP_OPENINGS: dict[FailureClass, str] = {

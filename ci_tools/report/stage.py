@@ -9,6 +9,7 @@ not parse) is counted and said in the worklog; the report still renders.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,9 +50,12 @@ def _with_history(
     attempt: int,
     commit: str,
     url: str,
+    root: Path | None = None,
 ) -> tuple[Diagnosis, LookbackView | None, str | None]:
     """Judges the run against the store's earlier runs, then records it there. Any failure
-    of the store is a note, and the warning returned; the report goes on without history."""
+    of the store is a note, and the warning returned; the report goes on without history.
+    The diagnosis is formed again with what the store knows: duration facts, and the last
+    healthy run's revisions and commit (what changed since, in the services and the suite)."""
     current = lookback.run_row(
         config,
         diagnosis,
@@ -77,8 +81,18 @@ def _with_history(
                 past=past,
                 past_results=past_results,
             )
+            healthy = view.last_healthy
             diagnosis = diagnose(
-                config, run.gates, run.records, run.context, run.notes, duration_facts=view.facts
+                config,
+                run.gates,
+                run.records,
+                run.context,
+                run.notes,
+                duration_facts=view.facts,
+                healthy_revisions=healthy.revisions if healthy is not None else None,
+                suite_changed=suite_files(config, root, healthy.commit, commit)
+                if healthy is not None and root is not None
+                else (),
             )
             current = dataclasses.replace(current, escalation=diagnosis.escalation.level)
             store.record(
@@ -93,6 +107,24 @@ def _with_history(
         diagnosis = dataclasses.replace(diagnosis, notes=(*diagnosis.notes, note))
         return diagnosis, view, str(exc)
     return diagnosis, view, None
+
+
+def suite_files(config: Config, root: Path, healthy: str, commit: str) -> tuple[str, ...]:
+    """The suite's files changed in git since the last healthy run's commit: those under the
+    folder every phase's paths share (``tests/e2e``), or under a phase's own paths."""
+    paths = [path for phase in config.phases.values() for path in phase.paths]
+    if not paths:
+        return ()
+    shared = os.path.commonpath(paths) if len(paths) > 1 else paths[0]
+    prefixes = tuple(f"{p.rstrip('/')}/" for p in {shared, *paths} if p not in ("", "."))
+    return tuple(
+        dict.fromkeys(
+            f
+            for c in changes.since(root, healthy, commit)
+            for f in c.files
+            if f.startswith(prefixes)
+        )
+    )
 
 
 def import_run(config: Config, run_dir: Path, env: str, url: str) -> tuple[str, str | None]:
@@ -127,6 +159,7 @@ def run_verdict(diagnosis: Diagnosis, view: LookbackView | None) -> RunVerdict:
         escalation_rules=tuple(dataclasses.asdict(f) for f in diagnosis.escalation.fired),
         notes=tuple(diagnosis.notes),
         retried=tuple(diagnosis.retried),
+        suite_broken=counts["suite_broken"],
         at_risk=tuple(dataclasses.asdict(r) for r in diagnosis.at_risk),
         new_failures=view.new_failures if view is not None else None,
         known_failures=view.known_failures if view is not None else None,
@@ -156,6 +189,7 @@ def write_report(
         attempt=actions.attempt,
         commit=meta.commit,
         url=environment.store_url(config, root, environ),
+        root=root,
     )
     code = (
         changes.since(root, view.last_healthy.commit, meta.commit)

@@ -19,6 +19,7 @@ VERDICT_STYLES: dict[Verdict, str] = {
     "unhealthy": "bold red",
     "incomplete": "bold yellow",
     "unknown": "bold yellow",
+    "suite_broken": "bold yellow",
 }
 
 

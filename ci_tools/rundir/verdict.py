@@ -20,7 +20,7 @@ Json = dict[str, Any]
 class RunVerdict:
     """One run's ``verdict.json``."""
 
-    verdict: str  # healthy, unhealthy, unknown (diagnose.verdict.Verdict)
+    verdict: str  # healthy, unhealthy, suite_broken, incomplete, unknown (diagnose's Verdict)
     escalation: str  # P0, P1, P2 or "none" (config.EscalationLevel)
     first_failed_phase: int | None
     tests: int
@@ -40,6 +40,7 @@ class RunVerdict:
     known_failures: int | None = None
     flaky: tuple[str, ...] | None = None
     broken: tuple[str, ...] | None = None
+    suite_broken: int = 0  # failures that are the suite's own defects, not the deploy's
 
     def outputs(self) -> dict[str, str]:
         """The ``$GITHUB_OUTPUT`` values: every value a string (``causes`` is the headlines,
@@ -55,6 +56,7 @@ class RunVerdict:
             "not_run": str(self.not_run),
             "top_cause": self.top_cause,
             "causes": "; ".join(self.headlines),
+            "suite_broken": str(self.suite_broken),
         }
         if self.new_failures is not None and self.known_failures is not None:
             values["new_failures"] = str(self.new_failures)
@@ -117,4 +119,5 @@ class RunVerdict:
             known_failures=count("known_failures"),
             flaky=texts("flaky") if "flaky" in data else None,
             broken=texts("broken") if "broken" in data else None,
+            suite_broken=count("suite_broken") or 0,
         )

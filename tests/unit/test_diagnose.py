@@ -146,8 +146,17 @@ def test_failures_are_classified_from_exception_status_and_logs(
 
 
 def test_fixture_errors_are_test_problems() -> None:
-    """A setup error without an infrastructure sign is the test's own fault."""
+    """A fixture pytest does not know is the suite's own defect, named with its file."""
     found = classify(record("fixture 'x' not found", "Error", outcome="error"), ())
+    assert (found.rule.failure_class, found.title) == (
+        TEST,
+        "Suite defect in t.py: Error: fixture 'x' not found",
+    )
+
+
+def test_setup_errors_without_a_sign_are_test_problems() -> None:
+    """A setup error no rule names and no evidence explains is put under the test."""
+    found = classify(record("something odd", "RuntimeError", outcome="error"), ())
     assert (found.rule.failure_class, found.title) == (
         TEST,
         "Test setup failed (fixture or collection)",
