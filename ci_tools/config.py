@@ -13,10 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ci_tools._exceptions import ConfigError
 from ci_tools.records import PRIORITIES, Priority
+from ci_tools.rules import RULES, FailureClass, Rule, RuleSpec
+from ci_tools.rules import table as rule_table
 
 
 class _Model(BaseModel):
@@ -195,6 +207,53 @@ class HistoryConfig(_Model):
     slow_database_ms: float = Field(default=10_000, gt=0)  # "database > 10 s consistently"
 
 
+class RuleConfig(_Model):
+    """One rule of ``[[tool.ci_tools.rules.rule]]`` (or ``[[rule]]`` in the rules file): a new
+    rule gives at least ``pattern`` and ``class``; one named like a built-in changes only the
+    keys it gives (``failfast = false``, say). See :class:`ci_tools.rules.Rule`."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][\w.-]*$")
+    pattern: str | None = None  # a regular expression, case ignored
+    failure_class: FailureClass | None = Field(default=None, alias="class")
+    title: str | None = None  # may fill {name} from the pattern's group (?P<name>...)
+    part: str | None = None
+    areas: tuple[str, ...] | None = None
+    failfast: bool | None = None
+    criteria: tuple[str, ...] | None = None  # names of [tool.ci_tools.criteria]
+    before: str | None = None  # the rule it goes before; new rules go first by default
+
+    def spec(self, origin: str) -> RuleSpec:
+        """The rule as ``ci_tools.rules.table`` takes it."""
+        return RuleSpec(
+            self.name,
+            self.pattern,
+            self.failure_class,
+            self.title,
+            self.part,
+            self.areas,
+            self.failfast,
+            self.criteria,
+            self.before,
+            origin,
+        )
+
+
+class RulesFileConfig(_Model):
+    """A rules file (``[tool.ci_tools.rules] file``): ``disable`` and ``[[rule]]`` tables."""
+
+    disable: tuple[str, ...] = ()
+    rule: tuple[RuleConfig, ...] = ()
+
+
+class RulesConfig(RulesFileConfig):
+    """``[tool.ci_tools.rules]``: the project's rules over the built-in table
+    (``ci_tools.rules.RULES``). ``[[tool.ci_tools.rules.rule]]`` tables add or change rules,
+    ``disable`` removes built-ins by name, ``file`` names a TOML file of more (relative to
+    pyproject.toml), read after these."""
+
+    file: str | None = None
+
+
 class PriorityConfig(_Model):
     """One business priority (``[tool.ci_tools.priorities.P1]``): its title and what it
     protects (e.g. ``"$120K+ MRR"``), shown in the index and in the worklog's "At risk"."""
@@ -251,6 +310,22 @@ class Config(_Model):
     priorities: dict[Priority, PriorityConfig] = Field(
         default_factory=lambda: dict(DEFAULT_PRIORITIES)
     )
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    # The effective rule table, built from ``rules`` once the table is valid.
+    _rules_table: tuple[Rule, ...] = PrivateAttr(default=RULES)
+
+    @model_validator(mode="after")
+    def _build_rules_table(self, info: ValidationInfo) -> Config:
+        if self.rules != RulesConfig():
+            source = str((info.context or {}).get("source", "pyproject.toml"))
+            self._rules_table = _rules_table(self.rules, set(self.criteria), source)
+        return self
+
+    @property
+    def rules_table(self) -> tuple[Rule, ...]:
+        """The rules failures are classified by: the built-ins with ``[tool.ci_tools.rules]``
+        (a ``model_copy`` keeps the table it was validated with)."""
+        return self._rules_table
 
     @field_validator("priorities")
     @classmethod
@@ -321,6 +396,61 @@ def _check_priorities(table: object, source: str) -> None:
             raise ConfigError(f"{where}.{name}.title: is empty; give the priority a title")
 
 
+def _rules_file(rules_config: RulesConfig, source: str) -> RulesFileConfig:
+    """The rules file ``[tool.ci_tools.rules] file`` names, validated; none: empty."""
+    if rules_config.file is None:
+        return RulesFileConfig()
+    path = Path(source).parent / rules_config.file
+    where = f"{source}: [tool.ci_tools] rules.file"
+    try:
+        data = tomllib.loads(path.read_text())
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(
+            f"{where}: {path} does not exist; give a TOML file relative to {source} "
+            '(e.g. file = "ci/rules.toml") or remove the key'
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {path} is not valid TOML ({exc}); fix it") from None
+    try:
+        return RulesFileConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _rule_key(error["loc"], data)
+        raise ConfigError(
+            f"{path}: {key}: {error['msg']}; a rules file has disable = [...] and [[rule]] "
+            "tables (name, pattern, class, title, part, areas, failfast, criteria, before)"
+        ) from None
+
+
+def _rules_table(rules_config: RulesConfig, criteria: set[str], source: str) -> tuple[Rule, ...]:
+    """The effective rule table, or ConfigError naming the rule, where it is, and the fix."""
+    from_file = _rules_file(rules_config, source)
+    origin = f"{source}: [tool.ci_tools.rules]"
+    specs = [rule.spec(origin) for rule in rules_config.rule]
+    specs += [
+        rule.spec(str(Path(source).parent / str(rules_config.file))) for rule in from_file.rule
+    ]
+    try:
+        return rule_table(specs, (*rules_config.disable, *from_file.disable), criteria)
+    except ConfigError as exc:
+        message = str(exc)
+        if message.startswith("rules.disable"):
+            message = f"{source}: [tool.ci_tools] {message}"
+        raise ConfigError(message) from None
+
+
+def _rule_key(loc: tuple[int | str, ...], table: Mapping[str, Any]) -> str:
+    """An error's key, with the rule's name beside its index (``rule.2 (stripe_down).class``)."""
+    key = _location(loc)
+    if len(loc) >= 2 and loc[0] == "rule" and isinstance(loc[1], int):
+        try:
+            name = table["rule"][loc[1]]["name"]
+        except (KeyError, IndexError, TypeError):
+            return key
+        return key.replace(f"rule.{loc[1]}", f"rule.{loc[1]} ({name})", 1)
+    return key
+
+
 def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
     """Validates a ``[tool.ci_tools]`` table; the first error becomes one ConfigError line."""
     if "priorities" in table:
@@ -331,10 +461,12 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
             "reports_dir alone"
         )
     try:
-        config = Config.model_validate(table)
+        config = Config.model_validate(table, context={"source": source})
     except ValidationError as exc:
         error = exc.errors()[0]
         key = _location(error["loc"])
+        if error["loc"][:1] == ("rules",) and isinstance(table.get("rules"), Mapping):
+            key = "rules." + _rule_key(error["loc"][1:], table["rules"])
         got = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
         raise ConfigError(f"{source}: [tool.ci_tools] {key}: {error['msg']}{got}") from None
     for index, rule in enumerate(config.escalation.rules):

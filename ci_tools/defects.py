@@ -43,6 +43,10 @@ _SIGNATURE = re.compile(
     r"|^module '[\w.]+' has no attribute"
     r"|^type object '\w+' has no attribute"
     r"|^'(?:function|method|module|builtin_function_or_method)' object has no attribute"
+    # A typo on a client's own object (a Response, a Client): never a field of an answer,
+    # which reads as a KeyError or an attribute of None.
+    r"|^'(?:Response|Client|AsyncClient|Request|URL|Headers|ClientConnection)' object has no "
+    r"attribute"
     r"|object is not callable"
     r"|not supported between instances of 'function')"
 )

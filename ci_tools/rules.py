@@ -3,16 +3,18 @@
 This is the ground floor of the diagnosis: the report stage (``ci_tools.diagnose``) classifies
 every failure with these rules, and the plugin applies the same rules *during* a phase to fail
 fast (:class:`FailFast`): once ``after`` failures name the same part, the tests still waiting
-on that part are not started, and those already waiting are stopped. It imports nothing heavy:
-the plugin loads in every pytest run.
+on that part are not started, and those already waiting are stopped. It imports nothing heavy
+and compiles a pattern only when a failure is first matched against it: the plugin loads it in
+every pytest run.
 
 A rule's fields:
 
 - ``failure_class``: infrastructure, application or test (the brief's "Infrastructure ≠
   Application");
-- ``pattern``: a regular expression over the failure (exception type, message) and the error
-  log lines of the test's own requests; a named group ``name`` fills ``{name}`` in the title,
-  so a cause's title follows its evidence (``Module 'agent_tools_v2' missing at import``);
+- ``pattern``: a regular expression (case ignored; ``source`` holds its text) over the
+  failure (exception type, message) and the error log lines of the test's own requests; a
+  named group ``name`` (or ``name2``, ``name3``...) fills ``{name}`` in the title, so a
+  cause's title follows its evidence (``Module 'agent_tools_v2' missing at import``);
 - ``part``: the part of the platform it names ("" for a symptom such as a 500, which names no
   part and may be the consequence of one that does);
 - ``areas``: the test areas that depend on that part (``*``: every test); a symptom seen in a
@@ -20,22 +22,38 @@ A rule's fields:
 - ``failfast``: whether repeated failures of this rule stop the waiting tests of its areas;
 - ``criteria``: the criteria that measure the part, for evidence and escalation.
 
+The table is :data:`RULES`, most specific first; :func:`table` builds a project's own from it
+and ``[tool.ci_tools.rules]`` (see ``ci_tools.config``): a configured rule with a built-in's
+name replaces it in place, a new one goes first (or ``before`` the rule it names), ``disable``
+removes built-ins.
+
+How the built-ins read real messages: a library's name counts only as the exception's own type
+(``redis.exceptions.ConnectionError``) or in the failing call's own wording, never anywhere in
+a traceback (``site-packages/asyncpg/pool.py`` in a frame says nothing about PostgreSQL); each
+dependency rule anchors on the exception type or the message its library really raises, with
+the public source of that wording beside it.
+
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Collection, Iterable, Sequence
+from typing import Literal, NamedTuple, get_args
+
+from ci_tools import builtin_rules
+from ci_tools._exceptions import ConfigError
 
 FailureClass = Literal["infrastructure", "application", "test"]
 INFRASTRUCTURE: FailureClass = "infrastructure"
 APPLICATION: FailureClass = "application"
 TEST: FailureClass = "test"
+FAILURE_CLASSES: tuple[FailureClass, ...] = get_args(FailureClass)
 CLASS_ORDER: dict[FailureClass, int] = {INFRASTRUCTURE: 0, APPLICATION: 1, TEST: 2}
-EVERY_AREA = "*"
+EVERY_AREA = builtin_rules.EVERY_AREA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +63,20 @@ class Rule:
     name: str
     failure_class: FailureClass
     title: str
-    pattern: re.Pattern[str]
+    # The regular expression, matched with case ignored; its text, compiled at first use
+    # (most runs match few rules, and the plugin loads the table in every pytest run).
+    source: str | re.Pattern[str]
     part: str = ""
     areas: tuple[str, ...] = ()
     failfast: bool = False
     criteria: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled pattern (compiled at its first use: most runs match few rules)."""
+        if isinstance(self.source, re.Pattern):
+            return self.source
+        return re.compile(self.source, re.IGNORECASE)
 
     @property
     def symptom(self) -> bool:
@@ -70,216 +97,32 @@ class Match:
     title: str
 
 
-def _rule(  # noqa: PLR0917 - one row of the table, read left to right
-    name: str,
-    failure_class: FailureClass,
-    title: str,
-    pattern: str,
-    part: str = "",
-    areas: tuple[str, ...] = (),
-    *,
-    failfast: bool = False,
-    criteria: tuple[str, ...] = (),
-) -> Rule:
+def _failure_class(name: str | None) -> FailureClass:
+    for known in FAILURE_CLASSES:
+        if name == known:
+            return known
+    raise ConfigError(f"unknown class {name!r}; use one of {', '.join(FAILURE_CLASSES)}")
+
+
+def _from_row(row: builtin_rules.Row) -> Rule:
     return Rule(
-        name,
-        failure_class,
-        title,
-        re.compile(pattern, re.IGNORECASE),
-        part,
-        areas,
-        failfast,
-        criteria,
+        row["name"],
+        _failure_class(row["failure_class"]),
+        row["title"],
+        row["pattern"],
+        row["part"],
+        row["areas"],
+        row["failfast"],
+        row["criteria"],
     )
 
 
-# The agent pipeline's sub-agents: the supervisor routes each request to some of them, and
-# a test that needs one declares its area, "agent.<name>" (next to "agent"). A failure names
-# the sub-agent it happened in ("data sub-agent stalled", "data sub-agent failed in ..."), so
-# one broken sub-agent is diagnosed as that part, and only its own waiting tests are stopped.
-SUBAGENTS = ("triage", "data", "optimization", "reporting", "general")
-
-
-def subagent_area(name: str) -> str:
-    """The test area of one sub-agent."""
-    return f"agent.{name}"
-
-
-def _subagent_rules(name: str) -> tuple[Rule, ...]:
-    part, areas, title = f"{name} sub-agent", (subagent_area(name),), name.capitalize()
-    return (
-        _rule(
-            f"subagent_hang_{name}",
-            INFRASTRUCTURE,
-            f"{title} sub-agent hangs",
-            rf"\b{name} sub-agent stalled\b",
-            part,
-            areas,
-            failfast=True,
-        ),
-        # Its tools cannot reach what they read: the sub-agent's dependency, not its code.
-        _rule(
-            f"subagent_down_{name}",
-            INFRASTRUCTURE,
-            f"{title} sub-agent fails (its source is unavailable)",
-            rf"\b{name} sub-agent failed\b.*\b(?:unavailable|unreachable|refused|timed out)\b",
-            part,
-            areas,
-            failfast=True,
-        ),
-        # Any other error of its own (a bug in one of its tools): not a reason to stop the
-        # rest of its tests, which may take other paths.
-        _rule(
-            f"subagent_error_{name}",
-            APPLICATION,
-            f"{title} sub-agent fails",
-            rf"\b{name} sub-agent failed\b",
-            part,
-            areas,
-        ),
-    )
-
-
+SUBAGENTS = builtin_rules.SUBAGENTS
+subagent_area = builtin_rules.subagent_area
 # Most specific first: the first rule whose pattern matches names the cause.
-RULES: tuple[Rule, ...] = (
-    _rule(
-        "test_password",
-        TEST,
-        "Test users' password not set (CI_TOOLS_E2E_PASSWORD)",
-        r"no password for the test users|CI_TOOLS_E2E_PASSWORD",
-    ),
-    # The test's own process died (os._exit, a segfault, the OOM killer): the harness broke,
-    # whatever the deploy did; the plugin records it as WorkerCrashed, never as a hang.
-    _rule("worker_crashed", TEST, "Test process crashed", r"^WorkerCrashed:"),
-    # The backend was stopped under the run (a restart, a scale-in, a deploy's traffic shift):
-    # it drained, refusing new runs and failing those past its grace, with close code 1012.
-    _rule(
-        "backend_draining",
-        INFRASTRUCTURE,
-        "Backend shut down during the run (draining)",
-        r"server is shutting down|server_shutting_down|received 1012\b",
-        "backend",
-        ("agent", "websocket"),
-    ),
-    _rule(
-        "module_missing",
-        INFRASTRUCTURE,
-        "Module '{name}' missing at import",
-        r"(?:ModuleNotFoundError|No module named)\W+(?:No module named\W+)?'?(?P<name>[\w.]+)",
-        "backend image",
-        (EVERY_AREA,),
-    ),
-    _rule(
-        "secret_missing",
-        INFRASTRUCTURE,
-        "Secret or env var {name} missing",
-        # Upper case even though the rules ignore case: KeyError: 'title' is a bug, not a secret.
-        r"\b(?P<name>(?-i:[A-Z][A-Z0-9_]{2,})) is not set|missing (?:env|secret) (?P<name2>\w+)|"
-        r"KeyError: '(?P<name3>(?-i:[A-Z_]{3,}))'",
-        "secrets",
-        ("auth", "websocket", "agent", "threads"),
-    ),
-    _rule(
-        "redis_timeout",
-        INFRASTRUCTURE,
-        "Redis times out",
-        r"redis\b.{0,40}(?:no answer within|timed? ?out)",
-        "Redis",
-        ("redis",),
-        failfast=True,
-        criteria=("redis_latency_ms",),
-    ),
-    _rule(
-        "redis_down",
-        INFRASTRUCTURE,
-        "Redis unreachable (connection refused)",
-        r"redis\b.*(?:down|refused|connect|unavailable)|ConnectionError.*:63\d\d",
-        "Redis",
-        ("redis",),
-        failfast=True,
-        criteria=("redis_latency_ms",),
-    ),
-    _rule(
-        "database_slow",
-        INFRASTRUCTURE,
-        "Database slow",
-        r"postgres\w* (?:is )?slow|database latency|postgres\w*.{0,40}no answer within",
-        "PostgreSQL",
-        ("database",),
-        failfast=True,
-        criteria=("database_latency_ms",),
-    ),
-    _rule(
-        "database_down",
-        INFRASTRUCTURE,
-        "Database unreachable",
-        r"postgres\w*.*(?:down|refused|connect)|asyncpg|psycopg|OperationalError",
-        "PostgreSQL",
-        ("database",),
-        failfast=True,
-        criteria=("database_latency_ms",),
-    ),
-    _rule("dns", INFRASTRUCTURE, "DNS failure", r"gaierror|Name or service not known|NXDOMAIN"),
-    _rule("tls", INFRASTRUCTURE, "TLS failure", r"SSLError|CERTIFICATE_VERIFY_FAILED|tlsv1 alert"),
-    _rule(
-        "websocket_dropped",
-        INFRASTRUCTURE,
-        "WebSocket sessions dropped (1011)",
-        r"\b1011\b|dropped mid-stream",
-        "WebSocket sessions",
-        ("websocket",),
-        criteria=("websocket_success_rate",),
-    ),
-    *(rule for name in SUBAGENTS for rule in _subagent_rules(name)),
-    _rule(
-        "agent_hang",
-        INFRASTRUCTURE,
-        "Agent pipeline hangs",
-        r"agent pipeline stalled|timed out after .* s.*agent|agent.*timed out|Hung.*agent",
-        "agent pipeline",
-        ("agent",),
-        failfast=True,
-        criteria=("agent_pipeline_ms",),
-    ),
-    _rule(
-        "hung",
-        INFRASTRUCTURE,
-        "Tests hung until the phase budget ran out",
-        r"^Hung\b",
-    ),
-    _rule(
-        "timeout",
-        INFRASTRUCTURE,
-        "Requests time out",
-        r"timed out|Timeout|ReadTimeout|ConnectTimeout",
-    ),
-    _rule(
-        "refused",
-        INFRASTRUCTURE,
-        "Connection refused",
-        r"Connection refused|ConnectError|ConnectionRefused|Errno 111",
-    ),
-    _rule(
-        "unavailable",
-        INFRASTRUCTURE,
-        "Service unavailable (5xx)",
-        r"HTTP 50[234]\b|\b50[234] (?:Service|Bad|Gateway)|status(?:_code)? (?:==|=|:) ?50[234]",
-    ),
-    _rule(
-        "server_error",
-        APPLICATION,
-        "Server errors (500)",
-        r"HTTP 500\b|Internal Server Error|Traceback",
-    ),
-    _rule(
-        "contract",
-        APPLICATION,
-        "Contract broken (4xx)",
-        r"HTTP 4\d\d\b|status(?:_code)? (?:==|=|:) ?4\d\d",
-    ),
-)
-SETUP_FAILED = _rule("setup", TEST, "Test setup failed (fixture or collection)", r"$^")
-WRONG_BEHAVIOUR = _rule("behaviour", APPLICATION, "Wrong content or behaviour", r"$^")
+RULES: tuple[Rule, ...] = tuple(_from_row(row) for row in builtin_rules.ROWS)
+SETUP_FAILED = Rule("setup", TEST, "Test setup failed (fixture or collection)", r"$^")
+WRONG_BEHAVIOUR = Rule("behaviour", APPLICATION, "Wrong content or behaviour", r"$^")
 BY_NAME = {rule.name: rule for rule in (*RULES, SETUP_FAILED, WRONG_BEHAVIOUR)}
 
 
@@ -304,6 +147,144 @@ def failure_text(kind: str, message: str, areas: Iterable[str], timed_out: bool)
     return text
 
 
+class RuleSpec(NamedTuple):
+    """One rule as a project configures it (``[[tool.ci_tools.rules.rule]]``): a new rule
+    gives at least ``pattern`` and ``failure_class``; one named like a built-in changes only
+    the fields it gives. ``origin`` says where it was written, for its errors. (A named
+    tuple, not a dataclass: it is built only from configuration, and the plugin loads this
+    module in every run.)"""
+
+    name: str
+    pattern: str | None = None
+    failure_class: str | None = None
+    title: str | None = None
+    part: str | None = None
+    areas: tuple[str, ...] | None = None
+    failfast: bool | None = None
+    criteria: tuple[str, ...] | None = None
+    before: str | None = None
+    origin: str = "[tool.ci_tools.rules]"
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    import difflib  # noqa: PLC0415 - only a bad rule needs it; the plugin loads this module
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _compiled(spec: RuleSpec, base: Rule | None, criteria: Collection[str] | None) -> Rule:
+    """The rule a spec gives, every field checked; ConfigError naming the rule otherwise."""
+    where = f"{spec.origin}: rule {spec.name!r}"
+    if base is None and (spec.pattern is None or spec.failure_class is None):
+        raise ConfigError(
+            f"{where}: a new rule needs pattern and class (one of {', '.join(FAILURE_CLASSES)}); "
+            "to change a built-in, use its name"
+        )
+    if spec.failure_class is not None and spec.failure_class not in FAILURE_CLASSES:
+        raise ConfigError(
+            f"{where}: unknown class {spec.failure_class!r}; use one of "
+            f"{', '.join(FAILURE_CLASSES)}"
+        )
+    if spec.pattern is not None:
+        try:
+            compiled = re.compile(spec.pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise ConfigError(
+                f"{where}: pattern {spec.pattern!r} does not compile ({exc.msg} at position "
+                f"{exc.pos}); fix the regular expression (a literal ( [ . * + ? needs a "
+                "backslash, written \\\\ in TOML's double quotes)"
+            ) from None
+        if compiled.search(""):
+            raise ConfigError(
+                f"{where}: pattern {spec.pattern!r} matches an empty text, so it would take "
+                "every failure; make it require some text"
+            )
+    if spec.title is not None:
+        import string  # noqa: PLC0415 - only a configured rule needs it
+
+        fields = {field for _, field, _, _ in string.Formatter().parse(spec.title) if field}
+        if fields - {"name"}:
+            raise ConfigError(
+                f"{where}: title {spec.title!r} fills {', '.join(sorted(fields - {'name'}))}; "
+                "only {name} (the pattern's group (?P<name>...)) can be filled in"
+            )
+    for criterion in spec.criteria or ():
+        if criteria is not None and criterion not in criteria:
+            raise ConfigError(
+                f"{where}: unknown criterion {criterion!r}{_suggest(criterion, criteria)}; "
+                "name one of [tool.ci_tools.criteria]"
+            )
+    if base is None:
+        base = Rule(
+            spec.name,
+            _failure_class(spec.failure_class),
+            spec.name.replace("_", " ").capitalize(),
+            spec.pattern or "",
+        )
+    return Rule(
+        spec.name,
+        _failure_class(spec.failure_class or base.failure_class),
+        base.title if spec.title is None else spec.title,
+        base.source if spec.pattern is None else spec.pattern,
+        base.part if spec.part is None else spec.part,
+        base.areas if spec.areas is None else spec.areas,
+        base.failfast if spec.failfast is None else spec.failfast,
+        base.criteria if spec.criteria is None else spec.criteria,
+    )
+
+
+def table(
+    specs: Sequence[RuleSpec] = (),
+    disable: Collection[str] = (),
+    criteria: Collection[str] | None = None,
+    builtins: Sequence[Rule] = RULES,
+) -> tuple[Rule, ...]:
+    """The effective rule table: the built-ins with a project's rules. A spec named like a
+    built-in replaces it in place (the fields it gives); a new one goes before every built-in
+    in the order given, or just before the rule its ``before`` names; ``disable`` removes
+    built-ins. ``criteria``: the known criterion names (None: not checked). Every mistake is
+    a ConfigError naming the rule and the fix."""
+    by_name = {rule.name: rule for rule in builtins}
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise ConfigError(
+                f"{spec.origin}: rule {spec.name!r} is defined twice; keep one (rules from "
+                "pyproject.toml and the rules file share one table)"
+            )
+        seen.add(spec.name)
+    for name in disable:
+        if name not in by_name:
+            raise ConfigError(
+                f"rules.disable: {name!r} is no built-in rule{_suggest(name, by_name)}; "
+                "disable names a rule of ci_tools.rules.RULES"
+            )
+        if name in seen:
+            raise ConfigError(
+                f"rules.disable: {name!r} is also defined under rules.rule; drop one of the two"
+            )
+    compiled = [(spec, _compiled(spec, by_name.get(spec.name), criteria)) for spec in specs]
+    replaced = {rule.name: rule for spec, rule in compiled if spec.name in by_name}
+    rows = [replaced.get(rule.name, rule) for rule in builtins if rule.name not in disable]
+    new_first = [rule for spec, rule in compiled if spec.name not in by_name and not spec.before]
+    rows = [*new_first, *rows]
+    for spec, rule in compiled:
+        if not spec.before:
+            continue
+        rows = [row for row in rows if row.name != rule.name]
+        at = next((i for i, row in enumerate(rows) if row.name == spec.before), None)
+        if at is None:
+            names = [row.name for row in rows]
+            raise ConfigError(
+                f"{spec.origin}: rule {spec.name!r}: before = {spec.before!r} names no rule of "
+                f"the table{_suggest(spec.before, names)}; name a built-in or another rule "
+                "(not a disabled one, not itself)"
+            )
+        rows.insert(at, rule)
+    return tuple(rows)
+
+
 @dataclasses.dataclass(frozen=True)
 class Trip:
     """A part declared broken during a phase: the tests of its areas are not run."""
@@ -326,16 +307,18 @@ class Trip:
 
 class FailFast:
     """Counts failures by rule during a phase; the ``after``-th failure of a fail-fast rule
-    trips it. Pure: the plugin feeds it failures and shares its trips with the workers."""
+    trips it. Pure: the plugin feeds it failures (matched against ``rules``, the project's
+    table) and shares its trips with the workers."""
 
-    def __init__(self, after: int = 2) -> None:
+    def __init__(self, after: int = 2, rules: Sequence[Rule] = RULES) -> None:
         self.after = after
+        self.rules = rules
         self._seen: dict[str, list[str]] = {}
         self.trips: list[Trip] = []
 
     def observe(self, text: str, message: str) -> Trip | None:
         """Notes one failure; returns the trip it causes, if this one tips a part over."""
-        found = match(text)
+        found = match(text, self.rules)
         if found is None or not found.rule.failfast:
             return None
         rule = found.rule

@@ -12,6 +12,11 @@ one sub-agent is thus the five events clients always saw, after the supervisor's
 A sub-agent whose tool fails sends ``agent_error`` naming it and the tool, and the run stops
 there: nothing after it runs, and no final answer is claimed. The same message always gets the
 same route, tools and answer (see :mod:`reference_platform.subagents` for the domains).
+
+Two code defects live here, each behind its revision fault: a ``wrong`` sub-agent looks the
+service up one row off in the dataset, so it answers, calmly and completely, about the next
+service; with ``out_of_order`` each sub-agent sends its ``agent_thinking`` only once its first
+tool is under way.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from reference_platform.domain import Call, Finding, Request, ToolError, Work
+from reference_platform.domain import SERVICES, Call, Finding, Request, ToolError, Work
 from reference_platform.subagents import DOMAIN, FALLBACK, NAMES, Reporting, SubAgent
 
 EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
@@ -31,6 +36,7 @@ ROUTED_EVENT = "agent_routed"
 ERROR_EVENT = "agent_error"
 SUPERVISOR = "supervisor"
 SUBAGENTS = NAMES  # the sub-agents a fault may name
+DOMAIN_SUBAGENTS = tuple(agent.name for agent in DOMAIN)  # those whose answer is about a service
 MAX_CHUNKS = 10  # a long answer streams in bigger chunks, not in more of them
 
 
@@ -55,11 +61,14 @@ class Plan:
 class Faults:
     """The pipeline's faults: ``hang`` holds the supervisor after its thinking until it is
     set (``agent_hang``); a ``hung`` sub-agent starts, thinks and never goes on; a ``failing``
-    one finds its source down, so its first tool raises."""
+    one finds its source down, so its first tool raises. ``wrong`` and ``out_of_order`` are
+    the code defects of the module's docstring."""
 
     hang: asyncio.Event | None = None
     hung: frozenset[str] = frozenset()
     failing: frozenset[str] = frozenset()
+    wrong: frozenset[str] = frozenset()  # code defect: they read the next service's figures
+    out_of_order: bool = False  # code defect: agent_thinking after the first tool_executing
 
 
 def route(request: Request) -> tuple[SubAgent, ...]:
@@ -79,6 +88,14 @@ def answer(findings: Sequence[Finding]) -> str:
     if findings[-1].agent == Reporting.name:
         return findings[-1].text
     return " ".join(f.text for f in findings)
+
+
+def misread(request: Request) -> Request:
+    """The request as the ``wrong`` defect reads it: about the service one row further in the
+    dataset (the first after the last)."""
+    names = list(SERVICES)
+    following = names[(names.index(request.service.name) + 1) % len(names)]
+    return dataclasses.replace(request, service=SERVICES[following])
 
 
 def plan(content: str) -> Plan:
@@ -132,19 +149,24 @@ async def run(
     findings: list[Finding] = []
     for step, agent in enumerate(decided.agents, start=1):
         name, final = agent.name, step == len(decided.agents)
+        request = misread(decided.request) if name in faults.wrong else decided.request
         yield {"type": "agent_started", "agent": name, "step": step, "of": len(decided.agents)}
-        yield {
+        thinking = {
             "type": "agent_thinking",
             "agent": name,
-            "thought": f"running {', '.join(tools[name])} for {decided.request.service.name}",
+            "thought": f"running {', '.join(tools[name])} for {request.service.name}",
             "tools": list(tools[name]),
         }
+        if not faults.out_of_order:
+            yield thinking
         if name in faults.hung:
             await asyncio.Event().wait()  # nothing sets it: the sub-agent never goes on
-        work = Work(decided.request, (), tuple(findings))
-        for tool in tools[name]:
+        work = Work(request, (), tuple(findings))
+        for index, tool in enumerate(tools[name]):
             preview = agent.call(tool, work)  # pure: its input is known before the paced run
             yield _tool_event("tool_executing", name, preview)
+            if faults.out_of_order and index == 0:
+                yield thinking
             await asyncio.sleep(step_s)
             try:
                 call = agent.call(tool, work, source_up=name not in faults.failing)

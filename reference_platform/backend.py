@@ -8,6 +8,12 @@ exception, on purpose: ``AGENT_TOOLS_MODULE`` names the module of the agent's to
 imported as this module loads, so a revision that names a missing module fails at import, as a
 broken image would (the ``missing_module`` fault).
 
+``IMAGE_DEFECTS`` is not configuration: it stands for what was built into the image, the code
+defects of the revision faults (``handler_error``, ``subagent_wrong=NAME``,
+``contract_change``, ``events_out_of_order``). The stack sets it in the process environment
+only, never among the revision's env entries, so a code defect shows as an image change and
+the configuration reads unchanged, as with a real bad build.
+
 Its life (``lifecycle.py``): it serves ``/health`` at once and retries its database with backoff,
 reporting ``starting`` on ``/health/ready`` until the database answers; on SIGTERM it drains,
 giving the agent runs in flight ``SHUTDOWN_GRACE_S`` to finish and failing the rest cleanly.
@@ -34,7 +40,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from reference_platform import agent, lifecycle, tokens
-from reference_platform.faults import dropped
+from reference_platform.faults import Faults, dropped, parse_faults
 from reference_platform.store import Check, Store
 from reference_platform.telemetry import RequestLogMiddleware, log_exception
 
@@ -61,6 +67,8 @@ class Settings:
     subagent_error: str = ""  # the sub-agent whose tools find their source down
     ws_drop_rate: float = 0.0
     shutdown_grace_s: float = 2.0  # how long a SIGTERM waits for the agent runs in flight
+    # The code defects built into this image (its revision faults).
+    defects: Faults = dataclasses.field(default_factory=Faults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -80,6 +88,7 @@ class Settings:
             subagent_error=env.get("SUBAGENT_ERROR", ""),
             ws_drop_rate=float(env.get("WS_DROP_RATE", "0")),
             shutdown_grace_s=float(env.get("SHUTDOWN_GRACE_S", "2")),
+            defects=parse_faults(env.get("IMAGE_DEFECTS", "").split()),
         )
 
 
@@ -103,6 +112,8 @@ class Backend:
             hang=asyncio.Event() if settings.agent_hang else None,
             hung=frozenset({settings.subagent_hang} - {""}),
             failing=frozenset({settings.subagent_error} - {""}),
+            wrong=frozenset({settings.defects.subagent_wrong} - {""}),
+            out_of_order=settings.defects.events_out_of_order,
         )
         self._answers = 0  # agent answers started, for ws_drop's even spread
         self.lifecycle = lifecycle.Lifecycle(settings.shutdown_grace_s)
@@ -199,6 +210,10 @@ class Backend:
         body = await _json_object(request)
         if body is None:
             return _error(422, 'body must be a JSON object like {"title": "..."}')
+        if self.settings.defects.handler_error:
+            # The handler_error defect, a real bug: the title is read from a field that
+            # clients do not send, so .get gives None and None has no strip (AttributeError).
+            title = body.get("name").strip()[:200]  # type: ignore[union-attr]
         title = str(body.get("title") or "New thread")[:200]
         if NUL in title:
             return _error(422, NUL_REFUSED.format(field="title"))
@@ -221,14 +236,22 @@ class Backend:
         if await self.store.thread(user.user_id, thread_id) is None:
             return _error(404, "thread not found")
         if request.method == "GET":
-            return JSONResponse({"messages": await self.store.messages(thread_id)})
+            messages = await self.store.messages(thread_id)
+            return JSONResponse({"messages": [self._message(m) for m in messages]})
         body = await _json_object(request)
         if body is None or not str(body.get("content") or "").strip():
             return _error(422, 'body must be a JSON object like {"content": "..."}')
         if NUL in str(body["content"]):
             return _error(422, NUL_REFUSED.format(field="content"))
         message = await self.store.add_message(thread_id, "user", str(body["content"]))
-        return JSONResponse(message, status_code=201)
+        return JSONResponse(self._message(message), status_code=201)
+
+    def _message(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A stored message as the API shows it; under the contract_change defect its
+        ``content`` is renamed ``text`` (a new field name shipped without the clients')."""
+        if not self.settings.defects.contract_change:
+            return message
+        return {("text" if key == "content" else key): value for key, value in message.items()}
 
     async def websocket(self, ws: WebSocket) -> None:
         """An authenticated session: each user_message runs the agent pipeline."""

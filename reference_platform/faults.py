@@ -2,16 +2,25 @@
 
 A fault is chosen when the stack starts and holds until it stops, like a bad deploy would.
 Parsing is pure so that an unknown name or a bad value is refused before anything starts.
+
+Two kinds: an *infrastructure* fault breaks what the code runs on (a dependency down or slow,
+a secret or module missing from the configuration) and leaves every image as it was; a
+*revision* fault is a defect in one service's code (a handler bug, a wrong answer, a renamed
+field, events out of order), so it ships in that service's image: its digest changes in the
+revision document, and nothing in the revision's env says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterable
 
 from reference_platform._errors import StackError
-from reference_platform.agent import SUBAGENTS
+from reference_platform.agent import DOMAIN_SUBAGENTS, SUBAGENTS
+
+SUBAGENT_FAULTS = ("subagent_hang", "subagent_error", "subagent_wrong")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +30,12 @@ class FaultSpec:
     name: str
     help: str
     value: str | None = None  # the meaning of the value, or None for a plain switch
+    image: str = ""  # a revision fault: the service whose code (image) carries it
+
+    @property
+    def revision(self) -> bool:
+        """Whether it is a defect of a service's code rather than of its infrastructure."""
+        return bool(self.image)
 
 
 FAULTS: tuple[FaultSpec, ...] = (
@@ -46,6 +61,27 @@ FAULTS: tuple[FaultSpec, ...] = (
         value="RATE",
     ),
     FaultSpec("missing_module", "the backend fails at import; every backend URL answers 503"),
+    FaultSpec(
+        "handler_error",
+        "a code defect: POST /api/threads raises AttributeError (500, traceback logged)",
+        image="backend",
+    ),
+    FaultSpec(
+        "subagent_wrong",
+        "a code defect: that sub-agent answers about the wrong service (2xx, nothing logged)",
+        value="NAME",
+        image="backend",
+    ),
+    FaultSpec(
+        "contract_change",
+        "a code defect: the backend's messages carry 'text' where clients read 'content'",
+        image="backend",
+    ),
+    FaultSpec(
+        "events_out_of_order",
+        "a code defect: each sub-agent's agent_thinking arrives after its first tool_executing",
+        image="backend",
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in FAULTS}
 
@@ -70,6 +106,10 @@ class Faults:
     subagent_error: str = ""  # the sub-agent whose tools fail, "" for none
     ws_drop_rate: float = 0.0
     missing_module: bool = False
+    handler_error: bool = False
+    subagent_wrong: str = ""  # the sub-agent that answers about the wrong service
+    contract_change: bool = False
+    events_out_of_order: bool = False
 
     def names(self) -> list[str]:
         """The active faults as they are written on the command line."""
@@ -90,7 +130,20 @@ class Faults:
             active.append(f"ws_drop={self.ws_drop_rate:g}")
         if self.missing_module:
             active.append("missing_module")
+        if self.handler_error:
+            active.append("handler_error")
+        if self.subagent_wrong:
+            active.append(f"subagent_wrong={self.subagent_wrong}")
+        if self.contract_change:
+            active.append("contract_change")
+        if self.events_out_of_order:
+            active.append("events_out_of_order")
         return active
+
+    def in_image(self, service: str) -> tuple[str, ...]:
+        """The revision faults that ship in the service's image, as written on the command
+        line (what its image digest hashes beside its code)."""
+        return tuple(name for name in self.names() if _BY_NAME[_name(name)].image == service)
 
 
 def valid_faults() -> str:
@@ -116,14 +169,22 @@ def parse_faults(args: Iterable[str]) -> Faults:
             values["ws_drop_rate"] = _parse_rate(value)
         elif name in ("subagent_hang", "subagent_error"):
             values[name] = _parse_subagent(name, value)
+        elif name == "subagent_wrong":
+            values[name] = _parse_answering_subagent(value)
         else:
             values[name] = True
-    if values.get("subagent_hang") and values.get("subagent_hang") == values.get("subagent_error"):
-        raise StackError(
-            f"faults subagent_hang and subagent_error both name {values['subagent_hang']!r}: "
-            "a sub-agent either hangs or fails, give it one of them"
-        )
+    named = [(fault, values[fault]) for fault in SUBAGENT_FAULTS if values.get(fault)]
+    for (first, agent), (second, other) in itertools.combinations(named, 2):
+        if agent == other:
+            raise StackError(
+                f"faults {first} and {second} both name {agent!r}: a sub-agent either hangs, "
+                "fails or answers wrong, give it one of them"
+            )
     return Faults(**values)  # type: ignore[arg-type]
+
+
+def _name(written: str) -> str:
+    return written.partition("=")[0]
 
 
 def _parse_ms(value: str) -> int:
@@ -159,3 +220,14 @@ def _parse_subagent(fault: str, value: str) -> str:
             f"{', '.join(SUBAGENTS)}, e.g. --fault {fault}=data"
         )
     return value
+
+
+def _parse_answering_subagent(value: str) -> str:
+    name = _parse_subagent("subagent_wrong", value)
+    if name not in DOMAIN_SUBAGENTS:
+        raise StackError(
+            f"sub-agent {name!r} answers about no service, so it cannot answer about the wrong "
+            f"one: fault subagent_wrong takes {', '.join(DOMAIN_SUBAGENTS)}, "
+            "e.g. --fault subagent_wrong=data"
+        )
+    return name

@@ -9,6 +9,7 @@ fields ``projects.locations.services.revisions.get`` returns. Earlier revisions 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 import hashlib
@@ -18,9 +19,14 @@ import random
 import re
 import string
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reference_platform._errors import StackError
+
+PACKAGE = "reference_platform"
+SOURCE = Path(__file__).parent  # the package's code, what the images are built from
 PROJECT = "local"
 LOCATION = "local"
 REVISIONS_KEPT = 20
@@ -55,11 +61,56 @@ def service_name(service: str) -> str:
     return f"projects/{PROJECT}/locations/{LOCATION}/services/{service}"
 
 
-def image_digest(service: str) -> str:
-    """A digest of the platform's code, so that a code change shows as an image change."""
+def image_modules(service: str, source: Path = SOURCE) -> list[str]:
+    """The modules of the platform that make up the service's image: its process's entry
+    (``serve``), the service's module, and every module of the package they import, however
+    deep; the package's ``__init__`` too (every import of the package loads it).
+
+    The ``__init__``'s own imports are not followed: it re-exports the stack's API for the
+    command line and the tests, which no service uses. Modules both services import (the
+    request log, the lifecycle, tokens) are in both images."""
+    entries = ("serve", service)
+    for entry in entries:
+        if not (source / f"{entry}.py").is_file():
+            raise StackError(
+                f"{source / f'{entry}.py'} not found: is {source} the reference_platform package?"
+            )
+    wanted = list(entries)
+    found: set[str] = set()
+    while wanted:
+        module = wanted.pop(0)
+        path = source / f"{module}.py"
+        # A name that is no module of its own is one the package's __init__ re-exports.
+        if module in found or not path.is_file():
+            continue
+        found.add(module)
+        wanted += _imported(ast.parse(path.read_text(), str(path)))
+    return sorted(found | {"__init__"})
+
+
+def _imported(tree: ast.Module) -> list[str]:
+    """The package's modules a module imports: ``from reference_platform import x``,
+    ``from reference_platform.x import y`` and ``import reference_platform.x``."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == PACKAGE:
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{PACKAGE}."):
+            names.append(str(node.module).split(".")[1])
+        elif isinstance(node, ast.Import):
+            names += [a.name.split(".")[1] for a in node.names if a.name.startswith(f"{PACKAGE}.")]
+    return names
+
+
+def image_digest(service: str, defects: Sequence[str] = (), source: Path = SOURCE) -> str:
+    """A digest of the service's own image: the code of its modules (``image_modules``) and
+    the code defects built into it (its revision faults), so that a change of its code shows
+    as an image change and a change of another service's code does not."""
     digest = hashlib.sha256(service.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
+    for module in image_modules(service, source):
+        digest.update(module.encode() + b"\0" + (source / f"{module}.py").read_bytes())
+    for defect in defects:
+        digest.update(b"defect\0" + defect.encode())
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -91,9 +142,16 @@ def next_revision(state_dir: Path, service: str) -> str:
 
 
 def create_revision(
-    state_dir: Path, service: str, revision: str, env: list[EnvVar], port: int
+    state_dir: Path,
+    service: str,
+    revision: str,
+    env: list[EnvVar],
+    port: int,
+    *,
+    defects: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Writes a new revision document (not yet ready) and prunes the oldest beyond the kept."""
+    """Writes a new revision document (not yet ready) and prunes the oldest beyond the kept;
+    ``defects`` are the code defects built into its image (they change the image digest)."""
     created = now_rfc3339()
     parent = service_name(service)
     doc: dict[str, Any] = {
@@ -117,7 +175,7 @@ def create_revision(
         "containers": [
             {
                 "name": service,
-                "image": f"local/reference-platform/{service}@{image_digest(service)}",
+                "image": f"local/reference-platform/{service}@{image_digest(service, defects)}",
                 "command": ["python", "-m", "reference_platform.serve", service],
                 "env": [var.as_json() for var in env],
                 "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},

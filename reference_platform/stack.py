@@ -291,10 +291,13 @@ def _start(
     def launch_service(service: str) -> None:
         entries = _service_env(service, ports, options)
         names[service] = revisions.next_revision(options.state_dir, service)
+        defects = faults.in_image(service)
         revisions.create_revision(
-            options.state_dir, service, names[service], entries, ports[service]
+            options.state_dir, service, names[service], entries, ports[service], defects=defects
         )
         env = dict(os.environ)
+        # What the image was built with, not configuration: kept out of the revision's env.
+        env["IMAGE_DEFECTS"] = " ".join(defects)
         env.update({var.name: var.value or "" for var in entries if var.secret is None})
         env.update({var.name: secret_values[var.secret] for var in entries if var.secret})
         env.update(

@@ -40,6 +40,7 @@ from ci_tools.rules import (
 )
 from ci_tools.rules import match as match_rule
 
+WARNING = severity_rank("WARNING")
 ERROR = severity_rank("ERROR")
 CRITICAL = severity_rank("CRITICAL")
 SUITE = "the suite"  # the part a test defect names
@@ -107,7 +108,8 @@ def own_lines(logs: Sequence[LogLine]) -> list[str]:
         if request is not None:
             if int(request["status"]) >= 400:
                 read.append(f"HTTP {request['status']}")
-        elif is_error(line):
+        elif severity_rank(line.severity) >= WARNING:
+            # A WARNING too: a service refusing a token logs why at WARNING, not ERROR.
             read += error_lines(line.message)
     return read
 

@@ -108,8 +108,9 @@ def _classified(
         if record.outcome not in ("failed", "error"):
             continue
         logs = own.get(record.nodeid, ())
-        answered_5xx = {line.service for line in logs if (line.status or 0) >= 500}
-        crashed = [sig for role in sorted(answered_5xx) for sig in crashes.get(role, ())]
+        # A service that crashed at start-up refuses what it can (503, a 403 handshake).
+        refused = {line.service for line in logs if (line.status or 0) >= 400}
+        crashed = [sig for role in sorted(refused) for sig in crashes.get(role, ())]
         found_evidence = evidence.gather(record.failure, logs, changed, suite_changed)
         found = classify(record, logs, crashed, evidence=found_evidence, rules=rules)
         classified.append(
@@ -187,7 +188,7 @@ def diagnose(
         context,
         healthy=healthy_revisions,
         suite_changed=suite_changed,
-        rules=getattr(config, "rules_table", None),
+        rules=config.rules_table,
     )
     defects = {c.record.nodeid for c in classified if suite_broke(c)}
     exercised = [r for r in records if r.nodeid not in defects] if defects else list(records)

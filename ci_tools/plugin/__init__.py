@@ -13,8 +13,11 @@ through them in this order:
   and a WebSocket connector sending its trace id, ``criterion`` to record a measured value).
 - ``recorder``: each test's reports become one record, appended to the phase's JSONL file as
   it ends; only the controller writes (under pytest-xdist it sees every worker's reports, so
-  none is lost or written twice). ``protocol``: where pytest runs its tests itself, the
-  recorder records from the reports of pytest's own protocol instead of four log hooks a test.
+  none is lost or written twice); a module that cannot be collected is a record too.
+  ``where``: where a failure was raised (the last frame of the repository, test body, helper
+  or fixture, the library below it), loaded on the first failure. ``protocol``: where pytest
+  runs its tests itself, the recorder records from the reports of pytest's own protocol
+  instead of four log hooks a test.
 - ``failfast``: the trips fail-fast publishes, and the guard in every test process that does
   not start, or stops, the tests of a part declared broken.
 - ``pool`` (the parent's scheduling), ``worker`` (a forked worker's side), ``throttle`` (how

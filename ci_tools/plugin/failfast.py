@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,18 +21,42 @@ from ci_tools.plugin import keys
 from ci_tools.plugin.selection import meta
 
 if TYPE_CHECKING:
-    from ci_tools.rules import FailFast, Trip
+    from ci_tools.rules import FailFast, Rule, Trip
 
 WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fail-fast trip
 
 
-def rule_state(after: int) -> FailFast | None:
-    """Fail-fast's rule state, once ``after`` failures of one cause declare a part broken."""
+def rule_state(after: int, config: pytest.Config | None = None) -> FailFast | None:
+    """Fail-fast's rule state, once ``after`` failures of one cause declare a part broken;
+    with the project's pytest config, its failures are matched against the project's rule
+    table (``[tool.ci_tools.rules]``), else against the built-ins."""
     if after <= 0:
         return None
-    from ci_tools.rules import FailFast  # noqa: PLC0415 - importing its rules: 4-8 ms here
+    from ci_tools.rules import RULES, FailFast  # noqa: PLC0415 - only a fail-fast run needs them
 
-    return FailFast(after)
+    return FailFast(after, RULES if config is None else project_rules(config))
+
+
+def project_rules(config: pytest.Config) -> tuple[Rule, ...]:
+    """The rule table of the project pytest runs in: the built-ins, unless its pyproject.toml
+    has ``[tool.ci_tools.rules]``; only then is the whole configuration loaded (pydantic),
+    and a bad rule stops the run as a usage error in one line."""
+    import tomllib  # noqa: PLC0415 - only a fail-fast run reads the project's rules
+
+    from ci_tools.rules import RULES  # noqa: PLC0415 - see above
+
+    path = config.rootpath / "pyproject.toml"
+    if not path.exists():
+        return RULES  # no project (a pytester run): the built-ins
+    try:
+        tool: dict[str, Any] | None = tomllib.loads(path.read_text()).get("tool", {})
+    except tomllib.TOMLDecodeError:
+        tool = None  # the configuration's loader says what is wrong, in one line
+    if tool is not None and "rules" not in tool.get("ci_tools", {}):
+        return RULES
+    from ci_tools.plugin.fixtures import project_config  # noqa: PLC0415 - loads pydantic
+
+    return project_config(config).rules_table
 
 
 def publish_trips(path: Path, trips: list[Trip]) -> None:

@@ -85,7 +85,8 @@ def _fork_pool(config: pytest.Config, concurrency: int, go_fd: int | None) -> No
 
 
 def _record(config: pytest.Config) -> None:
-    """Registers the recorder, writing into the run's folder."""
+    """Registers the recorder, writing into the run's folder (a module that cannot be
+    collected is recorded too: its ``pytest_collectreport``)."""
     run_dir, phase, shard_index = (
         options.run_dir(config),
         options.phase(config),
@@ -98,9 +99,11 @@ def _record(config: pytest.Config) -> None:
     recorder = Recorder(
         RecordWriter(rundir.records(run_dir, phase, shard_index)),
         phase,
-        failfast.rule_state(after),
+        failfast.rule_state(after, config),
         trips,
         rundir.selected(run_dir, phase, shard_index),
+        rootdir=config.rootpath,
+        invocation_dir=config.invocation_params.dir,
     )
     config.stash[RECORDER] = recorder
     config.pluginmanager.register(recorder, "ci_tools_recorder")

@@ -10,6 +10,7 @@ PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 from pathlib import Path
@@ -28,18 +29,23 @@ from ci_tools.records import (
     Selected,
     TestRecord,
     not_run,
+    now,
     read_selected,
     record_tail,
     timestamp,
 )
 
 if TYPE_CHECKING:
+    from ci_tools.plugin.where import Repository
     from ci_tools.rules import FailFast
 
 RERUN = "rerun"  # pytest-rerunfailures' outcome for a failed attempt it repeats
 _TIMEOUT = re.compile(r"Timeout \(>([\d.]+)s\)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colour and cursor sequences
 _CRASHED_WORKER = re.compile(r"worker '([\w-]+)' crashed")
+_RAISED = re.compile(r"^E\s+(?P<kind>[A-Za-z_][\w.]*): (?P<message>.*)$")  # E   KeyError: 'x'
+_NO_FIXTURE = re.compile(r"^E\s+fixture '[^']*' not found")  # pytest's FixtureLookupError
+_SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
 
 
 def _redact(text: str) -> str:
@@ -50,27 +56,83 @@ def _redact(text: str) -> str:
     return redact(text)
 
 
-def failure_of(report: pytest.TestReport) -> Failure:
+def failure_of(report: pytest.TestReport, repository: Repository) -> Failure:
     """The exception type, message and a short traceback of a failed report, as plain text
-    (pytest colours its diffs when colour is forced, e.g. FORCE_COLOR in CI), redacted."""
-    crash = getattr(report.longrepr, "reprcrash", None)
+    (pytest colours its diffs when colour is forced, e.g. FORCE_COLOR in CI), redacted; and
+    where it was raised (``ci_tools.plugin.where``)."""
+    from ci_tools.plugin import where  # noqa: PLC0415 - a run without failures never loads it
+
     text = _redact(_ANSI.sub("", report.longreprtext))
-    if crash is not None:
-        first = _ANSI.sub("", str(crash.message)).splitlines()[0] if crash.message else ""
-        kind, sep, message = first.partition(": ")
-        if not sep or " " in kind:
-            kind, message = "Error", first
-    else:
-        kind, message = "Error", text.strip().splitlines()[-1] if text.strip() else ""
+    kind, message = _kind_and_message(report, text)
+    origin = where.of_test(report, repository)
     timed_out = _TIMEOUT.search(text)
     if timed_out:
-        return Failure(
-            "Timeout",
-            f"timed out after {float(timed_out.group(1)):g} s",
-            _short(text),
-            timed_out=True,
-        )
-    return Failure(kind, _redact(message), _short(text))
+        kind, message = "Timeout", f"timed out after {float(timed_out.group(1)):g} s"
+    return Failure(
+        kind,
+        _redact(message),
+        _short(text),
+        timed_out=timed_out is not None,
+        where=origin.where,
+        frame=origin.frame,
+        library=origin.library,
+    )
+
+
+def collection_failure(report: pytest.CollectReport, repository: Repository) -> Failure:
+    """Why a module (or folder) could not be collected: the exception's type, its message
+    naming the missing name (a SyntaxError's with its file and line, as Python words it), the
+    traceback pytest wrote, and where it was raised, with ``frame="collection"``."""
+    from ci_tools.plugin import where  # noqa: PLC0415 - a run without failures never loads it
+
+    text = _redact(_ANSI.sub("", report.longreprtext))
+    kind, message = _kind_and_message(report, text)
+    pointed = where.syntax_error_place(text) if kind in _SYNTAX_ERRORS else None
+    if pointed is not None:
+        message = f"{message} ({pointed[0]}, line {pointed[1]})"
+    origin = where.of_collection(report, repository)
+    return Failure(
+        kind,
+        _redact(message),
+        _short(text),
+        where=origin.where,
+        frame=origin.frame,
+        library=origin.library,
+    )
+
+
+def _kind_and_message(
+    report: pytest.TestReport | pytest.CollectReport, text: str
+) -> tuple[str, str]:
+    """The exception type and message of a failed report: from pytest's crash line where it
+    kept a traceback, else from its text."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None:
+        return _raised(text)
+    first = _ANSI.sub("", str(crash.message)).splitlines()[0] if crash.message else ""
+    kind, sep, message = first.partition(": ")
+    if sep and " " not in kind:
+        return kind, message
+    # pytest's crash line of a failed assert is the assert itself ("assert 1 == 2").
+    from ci_tools.plugin.where import raised_type  # noqa: PLC0415 - failures only
+
+    named = raised_type(report.longrepr)
+    if named:
+        return named, first
+    return ("AssertionError" if first.startswith("assert ") else "Error"), first
+
+
+def _raised(text: str) -> tuple[str, str]:
+    """The exception type and message of a failure pytest kept as text only (a collection
+    error, a report replayed from a worker): its last ``E   Type: message`` line."""
+    lines = text.strip().splitlines()
+    for line in reversed(lines):
+        found = _RAISED.match(line)
+        if found is not None:
+            return found["kind"], found["message"]
+        if _NO_FIXTURE.match(line):
+            return "FixtureLookupError", line[1:].strip()
+    return "Error", lines[-1] if lines else ""
 
 
 def _short(text: str, lines: int = 25, chars: int = 4000) -> str:
@@ -111,12 +173,20 @@ class Recorder:
         failfast: FailFast | None = None,
         trips_path: Path | None = None,
         selection_path: Path | None = None,
+        *,
+        rootdir: Path | None = None,
+        invocation_dir: Path | None = None,
     ) -> None:
         self.writer = writer
         self.phase = phase
         self.failfast = failfast
         self.trips_path = trips_path
         self.selection_path = selection_path  # what a crashed test's record is completed from
+        # Where the suite's code is (pytest's rootdir), and the folder relative paths in its
+        # tracebacks start from: for where a failure was raised. Default: this folder.
+        self._places = (str(rootdir or os.getcwd()), str(invocation_dir or os.getcwd()))
+        self._repository: Repository | None = None  # built on the first failure
+        self._uncollected: set[str] = set()  # node ids of collection errors recorded
         self._reports: dict[str, list[pytest.TestReport]] = {}
         self._started: dict[str, float] = {}  # epoch seconds, for a crashed test's record
         self._retries: dict[str, int] = {}  # attempts pytest-rerunfailures repeated
@@ -151,6 +221,39 @@ class Recorder:
         self._reports.setdefault(nodeid, []).append(report)
         if report.when not in ("setup", "call"):  # teardown, or xdist's report of a crash
             self._finish(nodeid)
+
+    @property
+    def repository(self) -> Repository:
+        """Where the suite's code is (``ci_tools.plugin.where``, loaded on the first failure:
+        a run of passing tests never loads it)."""
+        if self._repository is None:
+            from ci_tools.plugin.where import Repository  # noqa: PLC0415
+
+            self._repository = Repository(*self._places)
+        return self._repository
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A module (or folder) that could not be collected becomes a record: its tests were
+        never known, so the error is the evidence. Each once: under pytest-xdist every worker
+        collects, and the controller hears each error again from another worker."""
+        if not report.failed or report.nodeid in self._uncollected:
+            return
+        self._uncollected.add(report.nodeid)
+        when = now()
+        # Not fed to fail-fast: a module that cannot be imported says nothing of a platform part.
+        self.writer.record(
+            TestRecord(
+                nodeid=report.nodeid,
+                file=report.nodeid.split("::", 1)[0],
+                line=0,
+                phase=self.phase,
+                outcome="error",
+                duration_s=0.0,
+                start=when,
+                end=when,
+                failure=collection_failure(report, self.repository),
+            )
+        )
 
     def finish_all(self) -> None:
         """Drops tests that never reached teardown (the run was interrupted): their start line
@@ -313,7 +416,7 @@ class Recorder:
             end=timestamp(last.stop),
             trace_ids=tuple(trace_ids),
             measurements=tuple(measurements),
-            failure=failure_of(failed) if failed is not None else None,
+            failure=failure_of(failed, self.repository) if failed is not None else None,
             reason=reason,
             worker=getattr(last, "worker_id", None),
         )

@@ -13,6 +13,8 @@ from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Quarantine
 
 NO_TESTS = 5  # pytest's exit code when it selected no test (a shard past the phase's tests)
+# ... when a test failed, or (collection errors going on) a module could not be collected
+FAILED = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +70,8 @@ def pytest_command(
 
 
 def _base(config: Config, number: int, options: RunOptions) -> list[str]:
-    """What every phase's pytest is given: its tests, its phase, where it writes, its timeout
-    and the plugins it goes without."""
+    """What every phase's pytest is given: its tests, its phase, where it writes, its timeout,
+    the plugins it goes without, and that a module which cannot be collected stops nothing."""
     phase = config.phases[number]
     timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
     return [
@@ -95,6 +97,9 @@ def _base(config: Config, number: int, options: RunOptions) -> list[str]:
         "no:anyio",
         "-q",
         "-rfE",
+        # A module that cannot be imported is one error (the plugin records it), not the end
+        # of the phase: without this pytest stops at collection and no test of it runs.
+        "--continue-on-collection-errors",
     ]
 
 

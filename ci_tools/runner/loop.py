@@ -29,7 +29,7 @@ from ci_tools.phases import GateResult, evaluate_gate, skipped_gate
 from ci_tools.records import Selected, now
 from ci_tools.rundir import read, write
 from ci_tools.runner import process
-from ci_tools.runner.command import NO_TESTS, RunOptions, check_phase, pytest_command
+from ci_tools.runner.command import FAILED, NO_TESTS, RunOptions, check_phase, pytest_command
 from ci_tools.runner.progress import SILENT, Progress
 from ci_tools.runner.schedule import LastRun, choose_workers, last_run, shard_durations
 from ci_tools.runner.unfinished import complete
@@ -103,13 +103,15 @@ def run_phase(
 
 def collect(config: Config, number: int, options: RunOptions) -> list[Selected]:
     """The tests phase N selects, in collection order (pytest's own collection, through
-    the plugin's selection file)."""
+    the plugin's selection file). A module that cannot be collected leaves its tests out (the
+    phase's run records its error); a collection that fails as a whole (a bad option, a
+    broken conftest) raises."""
     with tempfile.TemporaryDirectory(prefix="ci-tools-collect-") as folder:
         scratch = dataclasses.replace(options, run_dir=Path(folder), shard=None)
         command = [*pytest_command(config, number, scratch, workers=0), "--collect-only"]
         done = process.run(command, options.root)
         selected = read.selected(Path(folder), number)
-    if done.returncode not in (0, NO_TESTS):
+    if done.returncode not in (0, FAILED, NO_TESTS):
         tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
         raise CIToolsError(f"phase {number}: collection failed (exit {done.returncode}): {tail[0]}")
     return list(selected)

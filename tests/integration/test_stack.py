@@ -76,7 +76,7 @@ def test_bad_fault_is_refused_with_exit_2_and_the_valid_list(state_dir: Path) ->
     assert result.stderr.strip() == (
         "error: unknown fault 'redis_off': valid faults are redis_down, db_slow=MS, "
         "missing_secret, agent_hang, subagent_hang=NAME, subagent_error=NAME, ws_drop=RATE, "
-        "missing_module"
+        "missing_module, handler_error, subagent_wrong=NAME, contract_change, events_out_of_order"
     )
     assert not (state_dir / stack.STATE_FILE).exists()
 

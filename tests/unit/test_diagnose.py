@@ -92,11 +92,18 @@ def record(
             (),
             (INFRASTRUCTURE, "Database slow"),
         ),
-        (
-            "received 1011 (internal error)",
+        (  # the close's reason names the dependency that failed under the session
+            "received 1011 (internal error) session store unavailable; then sent 1011 "
+            "(internal error) session store unavailable",
             "ConnectionClosedError",
             (),
             (INFRASTRUCTURE, "WebSocket sessions dropped (1011)"),
+        ),
+        (  # no reason of its own: the websockets server's close after a handler raised
+            "received 1011 (internal error); then sent 1011 (internal error)",
+            "ConnectionClosedError",
+            (),
+            (APPLICATION, "WebSocket closed by a server error (1011)"),
         ),
         (
             "no password for the test users of environment 'staging': set CI_TOOLS_E2E_PASSWORD",

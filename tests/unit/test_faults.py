@@ -27,6 +27,10 @@ def test_every_fault_parses_and_round_trips() -> None:
         "subagent_error=data",
         "ws_drop=0.25",
         "missing_module",
+        "handler_error",
+        "subagent_wrong=triage",
+        "contract_change",
+        "events_out_of_order",
     ]
     faults = parse_faults(args)
     assert faults == Faults(
@@ -38,6 +42,10 @@ def test_every_fault_parses_and_round_trips() -> None:
         subagent_error="data",
         ws_drop_rate=0.25,
         missing_module=True,
+        handler_error=True,
+        subagent_wrong="triage",
+        contract_change=True,
+        events_out_of_order=True,
     )
     assert faults.names() == args
     assert {spec.name for spec in FAULTS} == {arg.split("=")[0] for arg in args}
@@ -60,6 +68,24 @@ def test_every_fault_parses_and_round_trips() -> None:
             "triage, data, optimization, reporting, general, e.g. --fault subagent_error=data",
         ),
         ("subagent_hang=", "unknown sub-agent '' for fault subagent_hang: valid sub-agents are"),
+        ("handler_error=1", "fault 'handler_error' takes no value: write --fault handler_error"),
+        ("contract_change=title", "fault 'contract_change' takes no value"),
+        ("events_out_of_order=yes", "fault 'events_out_of_order' takes no value"),
+        (
+            "subagent_wrong",
+            "fault 'subagent_wrong' needs a value: write --fault subagent_wrong=NAME",
+        ),
+        (
+            "subagent_wrong=billing",
+            "unknown sub-agent 'billing' for fault subagent_wrong: valid sub-agents are "
+            "triage, data, optimization, reporting, general, e.g. --fault subagent_wrong=data",
+        ),
+        (
+            "subagent_wrong=general",
+            "sub-agent 'general' answers about no service, so it cannot answer about the wrong "
+            "one: fault subagent_wrong takes triage, data, optimization, reporting, "
+            "e.g. --fault subagent_wrong=data",
+        ),
     ],
 )
 def test_bad_faults_are_refused_in_one_line(arg: str, message: str) -> None:
@@ -70,16 +96,43 @@ def test_bad_faults_are_refused_in_one_line(arg: str, message: str) -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_one_sub_agent_cannot_both_hang_and_fail() -> None:
-    """A sub-agent named by both sub-agent faults is refused in one line naming it."""
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("subagent_hang", "subagent_error"),
+        ("subagent_hang", "subagent_wrong"),
+        ("subagent_error", "subagent_wrong"),
+    ],
+)
+def test_one_sub_agent_gets_one_sub_agent_fault(first: str, second: str) -> None:
+    """A sub-agent named by two sub-agent faults is refused in one line naming both and it;
+    two sub-agents may each have their own."""
     with pytest.raises(StackError) as caught:
-        parse_faults(["subagent_hang=data", "subagent_error=data"])
+        parse_faults([f"{first}=data", f"{second}=data"])
     assert str(caught.value) == (
-        "faults subagent_hang and subagent_error both name 'data': a sub-agent either hangs "
-        "or fails, give it one of them"
+        f"faults {first} and {second} both name 'data': a sub-agent either hangs, fails or "
+        "answers wrong, give it one of them"
     )
-    both = parse_faults(["subagent_hang=data", "subagent_error=reporting"])
-    assert (both.subagent_hang, both.subagent_error) == ("data", "reporting")
+    both = parse_faults([f"{first}=data", f"{second}=reporting"])
+    assert (getattr(both, first), getattr(both, second)) == ("data", "reporting")
+
+
+def test_revision_faults_ship_in_the_backends_image_only() -> None:
+    """The code defects are the backend's image's, in command-line form; the infrastructure
+    faults are no image's."""
+    faults = parse_faults(
+        ["redis_down", "handler_error", "subagent_wrong=data", "db_slow=10", "contract_change"]
+    )
+    assert faults.in_image("backend") == ("handler_error", "subagent_wrong=data", "contract_change")
+    assert faults.in_image("auth") == ()
+    infrastructure = parse_faults(["redis_down", "missing_secret", "missing_module", "ws_drop=1"])
+    assert infrastructure.in_image("backend") == ()
+    assert {spec.name for spec in FAULTS if spec.revision} == {
+        "handler_error",
+        "subagent_wrong",
+        "contract_change",
+        "events_out_of_order",
+    }
 
 
 def test_the_fault_listing_names_the_sub_agents(capsys: pytest.CaptureFixture[str]) -> None:

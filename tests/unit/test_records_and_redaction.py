@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_tools.records import Failure, Measurement, parse_lines, timestamp
+from ci_tools.records import FRAMES, Failure, Measurement, parse_lines, timestamp
 from ci_tools.redact import redact, redact_data
 from tests.fakes.records import make_record
 
@@ -48,6 +49,43 @@ def test_starts_without_an_end_are_the_hung_tests() -> None:
         json.dumps(RECORD.as_json()),
     ]
     assert parse_lines(lines).started_not_finished == ("t.py::hung",)
+
+
+def test_where_a_failure_was_raised_round_trips_and_is_left_out_when_unknown() -> None:
+    """``where``/``frame``/``library`` are written only when known and read back equal; a
+    failure without them writes the four keys it always had."""
+    placed = Failure(
+        "httpx.ConnectError",
+        "[Errno 111] Connection refused",
+        where="tests/e2e/client.py:42 in post_json",
+        frame="helper",
+        library="httpx",
+    )
+    record = dataclasses.replace(RECORD, failure=placed)
+    written = record.as_json()
+    assert written["failure"]["where"] == placed.where
+    assert parse_lines([json.dumps(written)]).records == (record,)
+    assert set(RECORD.as_json()["failure"]) == {"type", "message", "traceback", "timed_out"}
+    collection = Failure("ImportError", "cannot import name 'x'", frame="collection")
+    assert set(collection.as_json()) - set(RECORD.as_json()["failure"]) == {"frame"}
+
+
+def test_a_record_written_before_frames_were_recorded_still_reads() -> None:
+    """An old record's failure (no where, frame or library) reads with them empty."""
+    old = json.dumps(RECORD.as_json())
+    assert '"where"' not in old
+    failure = parse_lines([old]).records[0].failure
+    assert failure is not None
+    assert (failure.where, failure.frame, failure.library) == ("", "", "")
+
+
+def test_a_frame_outside_the_vocabulary_is_a_bad_line() -> None:
+    """A failure whose frame is not one of FRAMES is refused like an unknown outcome."""
+    data = RECORD.as_json()
+    data["failure"] = {**data["failure"], "frame": "somewhere"}
+    assert "somewhere" not in FRAMES
+    found = parse_lines([json.dumps(data)])
+    assert (found.records, found.bad_lines) == ((), 1)
 
 
 @given(st.lists(st.text(max_size=200), max_size=20))
