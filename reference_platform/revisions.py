@@ -29,7 +29,7 @@ PACKAGE = "reference_platform"
 SOURCE = Path(__file__).parent  # the package's code, what the images are built from
 PROJECT = "local"
 LOCATION = "local"
-REVISIONS_KEPT = 20
+REVISIONS_KEPT = 50  # as many as one page of the API's list: the last healthy one stays in reach
 _NUMBER = re.compile(r"^[a-z]+-(\d{5})-[a-z]{3}$")
 
 

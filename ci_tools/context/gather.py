@@ -61,7 +61,9 @@ class ContextRequest:
     budget_s: float = 30.0
 
 
-KEPT_REVISIONS = 20  # enough to reach the last healthy run's revision after a bad streak
+KEPT_REVISIONS = (
+    50  # one page of the list; enough to reach the last healthy run's revision after a bad streak
+)
 
 
 def _service_context(

@@ -160,7 +160,7 @@ class ServiceContext:
     revision_age_s: float | None = None  # the serving revision's age at the first failure
     revision_url: str = ""
     changes: Changes | None = None
-    deployed: tuple[Deployed, ...] = ()  # the revisions listed, oldest first (at most 20)
+    deployed: tuple[Deployed, ...] = ()  # the revisions listed, oldest first (at most 50)
     signatures: tuple[Signature, ...] = ()
     logs_unavailable: str | None = None
 

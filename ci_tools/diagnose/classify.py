@@ -68,6 +68,8 @@ _MISSING_FIELD = re.compile(
     r"'?(?P<name2>[\w.-]+)|'(?P<name3>[\w.-]+)' is a required property|"
     r"(?P<name4>[\w.-]+)\n\s+Field required"
 )
+# An assertion over the events of a session: their order or their set differs.
+_EVENTS = re.compile(r"\bevents?\b.*\[|\b(?:agent|tool)_\w+'?, '?(?:agent|tool)_\w+")
 _EXCEPTION_TYPE = re.compile(r"\b(?P<type>[A-Z]\w*(?:Error|Exception))\b")
 
 
@@ -164,7 +166,9 @@ def _suite_side(evidence: Evidence) -> Match:
     return _named(SUITE_EXPECTATION, SUITE_EXPECTATION.title, SUITE)
 
 
-def _deployed_code(record: TestRecord, evidence: Evidence, found: Match | None) -> Match:
+def _deployed_code(  # noqa: PLR0911 - one return per kind of evidence, read top to bottom
+    record: TestRecord, evidence: Evidence, found: Match | None
+) -> Match:
     """A failure of the deployed code, named by what it hit: the endpoint of a refused
     request, the missing field, the sub-agent of the failing tests, the endpoint answered."""
     worst = evidence.worst
@@ -177,12 +181,16 @@ def _deployed_code(record: TestRecord, evidence: Evidence, found: Match | None) 
     failure = record.failure
     if record.outcome == "error" and (failure is None or evidence.frame in ("fixture", "")):
         return Match(SETUP_FAILED, SETUP_FAILED.title)
-    field = _MISSING_FIELD.search(f"{failure.type}: {failure.message}" if failure else "")
+    message = f"{failure.type}: {failure.message}" if failure else ""
+    field = _MISSING_FIELD.search(message)
     answered = f" of {endpoint}" if endpoint else ""
     if field is not None:
         name = next(v for v in field.groupdict().values() if v)
         title = f"Field '{name}' missing from the answer{answered}"
         return _named(CONTRACT_FIELD, title, endpoint or "contract")
+    if _EVENTS.search(message) and "websocket" in record.areas:
+        title = "WebSocket event sequence differs from the expected"
+        return _named(WRONG_BEHAVIOUR, title, "WebSocket events")
     subagent = _subagent(record.areas)
     if subagent:
         return _named(WRONG_BEHAVIOUR, f"{subagent.capitalize()} answers wrong content", subagent)

@@ -95,6 +95,7 @@ class Answer:
     status: int | None  # the worst HTTP status of its request lines; None: none logged
     endpoint: str  # "POST /api/threads": the request that got the worst status
     error: str  # its own first error line, reduced (``error_lines``); "" for none
+    last: int = 0  # the position of its worst request among the test's log lines
 
     @property
     def failed(self) -> bool:
@@ -113,14 +114,15 @@ class Answer:
 def answers(logs: Sequence[LogLine]) -> tuple[Answer, ...]:
     """Per service, the worst status its request lines show and its first error line."""
     found: dict[str, Answer] = {}
-    for line in logs:
+    for position, line in enumerate(logs, 1):
         known = found.get(line.service, Answer(line.service, None, "", ""))
         request = REQUEST_LINE.match(line.message.strip())
         if request is not None:
             status = int(request["status"])
-            if known.status is None or status > known.status:
+            # Of equal statuses the latest: the request the test failed after.
+            if known.status is None or status >= known.status:
                 endpoint = f"{request['method']} {route(request['path'])}"
-                known = dataclasses.replace(known, status=status, endpoint=endpoint)
+                known = dataclasses.replace(known, status=status, endpoint=endpoint, last=position)
         elif severity_rank(line.severity) >= ERROR and not known.error:
             known = dataclasses.replace(known, error=" | ".join(error_lines(line.message)))
         found[line.service] = known
@@ -213,7 +215,7 @@ class Evidence:
         """The answer with the worst status or an error line."""
         if not self.answers:
             return None
-        return max(self.answers, key=lambda a: (a.failed, a.status or 0))
+        return max(self.answers, key=lambda a: (a.failed, a.status or 0, a.last))
 
     @property
     def platform_changed(self) -> bool | None:

@@ -16,7 +16,7 @@ from ci_tools.diagnose.classify import SUITE, Classified, classify, group_signat
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
 from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
 from ci_tools.records import PRIORITIES, Priority, TestRecord
-from ci_tools.rules import INFRASTRUCTURE, TEST, Rule
+from ci_tools.rules import INFRASTRUCTURE, TEST, WRONG_BEHAVIOUR, Rule
 
 # A run's verdict: "incomplete" when a configured phase did not run, "unknown" without a gate;
 # "suite_broken" when the deploy is healthy on every test that exercised it, but tests failed
@@ -123,7 +123,29 @@ def _classified(
                 evidence=found_evidence,
             )
         )
-    return explain(classified)
+    return explain(_by_subagent(classified))
+
+
+def _by_subagent(classified: list[Classified]) -> list[Classified]:
+    """Wrong content in a test of several sub-agents goes under the one sub-agent other
+    failures of the run already name: one defect, one cause."""
+    named = {c.rule.part: c for c in classified if c.rule.part.endswith(" sub-agent")}
+    if not named:
+        return classified
+    moved = []
+    for item in classified:
+        owner = None
+        if item.rule.name == WRONG_BEHAVIOUR.name and not item.rule.part:
+            areas = {f"{a.split('.', 1)[1]} sub-agent" for a in item.record.areas if "." in a}
+            owner = next((named[p] for p in sorted(areas) if p in named), None)
+        moved.append(
+            item
+            if owner is None
+            else dataclasses.replace(
+                item, rule=owner.rule, title=owner.title, signature=owner.signature
+            )
+        )
+    return moved
 
 
 def _not_run_by_cause(records: Sequence[TestRecord], titles: Sequence[str]) -> Counter[str]:
