@@ -53,7 +53,7 @@ class Repository:
         is outside the repository (another folder, installed packages, ``<frozen ...>``)."""
         if path.startswith("<"):
             return None
-        full = os.path.normpath(os.path.join(self.cwd, path))  # an absolute path stays as is
+        full = self.full(path)
         root = self.root.rstrip(os.sep) + os.sep
         if not full.startswith(root):
             return None
@@ -63,7 +63,7 @@ class Repository:
         return inside.as_posix()
 
     def full(self, path: str) -> str:
-        """``path`` as an absolute path."""
+        """``path`` as an absolute path (an absolute one stays as is; ``<frozen ...>`` too)."""
         return path if path.startswith("<") else os.path.normpath(os.path.join(self.cwd, path))
 
 
@@ -155,12 +155,12 @@ def _library(path: str, repository: Repository) -> str:
         return path[len("<frozen ") :].rstrip(">").split(".", 1)[0]
     if path.startswith("<"):  # <string>, <stdin>: code without a file
         return ""
-    parts = PurePath(repository.full(path)).parts
+    full = repository.full(path)
+    parts = PurePath(full).parts
     for marker in _PACKAGES:
         if marker in parts:
             at = len(parts) - 1 - parts[::-1].index(marker)
             return _module(parts[at + 1]) if at + 1 < len(parts) else ""
-    full = repository.full(path)
     for folder in _standard_library():
         if full.startswith(folder):
             return _module(PurePath(full[len(folder) :]).parts[0])

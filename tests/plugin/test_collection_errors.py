@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 from ci_tools import config, runner
 from ci_tools._exceptions import CIToolsError
 from tests.plugin.conftest import PYPROJECT, at_once, read_lines, run_phase1, test_records
+from tests.plugin.test_runner import ci_tools
 
 GOOD = """
 import pytest
@@ -128,18 +127,6 @@ def test_each_kind_of_collection_error_names_what_is_wrong(
     assert failure["frame"] == "collection"
 
 
-def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``ci-tools --root <project> ARGS`` in a process of its own."""
-    return subprocess.run(
-        [sys.executable, "-m", "ci_tools.cli", "--root", str(root), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=root,
-        timeout=120,
-    )
-
-
 def write_project(pytester: pytest.Pytester) -> None:
     """The conftest's project, its phase 1 a folder holding the broken module."""
     text = PYPROJECT.format(url="http://127.0.0.1:9", budget=30, workers=2)
@@ -153,7 +140,7 @@ def test_the_runner_runs_a_phase_past_a_module_that_cannot_be_imported(
     """``ci-tools run``: the broken module is one error record, the phase's other tests run
     and pass, nothing is recorded as stopped early, and the gate counts all three."""
     write_project(pytester)
-    result = cli(pytester.path, "run", "--run-id", "r1", "--phase", "1")
+    result = ci_tools(pytester.path, "run", "--run-id", "r1", "--phase", "1")
     assert result.returncode == 1, result.stdout + result.stderr
     run_dir = pytester.path / "reports" / "r1"
     records = test_records(run_dir / "phase1.jsonl")
@@ -174,7 +161,7 @@ def test_the_runners_collection_lists_the_other_tests_and_refuses_a_bad_option(
     """``ci-tools shard`` (the runner's collection) lists the tests of the modules that could
     be collected; a collection that fails as a whole (an unknown option) is still an error."""
     write_project(pytester)
-    printed = cli(pytester.path, "shard", "--phase", "1", "--shards", "1", "--index", "1")
+    printed = ci_tools(pytester.path, "shard", "--phase", "1", "--shards", "1", "--index", "1")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.split() == [
         "phase1/test_good.py::test_login",
