@@ -313,8 +313,10 @@ ROWS: tuple[Row, ...] = (
         failfast=True,
     ),
     # A full Redis refuses writes: "redis.exceptions.ResponseError: OOM command not allowed
-    # when used memory > 'maxmemory'." (redis/redis-py#817, redis/redis#2746); its clients
-    # full: "ERR max number of clients reached", redis-py's pool MaxConnectionsError.
+    # when used memory > 'maxmemory'." (redis/redis-py#817, redis/redis#2746), in today's
+    # redis-py "OutOfMemoryError: command not allowed when used memory > 'maxmemory'." (the
+    # OOM prefix becomes the type: redis/_parsers/base.py); its clients full: "ERR max number
+    # of clients reached", redis-py's pool MaxConnectionsError.
     _rule(
         "redis_full",
         INFRASTRUCTURE,
@@ -355,9 +357,9 @@ ROWS: tuple[Row, ...] = (
     ),
     # redis-py: "Error 111 connecting to localhost:6379. Connection refused." (connection.py
     # _error_message, any errno: -2 a name, 110 a timeout), "Error while reading from socket:
-    # (104, 'Connection reset by peer')", "Connection closed by server." (SERVER_CLOSED_
-    # CONNECTION_ERROR),
-    # redis.asyncio's "Connect call failed ('127.0.0.1', 6379)".
+    # (104, 'Connection reset by peer')", "Connection closed by server."
+    # (SERVER_CLOSED_CONNECTION_ERROR), redis.asyncio's "Connect call failed ('127.0.0.1',
+    # 6379)".
     _rule(
         "redis_down",
         INFRASTRUCTURE,

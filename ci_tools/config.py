@@ -223,19 +223,8 @@ class RuleConfig(_Model):
     before: str | None = None  # the rule it goes before; new rules go first by default
 
     def spec(self, origin: str) -> RuleSpec:
-        """The rule as ``ci_tools.rules.table`` takes it."""
-        return RuleSpec(
-            self.name,
-            self.pattern,
-            self.failure_class,
-            self.title,
-            self.part,
-            self.areas,
-            self.failfast,
-            self.criteria,
-            self.before,
-            origin,
-        )
+        """The rule as ``ci_tools.rules.table`` takes it (the same fields, by name)."""
+        return RuleSpec(**self.model_dump(), origin=origin)
 
 
 class RulesFileConfig(_Model):

@@ -4,8 +4,8 @@ This is the ground floor of the diagnosis: the report stage (``ci_tools.diagnose
 every failure with these rules, and the plugin applies the same rules *during* a phase to fail
 fast (:class:`FailFast`): once ``after`` failures name the same part, the tests still waiting
 on that part are not started, and those already waiting are stopped. It imports nothing heavy
-and compiles a pattern only when a failure is first matched against it: the plugin loads it in
-every pytest run.
+and compiles a pattern only when a failure is first matched against it: the plugin loads the
+table as every fail-fast phase starts (each phase of ``ci-tools run``).
 
 A rule's fields:
 
@@ -63,9 +63,7 @@ class Rule:
     name: str
     failure_class: FailureClass
     title: str
-    # The regular expression, matched with case ignored; its text, compiled at first use
-    # (most runs match few rules, and the plugin loads the table in every pytest run).
-    source: str | re.Pattern[str]
+    source: str | re.Pattern[str]  # the regular expression, matched with case ignored
     part: str = ""
     areas: tuple[str, ...] = ()
     failfast: bool = False
@@ -73,7 +71,8 @@ class Rule:
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
-        """The compiled pattern (compiled at its first use: most runs match few rules)."""
+        """The compiled pattern, compiled at its first use: a phase without failures
+        compiles none."""
         if isinstance(self.source, re.Pattern):
             return self.source
         return re.compile(self.source, re.IGNORECASE)
@@ -123,7 +122,6 @@ subagent_area = builtin_rules.subagent_area
 RULES: tuple[Rule, ...] = tuple(_from_row(row) for row in builtin_rules.ROWS)
 SETUP_FAILED = Rule("setup", TEST, "Test setup failed (fixture or collection)", r"$^")
 WRONG_BEHAVIOUR = Rule("behaviour", APPLICATION, "Wrong content or behaviour", r"$^")
-BY_NAME = {rule.name: rule for rule in (*RULES, SETUP_FAILED, WRONG_BEHAVIOUR)}
 
 
 def match(evidence: str, rules: Sequence[Rule] = RULES) -> Match | None:

@@ -26,15 +26,14 @@ if TYPE_CHECKING:
 WATCH_INTERVAL_S = 0.2  # how often a running test's process looks for a new fail-fast trip
 
 
-def rule_state(after: int, config: pytest.Config | None = None) -> FailFast | None:
+def rule_state(after: int, config: pytest.Config) -> FailFast | None:
     """Fail-fast's rule state, once ``after`` failures of one cause declare a part broken;
-    with the project's pytest config, its failures are matched against the project's rule
-    table (``[tool.ci_tools.rules]``), else against the built-ins."""
+    failures are matched against the project's rule table (``[tool.ci_tools.rules]``)."""
     if after <= 0:
         return None
-    from ci_tools.rules import RULES, FailFast  # noqa: PLC0415 - only a fail-fast run needs them
+    from ci_tools.rules import FailFast  # noqa: PLC0415 - only a fail-fast run needs them
 
-    return FailFast(after, RULES if config is None else project_rules(config))
+    return FailFast(after, project_rules(config))
 
 
 def project_rules(config: pytest.Config) -> tuple[Rule, ...]:

@@ -271,7 +271,8 @@ def test_every_built_in_compiles_with_a_known_class_and_a_unique_name() -> None:
 
 
 def test_importing_the_rules_compiles_no_pattern() -> None:
-    """The plugin loads the rules in every pytest run: a pattern is compiled at its first use."""
+    """The plugin loads the rules as every fail-fast phase starts: a pattern is compiled at
+    its first use."""
     code = "import ci_tools.rules as r; print(sum('pattern' in x.__dict__ for x in r.RULES))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
