@@ -90,13 +90,16 @@ def image_modules(service: str, source: Path = SOURCE) -> list[str]:
 
 def _imported(tree: ast.Module) -> list[str]:
     """The package's modules a module imports: ``from reference_platform import x``,
-    ``from reference_platform.x import y`` and ``import reference_platform.x``."""
+    ``from reference_platform.x import y`` and ``import reference_platform.x``, or relatively
+    (``from . import x``, ``from .x import y``: the package is one folder)."""
     names = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == PACKAGE:
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{PACKAGE}."):
-            names.append(str(node.module).split(".")[1])
+        if isinstance(node, ast.ImportFrom):
+            module = f"{PACKAGE}.{node.module or ''}".rstrip(".") if node.level else node.module
+            if module == PACKAGE:
+                names += [alias.name for alias in node.names]
+            elif (module or "").startswith(f"{PACKAGE}."):
+                names.append(str(module).split(".")[1])
         elif isinstance(node, ast.Import):
             names += [a.name.split(".")[1] for a in node.names if a.name.startswith(f"{PACKAGE}.")]
     return names

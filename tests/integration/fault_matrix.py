@@ -117,16 +117,6 @@ class Case:
         """The arguments after ``--`` of ``nox -s e2e``."""
         return tuple(arg for fault in self.faults for arg in ("--fault", fault))
 
-    @property
-    def single_fault(self) -> bool:
-        """Exactly one infrastructure fault injected."""
-        return (
-            len(self.faults) == 1
-            and not self.suite_defect
-            and self.fault_class == "infrastructure"
-            and not self.failure_classes
-        )
-
     def expected_class(self, nodeid: str) -> FailureClass | None:
         """The class a failed test of the run must be put under (None: none should fail)."""
         return next(
@@ -174,6 +164,60 @@ CACHE_PROBE = "test_redis_backed_cache_serves_recent_threads"  # phase 1's one t
 TAKEN_EMAIL = "test_signup_of_a_taken_email_is_refused"  # the wrong_assertion's test
 DATA_SPARED = ("agent.triage", "agent.optimization", "agent.reporting", "agent.general")
 NO_SUITE_ESCALATION = "none: a defect of the suite exercised no function of the platform"
+
+
+def _code_defect(
+    fault: str,
+    stopped_at: int,
+    max_seconds: float,
+    why: str,
+    part: Headline,
+    *,
+    worklog: tuple[str, ...] = (),
+    spared: tuple[str, ...] = (),
+    broken: str = "",
+) -> Case:
+    """A code defect of the backend alone: unhealthy, no escalation, every failure and its
+    one cause application, the headline naming ``part``."""
+    return Case(
+        fault,
+        (fault,),
+        "unhealthy",
+        stopped_at,
+        (),
+        "none",
+        max_seconds,
+        why,
+        cause_failure_class="application",
+        fault_class="application",
+        worklog=worklog,
+        spared=spared,
+        broken=broken,
+        names=(part,),
+        max_causes=1,
+    )
+
+
+def _suite_defect(name: str, stopped_at: int | None, max_seconds: float, part: Headline) -> Case:
+    """A defect of the suite alone (``suite_defects.SUITE_DEFECTS``), run from a broken copy:
+    suite_broken, no escalation, every failure and its one cause test, the headline naming
+    ``part``."""
+    return Case(
+        name,
+        (),
+        "suite_broken",
+        stopped_at,
+        (),
+        "none",
+        max_seconds,
+        NO_SUITE_ESCALATION,
+        cause_failure_class="test",
+        fault_class="test",
+        names=(part,),
+        suite_defect=name,
+        max_causes=1,
+    )
+
 
 CASES: tuple[Case, ...] = (
     Case(
@@ -317,131 +361,49 @@ CASES: tuple[Case, ...] = (
         "database slow (P1): phase 1 stops on the database before any agent test runs",
     ),
     # Code defects of the backend's revision: application, naming the part.
-    Case(
+    _code_defect(
         "handler_error",
-        ("handler_error",),
-        "unhealthy",
         1,
-        (),
-        "none",
         20.0,
         "no rule fires: only phase 1's thread creator fails, the P1 tests stay above 80% and "
         "every WebSocket session serves",
-        cause_failure_class="application",
-        fault_class="application",
-        names=(HANDLER,),
+        HANDLER,
         worklog=("AttributeError",),
-        max_causes=1,
     ),
-    Case(
+    _code_defect(
         "subagent_wrong=data",
-        ("subagent_wrong=data",),
-        "unhealthy",
         4,
-        (),
-        "none",
         45.0,
         "no rule fires: the data sub-agent answers (wrongly) in time, the other sub-agents' "
         "tests and the P1 tests pass (phase 3 has one data test: its 95% gate holds; phase 4's "
         "data cases stop the run)",
-        cause_failure_class="application",
-        fault_class="application",
-        names=(DATA_WRONG,),
+        DATA_WRONG,
         spared=DATA_SPARED,
         broken="agent.data",
-        max_causes=1,
     ),
-    Case(
+    _code_defect(
         "contract_change",
-        ("contract_change",),
-        "unhealthy",
         2,
-        (),
-        "none",
         30.0,
         "no rule fires: only the tests reading a message's content fail, the P1 tests stay "
         "above 80%, the agent answers",
-        cause_failure_class="application",
-        fault_class="application",
-        names=(CONTRACT,),
-        max_causes=1,
+        CONTRACT,
     ),
-    Case(
+    _code_defect(
         "events_out_of_order",
-        ("events_out_of_order",),
-        "unhealthy",
         2,
-        (),
-        "none",
         30.0,
         "no rule fires: the runs complete in time and only the tests of the event order fail "
         "(the P1 tests stay above 80%)",
-        cause_failure_class="application",
-        fault_class="application",
-        names=(ORDER,),
-        max_causes=1,
+        ORDER,
     ),
     # Defects of the suite, run from a broken copy of it: test, suite_broken, no escalation.
-    Case(
-        "helper_bug",
-        (),
-        "suite_broken",
-        2,  # the helper's assertion ("read messages: HTTP 404") counts at the gate
-        (),
-        "none",
-        20.0,
-        NO_SUITE_ESCALATION,
-        cause_failure_class="test",
-        fault_class="test",
-        names=(HELPER,),
-        suite_defect="helper_bug",
-        max_causes=1,
-    ),
-    Case(
-        "wrong_assertion",
-        (),
-        "suite_broken",
-        None,
-        (),
-        "none",
-        40.0,
-        NO_SUITE_ESCALATION,
-        cause_failure_class="test",
-        fault_class="test",
-        names=(ASSERTION,),
-        suite_defect="wrong_assertion",
-        max_causes=1,
-    ),
-    Case(
-        "fixture_error",
-        (),
-        "suite_broken",
-        3,  # phase 2's gate leaves the errors out; phase 3's first-chunk criterion is unmeasured
-        (),
-        "none",
-        30.0,
-        NO_SUITE_ESCALATION,
-        cause_failure_class="test",
-        fault_class="test",
-        names=(FIXTURE,),
-        suite_defect="fixture_error",
-        max_causes=1,
-    ),
-    Case(
-        "import_error",
-        (),
-        "suite_broken",
-        None,
-        (),
-        "none",
-        40.0,
-        NO_SUITE_ESCALATION,
-        cause_failure_class="test",
-        fault_class="test",
-        names=(IMPORT,),
-        suite_defect="import_error",
-        max_causes=1,
-    ),
+    # The helper's assertion ("read messages: HTTP 404") counts at phase 2's gate.
+    _suite_defect("helper_bug", 2, 20.0, HELPER),
+    _suite_defect("wrong_assertion", None, 40.0, ASSERTION),
+    # Phase 2's gate leaves the errors out; phase 3's first-chunk criterion is unmeasured.
+    _suite_defect("fixture_error", 3, 30.0, FIXTURE),
+    _suite_defect("import_error", None, 40.0, IMPORT),
     # Mixes of classes: every cause named, each failure under its own.
     Case(
         "handler_error+redis_down",

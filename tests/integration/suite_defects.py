@@ -18,6 +18,7 @@ healthy suite.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -149,10 +150,15 @@ def _git(git: str, cwd: Path, *args: str) -> None:
         *("-c", "user.name=fault matrix", "-c", "user.email=fault-matrix@localhost"),
         *("-c", "commit.gpgsign=false"),
     )
+    # Without the caller's GIT_* variables: under a git hook GIT_DIR or GIT_INDEX_FILE would
+    # point these commands at the checkout's repository instead of the copy's.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    command = f"git {' '.join(args)} in {cwd}"
     try:
         subprocess.run(
             [git, *identity, *args],
             cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_S,
@@ -160,5 +166,9 @@ def _git(git: str, cwd: Path, *args: str) -> None:
         )
     except subprocess.CalledProcessError as exc:
         raise SuiteDefectError(
-            f"git {' '.join(args)} failed in {cwd}: {exc.stderr.strip() or exc.returncode}"
+            f"{command} failed: {exc.stderr.strip() or f'exit {exc.returncode}'}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise SuiteDefectError(
+            f"{command} did not finish within {GIT_TIMEOUT_S:g} s: run it there by hand to see why"
         ) from None

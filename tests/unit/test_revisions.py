@@ -118,6 +118,15 @@ def test_each_image_holds_its_services_imports_and_not_the_others() -> None:
     assert "stack" not in backend | auth
 
 
+def test_a_module_imported_relatively_is_in_the_image(tmp_path: Path) -> None:
+    """A module the service reaches by a relative import is in its image as one it reaches
+    by the package's name."""
+    source = _package_copy(tmp_path)
+    path = source / "auth.py"
+    path.write_text(path.read_text() + "\nfrom . import store\nfrom .agent import run\n")
+    assert {"store", "agent"} <= set(revisions.image_modules("auth", source))
+
+
 def test_a_code_defect_changes_the_image_and_not_the_env(tmp_path: Path) -> None:
     """A revision built with a code defect has another image digest than one without, and the
     same env entries; the same defects give the same digest."""
