@@ -5,16 +5,18 @@ them, Redis full, read-only and password-protected; servers that refuse, never a
 reset or answer garbage; the Cloud Run front end's error answers; the backend of
 ``tests.corpus.serve``), writes the throw-away suite of ``tests.corpus.suite`` to a temporary
 folder and runs real pytest on it with a small capture plugin, which records each failure as
-ci_tools records it (``ci_tools.plugin.recorder.failure_of``) plus the raw traceback's frames.
-Each failure becomes one corpus entry: its record's fields, the contract's ``where``, ``frame``
-and ``library`` computed from the traceback, the server's log lines of its trace id, and the
-class, part and source ``tests.corpus.suite.CASES`` gives it. Ports, temporary paths and
-addresses are normalised, so a second run writes the same file.
+ci_tools records it (``ci_tools.plugin.recorder.failure_of`` and ``collection_failure``, with
+``where``, ``frame`` and ``library``). Each failure becomes one corpus entry: its record's
+fields, the server's log lines of its trace id, and the class, part and source
+``tests.corpus.suite.CASES`` gives it. Ports (by role; a client's own), temporary and install
+paths, this checkout's path, addresses and measured times are normalised, so a second run
+writes the same file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.server
 import json
@@ -30,13 +32,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import redis
 
 from ci_tools.context.analysis import log_line
 from ci_tools.context.local import to_log_entry
 from reference_platform import servers
+from reference_platform.telemetry import trace_id_from_headers, trace_resource
 from tests.corpus.serve import Config
 from tests.corpus.suite import CASES, FILES, Case
 
@@ -76,6 +79,10 @@ RATE_LIMITED = json.dumps(
 INVALID_GRANT = json.dumps(
     {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
 )
+# A client's own (ephemeral) port, in a server's access line: no role has a 5-digit stand-in.
+_CLIENT_PORT = re.compile(rf"{re.escape(HOST)}:\d{{5}}(?!\d)")
+# A measured time (a timeout's remainder in a traceback's locals), cut to its first digits.
+_MEASURED = re.compile(r"(?<![\d.])(\d+\.\d{2})\d{8,}")
 # Each dynamic port's stand-in in the corpus, by role: the conventional port where there is one.
 CANONICAL = {
     "redis": 6379,
@@ -105,100 +112,41 @@ CANONICAL = {
 
 CAPTURE = """\
 import dataclasses
-import inspect
 import json
 import os
 
 import pytest
 
 from ci_tools.plugin import recorder
+from ci_tools.plugin.where import Repository
 
 ROOT = os.path.realpath(os.getcwd())
+REPOSITORY = Repository(ROOT, ROOT)
 OUT = os.environ["CORPUS_CAPTURE"]
-try:  # ci_tools records where a failure was raised since issue 21; older ones do not
-    from ci_tools.plugin.where import Repository
-
-    REPOSITORY = Repository(ROOT, ROOT)
-except ImportError:
-    REPOSITORY = None
 
 
-def _emit(data):
+def _emit(key, report, outcome, failure):
+    \"\"\"One failure as ci_tools records it, under its key in CASES.\"\"\"
+    data = {"key": key, "nodeid": report.nodeid, "outcome": outcome}
     with open(OUT, "a", encoding="utf-8") as out:
-        out.write(json.dumps(data) + "\\n")
-
-
-def _recorded(function, report):
-    \"\"\"What ci_tools records of the report, through its own function.\"\"\"
-    takes = len(inspect.signature(function).parameters)
-    failure = function(report, REPOSITORY) if takes > 1 else function(report)
-    return dataclasses.asdict(failure)
-
-
-def _frames(tb):
-    frames = []
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        module = tb.tb_frame.f_globals.get("__name__", "")
-        path = os.path.realpath(code.co_filename)
-        frames.append({"path": path, "line": tb.tb_lineno, "name": code.co_name, "module": module})
-        tb = tb.tb_next
-    return frames
+        out.write(json.dumps({**data, "failure": dataclasses.asdict(failure)}) + "\\n")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed and call.excinfo is not None:
-        _emit({
-            "kind": "test",
-            "nodeid": report.nodeid,
-            "when": report.when,
-            "function": item.originalname,
-            "file": os.path.realpath(str(item.path)),
-            "failure": _recorded(recorder.failure_of, report),
-            "frames": _frames(call.excinfo.value.__traceback__),
-        })
+        outcome = "failed" if report.when == "call" else "error"
+        _emit(item.originalname, report, outcome, recorder.failure_of(report, REPOSITORY))
     return report
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector):
-    seen = []
-    original = collector.collect
-
-    def collect():
-        try:
-            return original()
-        except BaseException as exc:
-            seen.append(exc)
-            raise
-
-    collector.collect = collect
-    try:
-        report = yield
-    finally:
-        del collector.collect
-    if report.failed and seen:
-        exc = seen[0]
-        real = exc.__cause__ if exc.__cause__ is not None else exc
-        syntax = None
-        if isinstance(real, SyntaxError):
-            syntax = [os.path.realpath(real.filename or ""), real.lineno or 0]
-        _emit({
-            "kind": "collect",
-            "nodeid": report.nodeid,
-            "type": type(real).__name__,
-            "message": str(real),
-            "longrepr": str(report.longrepr),
-            "frames": _frames(real.__traceback__),
-            "syntax": syntax,
-            "recorded": (
-                _recorded(recorder.collection_failure, report)
-                if hasattr(recorder, "collection_failure")
-                else None
-            ),
-        })
+    report = yield
+    if report.failed:
+        failure = recorder.collection_failure(report, REPOSITORY)
+        _emit(report.nodeid, report, "error", failure)
     return report
 """
 
@@ -273,13 +221,13 @@ def _front_end(behaviour: str, logs: list[dict[str, Any]]) -> http.server.Thread
             length = int(self.headers.get("content-length") or 0)
             if length:
                 self.rfile.read(length)
-            trace = (self.headers.get("x-cloud-trace-context") or "").split("/")[0]
+            trace = trace_id_from_headers({k.lower(): v for k, v in self.headers.items()})
             if text and trace:
                 logs.append(
                     {
                         "severity": "ERROR" if status >= 500 else "WARNING",
                         "textPayload": text,
-                        "trace": f"projects/local/traces/{trace}",
+                        "trace": trace_resource(trace),
                         "httpRequest": {"status": status, "requestMethod": self.command},
                     }
                 )
@@ -300,22 +248,6 @@ def _front_end(behaviour: str, logs: list[dict[str, Any]]) -> http.server.Thread
     return server
 
 
-def _wait(ready: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"generate: {what} did not start within {seconds:g} s")
-        time.sleep(0.05)
-
-
-def _free_port(taken: set[int]) -> int:
-    while True:
-        port = servers.free_port()
-        if port not in taken:
-            taken.add(port)
-            return port
-
-
 def _closed_port(reserved: list[socket.socket]) -> int:
     """A port nothing listens on, kept bound so no other server of the run is given it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -324,8 +256,38 @@ def _closed_port(reserved: list[socket.socket]) -> int:
     return int(sock.getsockname()[1])
 
 
+def _free_port(ports: dict[str, int]) -> int:
+    """A free loopback port no server of the run was given yet."""
+    return next(port for port in iter(servers.free_port, None) if port not in ports.values())
+
+
+def _start_databases(
+    state: Path,
+    ports: dict[str, int],
+    password: str,
+    procs: list[subprocess.Popen[bytes]],
+    log: BinaryIO,
+) -> None:
+    """PostgreSQL and four Redis servers as the reference platform starts them, each ready and
+    in its state (``_prepare``); their ports go into ``ports``, their processes into ``procs``."""
+    log_path = Path(log.name)
+    ports["postgres"] = _free_port(ports)
+    (state / "pg").mkdir()
+    procs.append(servers.start_postgres(state / "pg", ports["postgres"], password, log, log_path))
+    ready = {"postgres": (procs[-1], servers.postgres_ready)}
+    for name in ("redis", "redis_full", "redis_replica", "redis_auth"):
+        ports[name] = _free_port(ports)
+        (state / name).mkdir()
+        procs.append(servers.start_redis(state / name, ports[name], log))
+        ready[name] = (procs[-1], servers.redis_ready)
+    deadline = time.monotonic() + 60
+    for name, (proc, probe) in ready.items():
+        servers.wait_until(functools.partial(probe, ports[name]), proc, name, log_path, deadline)
+    _prepare(ports, password)
+
+
 @contextlib.contextmanager
-def running(  # noqa: PLR0915 - one server after another, in order
+def running(
     state: Path,
 ) -> Iterator[tuple[dict[str, Any], Callable[[], list[dict[str, Any]]]]]:
     """Every server the suite needs; yields its URLs and a reader of the servers' log entries."""
@@ -334,31 +296,10 @@ def running(  # noqa: PLR0915 - one server after another, in order
     reserved: list[socket.socket] = []
     password = secrets.token_hex(8)
     ports: dict[str, int] = {}
-    taken: set[int] = set()
-    log_file = (state / "servers.log").open("wb")
+    log_path = state / "servers.log"
+    log_file = log_path.open("wb")
     try:
-        ports["postgres"] = _free_port(taken)
-        (state / "pg").mkdir()
-        procs.append(
-            servers.start_postgres(
-                state / "pg", ports["postgres"], password, log_file, state / "servers.log"
-            )
-        )
-        for name in ("redis", "redis_full", "redis_replica", "redis_auth"):
-            ports[name] = _free_port(taken)
-            folder = state / name
-            folder.mkdir()
-            procs.append(servers.start_redis(folder, ports[name], log_file))
-        _wait(
-            lambda: all(
-                servers.redis_ready(ports[n])
-                for n in ("redis", "redis_full", "redis_replica", "redis_auth")
-            ),
-            30,
-            "redis",
-        )
-        _wait(lambda: servers.postgres_ready(ports["postgres"]), 60, "postgres")
-        _prepare(ports, password)
+        _start_databases(state, ports, password, procs, log_file)
         for name in ("redis_closed", "pg_closed", "http_closed"):
             ports[name] = _closed_port(reserved)
         raws = {name: _Raw(name) for name in ("blackhole", "closer", "reset", "garbage")}
@@ -381,7 +322,7 @@ def running(  # noqa: PLR0915 - one server after another, in order
         for name, front in fronts.items():
             ports[name] = front.server_address[1]
         for name in ("backend", "drain", "ws"):
-            ports[name] = _free_port(taken)
+            ports[name] = _free_port(ports)
         ports["plain"] = ports["backend"]  # a plain-HTTP server a TLS client may reach
         config = Config(
             backend=ports["backend"],
@@ -406,10 +347,12 @@ def running(  # noqa: PLR0915 - one server after another, in order
                     cwd=HERE.parent.parent,
                 )
             )
-        _wait(
+        servers.wait_until(
             lambda: servers.port_open(ports["backend"]) and servers.port_open(ports["ws"]),
-            30,
+            procs[-1],
             "the corpus backend",
+            log_path,
+            time.monotonic() + 30,
         )
         urls: dict[str, Any] = {
             **ports,
@@ -434,9 +377,7 @@ def running(  # noqa: PLR0915 - one server after another, in order
             for line in stdout.read_text(errors="replace").splitlines():
                 with contextlib.suppress(ValueError):
                     raw = json.loads(line)
-                    entry = to_log_entry(raw, "backend")
-                    entry["trace"] = raw.get("logging.googleapis.com/trace")
-                    entries.append(entry)
+                    entries.append(to_log_entry(raw, "backend"))
             return entries
 
         yield urls, read_logs
@@ -530,7 +471,8 @@ def run_suite(folder: Path, urls: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class Normaliser:
-    """Makes a run's texts stable: ports by role, the temporary folder, install paths."""
+    """Makes a run's texts stable: ports by role, a client's own port, the temporary folder,
+    install paths and this checkout's, addresses, and measured times."""
 
     def __init__(self, folder: Path, ports: dict[str, int]) -> None:
         self.folder = str(folder.resolve())
@@ -542,98 +484,37 @@ class Normaliser:
             (self.folder, "."),
             (sysconfig.get_paths()["purelib"], "site-packages"),
             (sysconfig.get_paths()["stdlib"], "python3"),
+            (str(HERE.parent.parent) + os.sep, ""),  # the servers' own code, from this checkout
         ]
 
     def __call__(self, text: str) -> str:
         for old, new in self._paths:
             text = text.replace(old, new)
         text = self._port.sub(lambda m: self._ports[m.group(1)], text)
+        text = _CLIENT_PORT.sub(f"{HOST}:50000", text)
+        text = _MEASURED.sub(r"\1", text)
         return re.sub(r"0x[0-9a-f]{6,}", "0x7f0000000000", text)
 
 
-def _top(module: str, path: str) -> str:
-    if module and module != "__main__":
-        return module.split(".", maxsplit=1)[0]
-    return Path(path).stem
-
-
-def evidence(
-    frames: list[dict[str, Any]], root: str, when: str, function: str, file: str
-) -> tuple[str, str, str]:
-    """The contract's ``where``, ``frame`` and ``library`` from a traceback's frames."""
-    mine = [
-        f
-        for f in frames
-        if f["path"].startswith(root + os.sep) and not f["path"].endswith("corpus_capture.py")
-    ]
-    last = mine[-1] if mine else None
-    where = (
-        f"{os.path.relpath(last['path'], root)}:{last['line']} in {last['name']}" if last else ""
-    )
-    innermost = frames[-1] if frames else None
-    library = (
-        _top(innermost["module"], innermost["path"])
-        if innermost is not None and innermost not in mine
-        else ""
-    )
-    if when == "collect":
-        frame = "collection"
-    elif when in ("setup", "teardown"):
-        frame = "fixture"
-    elif last is None:
-        frame = ""
-    elif last["path"] == file and last["name"] == function:
-        frame = "test"
-    else:
-        frame = "helper"
-    return where, frame, library
+def corpus_id(key: str) -> str:
+    """The corpus id of a case's failure: ``gen:`` and its test function or module's name."""
+    return "gen:" + key.removeprefix("tests/e2e/").removesuffix(".py")
 
 
 def entries(
-    captured: list[dict[str, Any]],
-    logs: list[dict[str, Any]],
-    folder: Path,
-    normalise: Normaliser,
+    captured: list[dict[str, Any]], logs: list[dict[str, Any]], normalise: Normaliser
 ) -> list[dict[str, Any]]:
     """One corpus entry per captured failure, in a stable order."""
-    root = str(folder.resolve())
     out = []
     for seen in captured:
-        if seen["kind"] == "collect":
-            key, nodeid, outcome = seen["nodeid"], seen["nodeid"], "error"
-            failure = seen["recorded"] or {
-                "type": seen["type"],
-                "message": (seen["message"].splitlines() or [""])[0],
-                "traceback": "\n".join(seen["longrepr"].splitlines()[-25:]),
-                "timed_out": False,
-            }
-            where, frame, library = evidence(seen["frames"], root, "collect", "", "")
-            if seen["syntax"]:
-                path, line = seen["syntax"]
-                where = f"{os.path.relpath(path, root)}:{line}"
-        else:
-            key, nodeid = seen["function"], seen["nodeid"]
-            outcome = "failed" if seen["when"] == "call" else "error"
-            failure = seen["failure"]
-            where, frame, library = evidence(
-                seen["frames"], root, seen["when"], seen["function"], seen["file"]
-            )
-        theirs = tuple(failure.get(name, "") for name in ("where", "frame", "library"))
-        if any(theirs):  # what the plugin records wins: the classifier reads that
-            if theirs != (where, frame, library):
-                print(
-                    f"{key}: ci_tools records {theirs}, the raw traceback gives "
-                    f"{(where, frame, library)}"
-                )
-            where, frame, library = theirs
-        failure = {name: failure[name] for name in ("type", "message", "traceback", "timed_out")}
+        key, nodeid, failure = seen["key"], seen["nodeid"], seen["failure"]
         case: Case | None = CASES.get(key)
         if case is None:
             raise SystemExit(
                 f"generate: {key} failed ({failure['type']}: {failure['message']}) but "
                 "tests.corpus.suite.CASES has no entry: add one, or fix the suite"
             )
-        trace = f"projects/local/traces/{trace_of(nodeid)}"
+        trace = trace_resource(trace_of(nodeid))
         own = [
             log_line({**entry, "timestamp": TIMESTAMP}, "backend")
             for entry in logs
@@ -641,18 +522,19 @@ def entries(
         ]
         out.append(
             {
-                "id": "gen:" + key.removeprefix("tests/e2e/").removesuffix(".py"),
+                "id": corpus_id(key),
                 "expected": case.expected,
                 "part": case.part,
                 "source": f"generated: {case.what}",
                 "nodeid": nodeid,
-                "outcome": outcome,
+                "outcome": seen["outcome"],
                 "failure": {
-                    k: normalise(v) if isinstance(v, str) else v for k, v in failure.items()
-                },
-                "where": where,
-                "frame": frame,
-                "library": library,
+                    name: normalise(failure[name]) for name in ("type", "message", "traceback")
+                }
+                | {"timed_out": failure["timed_out"]},
+                "where": failure["where"],
+                "frame": failure["frame"],
+                "library": failure["library"],
                 "trace_ids": [trace_of(nodeid)] if own else [],
                 "logs": [
                     {
@@ -681,17 +563,9 @@ def main() -> None:
             time.sleep(0.5)  # the backend's last lines
             logs = read_logs()
             normalise = Normaliser(suite, urls["_ports"])
-            made = entries(captured, logs, suite, normalise)
-    missing = sorted(
-        set(CASES)
-        - {str(e["id"]).removeprefix("gen:") for e in made}
-        - {
-            k
-            for k in CASES
-            if k.startswith("tests/")
-            and "gen:" + k.removeprefix("tests/e2e/").removesuffix(".py") in {e["id"] for e in made}
-        }
-    )
+            made = entries(captured, logs, normalise)
+    ids = {entry["id"] for entry in made}
+    missing = [key for key in sorted(CASES) if corpus_id(key) not in ids]
     CORPUS.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in made))
     counts: dict[str, int] = {}
     for entry in made:

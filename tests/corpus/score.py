@@ -10,8 +10,9 @@ trace-linked server logs and without them.
 An entry's keys: ``id``, ``expected`` (infrastructure / application / test), ``source``, and
 either ``failure`` (``type``, ``message``, optional ``traceback``, ``timed_out``) or ``text``
 (a verbatim first line, split into type and message as ci_tools splits pytest's crash line);
-optional ``part``, ``nodeid``, ``outcome``, ``areas``, ``where``, ``frame``, ``library``,
-``trace_ids`` and ``logs`` (``service``, ``severity``, ``message``, optional ``status``).
+optional ``nodeid``, ``outcome``, ``areas``, ``where``, ``frame``, ``library``, ``trace_ids``
+and ``logs`` (``service``, ``severity``, ``message``, optional ``status``); and ``part``, the
+broken part, for a reader (no score reads it).
 """
 
 from __future__ import annotations
@@ -20,20 +21,16 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from ci_tools._exceptions import CIToolsError
 from ci_tools.context.model import LogLine
 from ci_tools.diagnose.classify import classify
 from ci_tools.records import Failure, TestRecord
-from ci_tools.rules import FailureClass
+from ci_tools.rules import FAILURE_CLASSES, FailureClass
 
 HERE = Path(__file__).parent
 FILES = (HERE / "corpus.jsonl", HERE / "verbatim.jsonl")
-CLASSES: tuple[FailureClass, ...] = get_args(FailureClass)
-# Failure's fields that a record may not have yet (they came with issue 21's evidence).
-_EVIDENCE = ("where", "frame", "library")
-_FAILURE_FIELDS = {field.name for field in dataclasses.fields(Failure)}
 GOAL_ACCURACY = 0.95
 GOAL_EACH = 0.9
 
@@ -48,7 +45,6 @@ class Entry:
 
     id: str
     expected: FailureClass
-    part: str
     source: str
     record: TestRecord
     logs: tuple[LogLine, ...]
@@ -64,7 +60,6 @@ class Miss:
     rule: str
     text: str  # the failure's type and message
     logs: tuple[str, ...]  # its error log lines, as the classifier read them
-    source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,16 +98,16 @@ class Score:
         """The share of entries under their own class."""
         return self.correct / self.n if self.n else 1.0
 
-    def shortfalls(self, accuracy: float = GOAL_ACCURACY, each: float = GOAL_EACH) -> list[str]:
+    def shortfalls(self) -> list[str]:
         """Every goal this score misses, one line each (empty when all are met)."""
         missed = []
-        if self.accuracy < accuracy:
-            missed.append(f"{self.label}: accuracy {self.accuracy:.2f} < {accuracy:.2f}")
+        if self.accuracy < GOAL_ACCURACY:
+            missed.append(f"{self.label}: accuracy {self.accuracy:.2f} < {GOAL_ACCURACY:.2f}")
         for cls in self.classes:
             for name, value in (("precision", cls.precision), ("recall", cls.recall)):
-                if value < each:
+                if value < GOAL_EACH:
                     missed.append(
-                        f"{self.label}: {cls.failure_class} {name} {value:.2f} < {each:.2f}"
+                        f"{self.label}: {cls.failure_class} {name} {value:.2f} < {GOAL_EACH:.2f}"
                     )
         return missed
 
@@ -154,11 +149,10 @@ def _failure(data: dict[str, Any], path: Path, number: int) -> Failure:
         }
     else:
         raise _fail(path, number, "no 'failure' object and no 'text'")
-    for name in _EVIDENCE:  # passed only to a Failure that has the field
-        if name in _FAILURE_FIELDS:
-            fields[name] = _text(data, name, path, number, "")
+    for name in ("where", "frame", "library"):
+        fields[name] = _text(data, name, path, number, "")
     try:
-        return Failure(**fields)
+        return Failure.from_json(fields)
     except (TypeError, ValueError) as exc:
         raise _fail(path, number, f"not a failure ci_tools can record ({exc})") from None
 
@@ -192,8 +186,10 @@ def parse(data: Any, path: Path, number: int) -> Entry:
         if key not in data:
             raise _fail(path, number, f"missing {key!r}")
     expected = data["expected"]
-    if expected not in CLASSES:
-        raise _fail(path, number, f"'expected' is {expected!r}, not one of {', '.join(CLASSES)}")
+    if expected not in FAILURE_CLASSES:
+        raise _fail(
+            path, number, f"'expected' is {expected!r}, not one of {', '.join(FAILURE_CLASSES)}"
+        )
     entry_id = _text(data, "id", path, number)
     nodeid = _text(data, "nodeid", path, number, entry_id)
     outcome = _text(data, "outcome", path, number, "failed")
@@ -215,7 +211,6 @@ def parse(data: Any, path: Path, number: int) -> Entry:
     return Entry(
         id=entry_id,
         expected=expected,
-        part=_text(data, "part", path, number, ""),
         source=_text(data, "source", path, number),
         record=record,
         logs=_logs(data, path, number),
@@ -252,7 +247,7 @@ def load_all(paths: Iterable[Path] = FILES) -> tuple[Entry, ...]:
     return tuple(entry for path in paths for entry in load(path))
 
 
-def score(entries: Sequence[Entry], *, with_logs: bool, label: str = "") -> Score:
+def score(entries: Sequence[Entry], *, with_logs: bool) -> Score:
     """Classifies every entry (with its logs, or with none) and scores the classes."""
     counts: dict[tuple[FailureClass, FailureClass], int] = {}
     misses = []
@@ -275,7 +270,6 @@ def score(entries: Sequence[Entry], *, with_logs: bool, label: str = "") -> Scor
                         for line in logs
                         if line.message
                     ),
-                    source=entry.source,
                 )
             )
     classes = tuple(
@@ -285,14 +279,16 @@ def score(entries: Sequence[Entry], *, with_logs: bool, label: str = "") -> Scor
             predicted=sum(v for (_, g), v in counts.items() if g == cls),
             correct=counts.get((cls, cls), 0),
         )
-        for cls in CLASSES
+        for cls in FAILURE_CLASSES
     )
     return Score(
-        label=label or ("with trace-linked server logs" if with_logs else "without server logs"),
+        label="with trace-linked server logs" if with_logs else "without server logs",
         n=len(entries),
         correct=sum(cls.correct for cls in classes),
         classes=classes,
-        confusion=tuple((e, g, counts.get((e, g), 0)) for e in CLASSES for g in CLASSES),
+        confusion=tuple(
+            (e, g, counts.get((e, g), 0)) for e in FAILURE_CLASSES for g in FAILURE_CLASSES
+        ),
         misses=tuple(misses),
     )
 
@@ -309,8 +305,8 @@ def render(result: Score) -> str:
         f"{cls.predicted:>6}"
         for cls in result.classes
     )
-    lines.append("  confusion (expected \\ given): " + " ".join(c[:5] for c in CLASSES))
-    for expected in CLASSES:
+    lines.append("  confusion (expected \\ given): " + " ".join(c[:5] for c in FAILURE_CLASSES))
+    for expected in FAILURE_CLASSES:
         row = " ".join(f"{count:>5}" for e, _, count in result.confusion if e == expected)
         lines.append(f"  {expected:<15} {row}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ it is terminated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -356,7 +357,7 @@ def build(  # noqa: PLR0915 - one endpoint a condition: the table reads best in 
     async def drain_stream(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.send_json({"type": "connected"})
-        with _suppress_disconnect():
+        with contextlib.suppress(WebSocketDisconnect):
             while True:
                 await websocket.receive_text()
 
@@ -371,14 +372,6 @@ def build(  # noqa: PLR0915 - one endpoint a condition: the table reads best in 
         ]
     )
     return backend, draining
-
-
-class _suppress_disconnect:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, tb: object) -> bool:
-        return isinstance(value, WebSocketDisconnect)
 
 
 def websocket_handler(config: Config) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_tools.rules import FAILURE_CLASSES
 from tests.corpus import score as corpus
 from tests.corpus.score import CorpusError, load, load_all, split_text
 
@@ -55,7 +56,7 @@ def test_corpus_holds_every_class_from_both_sources(entries: tuple[corpus.Entry,
     """At least 15 generated entries per class, and 30 verbatim ones each citing a URL."""
     generated = [e for e in entries if e.source.startswith("generated: ")]
     verbatim = [e for e in entries if not e.source.startswith("generated: ")]
-    for cls in corpus.CLASSES:
+    for cls in FAILURE_CLASSES:
         assert sum(e.expected == cls for e in generated) >= 15, cls
     assert len(verbatim) >= 30
     assert all(e.source.startswith("https://") for e in verbatim)
@@ -91,18 +92,21 @@ def test_score_counts_a_miss_in_precision_and_recall() -> None:
             "id": "b",
             "expected": "test",
             "source": "s",
-            "text": "AssertionError: assert 200 == 201",
+            "text": "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. "
+            "Connection refused.",
             "frame": "test",
+            "library": "redis",
         },
         path,
         2,
     )
     result = corpus.score([right, wrong], with_logs=True)
     by_class = {cls.failure_class: cls for cls in result.classes}
-    assert result.n == 2
-    assert by_class["test"].n == 2
-    assert len(result.misses) == 2 - result.correct
-    assert by_class["test"].recall == result.correct / 2
+    assert (result.n, result.correct) == (2, 1)
+    assert (by_class["test"].n, by_class["test"].recall, by_class["test"].precision) == (2, 0.5, 1)
+    infrastructure = by_class["infrastructure"]
+    assert (infrastructure.predicted, infrastructure.precision) == (1, 0.0)
+    assert [(m.id, m.expected, m.got) for m in result.misses] == [("b", "test", "infrastructure")]
 
 
 @pytest.mark.parametrize(
