@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from ci_tools.context.analysis import severity_rank, signature
 from ci_tools.context.model import LogLine
-from ci_tools.defects import suite_defect
+from ci_tools.defects import suite_defect, where_file
 from ci_tools.diagnose.evidence import REQUEST_LINE, Answer, Evidence, error_lines, gather
 from ci_tools.records import TestRecord
 from ci_tools.rules import (
@@ -59,7 +59,6 @@ SUITE_EXPECTATION = _evidence_rule(
 SUITE_REQUEST = _evidence_rule("suite_request", TEST, "Suite's request refused", SUITE)
 HANDLER_ERROR = _evidence_rule("handler_error", APPLICATION, "Handler error (500)")
 CONTRACT_FIELD = _evidence_rule("contract_field", APPLICATION, "Field missing from an answer")
-EVIDENCE_RULES = (COLLECTION, SUITE_DEFECT, SUITE_EXPECTATION, SUITE_REQUEST, HANDLER_ERROR)
 # Application causes named from neutral evidence (a 2xx, no error line): still movable under
 # an infrastructure root that serves the test's areas (an empty list from a cache that is down).
 NEUTRAL = frozenset({WRONG_BEHAVIOUR.name})
@@ -120,14 +119,16 @@ def _named(rule: Rule, title: str, part: str) -> Match:
     return Match(dataclasses.replace(rule, title=title, part=part), title)
 
 
+def subagents(areas: Sequence[str]) -> list[str]:
+    """The sub-agents a test's areas name, as parts (``agent.data``: ``data sub-agent``)."""
+    return sorted(
+        {f"{a.removeprefix('agent.')} sub-agent" for a in areas if a.startswith("agent.")}
+    )
+
+
 def _subagent(areas: Sequence[str]) -> str:
-    names = sorted({a.split(".", 1)[1] for a in areas if a.startswith("agent.")})
-    return f"{names[0]} sub-agent" if len(names) == 1 else ""
-
-
-def _where(record: TestRecord) -> str:
-    failure = record.failure
-    return (failure.where.partition(":")[0] if failure and failure.where else "") or record.file
+    names = subagents(areas)
+    return names[0] if len(names) == 1 else ""
 
 
 def _suite(record: TestRecord, evidence: Evidence) -> Match:
@@ -138,16 +139,16 @@ def _suite(record: TestRecord, evidence: Evidence) -> Match:
         title = f"Test module {module} cannot be collected ({failure.type})"
         return _named(COLLECTION, title, SUITE)
     said = failure.message.splitlines()[0][:100] if failure.message else ""
-    title = f"Suite defect in {_where(record)}: {failure.type}: {said}".rstrip(": ")
+    title = f"Suite defect in {where_file(failure) or record.file}: {failure.type}: {said}"
+    title = title.rstrip(": ")
     return _named(SUITE_DEFECT, title, SUITE)
 
 
 def _handler_error(answer: Answer) -> Match:
     found = _EXCEPTION_TYPE.search(answer.error)
     raised = f" ({found['type']})" if found else ""
-    endpoint = f" {answer.endpoint}" if answer.endpoint else ""
-    title = f"{answer.service}{endpoint} fails with {answer.status or 500}{raised}"
-    return _named(HANDLER_ERROR, title, f"{answer.service}{endpoint}")
+    part = answer.request or answer.service
+    return _named(HANDLER_ERROR, f"{part} fails with {answer.status or 500}{raised}", part)
 
 
 def _points_at_suite(evidence: Evidence) -> bool:
@@ -160,24 +161,25 @@ def _points_at_suite(evidence: Evidence) -> bool:
 
 def _suite_side(evidence: Evidence) -> Match:
     worst = evidence.worst
-    if worst is not None and worst.status is not None and 400 <= worst.status < 500:
+    if worst is not None and 400 <= (worst.status or 0) < 500:
         endpoint = f": {worst.endpoint} answers {worst.status}" if worst.endpoint else ""
         return _named(SUITE_REQUEST, f"{SUITE_REQUEST.title}{endpoint}", SUITE)
-    return _named(SUITE_EXPECTATION, SUITE_EXPECTATION.title, SUITE)
+    return Match(SUITE_EXPECTATION, SUITE_EXPECTATION.title)
 
 
-def _deployed_code(  # noqa: PLR0911 - one return per kind of evidence, read top to bottom
-    record: TestRecord, evidence: Evidence, found: Match | None
-) -> Match:
-    """A failure of the deployed code, named by what it hit: the endpoint of a refused
-    request, the missing field, the sub-agent of the failing tests, the endpoint answered."""
+def _refused(found: Match, worst: Answer | None) -> Match:
+    """A 4xx from a platform that changed, named by the refused request when it was logged."""
+    if worst is None or not worst.request:
+        return found
+    title = f"{worst.request} answers {worst.status} (contract changed?)"
+    return _named(found.rule, title, worst.request)
+
+
+def _deployed_code(record: TestRecord, evidence: Evidence) -> Match:
+    """Wrong content from the deployed code, named by what it hit: the missing field, the
+    WebSocket events, the sub-agent of the failing tests, the endpoint answered."""
     worst = evidence.worst
-    endpoint = f"{worst.service} {worst.endpoint}" if worst is not None and worst.endpoint else ""
-    if found is not None:  # a 4xx
-        if not endpoint or worst is None:
-            return found
-        title = f"{endpoint} answers {worst.status} (contract changed?)"
-        return _named(found.rule, title, endpoint)
+    endpoint = worst.request if worst is not None else ""
     failure = record.failure
     if record.outcome == "error" and (failure is None or evidence.frame in ("fixture", "")):
         return Match(SETUP_FAILED, SETUP_FAILED.title)
@@ -208,7 +210,9 @@ def _judged(record: TestRecord, evidence: Evidence, found: Match | None) -> Matc
         return found
     if _points_at_suite(evidence) and record.outcome != "error":
         return _suite_side(evidence)
-    return _deployed_code(record, evidence, found)
+    if found is not None:  # the contract rule: a 4xx
+        return _refused(found, evidence.worst)
+    return _deployed_code(record, evidence)
 
 
 def classify(

@@ -103,6 +103,11 @@ class Answer:
         return bool(self.error) or (self.status or 0) >= 500
 
     @property
+    def request(self) -> str:
+        """``backend POST /api/threads``: the service and its worst request; "" without one."""
+        return f"{self.service} {self.endpoint}" if self.endpoint else ""
+
+    @property
     def text(self) -> str:
         """``backend answered 500 to POST /api/threads: AttributeError: ...``."""
         status = f" {self.status}" if self.status else ""

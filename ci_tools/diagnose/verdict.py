@@ -12,7 +12,14 @@ from ci_tools.config import Config
 from ci_tools.context.model import Context
 from ci_tools.diagnose import evidence
 from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
-from ci_tools.diagnose.classify import SUITE, Classified, classify, group_signature, is_crash
+from ci_tools.diagnose.classify import (
+    SUITE,
+    Classified,
+    classify,
+    group_signature,
+    is_crash,
+    subagents,
+)
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
 from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
 from ci_tools.records import PRIORITIES, Priority, TestRecord
@@ -130,14 +137,11 @@ def _by_subagent(classified: list[Classified]) -> list[Classified]:
     """Wrong content in a test of several sub-agents goes under the one sub-agent other
     failures of the run already name: one defect, one cause."""
     named = {c.rule.part: c for c in classified if c.rule.part.endswith(" sub-agent")}
-    if not named:
-        return classified
     moved = []
     for item in classified:
         owner = None
-        if item.rule.name == WRONG_BEHAVIOUR.name and not item.rule.part:
-            areas = {f"{a.split('.', 1)[1]} sub-agent" for a in item.record.areas if "." in a}
-            owner = next((named[p] for p in sorted(areas) if p in named), None)
+        if named and item.rule.name == WRONG_BEHAVIOUR.name and not item.rule.part:
+            owner = next((named[p] for p in subagents(item.record.areas) if p in named), None)
         moved.append(
             item
             if owner is None
