@@ -748,6 +748,23 @@ ROWS: tuple[Row, ...] = (
         r"Service Unavailable|Bad Gateway|Gateway Time-?out|1013 \(try again later\)|"
         r"server encountered a temporary error",
     ),
+    # The platform refused the suite's credentials: a 401 (the token its own auth service
+    # issued is not accepted: the services disagree on a secret, a key, an audience) or a 403
+    # (the caller lacks a permission: Cloud Run's invoker role, an IAP policy). httpx "Client
+    # error '401 Unauthorized' for url", requests "401 Client Error: Unauthorized for url",
+    # Google's front end "Error: Forbidden. Your client does not have permission to get URL".
+    # websockets' "1008 (policy violation) invalid token". A test that sends no token reads
+    # the same; it fails on every deploy, and history calls it known, not new.
+    _rule(
+        "unauthorized",
+        INFRASTRUCTURE,
+        "Requests refused as unauthorized (401/403: credentials or permissions)",
+        r"HTTP 40[13]\b|\b40[13] (?:Unauthorized|Forbidden)\b|Client error '40[13]|"
+        r"\b40[13] Client Error\b|client does not have permission|1008 \(policy violation\) "
+        r"(?:invalid|expired|missing) token",
+        "auth",
+        ("auth",),
+    ),
     _rule(
         "server_error",
         APPLICATION,

@@ -184,7 +184,9 @@ def _supporting(item: Classified) -> list[str]:
     evidence = item.evidence
     if item.failure_class == "infrastructure" or item.consequence_of:
         return []
-    found = list(evidence.lines()[:2])
+    worst = evidence.worst
+    answered = worst.text if worst is not None and (worst.status or worst.error) else ""
+    found = [line for line in (evidence.raised, answered) if line]
     if item.failure_class == "application":
         found += [c.text for c in evidence.changes if c.changed]
     else:

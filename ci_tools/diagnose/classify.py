@@ -54,7 +54,7 @@ def _evidence_rule(name: str, failure_class: FailureClass, title: str, part: str
 COLLECTION = _evidence_rule("collection", TEST, "Test module cannot be collected", SUITE)
 SUITE_DEFECT = _evidence_rule("suite_defect", TEST, "Suite defect", SUITE)
 SUITE_EXPECTATION = _evidence_rule(
-    "suite_expectation", TEST, "Test expects what the unchanged platform does not do", SUITE
+    "suite_expectation", TEST, "Test expects what the platform does not do", SUITE
 )
 SUITE_REQUEST = _evidence_rule("suite_request", TEST, "Suite's request refused", SUITE)
 HANDLER_ERROR = _evidence_rule("handler_error", APPLICATION, "Handler error (500)")
@@ -70,6 +70,18 @@ _MISSING_FIELD = re.compile(
 # An assertion over the events of a session: their order or their set differs.
 _EVENTS = re.compile(r"\bevents?\b.*\[|\b(?:agent|tool)_\w+'?, '?(?:agent|tool)_\w+")
 _EXCEPTION_TYPE = re.compile(r"\b(?P<type>[A-Z]\w*(?:Error|Exception))\b")
+# A status the failure's own message states when no request line was logged: a helper's
+# "read messages: HTTP 404", httpx's "Client error '422 Unprocessable Entity'", requests'
+# "404 Client Error", pytest's "assert 200 == 201" of a compared status code.
+_STATED_STATUS = re.compile(
+    r"\bHTTP (?P<a>[1-5]\d\d)\b|\b(?:Client|Server) error '(?P<b>[1-5]\d\d) |"
+    r"\b(?P<c>[1-5]\d\d) (?:Client|Server) Error\b|^assert (?P<d>[1-5]\d\d) == [1-5]\d\d$",
+    re.MULTILINE,
+)
+# A request the service refused as the requester's mistake: a path, method or body it does
+# not take, a conflict with what exists. Not 401/403 (credentials: the platform's secrets),
+# 408 or 429 (capacity).
+_REFUSED = frozenset({400, 404, 405, 409, 410, 411, 413, 414, 415, 422})
 
 
 def is_error(line: LogLine) -> bool:
@@ -159,11 +171,41 @@ def _points_at_suite(evidence: Evidence) -> bool:
     return unchanged or (bool(evidence.suite_changed) and not changed)
 
 
-def _suite_side(evidence: Evidence) -> Match:
+def answered_status(record: TestRecord, evidence: Evidence) -> int | None:
+    """The worst status the failed test got: its logged requests', else the one its own
+    failure message states; None when neither says."""
     worst = evidence.worst
-    if worst is not None and 400 <= (worst.status or 0) < 500:
-        endpoint = f": {worst.endpoint} answers {worst.status}" if worst.endpoint else ""
-        return _named(SUITE_REQUEST, f"{SUITE_REQUEST.title}{endpoint}", SUITE)
+    if worst is not None and worst.status is not None:
+        return worst.status
+    failure = record.failure
+    stated = _STATED_STATUS.search(failure.message) if failure else None
+    return int(next(v for v in stated.groupdict().values() if v)) if stated else None
+
+
+def _suite_shaped(record: TestRecord, evidence: Evidence) -> bool:
+    """Whether the answer itself says the suite, when nothing says the platform changed:
+    every request succeeded (2xx) with no error logged and the suite's assertion failed, or
+    the service refused the request as malformed (a 404, a 422) without logging an error."""
+    failure = record.failure
+    worst = evidence.worst
+    if failure is None or evidence.platform_changed or (worst is not None and worst.error):
+        return False
+    status = answered_status(record, evidence)
+    if status in _REFUSED:
+        return True
+    return status is not None and 200 <= status < 300 and failure.type.endswith("AssertionError")
+
+
+def _suite_side(record: TestRecord, evidence: Evidence) -> Match:
+    status = answered_status(record, evidence)
+    if status is not None and 400 <= status < 500:
+        worst = evidence.worst
+        endpoint = worst.endpoint if worst is not None and worst.status == status else ""
+        answers = f": {endpoint} answers {status}" if endpoint else f" ({status})"
+        return _named(SUITE_REQUEST, f"{SUITE_REQUEST.title}{answers}", SUITE)
+    if status is not None and 200 <= status < 300:
+        title = f"{SUITE_EXPECTATION.title} (it answered {status}, no error logged)"
+        return _named(SUITE_EXPECTATION, title, SUITE)
     return Match(SUITE_EXPECTATION, SUITE_EXPECTATION.title)
 
 
@@ -202,14 +244,18 @@ def _deployed_code(record: TestRecord, evidence: Evidence) -> Match:
 def _judged(record: TestRecord, evidence: Evidence, found: Match | None) -> Match:
     """What the evidence says of a failure no rule named, or named only as a symptom of the
     deployed code (a 4xx, a 500, wrong content): a 500 with the service's own error names
-    its endpoint; then what changed decides between the suite and the deployed code."""
+    its endpoint; then what changed decides between the suite and the deployed code, and
+    when nothing says the platform changed, the answer does: a 2xx under a failed assertion
+    or a request refused as malformed is the suite's."""
     worst = evidence.worst
     if worst is not None and (worst.status or 0) >= 500 and worst.error:
         return _handler_error(worst)
     if found is not None and found.rule.name != "contract":
         return found
-    if _points_at_suite(evidence) and record.outcome != "error":
-        return _suite_side(evidence)
+    if record.outcome != "error" and (
+        _points_at_suite(evidence) or _suite_shaped(record, evidence)
+    ):
+        return _suite_side(record, evidence)
     if found is not None:  # the contract rule: a 4xx
         return _refused(found, evidence.worst)
     return _deployed_code(record, evidence)

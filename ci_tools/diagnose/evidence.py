@@ -229,24 +229,26 @@ class Evidence:
             return None
         return any(c.changed for c in self.changes)
 
+    @property
+    def raised(self) -> str:
+        """``raised in a helper of the suite at `tests/e2e/client.py:96```; "" unknown."""
+        if self.frame == "collection":
+            return f"raised while collecting `{self.where or 'the module'}`"
+        if not (self.where or self.library):
+            return ""
+        kind = {
+            "test": "the test body",
+            "helper": "a helper of the suite",
+            "fixture": "a fixture of the suite",
+        }.get(self.frame, "the suite")
+        at = f" at `{self.where}`" if self.where else ""
+        if self.library:
+            return f"raised in {self.library}, called from {kind}{at}"
+        return f"raised in {kind}{at}"
+
     def lines(self) -> tuple[str, ...]:
         """The evidence as the worklog shows it, one fact a line."""
-        shown = []
-        if self.frame == "collection":
-            shown.append(f"raised while collecting `{self.where or 'the module'}`")
-        elif self.where or self.library:
-            kind = {
-                "test": "the test body",
-                "helper": "a helper of the suite",
-                "fixture": "a fixture of the suite",
-            }.get(self.frame, "the suite")
-            at = f" at `{self.where}`" if self.where else ""
-            raised = (
-                f"raised in {self.library}, called from {kind}"
-                if self.library
-                else (f"raised in {kind}")
-            )
-            shown.append(raised + at)
+        shown = [self.raised] if self.raised else []
         shown += [a.text for a in self.answers if a.status is not None or a.error]
         shown += [c.text for c in self.changes]
         if self.suite_changed:

@@ -23,6 +23,9 @@ def config() -> cfg.Config:
     return cfg.load(Path(__file__).resolve().parents[2] / "pyproject.toml")
 
 
+UNAUTHORIZED = "Requests refused as unauthorized (401/403: credentials or permissions)"
+
+
 def record(
     message: str = "",
     kind: str = "AssertionError",
@@ -83,7 +86,19 @@ def record(
             (LogLine("t", "ERROR", "auth", "JWT_SECRET is not set: cannot sign tokens"),),
             (INFRASTRUCTURE, "Secret or env var JWT_SECRET missing"),
         ),
-        ("create thread: HTTP 422", "AssertionError", (), (APPLICATION, "Contract broken (4xx)")),
+        (  # refused as malformed, nothing says the platform changed: the suite's request
+            "create thread: HTTP 422",
+            "AssertionError",
+            (),
+            (TEST, "Suite's request refused (422)"),
+        ),
+        ("me: HTTP 401", "AssertionError", (), (INFRASTRUCTURE, UNAUTHORIZED)),
+        (
+            "Client error '403 Forbidden' for url 'http://127.0.0.1:8080/api/admin'",
+            "HTTPStatusError",
+            (),
+            (INFRASTRUCTURE, UNAUTHORIZED),
+        ),
         ("assert 'x' == 'y'", "AssertionError", (), (APPLICATION, "Wrong content or behaviour")),
         ("postgres slow: 5012 ms", "AssertionError", (), (INFRASTRUCTURE, "Database slow")),
         (

@@ -168,6 +168,7 @@ def test_a_handler_error_behind_a_500_is_application_even_with_redis_down() -> N
         for i in range(2)
     ]
     logs = (
+        line("auth", "POST /api/login 200", status=200),
         line("backend", TRACEBACK, "ERROR"),
         line("backend", "GET /api/threads 500", "ERROR", 500),
     )
@@ -179,6 +180,11 @@ def test_a_handler_error_behind_a_500_is_application_even_with_redis_down() -> N
         "backend GET /api/threads fails with 500 (AttributeError)": APPLICATION,
     }
     assert result.verdict == "unhealthy"
+    # The cause shows the worst answer (the backend's 500), not the first (auth's login).
+    handler = next(c for c in result.causes if c.failure_class == APPLICATION)
+    answered = [e for e in handler.evidence if " answered " in e]
+    assert answered
+    assert answered[0].startswith("backend answered 500 to GET /api/threads")
 
 
 def test_wrong_content_from_an_unchanged_platform_points_at_the_test() -> None:
@@ -207,6 +213,49 @@ def test_wrong_content_from_a_changed_image_names_the_sub_agent_in_one_group() -
     ]
     assert len(result.groups) == 1
     assert "backend image changed since backend-1 (healthy)" in result.causes[0].evidence
+
+
+def test_with_no_change_known_a_2xx_under_a_failed_assertion_is_the_test() -> None:
+    """No healthy run to compare with (a first run): the answer decides. Every request got a
+    2xx with no error logged, the suite's assertion failed: its expectation, named so."""
+    wrong = failing("wrong", "assert 'ok' == 'healthy'")
+    logs = (line("backend", "GET /api/health 200", status=200),)
+    result = diagnose(config(), gates(), [wrong], context({wrong.nodeid: logs}))
+    assert [(c.title, c.failure_class) for c in result.causes] == [
+        ("Test expects what the platform does not do (it answered 200, no error logged)", TEST)
+    ]
+    assert result.verdict == "suite_broken"
+
+
+def test_with_no_change_known_a_refused_request_is_the_suite_and_a_changed_image_the_code() -> None:
+    """A helper's request answered 404 with no error logged: the suite's request when nothing
+    changed; the same answer after the backend's image changed is a contract change."""
+    broken = failing(
+        "path",
+        "read messages: HTTP 404",
+        frame="helper",
+        where="tests/e2e/client.py:96 in messages",
+    )
+    logs = (line("backend", "GET /api/thread/t1/messages 404", status=404),)
+    before = diagnose(config(), gates(), [broken], context({broken.nodeid: logs}))
+    assert before.causes[0].failure_class == TEST
+    assert before.causes[0].title.startswith("Suite's request refused: GET /api/thread/")
+    after = diagnose(
+        config(),
+        gates("not_met"),
+        [broken],
+        context({broken.nodeid: logs}, backend_image_changed=True),
+        healthy_revisions=HEALTHY,
+    )
+    assert after.causes[0].failure_class == APPLICATION
+    assert after.causes[0].title.endswith("answers 404 (contract changed?)")
+
+
+def test_a_division_by_zero_in_the_suite_is_a_suite_defect() -> None:
+    """The suite's own arithmetic (a count never checked) raised in the test body."""
+    broken = failing("zero", "division by zero", "ZeroDivisionError")
+    assert suite_defect(broken)
+    assert not suite_defect(failing("lib", "division by zero", "ZeroDivisionError", library="x"))
 
 
 def test_a_missing_field_names_the_field_and_the_endpoint() -> None:
