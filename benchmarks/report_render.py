@@ -18,6 +18,7 @@ from ci_tools import config as cfg
 from ci_tools.environment import HISTORY_URL, sqlite_url
 from ci_tools.report import write_report
 from ci_tools.report.markdown import SUMMARY_LIMIT, Meta, fit
+from ci_tools.rules import forget_matches
 from ci_tools.rundir import read
 from tests.fakes.runs import synthetic_run
 
@@ -34,6 +35,7 @@ def main() -> int:
         synthetic_run(config, results)
         reads, renders = [], []
         for _ in range(ROUNDS):
+            forget_matches()  # each round as a new report process: no rule match remembered
             started = time.perf_counter()
             run = read.load(config, results)
             reads.append(time.perf_counter() - started)

@@ -42,7 +42,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import Collection, Iterable, Sequence
-from typing import Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from ci_tools import builtin_rules
 from ci_tools._exceptions import ConfigError
@@ -124,9 +124,88 @@ SETUP_FAILED = Rule("setup", TEST, "Test setup failed (fixture or collection)", 
 WRONG_BEHAVIOUR = Rule("behaviour", APPLICATION, "Wrong content or behaviour", r"$^")
 
 
+# Per rule table (the built-ins, a project's): its prefilter and what each text it was asked
+# about matched. A big run repeats the same failure text thousands of times (each criterion's
+# censored values ask again), and the table's patterns are what a report spends its time on.
+_CACHE_TEXTS = 20_000
+_TABLES: dict[int, tuple[tuple[Rule, ...], _Prefilter, dict[str, Match | None]]] = {}
+# A text RE2 may read differently from Python's re: a character outside ASCII (Python's \w,
+# \d, \b and case folding are Unicode, RE2's ASCII), or one of the controls Python's \s
+# holds and RE2's does not (\v, \x1c-\x1f).
+_NOT_PLAIN = re.compile(r"[^\x00-\x0a\x0c-\x1b\x20-\x7f]")
+
+
+class _Prefilter:
+    """Which rules of a table may match a text, from one pass of RE2's multi-pattern set
+    (google-re2: linear time, every pattern at once) instead of one backtracking search a
+    rule. Only a filter: each rule it lets through is still matched by Python's ``re``, so the
+    rule that names the cause and its groups are what ``re`` says. A pattern RE2 cannot read
+    the same way (lookarounds, ``$`` before a final newline, anything it refuses) is always
+    matched by ``re``; without google-re2 every rule is."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.always = frozenset(range(len(rules)))
+        self.set: Any = None
+        self.index: dict[int, int] = {}
+        try:
+            import re2  # noqa: PLC0415 - a report's dependency, not the plugin's
+        except ImportError:  # pragma: no cover - google-re2 is a dependency
+            return
+        options = re2.Options()
+        options.case_sensitive = False
+        options.never_capture = True
+        options.log_errors = False  # a pattern it refuses is read by re, silently
+        options.max_mem = 64 << 20
+        found = re2.Set.SearchSet(options)
+        added: dict[int, int] = {}
+        for position, rule in enumerate(rules):
+            source = rule.pattern.pattern
+            if "$" in source:
+                continue
+            try:
+                added[found.Add(source)] = position
+            except Exception:  # noqa: BLE001, S112 - RE2 refuses it: re reads it alone
+                continue
+        try:
+            found.Compile()
+        except Exception:  # noqa: BLE001 - too big for RE2: re reads every rule
+            return
+        self.set, self.index = found, added
+        self.always = frozenset(range(len(rules))) - frozenset(added.values())
+
+    def candidates(self, text: str) -> frozenset[int] | None:
+        """The positions of the rules that may match; None: every rule may."""
+        if self.set is None or _NOT_PLAIN.search(text) is not None:
+            return None
+        return self.always | {self.index[i] for i in self.set.Match(text) or ()}
+
+
 def match(evidence: str, rules: Sequence[Rule] = RULES) -> Match | None:
     """The first rule whose pattern occurs in the evidence, with its title filled in."""
-    for rule in rules:
+    if not isinstance(rules, tuple):  # a list may change: read it as it is now
+        return _first(evidence, rules, None)
+    entry = _TABLES.get(id(rules))
+    if entry is None or entry[0] is not rules:
+        if len(_TABLES) >= 8:
+            _TABLES.clear()
+        entry = _TABLES[id(rules)] = (rules, _Prefilter(rules), {})
+    _, prefilter, cache = entry
+    if evidence not in cache:
+        if len(cache) >= _CACHE_TEXTS:
+            cache.clear()
+        cache[evidence] = _first(evidence, rules, prefilter.candidates(evidence))
+    return cache[evidence]
+
+
+def forget_matches() -> None:
+    """Drops every table's prefilter and remembered matches (a benchmark's fresh start)."""
+    _TABLES.clear()
+
+
+def _first(evidence: str, rules: Sequence[Rule], candidates: frozenset[int] | None) -> Match | None:
+    for position, rule in enumerate(rules):
+        if candidates is not None and position not in candidates:
+            continue
         found = rule.pattern.search(evidence)
         if found is None:
             continue

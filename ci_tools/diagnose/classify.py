@@ -27,7 +27,7 @@ from ci_tools.context.analysis import severity_rank, signature
 from ci_tools.context.model import LogLine
 from ci_tools.defects import suite_defect, where_file
 from ci_tools.diagnose.evidence import REQUEST_LINE, Answer, Evidence, error_lines, gather
-from ci_tools.records import TestRecord
+from ci_tools.records import Failure, TestRecord
 from ci_tools.rules import (
     APPLICATION,
     SETUP_FAILED,
@@ -65,10 +65,13 @@ NEUTRAL = frozenset({WRONG_BEHAVIOUR.name})
 _MISSING_FIELD = re.compile(
     r"^KeyError: '(?P<name>[\w.-]+)'$|\b(?:missing|required) (?:field|key|property) "
     r"'?(?P<name2>[\w.-]+)|'(?P<name3>[\w.-]+)' is a required property|"
-    r"(?P<name4>[\w.-]+)\n\s+Field required"
+    r"(?m:^(?P<name4>[\w.-]+)\n\s+Field required)"
 )
 # An assertion over the events of a session: their order or their set differs.
 _EVENTS = re.compile(r"\bevents?\b.*\[|\b(?:agent|tool)_\w+'?, '?(?:agent|tool)_\w+")
+# pytest's explanation of two lists that differ, and a list of quoted names in a message.
+_INDEX_DIFF = re.compile(r"At index \d+ diff: '(?P<got>[^'\n]+)' != '(?P<wanted>[^'\n]+)'")
+_LISTED = re.compile(r"\[(?:'[^'\n]*',? ?)+\]")
 _EXCEPTION_TYPE = re.compile(r"\b(?P<type>[A-Z]\w*(?:Error|Exception))\b")
 # A status the failure's own message states when no request line was logged: a helper's
 # "read messages: HTTP 404", httpx's "Client error '422 Unprocessable Entity'", requests'
@@ -197,16 +200,18 @@ def _suite_shaped(record: TestRecord, evidence: Evidence) -> bool:
 
 
 def _suite_side(record: TestRecord, evidence: Evidence) -> Match:
+    """The suite's request or expectation, named by the suite's file that made it."""
     status = answered_status(record, evidence)
+    failure = record.failure
+    made = where_file(failure) if failure else ""
+    made = f" in {made or record.file}" if made or record.file else ""
     if status is not None and 400 <= status < 500:
         worst = evidence.worst
         endpoint = worst.endpoint if worst is not None and worst.status == status else ""
         answers = f": {endpoint} answers {status}" if endpoint else f" ({status})"
-        return _named(SUITE_REQUEST, f"{SUITE_REQUEST.title}{answers}", SUITE)
-    if status is not None and 200 <= status < 300:
-        title = f"{SUITE_EXPECTATION.title} (it answered {status}, no error logged)"
-        return _named(SUITE_EXPECTATION, title, SUITE)
-    return Match(SUITE_EXPECTATION, SUITE_EXPECTATION.title)
+        return _named(SUITE_REQUEST, f"{SUITE_REQUEST.title}{made}{answers}", SUITE)
+    answered = f" (it answered {status}, no error logged)" if status is not None else ""
+    return _named(SUITE_EXPECTATION, f"{SUITE_EXPECTATION.title}{made}{answered}", SUITE)
 
 
 def _refused(found: Match, worst: Answer | None) -> Match:
@@ -215,6 +220,40 @@ def _refused(found: Match, worst: Answer | None) -> Match:
         return found
     title = f"{worst.request} answers {worst.status} (contract changed?)"
     return _named(found.rule, title, worst.request)
+
+
+def _event_sequence(failure: Failure) -> str:
+    """What differs in a session's events, from pytest's own comparison ("At index 1 diff:
+    'tool_executing' != 'agent_thinking'"): an event out of its place when the events the
+    test saw hold the expected one elsewhere, else the expected one missing."""
+    diff = _INDEX_DIFF.search(f"{failure.message}\n{failure.traceback}")
+    if diff is None:
+        return "WebSocket event sequence differs from the expected"
+    got, wanted = diff["got"], diff["wanted"]
+    seen = _LISTED.search(failure.message)
+    if seen is not None and f"'{wanted}'" in seen[0]:
+        return f"WebSocket events out of order: '{got}' arrives before '{wanted}'"
+    return f"WebSocket event '{wanted}' missing: '{got}' arrives in its place"
+
+
+def missing_field(record: TestRecord) -> str:
+    """The field of an answer the failure says is missing (a KeyError, a schema's "required
+    property"); "" when it names none."""
+    failure = record.failure
+    found = _MISSING_FIELD.search(f"{failure.type}: {failure.message}") if failure else None
+    return next(v for v in found.groupdict().values() if v) if found else ""
+
+
+def field_missing(name: str, service: str, endpoints: Sequence[str]) -> Match:
+    """One missing field is one cause, whichever of a service's endpoints lacked it:
+    ``Field 'content' missing from the answers of backend POST /api/threads and GET ...``."""
+    shown = [e for e in endpoints if e]
+    if not service or not shown:
+        return _named(CONTRACT_FIELD, f"Field '{name}' missing from the answer", "contract")
+    where = " and ".join([", ".join(shown[:-1]), shown[-1]] if len(shown) > 1 else shown)
+    plural = "answers" if len(shown) > 1 else "answer"
+    title = f"Field '{name}' missing from the {plural} of {service} {where}"
+    return _named(CONTRACT_FIELD, title, f"{service} {shown[0]}")
 
 
 def _deployed_code(record: TestRecord, evidence: Evidence) -> Match:
@@ -226,15 +265,14 @@ def _deployed_code(record: TestRecord, evidence: Evidence) -> Match:
     if record.outcome == "error" and (failure is None or evidence.frame in ("fixture", "")):
         return Match(SETUP_FAILED, SETUP_FAILED.title)
     message = f"{failure.type}: {failure.message}" if failure else ""
-    field = _MISSING_FIELD.search(message)
     answered = f" of {endpoint}" if endpoint else ""
-    if field is not None:
-        name = next(v for v in field.groupdict().values() if v)
-        title = f"Field '{name}' missing from the answer{answered}"
-        return _named(CONTRACT_FIELD, title, endpoint or "contract")
-    if _EVENTS.search(message) and "websocket" in record.areas:
-        title = "WebSocket event sequence differs from the expected"
-        return _named(WRONG_BEHAVIOUR, title, "WebSocket events")
+    name = missing_field(record)
+    if name:
+        return field_missing(
+            name, worst.service if worst else "", [worst.endpoint] if worst else []
+        )
+    if _EVENTS.search(message) and "websocket" in record.areas and failure is not None:
+        return _named(WRONG_BEHAVIOUR, _event_sequence(failure), "WebSocket events")
     subagent = _subagent(record.areas)
     if subagent:
         return _named(WRONG_BEHAVIOUR, f"{subagent.capitalize()} answers wrong content", subagent)

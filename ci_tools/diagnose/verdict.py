@@ -13,11 +13,14 @@ from ci_tools.context.model import Context
 from ci_tools.diagnose import evidence
 from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
 from ci_tools.diagnose.classify import (
+    CONTRACT_FIELD,
     SUITE,
     Classified,
     classify,
+    field_missing,
     group_signature,
     is_crash,
+    missing_field,
     subagents,
 )
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
@@ -130,7 +133,35 @@ def _classified(
                 evidence=found_evidence,
             )
         )
-    return explain(_by_subagent(classified))
+    return explain(_by_field(_by_subagent(classified)))
+
+
+def _by_field(classified: list[Classified]) -> list[Classified]:
+    """A field missing from several endpoints of one service is one contract change: one
+    cause naming every endpoint that lacked it."""
+    endpoints: dict[tuple[str, str], set[str]] = {}
+    for item in classified:
+        worst = item.evidence.worst
+        if item.rule.name == CONTRACT_FIELD.name and worst is not None and worst.endpoint:
+            key = (missing_field(item.record), worst.service)
+            endpoints.setdefault(key, set()).add(worst.endpoint)
+    if not any(len(found) > 1 for found in endpoints.values()):
+        return classified
+    merged = []
+    for item in classified:
+        worst = item.evidence.worst
+        if item.rule.name != CONTRACT_FIELD.name or worst is None:
+            merged.append(item)
+            continue
+        key = (missing_field(item.record), worst.service)
+        if len(endpoints.get(key, ())) < 2:
+            merged.append(item)
+            continue
+        found = field_missing(*key, sorted(endpoints[key]))
+        merged.append(
+            dataclasses.replace(item, rule=found.rule, title=found.title, signature=found.title)
+        )
+    return merged
 
 
 def _by_subagent(classified: list[Classified]) -> list[Classified]:

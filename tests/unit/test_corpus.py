@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_tools import rules
 from ci_tools.rules import FAILURE_CLASSES
 from tests.corpus import score as corpus
 from tests.corpus.score import CorpusError, load, load_all, split_text
@@ -187,3 +188,28 @@ def test_verbatim_text_splits_as_ci_tools_splits_a_crash_line(
 ) -> None:
     """``Type: message`` gives the type; a line without one is an ``Error`` with the line."""
     assert split_text(text) == (kind, message)
+
+
+def test_the_rule_prefilter_changes_no_match_of_any_corpus_text(
+    entries: tuple[corpus.Entry, ...],
+) -> None:
+    """RE2's one-pass prefilter only skips rules that cannot match: on every real failure
+    text of the corpus (alone and with its log lines), and on texts RE2 reads differently
+    (non-ASCII words, a vertical tab, a trailing newline), the rule found is the one a plain
+    search of every rule finds."""
+    texts = []
+    for entry in entries:
+        failure = entry.record.failure
+        if failure is None:
+            continue
+        text = f"{failure.type}: {failure.message}"
+        texts += [text, " ".join([text, *(line.message for line in entry.logs)])]
+    texts += [
+        "KeyError: 'Jwt_SÉCRET'",
+        "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379.\x0b"
+        "Connexion refusée",
+        "AssertionError: HTTP 503\n",
+    ]
+    rules.forget_matches()
+    for text in texts:
+        assert rules.match(text) == rules.match(text, list(rules.RULES)), text

@@ -90,7 +90,7 @@ def record(
             "create thread: HTTP 422",
             "AssertionError",
             (),
-            (TEST, "Suite's request refused (422)"),
+            (TEST, "Suite's request refused in t.py (422)"),
         ),
         ("me: HTTP 401", "AssertionError", (), (INFRASTRUCTURE, UNAUTHORIZED)),
         (

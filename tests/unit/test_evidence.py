@@ -3,6 +3,7 @@ class and cause it leads to; the suite's own defects counted honestly."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -222,7 +223,11 @@ def test_with_no_change_known_a_2xx_under_a_failed_assertion_is_the_test() -> No
     logs = (line("backend", "GET /api/health 200", status=200),)
     result = diagnose(config(), gates(), [wrong], context({wrong.nodeid: logs}))
     assert [(c.title, c.failure_class) for c in result.causes] == [
-        ("Test expects what the platform does not do (it answered 200, no error logged)", TEST)
+        (
+            "Test expects what the platform does not do in tests/e2e/phase2/test_threads.py "
+            "(it answered 200, no error logged)",
+            TEST,
+        )
     ]
     assert result.verdict == "suite_broken"
 
@@ -239,7 +244,9 @@ def test_with_no_change_known_a_refused_request_is_the_suite_and_a_changed_image
     logs = (line("backend", "GET /api/thread/t1/messages 404", status=404),)
     before = diagnose(config(), gates(), [broken], context({broken.nodeid: logs}))
     assert before.causes[0].failure_class == TEST
-    assert before.causes[0].title.startswith("Suite's request refused: GET /api/thread/")
+    assert before.causes[0].title.startswith(
+        "Suite's request refused in tests/e2e/client.py: GET /api/thread/"
+    )
     after = diagnose(
         config(),
         gates("not_met"),
@@ -271,6 +278,64 @@ def test_a_missing_field_names_the_field_and_the_endpoint() -> None:
         == "Field 'title' missing from the answer of backend GET /api/threads"
     )
     assert result.causes[0].failure_class == APPLICATION
+
+
+def test_events_out_of_order_are_named_by_the_event_out_of_its_place() -> None:
+    """pytest's comparison names the first event that differs; the events the test saw hold
+    the expected one later: out of order, both named, every such test in one group."""
+    traceback = "E         At index 1 diff: 'tool_executing' != 'agent_thinking'"
+    seen = "events ['agent_started', 'tool_executing', 'agent_thinking', 'agent_completed']"
+    wrong = [
+        failing(f"e{i}", seen, areas=("agent", "websocket"), where=f"tests/e2e/t.py:{i}")
+        for i in range(3)
+    ]
+    wrong = [
+        dataclasses.replace(
+            r, failure=dataclasses.replace(r.failure, traceback=traceback) if r.failure else None
+        )
+        for r in wrong
+    ]
+    logs = (line("backend", "GET /ws 101", status=101),)
+    ctx = context({r.nodeid: logs for r in wrong}, backend_image_changed=True)
+    result = diagnose(config(), gates("not_met"), wrong, ctx, healthy_revisions=HEALTHY)
+    assert [(c.title, c.failure_class) for c in result.causes] == [
+        (
+            "WebSocket events out of order: 'tool_executing' arrives before 'agent_thinking'",
+            APPLICATION,
+        )
+    ]
+    missing = dataclasses.replace(
+        wrong[0],
+        failure=dataclasses.replace(
+            wrong[0].failure, message="events ['agent_started', 'tool_executing']"
+        )
+        if wrong[0].failure
+        else None,
+    )
+    result = diagnose(config(), gates("not_met"), [missing], ctx, healthy_revisions=HEALTHY)
+    assert result.causes[0].title == (
+        "WebSocket event 'agent_thinking' missing: 'tool_executing' arrives in its place"
+    )
+
+
+def test_one_renamed_field_is_one_cause_naming_every_endpoint_that_lacks_it() -> None:
+    """The same field missing from two endpoints of the backend: one contract change, not
+    one cause per endpoint."""
+    create = failing("create", "'content'", "KeyError")
+    read = failing("read", "'content'", "KeyError")
+    logs: dict[str, tuple[LogLine, ...]] = {
+        create.nodeid: (line("backend", "POST /api/threads 201", status=201),),
+        read.nodeid: (line("backend", "GET /api/threads/42/messages 200", status=200),),
+    }
+    ctx = context(logs, backend_image_changed=True)
+    result = diagnose(config(), gates("not_met"), [create, read], ctx, healthy_revisions=HEALTHY)
+    assert [(c.title, c.failure_class) for c in result.causes] == [
+        (
+            "Field 'content' missing from the answers of backend GET /api/threads/{id}/messages "
+            "and POST /api/threads",
+            APPLICATION,
+        )
+    ]
 
 
 def test_a_fixture_name_error_is_a_suite_defect_not_a_p1_outage() -> None:
