@@ -249,7 +249,15 @@ class Evidence:
     def lines(self) -> tuple[str, ...]:
         """The evidence as the worklog shows it, one fact a line."""
         shown = [self.raised] if self.raised else []
-        shown += [a.text for a in self.answers if a.status is not None or a.error]
+        # The worst answer and every other that failed or refused: a login's 200 beside a
+        # 500 of the request that failed says nothing.
+        worst = self.worst
+        shown += [
+            a.text
+            for a in self.answers
+            if (a.status is not None or a.error)
+            and (a is worst or a.failed or (a.status or 0) >= 400)
+        ]
         shown += [c.text for c in self.changes]
         if self.suite_changed:
             files = ", ".join(f"`{f}`" for f in self.suite_changed[:3])

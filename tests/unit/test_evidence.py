@@ -19,7 +19,7 @@ from ci_tools.context.model import (
 from ci_tools.defects import suite_defect
 from ci_tools.diagnose import APPLICATION, INFRASTRUCTURE, TEST, diagnose
 from ci_tools.diagnose.escalation import run_facts
-from ci_tools.diagnose.evidence import answers, changes, error_lines
+from ci_tools.diagnose.evidence import answers, changes, error_lines, gather
 from ci_tools.phases import GateResult, evaluate_gate
 from ci_tools.records import Failure, PhaseRecords, TestRecord
 from tests.fakes.records import make_record
@@ -416,3 +416,14 @@ def test_not_run_agent_tests_are_no_agent_outage() -> None:
     failed = failing("f", "agent pipeline stalled", areas=("agent",))
     assert "agent_pipeline_failed" in run_facts([failed, *stopped], True)
     assert Counter(r.outcome for r in stopped) == {"not_run": 3}
+
+
+def test_a_groups_evidence_shows_the_failed_answer_not_the_login_beside_it() -> None:
+    """Of the services a test reached, the worst answer and the failed ones are shown; a
+    login's 200 beside a 500 is left out."""
+    logs = (
+        line("auth", "POST /auth/login 200", status=200),
+        line("backend", "POST /api/threads 500", "ERROR", 500),
+    )
+    shown = gather(None, logs, {}).lines()
+    assert shown == ("backend answered 500 to POST /api/threads, no error logged",)
