@@ -1,6 +1,7 @@
 """The run store and what it tells: new vs known failures, flaky vs broken tests, how long a
 part has been failing, historical success rates. ``store`` is the only module that touches
-the database; ``analysis`` is pure, over what the store returns."""
+the database; ``address`` checks its URL (one place) and ``failures`` words what goes wrong
+with it, each in one line; ``analysis`` is pure, over what the store returns."""
 
 from __future__ import annotations
 

@@ -1,17 +1,24 @@
 """The run store: SQLite by default (``reports/history.db``), PostgreSQL by URL, one code path.
 
 Opened with :func:`open_store`, which migrates the schema forward (Alembic) and refuses a
-store whose schema is newer than this ci_tools knows. Every failure to open, read or write
-(locked, corrupt, unreachable, newer schema) is a :class:`HistoryError` with one line saying
-what is wrong and what to do; nothing already stored is overwritten or dropped by it.
+store whose schema is newer than this ci_tools knows. A bad URL is a ``ConfigError``
+(``address``); every failure to open, read or write (locked, corrupt, unreachable, newer
+schema, a folder that cannot be made) is a :class:`HistoryError` with one line saying what is
+wrong and what to do; nothing already stored is overwritten or dropped by it.
 
-A run is identified by (environment, run id, attempt): recording it again replaces its rows,
-so reporting the same run twice never duplicates it, and a GitHub re-run is a new attempt.
+Writers may race: many reports at once into a store nobody has created yet, or the same run
+reported twice at once. Creating and migrating the schema happens under the store's write
+lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory lock), each
+writer looking again once it holds it. A run is identified by (environment, run id, attempt):
+recording it is an upsert on that identity, so reporting the same run again, even at the
+same moment, leaves one run with the last report's results, and a GitHub re-run is a new
+attempt.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,13 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ci_tools._exceptions import HistoryError
-
-__all__ = ["Store", "describe", "open_store"]
+from ci_tools.history.address import describe, parse_url
+from ci_tools.history.failures import ELSEWHERE, failure
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.schema import criteria, results, runs
 from ci_tools.records import now
+
+__all__ = ["Store", "describe", "open_store"]
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -35,8 +45,14 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration: a store already there opens without loading Alembic (a third of a
 # second, and every run and report opens the store). A test keeps it equal to Alembic's head.
 HEAD = "0002"
-BUSY_TIMEOUT_S = 10.0  # a second writer (two deploys reporting at once) waits this long
+BUSY_TIMEOUT_S = 10.0  # a writer waits this long for another (two deploys reporting at once)
 CONNECT_TIMEOUT_S = 5  # an unreachable PostgreSQL is said within this
+# The PostgreSQL advisory lock that creating and migrating the schema hold: a number of
+# ci_tools' own, so that it shares nothing with another application's locks.
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.blake2b(b"ci_tools.history: migrate", digest_size=8).digest(), "big", signed=True
+)
+_WRITE = "ci_tools_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 
 
 def _scripts() -> tuple[AlembicConfig, ScriptDirectory]:
@@ -65,84 +81,132 @@ def _migrate(db: sa.Connection, current: str | None, where: str) -> None:
     known = {script.revision for script in scripts.walk_revisions()}
     if current is not None and current not in known:
         raise HistoryError(
-            f"history store {where} has schema {current}, newer than this ci_tools "
-            f"knows (up to {scripts.get_current_head()}): upgrade ci_tools, or point "
-            "CI_TOOLS_HISTORY_URL at another store"
+            where,
+            f"has schema {current}, this ci_tools knows up to {scripts.get_current_head()}",
+            "upgrade ci_tools",
         )
     alembic_config.attributes["connection"] = db
     command.upgrade(alembic_config, "head")
 
 
-def _engine(url: str, busy_timeout_s: float) -> sa.Engine:
-    if url.startswith("postgresql://"):  # psycopg 3, not SQLAlchemy's default psycopg2
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+def _engine(url: sa.URL, busy_timeout_s: float) -> sa.Engine:
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(
+            url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True
+        )
+    engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
 
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi: Any, _record: Any) -> None:
-            cursor = dbapi.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
-            # process loses nothing, a power cut at most the last runs recorded.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi: Any, _record: Any) -> None:
+        # sqlite3's own transactions begin late (at the first write) and not at all for
+        # DDL: off, so that BEGIN is ours (below) and a migration is one transaction.
+        dbapi.isolation_level = None
+        cursor = dbapi.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
+        # process loses nothing, a power cut at most the last runs recorded.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
-        return engine
-    return sa.create_engine(
-        url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True
-    )
+    @sa.event.listens_for(engine, "begin")
+    def _begin(db: sa.Connection) -> None:
+        # A writer takes the write lock at once, waiting out another writer (busy_timeout);
+        # a deferred transaction that reads first could not wait for it when it writes.
+        immediate = db.get_execution_options().get(_WRITE, False)
+        db.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
 
 
-def describe(url: str) -> str:
-    """The store's address without its password, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparsable URL>"
+@contextmanager
+def _writing(
+    engine: sa.Engine, busy_timeout_s: float, lock: int | None = None
+) -> Iterator[sa.Connection]:
+    """A write transaction holding the store's write lock from its start: SQLite's (BEGIN
+    IMMEDIATE); on PostgreSQL the advisory lock ``lock``, when given. Either waits up to
+    ``busy_timeout_s`` for another writer, then fails as locked."""
+    with engine.connect() as db:
+        db.execution_options(**{_WRITE: True})
+        with db.begin():
+            if db.dialect.name == "postgresql":
+                db.exec_driver_sql(f"SET LOCAL lock_timeout = {int(busy_timeout_s * 1000)}")
+                if lock is not None:
+                    db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+            yield db
 
 
 class Store:
     """An open run store."""
 
-    def __init__(self, engine: sa.Engine, where: str) -> None:
+    def __init__(
+        self, engine: sa.Engine, where: str, busy_timeout_s: float = BUSY_TIMEOUT_S
+    ) -> None:
         self.engine = engine
         self.where = where
+        self.busy_timeout_s = busy_timeout_s
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         try:
             yield
         except sa.exc.SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-            raise HistoryError(f"history store {self.where}: could not {doing}: {first}") from None
+            secret = self.engine.url.password
+            raise failure(exc, self.where, doing, self.busy_timeout_s, str(secret or "")) from None
 
     def record(
         self,
         run: RunRow,
         rows: Sequence[ResultRow],
         measured: Sequence[dict[str, Any]] = (),
+        *,
+        keep_complete: bool = False,
     ) -> int:
-        """Stores a run with its results and criteria, in one transaction; the same run and
-        attempt recorded again replaces its rows. The run's key."""
+        """Stores a run with its results and criteria, in one transaction: an upsert on the
+        run's identity (environment, run id, attempt), so the same run recorded again, even
+        by another writer at the same moment, is one run with the last one's results. The
+        run's key (the same each time). ``keep_complete`` (the report of a run that lost
+        records): a stored attempt whose verdict is not "incomplete" is kept, and
+        ``HistoryError`` says so."""
         values = dataclasses.asdict(run)
         values["revisions"] = json.dumps(run.revisions, sort_keys=True)
         values["phases_ran"] = ",".join(map(str, run.phases_ran))
         values["recorded_at"] = now()
-        with self._errors("record the run"), self.engine.begin() as db:
-            db.execute(
-                runs.delete().where(
-                    (runs.c.env == run.env)
-                    & (runs.c.run_id == run.run_id)
-                    & (runs.c.attempt == run.attempt)
+        identity = ("env", "run_id", "attempt")
+        with self._errors("record the run"), _writing(self.engine, self.busy_timeout_s) as db:
+            # Both dialects' INSERT ... ON CONFLICT DO UPDATE, the same construct: a second
+            # writer of the run waits for the first's row, then updates it.
+            dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+            insert = dialect.insert(runs)
+            upsert = (
+                insert.values(**values)
+                .on_conflict_do_update(
+                    index_elements=[runs.c[name] for name in identity],
+                    set_={name: insert.excluded[name] for name in values if name not in identity},
+                    # An incomplete run never replaces a complete one: decided on the row
+                    # itself, so a complete report landing meanwhile is kept too.
+                    where=runs.c.verdict == "incomplete" if keep_complete else None,
                 )
-            )  # its results and criteria go with it (ON DELETE CASCADE)
-            inserted = db.execute(runs.insert().values(**values)).inserted_primary_key
-            if inserted is None:  # every supported database returns the new key
-                raise HistoryError(f"history store {self.where}: no key for the new run")
-            key = int(inserted[0])
+                .returning(runs.c.id)
+            )
+            found = db.execute(upsert).scalar_one_or_none()
+            if found is None:  # the stored attempt is complete, and kept
+                stored = db.execute(
+                    sa.select(runs.c.verdict).where(
+                        *(runs.c[name] == values[name] for name in identity)
+                    )
+                ).scalar()
+                raise HistoryError(
+                    self.where,
+                    f"holds run {run.run_id} (attempt {run.attempt}) complete ({stored})",
+                    "an incomplete report never replaces it; report the run's complete "
+                    "directory again",
+                )
+            key = int(found)
+            # Reported again: the earlier report's results and criteria make way.
+            db.execute(results.delete().where(results.c.run == key))
+            db.execute(criteria.delete().where(criteria.c.run == key))
             if rows:
                 db.execute(results.insert(), [_result_values(row, key) for row in rows])
             if measured:
@@ -225,32 +289,42 @@ def _result_values(row: ResultRow, run: int) -> dict[str, Any]:
     return values
 
 
-def open_store(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:
-    """Opens (creating when new) and migrates the store at ``url``; an SQLite writer waits
-    up to ``busy_timeout_s`` for another to finish before the store counts as locked."""
-    where = describe(url)
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+def _make_folder(path: Path, where: str) -> None:
+    """Makes the SQLite file's folder; a HistoryError when it cannot be made."""
     try:
-        engine = _engine(url, busy_timeout_s)
-    except (sa.exc.ArgumentError, ImportError) as exc:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
         raise HistoryError(
-            f"history store {where}: not a usable database URL ({exc}); give "
-            "sqlite:///PATH or postgresql://USER@HOST/DB"
+            where,
+            f"cannot be made: its folder {path.parent} cannot be created "
+            f"({exc.strerror or type(exc).__name__})",
+            f"{ELSEWHERE} (or [tool.ci_tools.history] url), in a folder that can be made",
         ) from None
+
+
+def open_store(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Store:
+    """Opens (creating when new) and migrates the store at ``url``; a writer waits up to
+    ``busy_timeout_s`` for another to finish before the store counts as locked. A URL that
+    names no store is a ``ConfigError``; anything else the store refuses, a HistoryError."""
+    address = parse_url(url)
+    where = describe(url)
+    if address.get_backend_name() == "sqlite":
+        _make_folder(Path(str(address.database)), where)
+    engine = _engine(address, busy_timeout_s)
     try:
-        with engine.begin() as db:
+        with engine.connect() as db:
             current = _revision(db)
-            if current != HEAD:
-                _migrate(db, current, where)
+        if current != HEAD:
+            # Under the write lock, looked at again: another writer may have created or
+            # migrated the schema while this one waited for the lock.
+            with _writing(engine, busy_timeout_s, MIGRATION_LOCK) as db:
+                current = _revision(db)
+                if current != HEAD:
+                    _migrate(db, current, where)
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
-        first = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        raise HistoryError(
-            f"history store {where} cannot be opened: {first}; the worklog is written "
-            "without history"
-        ) from None
+        raise failure(exc, where, "be opened", busy_timeout_s, address.password or "") from None
     except HistoryError:
         engine.dispose()
         raise
-    return Store(engine, where)
+    return Store(engine, where, busy_timeout_s)

@@ -4,6 +4,7 @@ migrations, re-reporting, attempts, two writers at once, and the bad inputs."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing
 import socket
 import sqlite3
@@ -23,11 +24,13 @@ from ci_tools._exceptions import HistoryError
 from ci_tools.environment import sqlite_url
 from ci_tools.history.model import ResultRow, RunRow
 from ci_tools.history.schema import metadata
-from ci_tools.history.store import open_store
+from ci_tools.history.store import MIGRATION_LOCK, open_store
 from reference_platform import stack
 from tests.integration.helpers import service_secrets
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def a_run(
@@ -98,6 +101,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as db:
         db.execute(f"CREATE DATABASE {name}")
     yield base.rsplit("/", 1)[0] + f"/{name}"
+
+
+def raw_engine(url: str) -> sa.Engine:
+    """An engine on the store's database, bypassing the store (psycopg 3 for PostgreSQL)."""
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
 
 
 def test_the_migrated_schema_is_the_schema_the_code_uses(url: str) -> None:
@@ -184,11 +192,11 @@ def test_a_store_at_the_newest_schema_opens_without_alembic(tmp_path: Path) -> N
     assert done.stdout.strip() == "[]"
 
 
-def test_a_newer_schema_is_refused_in_one_line_and_left_alone(tmp_path: Path) -> None:
-    """A store migrated by a newer ci_tools: one line naming the revision; nothing changed."""
-    url = sqlite_url(tmp_path / "history.db")
+def test_a_newer_schema_is_refused_in_one_line_and_left_alone(url: str) -> None:
+    """A store migrated by a newer ci_tools: one line naming its schema and the newest this
+    ci_tools knows, and the fix; nothing changed."""
     open_store(url).close()
-    engine = sa.create_engine(url)
+    engine = raw_engine(url)
     with engine.begin() as db:
         db.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
@@ -196,8 +204,10 @@ def test_a_newer_schema_is_refused_in_one_line_and_left_alone(tmp_path: Path) ->
         open_store(url)
     message = str(refused.value)
     assert "\n" not in message
-    assert "schema 0099, newer than this ci_tools knows" in message
-    engine = sa.create_engine(url)
+    password = sa.make_url(url).password
+    assert password is None or password not in message
+    assert message.endswith("has schema 0099, this ci_tools knows up to 0002: upgrade ci_tools")
+    engine = raw_engine(url)
     with engine.connect() as db:
         assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0099"
     engine.dispose()
@@ -210,7 +220,7 @@ def test_a_corrupt_file_is_one_line_and_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(HistoryError) as refused:
         open_store(sqlite_url(path))
     assert "\n" not in str(refused.value)
-    assert "cannot be opened" in str(refused.value)
+    assert "is not a usable database (file is not a database)" in str(refused.value)
     assert path.read_bytes() == b"not a database" * 100
 
 
@@ -225,6 +235,8 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password() -> None:
     assert time.monotonic() - started < 10
     assert "s3cret-pw" not in str(refused.value)
     assert "\n" not in str(refused.value)
+    assert "ci:***@127.0.0.1" in str(refused.value)
+    assert " cannot be reached (" in str(refused.value)
 
 
 def test_a_store_of_an_older_schema_is_migrated_forward_keeping_its_runs(url: str) -> None:
@@ -300,3 +312,170 @@ def test_a_locked_store_is_one_line_and_loses_nothing(tmp_path: Path) -> None:
         assert [r.run_id for r in store.runs("local")] == ["kept"]
     finally:
         store.close()
+
+
+# One writer of a race, as a process of its own that loads only the store: reads its job
+# (store URL, run, results) from stdin, says "ready", records the run once told "go", and
+# prints what it was told ("this run was not recorded ...") or nothing.
+WRITER = """
+import json, sys
+from ci_tools._exceptions import HistoryError
+from ci_tools.history.model import ResultRow, RunRow
+from ci_tools.history.store import open_store
+url, run, rows = json.loads(sys.stdin.readline())
+run = RunRow(**{**run, "phases_ran": tuple(run["phases_ran"])})
+rows = [ResultRow(**{**row, "areas": tuple(row["areas"])}) for row in rows]
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    store = open_store(url)
+    try:
+        store.record(run, rows)
+    finally:
+        store.close()
+except HistoryError as exc:
+    print(exc.not_recorded())
+"""
+
+
+def race(url: str, run_ids: list[str]) -> list[str | None]:
+    """Each run id recorded by a process of its own (its results' cause naming the writer),
+    all let go at the same moment once every one is ready; what each writer was told."""
+    writers = []
+    for n, run_id in enumerate(run_ids):
+        rows = [dataclasses.asdict(row) | {"cause": f"writer {n}"} for row in ROWS]
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert writer.stdin is not None
+        writer.stdin.write(json.dumps([url, dataclasses.asdict(a_run(run_id)), rows]) + "\n")
+        writer.stdin.flush()
+        writers.append(writer)
+    for writer in writers:
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == "ready\n", writer.communicate(timeout=60)[1]
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    said: list[str | None] = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=180)
+        assert (writer.returncode, err) == (0, "")
+        said.append(out.strip() or None)
+    return said
+
+
+def stored(url: str) -> tuple[list[tuple[str, int]], dict[str, list[tuple[str, str]]]]:
+    """Every stored run's (run id, attempt), and each run id's results (node id, cause), as
+    the tables hold them."""
+    engine = raw_engine(url)
+    with engine.connect() as db:
+        found = db.execute(sa.text("SELECT run_id, attempt FROM runs ORDER BY run_id")).all()
+        rows = db.execute(
+            sa.text(
+                "SELECT runs.run_id, results.nodeid, results.cause FROM results "
+                "JOIN runs ON runs.id = results.run ORDER BY results.nodeid"
+            )
+        ).all()
+    engine.dispose()
+    by_run: dict[str, list[tuple[str, str]]] = {}
+    for run_id, nodeid, cause in rows:
+        by_run.setdefault(run_id, []).append((nodeid, cause))
+    return [(r, a) for r, a in found], by_run
+
+
+def test_sixteen_writers_into_a_fresh_store_record_every_run_once(url: str) -> None:
+    """16 processes report 16 runs at the same moment into a store nobody has created yet:
+    the schema is made once, under the lock; every run is recorded once with its own
+    results, and no writer is told its run was not recorded."""
+    run_ids = [f"r{n:02d}" for n in range(16)]
+    assert race(url, run_ids) == [None] * 16
+    runs, results = stored(url)
+    assert runs == [(run_id, 1) for run_id in run_ids]
+    assert results == {
+        run_id: [("t.py::a", f"writer {n}"), ("t.py::b", f"writer {n}")]
+        for n, run_id in enumerate(run_ids)
+    }
+
+
+def test_the_same_run_reported_six_times_at_once_is_one_run(url: str) -> None:
+    """The same run (id and attempt) reported by 6 processes at the same moment into a fresh
+    store: one run, with one writer's results whole (not a mix, not doubled), and no writer
+    told its run was not recorded."""
+    assert race(url, ["same"] * 6) == [None] * 6
+    runs, results = stored(url)
+    assert runs == [("same", 1)]
+    (cause,) = {cause for _, cause in results["same"]}
+    assert results["same"] == [("t.py::a", cause), ("t.py::b", cause)]
+
+
+def test_a_fresh_store_locked_past_the_timeout_is_one_line(url: str) -> None:
+    """Another process holds the write lock that creating the schema takes (SQLite's, or
+    PostgreSQL's advisory lock) past the timeout: one line saying the store is locked and
+    what to do; once it lets go, the store opens."""
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        let_go = holder.close
+    else:
+        held = psycopg.connect(url)
+        held.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        let_go = held.close  # the transaction ends, and its lock with it
+    try:
+        with pytest.raises(HistoryError) as refused:
+            open_store(url, busy_timeout_s=0.3)
+    finally:
+        let_go()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert " is locked: another writer held it past the 0.3 s timeout (" in message
+    assert message.endswith(": try again once that writer has finished")
+    open_store(url).close()
+
+
+def test_a_run_held_by_another_writer_past_the_timeout_is_one_line(postgres_url: str) -> None:
+    """On PostgreSQL, another transaction holding the run's row past the timeout: recording
+    it again fails in one line as locked, instead of waiting without end; what was stored
+    stays."""
+    store = open_store(postgres_url, busy_timeout_s=0.3)
+    try:
+        store.record(a_run("held"), ROWS)
+        with psycopg.connect(postgres_url) as held:
+            held.execute("SELECT id FROM runs WHERE run_id = 'held' FOR UPDATE")
+            with pytest.raises(HistoryError) as refused:
+                store.record(a_run("held"), ROWS[:1])
+            held.rollback()
+        assert "is locked: another writer held it past the 0.3 s timeout" in str(refused.value)
+        (kept,) = [r for r in store.runs("local") if r.run_id == "held"]
+        assert len(store.results([kept.key])) == len(ROWS)
+    finally:
+        store.close()
+
+
+def test_an_incomplete_report_never_replaces_a_complete_one(url: str) -> None:
+    """``keep_complete``: over a stored incomplete attempt the new report lands; over a
+    complete one it is refused in one line and the complete one stays, results and all."""
+    incomplete = dataclasses.replace(a_run("cut"), verdict="incomplete")
+    store = open_store(url)
+    try:
+        store.record(incomplete, ROWS[:1], keep_complete=True)
+        key = store.record(incomplete, ROWS[1:], keep_complete=True)
+        assert [r.nodeid for r in store.results([key])] == ["t.py::b"]
+        assert store.record(a_run("cut"), ROWS) == key
+        with pytest.raises(HistoryError) as refused:
+            store.record(incomplete, ROWS[:1], keep_complete=True)
+        (kept,) = store.runs("local")
+        assert (kept.verdict, len(store.results([kept.key]))) == ("unhealthy", len(ROWS))
+    finally:
+        store.close()
+    assert str(refused.value).endswith(
+        "holds run cut (attempt 1) complete (unhealthy): an incomplete report never replaces "
+        "it; report the run's complete directory again"
+    )

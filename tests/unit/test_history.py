@@ -137,7 +137,9 @@ def test_streaks_give_the_duration_rules_their_hours_and_runs() -> None:
     now = current(redis_down=True)
     facts = duration_facts(config, now, past)
     assert round(facts["redis_down_h"].value, 1) == 5.0
-    assert "Redis failing in every run for 5 h" in facts["redis_down_h"].text
+    assert "Redis failing in every run since 2026-12-01 13:00 UTC (31 runs, 5 h)" in (
+        facts["redis_down_h"].text
+    )
     assert "agent_pipeline_failing_h" not in facts
     slow = [run(1, 590, database_min_ms=10_500.0), run(2, 580, database_min_ms=12_000.0)]
     slow.append(run(3, 570, database_min_ms=900.0))
@@ -186,6 +188,6 @@ def test_the_duration_rules_escalate_to_p0_with_their_evidence() -> None:
         store_answered=True,
     ).fired
     assert fired.rule == "agent pipeline down for hours"
-    expected = "agent pipeline failing in every run for 2.5 h (since 2026-12-01 15:30 UTC, 16 runs)"
+    expected = "agent pipeline failing in every run since 2026-12-01 15:30 UTC (16 runs, 2.5 h)"
     assert fired.because == expected
     assert escalate(config, (), (), {}, store_answered=False).notes  # no store: said, not judged
