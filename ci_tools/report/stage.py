@@ -2,27 +2,38 @@
 
 ``worklog.md`` (and, in GitHub Actions, the step summary), ``::error`` annotations,
 ``$GITHUB_OUTPUT`` and ``verdict.json`` for workflows to act on, ``junit.xml`` for other tools;
-then the run is recorded in the run store. Bad input (missing or truncated files, lines that do
-not parse) is counted and said in the worklog; the report still renders.
+then the run is recorded in the run store. The files are written first, as one set, whole or
+none of them (a full disk leaves the last complete ones and a one-line ``RunDirError``); the
+store is written only once they are. Bad input (missing or truncated files, lines that do not
+parse) is counted and said in the worklog; the report still renders. Records lost (cut,
+unreadable, missing from the phase's selection) make the run incomplete: said as its verdict
+and its first cause, and in the store it never replaces a complete report of the same run.
+
+The run is who its own ``run.json`` says (run id and attempt), not its folder's name: a copy
+of a run directory reported again is the same run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ci_tools import environment, quarantine, rundir
 from ci_tools._exceptions import HistoryError
 from ci_tools.config import Config
 from ci_tools.diagnose import Diagnosis, diagnose
+from ci_tools.diagnose.escalation import Fact
+from ci_tools.history.model import RunRow
 from ci_tools.history.store import open_store
+from ci_tools.records import TestRecord
 from ci_tools.report import changes, github, lookback
 from ci_tools.report.junit import junit_xml
 from ci_tools.report.lookback import LookbackView
 from ci_tools.report.markdown import Meta, fit, render
 from ci_tools.rundir import read, write
+from ci_tools.rundir.identity import RunIdentity
 from ci_tools.rundir.verdict import RunVerdict
 
 __all__ = ["Report", "import_run", "run_verdict", "write_report"]
@@ -38,75 +49,137 @@ class Report:
     annotations: tuple[str, ...]
     outputs: dict[str, str]
     warnings: tuple[str, ...] = ()  # for the CLI to print (a run store that did not answer)
+    # What the run lost ("phase 2: 36 of 72 records unreadable"): the CLI exits non-zero.
+    incomplete: tuple[str, ...] = ()
 
 
-def _with_history(
+@dataclasses.dataclass(frozen=True)
+class _Judged:
+    """The diagnosis formed with what the run store knows, and what to record there."""
+
+    diagnosis: Diagnosis
+    view: LookbackView | None
+    row: RunRow | None  # None: nothing to record (history off, no phase ran, no store)
+    warning: str | None = None  # why the store did not answer
+
+
+def _diagnose(
+    config: Config,
+    run: read.RunInput,
+    *,
+    duration_facts: Mapping[str, Fact] | None = None,
+    healthy_revisions: Mapping[str, str] | None = None,
+    suite_changed: Sequence[str] = (),
+) -> Diagnosis:
+    """The diagnosis of the run as read, what it lost included (with the facts of the store,
+    when given)."""
+    return diagnose(
+        config,
+        run.gates,
+        run.records,
+        run.context,
+        run.notes,
+        duration_facts=duration_facts,
+        healthy_revisions=healthy_revisions,
+        suite_changed=suite_changed,
+        incomplete=run.incomplete,
+    )
+
+
+def _judge(
     config: Config,
     run: read.RunInput,
     diagnosis: Diagnosis,
     *,
     env: str,
-    run_id: str,
-    attempt: int,
+    identity: RunIdentity,
     commit: str,
     url: str,
     root: Path | None = None,
-) -> tuple[Diagnosis, LookbackView | None, str | None]:
-    """Judges the run against the store's earlier runs, then records it there. Any failure
-    of the store is a note, and the warning returned; the report goes on without history.
-    The diagnosis is formed again with what the store knows: duration facts, and the last
-    healthy run's revisions and commit (what changed since, in the services and the suite)."""
+) -> _Judged:
+    """Judges the run against the store's earlier runs (it writes nothing there). A store
+    that does not answer is a note, and the warning returned; the report goes on without
+    history. The diagnosis is formed again with what the store knows: duration facts, and
+    the last healthy run's revisions and commit (what changed since, in the services and the
+    suite)."""
     current = lookback.run_row(
         config,
         diagnosis,
         run.records,
         run.context,
         env=env,
-        run_id=run_id,
-        attempt=attempt,
+        run_id=identity.run_id,
+        attempt=identity.attempt,
         commit=commit,
     )
     if not config.history.enabled or current is None:
-        return diagnosis, None, None
-    view = None
+        return _Judged(diagnosis, None, None)
     try:
         store = open_store(url)
         try:
             past, past_results = lookback.gather(store, config, current)
-            view = lookback.build_view(
-                config,
-                current=current,
-                records=run.records,
-                diagnosis=diagnosis,
-                past=past,
-                past_results=past_results,
-            )
-            healthy = view.last_healthy
-            diagnosis = diagnose(
-                config,
-                run.gates,
-                run.records,
-                run.context,
-                run.notes,
-                duration_facts=view.facts,
-                healthy_revisions=healthy.revisions if healthy is not None else None,
-                suite_changed=suite_files(config, root, healthy.commit, commit)
-                if healthy is not None and root is not None
-                else (),
-            )
-            current = dataclasses.replace(current, escalation=diagnosis.escalation.level)
+        finally:
+            store.close()
+    except HistoryError as exc:
+        note = f"without history: {exc.not_recorded()}"  # nor is it recorded
+        return _Judged(_noted(diagnosis, note), None, None, exc.not_recorded())
+    view = lookback.build_view(
+        config,
+        current=current,
+        records=run.records,
+        diagnosis=diagnosis,
+        past=past,
+        past_results=past_results,
+    )
+    healthy = view.last_healthy
+    diagnosis = _diagnose(
+        config,
+        run,
+        duration_facts=view.facts,
+        healthy_revisions=healthy.revisions if healthy is not None else None,
+        suite_changed=suite_files(config, root, healthy.commit, commit)
+        if healthy is not None and root is not None
+        else (),
+    )
+    row = dataclasses.replace(
+        current, verdict=diagnosis.verdict, escalation=diagnosis.escalation.level
+    )
+    return _Judged(diagnosis, view, row)
+
+
+def _record(judged: _Judged, records: Sequence[TestRecord], url: str) -> HistoryError | None:
+    """Records the judged run in the store; why it was not (None: recorded, or nothing to
+    record). An incomplete run never replaces a complete report of the same run and
+    attempt."""
+    if judged.row is None:
+        return None
+    diagnosis = judged.diagnosis
+    try:
+        store = open_store(url)
+        try:
             store.record(
-                current,
-                lookback.result_rows(diagnosis, run.records),
+                judged.row,
+                lookback.result_rows(diagnosis, records),
                 lookback.measured_criteria(diagnosis),
+                keep_complete=diagnosis.verdict == "incomplete",
             )
         finally:
             store.close()
     except HistoryError as exc:
-        note = f"without history: {exc}" if view is None else f"this run was not recorded: {exc}"
-        diagnosis = dataclasses.replace(diagnosis, notes=(*diagnosis.notes, note))
-        return diagnosis, view, str(exc)
-    return diagnosis, view, None
+        return exc
+    return None
+
+
+def _noted(diagnosis: Diagnosis, note: str) -> Diagnosis:
+    return dataclasses.replace(diagnosis, notes=(*diagnosis.notes, note))
+
+
+def _run_identity(run_dir: Path, attempt: int | None = None) -> RunIdentity:
+    """Who the run is: its ``run.json``, else its folder's name (a run written by pytest
+    alone, or before ``run.json`` existed); ``attempt``, when given (the Actions run attempt
+    reporting it), over the one written."""
+    found = read.identity(run_dir) or RunIdentity(run_dir.name)
+    return found if attempt is None else dataclasses.replace(found, attempt=attempt)
 
 
 def suite_files(config: Config, root: Path, healthy: str, commit: str) -> tuple[str, ...]:
@@ -132,11 +205,19 @@ def import_run(config: Config, run_dir: Path, env: str, url: str) -> tuple[str, 
     the report stage would have; nothing is written into the directory. Its verdict, and
     why the store refused it (None: recorded)."""
     run = read.load(config, run_dir)
-    diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
-    diagnosis, _, refused = _with_history(
-        config, run, diagnosis, env=env, run_id=run_dir.name, attempt=1, commit="", url=url
+    judged = _judge(
+        config,
+        run,
+        _diagnose(config, run),
+        env=env,
+        identity=_run_identity(run_dir),
+        commit="",
+        url=url,
     )
-    return diagnosis.verdict, refused
+    if judged.warning is not None:
+        return judged.diagnosis.verdict, judged.warning
+    refused = _record(judged, run.records, url)
+    return judged.diagnosis.verdict, None if refused is None else refused.not_recorded()
 
 
 def run_verdict(diagnosis: Diagnosis, view: LookbackView | None) -> RunVerdict:
@@ -168,29 +249,15 @@ def run_verdict(diagnosis: Diagnosis, view: LookbackView | None) -> RunVerdict:
     )
 
 
-def write_report(
-    config: Config, run_dir: Path, env: str, root: Path, environ: Mapping[str, str]
-) -> Report:
-    """Writes the worklog, the verdict and the JUnit XML; in Actions also the summary and
-    the outputs; and records the run in the run store."""
-    run = read.load(config, run_dir)
-    diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
-    actions = github.Actions.from_environ(environ)
-    worklog = rundir.worklog(run_dir)
-    meta = Meta(
-        env=env, run_id=run_dir.name, commit=changes.head(root, actions.sha), artifact=str(worklog)
-    )
-    diagnosis, view, refused = _with_history(
-        config,
-        run,
-        diagnosis,
-        env=env,
-        run_id=meta.run_id,
-        attempt=actions.attempt,
-        commit=meta.commit,
-        url=environment.store_url(config, root, environ),
-        root=root,
-    )
+def _files(
+    config: Config,
+    run: read.RunInput,
+    judged: _Judged,
+    meta: Meta,
+    root: Path,
+) -> tuple[str, str, int, RunVerdict]:
+    """The worklog, the step summary (with its rung of the ladder) and ``verdict.json``."""
+    diagnosis, view = judged.diagnosis, judged.view
     code = (
         changes.since(root, view.last_healthy.commit, meta.commit)
         if view is not None and view.last_healthy is not None and diagnosis.verdict != "healthy"
@@ -198,15 +265,62 @@ def write_report(
     )
     held = quarantine.load_today(root / config.quarantine_file)
     full = render(diagnosis, run.context, meta, lookback=view, changes=code, quarantine=held)
-    write.worklog(run_dir, full)
     summary, rung = fit(
         diagnosis, run.context, meta, full=full, lookback=view, changes=code, quarantine=held
     )
-    document = run_verdict(diagnosis, view)
+    return full, summary, rung, run_verdict(diagnosis, view)
+
+
+def write_report(
+    config: Config, run_dir: Path, env: str, root: Path, environ: Mapping[str, str]
+) -> Report:
+    """Writes the worklog, the verdict, the JUnit XML and the run's identity, whole or none
+    of them (``RunDirError`` names the file that could not be written, and the store is not
+    written); then records the run in the run store; in Actions then appends the summary
+    and the outputs."""
+    run = read.load(config, run_dir)
+    actions = github.Actions.from_environ(environ)
+    identity = _run_identity(run_dir, actions.attempt if actions.active else None)
+    worklog = rundir.worklog(run_dir)
+    meta = Meta(
+        env=env,
+        run_id=identity.run_id,
+        commit=changes.head(root, actions.sha),
+        artifact=str(worklog),
+    )
+    url = environment.store_url(config, root, environ)
+    judged = _judge(
+        config,
+        run,
+        _diagnose(config, run),
+        env=env,
+        identity=identity,
+        commit=meta.commit,
+        url=url,
+        root=root,
+    )
+    junit = junit_xml(run.gates, run.records)
+    full, summary, rung, document = _files(config, run, judged, meta, root)
+    write.report(run_dir, worklog=full, verdict=document, junit=junit, identity=identity)
+    refused = judged.warning
+    unrecorded = _record(judged, run.records, url)
+    if unrecorded is not None:  # the worklog says so: written again, whole, with the note
+        refused = unrecorded.not_recorded()
+        judged = dataclasses.replace(
+            judged, diagnosis=_noted(judged.diagnosis, unrecorded.not_recorded())
+        )
+        full, summary, rung, document = _files(config, run, judged, meta, root)
+        write.report(run_dir, worklog=full, verdict=document, junit=junit, identity=identity)
     values = document.outputs()
-    write.verdict(run_dir, document)
-    write.junit(run_dir, junit_xml(run.gates, run.records))
-    annotations = github.error_annotations(diagnosis) if actions.active else []
+    annotations = github.error_annotations(judged.diagnosis) if actions.active else []
     github.publish(actions, summary, values)
     warnings = (refused,) if refused else ()
-    return Report(diagnosis, worklog, rung, tuple(annotations), values, warnings)
+    return Report(
+        judged.diagnosis,
+        worklog,
+        rung,
+        tuple(annotations),
+        values,
+        warnings,
+        run.incomplete,
+    )

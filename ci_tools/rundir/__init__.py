@@ -1,12 +1,13 @@
 """``reports/`` and one run's directory in it, ``reports/<run-id>/``.
 
 ``paths`` names every file; ``read`` is the one reader of a run (records, selections, gates,
-durations, context, verdict); ``write`` writes each file whole or not at all; ``verdict`` is
-``verdict.json`` as a typed dataclass. Each stage reads the files of the stages before it
-through this package and writes its own. (``paths.verdict`` names the file; ``rundir.verdict``
-is the module of its dataclass.) This face hands on ``paths`` and the atomic writer
-only: the plugin loads it in every pytest run, and ``read`` loads the phases and the context
-model.
+durations, context, verdict, identity); ``write`` writes each file whole or not at all (a set
+of files all or none); ``verdict`` is ``verdict.json`` as a typed dataclass, ``identity``
+``run.json`` (the run id and attempt, wherever the folder is copied). Each stage reads the
+files of the stages before it through this package and writes its own. (``paths.verdict``
+and ``paths.identity`` name the files; ``rundir.verdict`` and ``rundir.identity`` are the
+modules of their dataclasses.) This face hands on ``paths`` and the atomic writers only: the
+plugin loads it in every pytest run, and ``read`` loads the phases and the context model.
 
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
@@ -17,11 +18,13 @@ from ci_tools.rundir.paths import (
     ADHOC,
     CONTEXT,
     HISTORY_DB,
+    IDENTITY,
     JUNIT,
     LATEST,
     RUN_ID_VARIABLE,
     VERDICT,
     WORKLOG,
+    check_run_id,
     context,
     durations,
     gate,
@@ -30,6 +33,7 @@ from ci_tools.rundir.paths import (
     latest,
     of_an_attempt,
     order,
+    output,
     records,
     records_of_every_run,
     run_dir,
@@ -41,25 +45,30 @@ from ci_tools.rundir.paths import (
     trips,
     worklog,
 )
-from ci_tools.rundir.write import write_atomically
+from ci_tools.rundir.write import identify, link_latest, write_all, write_atomically
 
 __all__ = [
     "ADHOC",
     "CONTEXT",
     "HISTORY_DB",
+    "IDENTITY",
     "JUNIT",
     "LATEST",
     "RUN_ID_VARIABLE",
     "VERDICT",
     "WORKLOG",
+    "check_run_id",
     "context",
     "durations",
     "gate",
     "history_db",
+    "identify",
     "junit",
     "latest",
+    "link_latest",
     "of_an_attempt",
     "order",
+    "output",
     "records",
     "records_of_every_run",
     "run_dir",
@@ -70,5 +79,6 @@ __all__ = [
     "shards",
     "trips",
     "worklog",
+    "write_all",
     "write_atomically",
 ]

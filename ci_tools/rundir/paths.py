@@ -4,7 +4,9 @@ ids, and each file of a run's directory ``reports/<run-id>/``.
     history.db              the run store (SQLite), unless a URL names another
     latest                  a link to the newest run started by ``ci-tools run``
     adhoc/                  the run directory of a recorded pytest run given none
-    <run-id>/               one run: $CI_TOOLS_RUN_ID (GitHub's run id) or the UTC time
+    <run-id>/               one run: $CI_TOOLS_RUN_ID (GitHub's run id) or the UTC time;
+                            only letters, digits, ``.``, ``_`` and ``-``, no leading dot, at
+                            most 128 characters, never ``latest`` or ``history.db``
 
 Each stage reads the files of the stages before it and writes its own:
 
@@ -12,6 +14,7 @@ Each stage reads the files of the stages before it and writes its own:
     phaseN.shardI.*         the same files of shard I of a phase split over runners
                             (--shard I/K); ``ci-tools gate`` merges them into phaseN.*
     phaseN.jsonl            one record per test, appended as each ends (plugin)
+    phaseN.log              pytest's own output of phase N, masked (runner)
     phaseN.trips.json       parts declared broken during phase N (plugin, fail-fast)
     phaseN.gate.json        phase N's gate with the numbers behind it (runner)
     phaseN.order.txt        the order to start the tests in: last run's failures, then the
@@ -19,9 +22,11 @@ Each stage reads the files of the stages before it and writes its own:
     .phaseN.serial.lock     the turn of phase N's serial tests (plugin)
     phaseN.durations.json   what a sharded phase is split by: node id to seconds (runner)
     context.json            deployment context of the failures (context stage)
+    run.json                the run's identity (run id and attempt): the same run wherever
+                            its directory is copied (``ci-tools run``, else the first report)
     worklog.md, verdict.json, junit.xml   the report stage's outputs
 
-It imports nothing of ci_tools, so the plugin can name files without cost.
+It imports nothing of ci_tools but its exceptions, so the plugin can name files without cost.
 
 PYTEST_DONT_REWRITE: loaded with the plugin in every test run, it has no asserts to rewrite.
 """
@@ -30,10 +35,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from ci_tools._exceptions import ConfigError
+
 CONTEXT = "context.json"
+IDENTITY = "run.json"
 WORKLOG = "worklog.md"
 VERDICT = "verdict.json"
 JUNIT = "junit.xml"
@@ -43,12 +52,33 @@ HISTORY_DB = "history.db"
 LATEST = "latest"
 ADHOC = Path("reports/adhoc")  # relative to where pytest runs: the default of --run-dir
 RUN_ID_VARIABLE = "CI_TOOLS_RUN_ID"
+MAX_RUN_ID = 128  # a GitHub run id has 11 digits; a folder name and the store's key hold this
+# A run id names a folder under reports/: one path component, never "..", never hidden.
+_RUN_ID = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_RUN_ID - 1}}}")
+_RESERVED = frozenset({LATEST, HISTORY_DB})  # names reports/ gives to other things
 
 
-def run_id(environ: Mapping[str, str] = os.environ) -> str:
-    """This run's id: ``$CI_TOOLS_RUN_ID`` (the workflow sets it to GitHub's run id, so
-    chained phase jobs and re-runs share one run), or the UTC time."""
-    return environ.get(RUN_ID_VARIABLE) or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+def check_run_id(value: str, where: str) -> str:
+    """``value`` when it is a usable run id; else ``ConfigError`` naming ``where`` it came
+    from and what a run id may hold."""
+    if _RUN_ID.fullmatch(value) and value not in _RESERVED:
+        return value
+    shown = value if len(value) <= 40 else f"{value[:40]}..."
+    raise ConfigError(
+        f"{where} {shown!r} is not a run id: use at most {MAX_RUN_ID} letters, digits, '.', '_' "
+        f"or '-', not starting with '.' (and not {' or '.join(sorted(_RESERVED))})"
+    )
+
+
+def run_id(environ: Mapping[str, str] = os.environ, given: str | None = None) -> str:
+    """This run's id: ``given`` (``--run-id``), else ``$CI_TOOLS_RUN_ID`` (the workflow sets
+    it to GitHub's run id, so chained phase jobs and re-runs share one run), else the UTC
+    time; one that could name a folder outside ``reports/`` raises ``ConfigError``."""
+    if given:
+        return check_run_id(given, "--run-id")
+    if environ.get(RUN_ID_VARIABLE):
+        return check_run_id(environ[RUN_ID_VARIABLE], f"${RUN_ID_VARIABLE}")
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def run_dir(reports: Path, run: str) -> Path:
@@ -69,6 +99,11 @@ def history_db(reports: Path) -> Path:
 def context(run: Path) -> Path:
     """The deployment context of the run's failures."""
     return run / CONTEXT
+
+
+def identity(run: Path) -> Path:
+    """The run's identity (run id and attempt), whichever folder holds it."""
+    return run / IDENTITY
 
 
 def worklog(run: Path) -> Path:
@@ -95,6 +130,12 @@ def records(run: Path, phase: int, shard: int | None = None) -> Path:
     return run / f"{_part(phase, shard)}.jsonl"
 
 
+def output(run: Path, phase: int, shard: int | None = None) -> Path:
+    """pytest's own output of phase N (or its shard), masked: its summary and tracebacks,
+    kept off the job log."""
+    return run / f"{_part(phase, shard)}.log"
+
+
 def selected(run: Path, phase: int, shard: int | None = None) -> Path:
     """The tests phase N (or its shard) selected, so that every one is accounted for."""
     return run / f"{_part(phase, shard)}.selected.jsonl"
@@ -117,9 +158,9 @@ def order(run: Path, phase: int, shard: int | None = None) -> Path:
 
 def of_an_attempt(run: Path, phase: int, shard: int | None = None) -> tuple[Path, ...]:
     """What one attempt at phase N (or its shard) writes before its gate: its records,
-    selection, fail-fast trips and order. A new attempt starts without them; a phase started
-    ahead and never given its go leaves none behind."""
-    return tuple(f(run, phase, shard) for f in (records, selected, trips, order))
+    selection, fail-fast trips, order and pytest's output. A new attempt starts without them;
+    a phase started ahead and never given its go leaves none behind."""
+    return tuple(f(run, phase, shard) for f in (records, selected, trips, order, output))
 
 
 def durations(run: Path, phase: int) -> Path:

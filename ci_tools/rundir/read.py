@@ -1,7 +1,11 @@
-"""The one reader of a run's directory: records, selections, gates, durations, context, verdict.
+"""The one reader of a run's directory: records, selections, gates, durations, context,
+verdict, identity.
 
 Lenient where a later stage must go on (``load`` turns every problem into a note), strict
-where a wrong answer would mislead (a gate file that does not parse raises ``GateFileError``).
+where a wrong answer would mislead (a gate file that does not parse raises ``GateFileError``,
+a ``run.json`` that does not ``RunDirError``). Records that cannot be read, or that a phase's
+selection or gate counted and the run no longer holds, make the run incomplete: ``load`` says
+which phase lost how many (``RunInput.incomplete``), and no verdict of health rests on the rest.
 """
 
 from __future__ import annotations
@@ -12,19 +16,22 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ci_tools._exceptions import CIToolsError, GateFileError
+from ci_tools._exceptions import CIToolsError, GateFileError, RunDirError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
 from ci_tools.phases import GateResult, evaluate_gate
 from ci_tools.records import PhaseRecords, Selected, TestRecord, read_records, read_selected
 from ci_tools.rundir import paths
+from ci_tools.rundir.identity import RunIdentity
 from ci_tools.rundir.verdict import RunVerdict
 
 __all__ = [
     "RunInput",
     "context",
     "gate",
+    "identity",
     "load",
+    "lost",
     "newest_durations",
     "recorded_durations",
     "records",
@@ -94,6 +101,23 @@ def verdict(run: Path) -> RunVerdict:
     return RunVerdict.from_json(json.loads(paths.verdict(run).read_text()))
 
 
+def identity(run: Path) -> RunIdentity | None:
+    """The run's identity as its ``run.json`` holds it; None when it has none (a run written
+    by pytest alone, or before ``run.json`` existed). One that does not parse raises
+    ``RunDirError``: a run taken for another would replace that one in the run store."""
+    path = paths.identity(run)
+    try:
+        return RunIdentity.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (CIToolsError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise RunDirError(
+            f"{path} is unreadable ({reason}): restore it from the run's artifact, or delete it "
+            "to take the run id from the folder's name"
+        ) from None
+
+
 def started(run: Path, phases: Iterable[int]) -> str:
     """When the run's first judged phase started ('' when unknown): runs imported together
     go in this order."""
@@ -113,6 +137,33 @@ class RunInput:
     records: tuple[TestRecord, ...]
     context: Context | None
     notes: tuple[str, ...]
+    # What the run lost, a phase a line ("phase 2: 36 of 72 records unreadable"): the run is
+    # incomplete, whatever the records left say.
+    incomplete: tuple[str, ...] = ()
+
+
+def lost(run: Path, number: int, found: PhaseRecords) -> str:
+    """What phase N's records lost, in one line ("" when nothing): tests its selection (or
+    its gate, when judged) counted that have no record, and lines that do not parse beyond
+    those its gate already counted when it was judged."""
+    judged = None
+    with contextlib.suppress(GateFileError):
+        judged = gate(run, number)
+    have = {record.nodeid for record in found.records}
+    chosen = {test.nodeid for test in selected(run, number)}
+    expected, missing = len(chosen | have), len(chosen - have)
+    if judged is not None and judged.total > len(have):
+        expected, missing = max(expected, judged.total), max(missing, judged.total - len(have))
+    cut = found.bad_lines - (judged.bad_lines if judged is not None else 0)
+    name = paths.records(run, number).name
+    if missing and not paths.records(run, number).exists():
+        return f"phase {number}: {missing} of {expected} records missing ({name} is gone)"
+    if missing:
+        lines = f" ({cut} line(s) of {name} cut or not JSON)" if cut > 0 else ""
+        return f"phase {number}: {missing} of {expected} records unreadable{lines}"
+    if cut > 0:
+        return f"phase {number}: {cut} line(s) of {name} unreadable (cut or not JSON)"
+    return ""
 
 
 def _phase_gate(
@@ -148,13 +199,18 @@ def _context_or_note(run: Path) -> tuple[Context | None, list[str]]:
 
 
 def load(config: Config, run: Path) -> RunInput:
-    """Gates, records and context of a run; every problem becomes a note, not an error."""
+    """Gates, records and context of a run; every problem becomes a note, not an error, and
+    records lost make the run incomplete (``RunInput.incomplete``)."""
     gates: list[GateResult] = []
     found_records: list[TestRecord] = []
     notes: list[str] = []
+    incomplete: list[str] = []
     for number, phase in config.phases.items():
         found = records(run, number)
         found_records += found.records
+        missing = lost(run, number, found)
+        if missing:
+            incomplete.append(missing)
         if found.bad_lines:
             notes.append(
                 f"{paths.records(run, number).name}: {found.bad_lines} line(s) could not be "
@@ -178,4 +234,6 @@ def load(config: Config, run: Path) -> RunInput:
     notes += context_notes
     if not gates:
         notes.append(f"no phase results in {run}: no verdict could be formed")
-    return RunInput(tuple(gates), tuple(found_records), found_context, tuple(notes))
+    return RunInput(
+        tuple(gates), tuple(found_records), found_context, tuple(notes), tuple(incomplete)
+    )

@@ -10,10 +10,14 @@ same run missed its gate is not run; it is recorded as skipped with the reason.
 Each phase's pytest is launched while the phase before runs (started ahead) and waits, once
 collected, for its go (``ci_tools.go``); a phase that is not to run after all is discarded,
 leaving no file behind. What happens is told to the caller's ``Progress``: nothing is printed.
+pytest's own output goes to the run directory (``phaseN.log``); while a phase runs, the
+caller hears where it is from its records file as it grows (``ci_tools.runner.watch``), and
+after its gate, its first failure (``ci_tools.runner.excerpt``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import subprocess
@@ -30,10 +34,14 @@ from ci_tools.records import Selected, now
 from ci_tools.rundir import read, write
 from ci_tools.runner import process
 from ci_tools.runner.command import FAILED, NO_TESTS, RunOptions, check_phase, pytest_command
-from ci_tools.runner.progress import SILENT, Progress
+from ci_tools.runner.excerpt import first_failure, output_tail
+from ci_tools.runner.progress import SILENT, Excerpt, Progress
 from ci_tools.runner.schedule import LastRun, choose_workers, last_run, shard_durations
 from ci_tools.runner.unfinished import complete
+from ci_tools.runner.watch import Watch
 from ci_tools.shard import of as shard_of
+
+PROGRESS_EVERY_S = 0.5  # how often a running phase's records are read for its progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +81,7 @@ def run_phases(
         for place, number in enumerate(numbers):
             following = numbers[place + 1] if place + 1 < len(numbers) else None
             skipped = _blocked(config, number, options)
+            excerpt: Excerpt | None = None
             if skipped is not None:
                 write.gate(options.run_dir, skipped, options.shard_index)
                 gate = skipped
@@ -80,11 +89,13 @@ def run_phases(
                 if ahead is None:
                     ahead = _launch(config, number, options)
                     held.append(ahead)
-                gate, ahead = _run_phase(
+                gate, ahead, excerpt = _run_phase(
                     config, ahead, options, following, held=held, progress=progress
                 )
             results.append(gate)
             progress.gate_judged(gate)
+            if excerpt is not None:
+                progress.excerpt(excerpt)
     finally:
         for started in held:
             _discard(started, options)
@@ -145,7 +156,9 @@ def _launch(config: Config, number: int, options: RunOptions) -> _Started:
         )
     launched_at = now()
     pytest, go_fd = process.launch(
-        lambda fd: pytest_command(config, number, options, go_fd=fd), options.root
+        lambda fd: pytest_command(config, number, options, go_fd=fd),
+        options.root,
+        rundir.output(options.run_dir, number, options.shard_index),
     )
     return _Started(number, pytest, go_fd, launched_at, last)
 
@@ -183,22 +196,39 @@ def _run_phase(
     *,
     held: list[_Started],
     progress: Progress,
-) -> tuple[GateResult, _Started | None]:
+) -> tuple[GateResult, _Started | None, Excerpt | None]:
     """Gives the started phase its go and judges it; the phase after it (``following``) is
     launched as soon as this one has its go, so its start-up overlaps this phase's tests.
-    Returns the gate and the phase started ahead (None when this gate is not met). ``held``:
-    the phases launched and not yet given a go, which the caller discards if the run ends
-    early; this phase leaves it with its go, the one started ahead joins it."""
+    Returns the gate, the phase started ahead (None when this gate is not met) and what to
+    read first of the phase when it went wrong. ``held``: the phases launched and not yet
+    given a go, which the caller discards if the run ends early; this phase leaves it with
+    its go, the one started ahead joins it."""
     ended, ahead = _go_and_wait(config, started, options, following, held=held, progress=progress)
     gate = _judge(config, started, options, ended)
     write.gate(options.run_dir, gate, options.shard_index)
+    excerpt = _excerpt(started.number, options, ended, gate)
     if ahead is not None and (ended.cancelled is not None or not gate.met):
         held.remove(ahead)
         _discard(ahead, options)
         ahead = None
     if ended.cancelled is not None:
         raise ended.cancelled
-    return gate, ahead
+    return gate, ahead, excerpt
+
+
+def _excerpt(number: int, options: RunOptions, ended: _Ended, gate: GateResult) -> Excerpt | None:
+    """The phase's first failure, from its records; else, when its pytest ended on its own
+    without running its tests through (it could not start, it stopped early), the end of its
+    output; None for a phase that went well."""
+    output = rundir.output(options.run_dir, number, options.shard_index)
+    found = read.records(options.run_dir, number, options.shard_index).records
+    first = first_failure(found, number, output)
+    if first is not None:
+        return first
+    if not ended.stop and ended.returncode not in (0, FAILED, NO_TESTS):
+        heading = gate.reason or f"pytest ended with exit {ended.returncode}"
+        return output_tail(number, heading, output)
+    return None
 
 
 def _go_and_wait(
@@ -230,7 +260,9 @@ def _go_and_wait(
         process.stop(started.pytest, process.CANCEL_GRACE_S)
         returncode, stop, cancelled = started.pytest.returncode, "the run was cancelled", interrupt
     else:
-        returncode, stop, cancelled = _wait(started, config.phases[number].budget_s, progress)
+        watch = Watch(options.run_dir, number, options.shard_index)
+        budget_s = config.phases[number].budget_s
+        returncode, stop, cancelled = _wait(started, budget_s, watch, progress)
     duration = time.monotonic() - begun
     return _Ended(returncode, stop, cancelled, started_at, duration), ahead
 
@@ -246,18 +278,24 @@ def _decide(config: Config, started: _Started, options: RunOptions) -> tuple[go.
     workers, why = choose_workers(config, number, options.env, list(durations.values()))
     order = rundir.order(options.run_dir, number, options.shard_index)
     if last.durations or last.failed:
-        order.write_text("".join(f"{nodeid}\n" for nodeid in last.order()))
+        rundir.write_atomically(order, "".join(f"{nodeid}\n" for nodeid in last.order()))
     return go.Go(workers, str(order) if order.exists() else None), why
 
 
 def _wait(
-    started: _Started, budget_s: float, progress: Progress
+    started: _Started, budget_s: float, watch: Watch, progress: Progress
 ) -> tuple[int | None, str, BaseException | None]:
-    """Waits for the phase's pytest within its budget: its exit code, why it was stopped
-    ("" when it ended by itself), and the cancel (SIGINT/SIGTERM) to raise again."""
+    """Waits for the phase's pytest within its budget, telling ``progress`` where the phase
+    is every ``PROGRESS_EVERY_S`` (from its records, through ``watch``): its exit code, why it
+    was stopped ("" when it ended by itself), and the cancel (SIGINT/SIGTERM) to raise again."""
+    deadline = time.monotonic() + budget_s
     try:
-        return process.wait(started.pytest, budget_s), "", None
-    except subprocess.TimeoutExpired:
+        while (left := deadline - time.monotonic()) > 0:
+            try:  # the wait returns as soon as pytest ends, whatever the tick
+                return process.wait(started.pytest, min(left, PROGRESS_EVERY_S)), "", None
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):  # an unreadable file costs a line, not the run
+                    progress.tests_running(watch.tally())
         progress.note(f"phase {started.number} budget of {budget_s:g} s ran out; stopping it")
         process.stop(started.pytest)
         return started.pytest.returncode, f"budget of {budget_s:g} s ran out", None
@@ -298,6 +336,8 @@ def _judge(config: Config, started: _Started, options: RunOptions, ended: _Ended
         )
     elif returncode in (3, 4) and not found.records:  # pytest could not run at all
         gate = dataclasses.replace(
-            gate, reason=f"pytest could not run (exit {returncode}); see its error above"
+            gate,
+            reason=f"pytest could not run (exit {returncode}); its error is at the end of "
+            f"{rundir.output(options.run_dir, number, index).name}",
         )
     return gate

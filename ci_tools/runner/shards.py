@@ -76,4 +76,4 @@ def _join(run_dir: Path, number: int, shards: list[int]) -> None:
             for index in shards
             if name(run_dir, number, index).exists()
         )
-        name(run_dir, number).write_bytes(merged)
+        rundir.write_atomically(name(run_dir, number), merged)

@@ -104,8 +104,9 @@ def test_outputs_use_a_heredoc_for_multiline_values() -> None:
 PASSED = make_record("ok", priority="P1")
 
 
-def write_small_run(results: Path) -> None:
-    """Phase 1 with one failure and a truncated last line; no gate files, no context."""
+def write_small_run(results: Path, *, cut: bool = False) -> None:
+    """Phase 1 with one failure (and, when ``cut``, a truncated last line); no gate files,
+    no context."""
     writer = RecordWriter(rundir.records(results, 1))
     writer.record(PASSED)
     writer.record(
@@ -119,25 +120,29 @@ def write_small_run(results: Path) -> None:
         )
     )
     writer.close()
-    with rundir.records(results, 1).open("a") as file:
-        file.write('{"event": "test", "nodeid": "t.py::cut", "fi')
+    if cut:
+        with rundir.records(results, 1).open("a") as file:
+            file.write('{"event": "test", "nodeid": "t.py::cut", "fi')
 
 
 def test_bad_input_is_counted_and_the_report_still_renders(
     config: cfg.Config, tmp_path: Path
 ) -> None:
     """A truncated line, a missing gate file and a missing context.json are noted; the
-    worklog, verdict.json and junit.xml are written; the verdict is formed."""
-    write_small_run(tmp_path)
+    worklog, verdict.json and junit.xml are written; the cut record makes the run
+    incomplete, said as its first cause."""
+    write_small_run(tmp_path, cut=True)
     report = write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
     worklog = report.worklog.read_text()
     assert "phase1.jsonl: 1 line(s) could not be read" in worklog
     assert "phase 1 has records but no gate file" in worklog
     assert "context.json is missing" in worklog
-    assert report.diagnosis.verdict == "unhealthy"
+    assert report.diagnosis.verdict == "incomplete"
+    assert report.incomplete == ("phase 1: 1 line(s) of phase1.jsonl unreadable (cut or not JSON)",)
     verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["top_cause"] == report.incomplete[0]
     assert (verdict["verdict"], verdict["escalation"], verdict["first_failed_phase"]) == (
-        "unhealthy",
+        "incomplete",
         "P1",  # P1 tests pass 50% < 80%; a failed phase-1 gate alone is no P0 in the brief
         "1",
     )
@@ -255,9 +260,10 @@ def test_a_broken_store_is_one_warning_and_the_worklog_says_so(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     worklog = (tmp_path / "worklog.md").read_text()
     assert "**History:** none (see the notes)." in worklog
-    assert "without history: history store" in worklog
+    assert "without history: this run was not recorded in the run store (sqlite:///" in worklog
     assert done.stderr.count("\n") == 1
-    assert done.stderr.startswith("warning: history store")
+    assert done.stderr.startswith("warning: this run was not recorded in the run store (")
+    assert "it is not a usable database (file is not a database); move the file" in done.stderr
     assert store.read_bytes() == b"garbage" * 64
     assert "new_failures" not in json.loads((tmp_path / "verdict.json").read_text())
 
