@@ -50,7 +50,8 @@ _SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
 
 def _redact(text: str) -> str:
     """``ci_tools.redact.redact``, loaded on the first text to redact (a failure, a skip
-    reason): a run of passing tests never compiles its patterns."""
+    reason, why a test was not run): a run of passing tests never compiles its patterns nor
+    reads the environment's secret values (the test users' password among them)."""
     from ci_tools.redact import redact  # noqa: PLC0415
 
     return redact(text)
@@ -395,7 +396,7 @@ class Recorder:
             outcome = "skipped" if skipped is not None else "passed"
         meta, trace_ids, measurements, reason = _recorded(properties)
         if reason is not None:
-            outcome, failed = "not_run", None
+            outcome, failed, reason = "not_run", None, _redact(reason)
         if outcome == "skipped" and skipped is not None and isinstance(skipped.longrepr, tuple):
             reason = _redact(str(skipped.longrepr[2]).removeprefix("Skipped: "))
         last = reports[-1]

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ci_tools._exceptions import ConfigError
 from ci_tools.diagnose import Diagnosis
+from ci_tools.escape import command_data as _escape_data
+from ci_tools.escape import command_property as _escape_property
 from ci_tools.phases import GateResult
 
 MAX_ANNOTATIONS = 10
@@ -40,22 +43,24 @@ class Actions:
             # GITHUB_SHA, which is the default branch's head there.
             sha=environ.get("CI_TOOLS_COMMIT") or environ.get("GITHUB_SHA"),
             active=environ.get("GITHUB_ACTIONS") == "true",
-            attempt=int(environ.get("GITHUB_RUN_ATTEMPT", "1") or 1)
-            if (environ.get("GITHUB_RUN_ATTEMPT") or "1").isdigit()
-            else 1,
+            attempt=_attempt(environ.get("GITHUB_RUN_ATTEMPT") or "1"),
         )
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def _attempt(text: str) -> int:
+    """``GITHUB_RUN_ATTEMPT``: a positive whole number in ASCII digits (``int`` takes "²"
+    or "٣" too, or fails with a traceback); refused in one line otherwise."""
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise ConfigError(
+            f"GITHUB_RUN_ATTEMPT: {text!r} is not a positive whole number in ASCII digits "
+            "(GitHub sets 1, 2, ...); unset it or set e.g. GITHUB_RUN_ATTEMPT=1"
+        )
+    return int(text)
 
 
 def build_workflow_command(command: str, message: str, **properties: str | int) -> str:
-    """``::command key=value,...::message`` with GitHub's escaping."""
+    """``::command key=value,...::message`` with GitHub's escaping (``ci_tools.escape``): one
+    line, whatever the message and the properties hold."""
     props = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
     return (
         f"::{command} {props}::{_escape_data(message)}"
@@ -112,3 +117,13 @@ def publish(actions: Actions, summary: str, values: Mapping[str, str]) -> None:
     if actions.output is not None:
         with actions.output.open("a", encoding="utf-8") as file:
             file.write(format_outputs(values))
+
+
+def mask_commands(environ: Mapping[str, str], values: Iterable[str]) -> list[str]:
+    """In GitHub Actions, one ``::add-mask::`` per secret value (per line of a multi-line
+    one, as GitHub asks), for stdout before anything else: the job's log then hides each
+    wherever it appears. None outside Actions, where the line would show the value."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return []
+    lines = {line.strip() for value in values for line in value.splitlines()}
+    return [f"::add-mask::{_escape_data(line)}" for line in sorted(lines) if line]

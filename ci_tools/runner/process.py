@@ -1,7 +1,10 @@
 """A phase's pytest as a process: launched held for its go, waited for, stopped, cancelled.
 
 Each phase's pytest runs in its own session (process group), so that stopping it stops the
-tests it forked too. Standard library only; the loop decides when, this module only does.
+tests it forked too. Its output (stdout and stderr, in the order written) goes to a file of the
+run directory (``phaseN.log``) through ``ci_tools.redact``, line by line: the file holds no
+secret of its tracebacks, and the job log holds only what the caller prints of the phase (its
+progress, its gate, its first failure). The loop decides when, this module only does.
 """
 
 from __future__ import annotations
@@ -11,11 +14,18 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
+
+from ci_tools import redact
 
 INTERRUPT_GRACE_S = 5.0  # after SIGINT, pytest gets this long to write what it has
 CANCEL_GRACE_S = 2.0  # shorter when the whole run is cancelled: it must end within 5 s
+DRAIN_S = 2.0  # after a process ended, how long its last output may take to be written
+# By pid: the thread copying a process's output, and the file it copies it to.
+_COPIES: dict[int, tuple[threading.Thread, IO[bytes]]] = {}
 
 
 def environ() -> dict[str, str]:
@@ -36,10 +46,12 @@ def run(command: list[str], root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def launch(
-    command_of: Callable[[int], list[str]], root: Path
+    command_of: Callable[[int], list[str]], root: Path, output: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Starts ``command_of(fd)`` in a session of its own, ``fd`` the read end of a new pipe
-    that it alone holds; returns the process and the pipe's write end, the go's way in."""
+    that it alone holds, its output redacted into the file ``output`` (made anew); returns
+    the process and the pipe's write end, the go's way in."""
+    sink = output.open("wb")  # the copying thread's; closed once the output is all written
     held, go_fd = os.pipe()
     try:
         process = subprocess.Popen(
@@ -48,13 +60,30 @@ def launch(
             start_new_session=True,
             env=environ(),
             pass_fds=(held,),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream: a traceback stays beside its test's lines
         )
     except BaseException:
         os.close(go_fd)
+        sink.close()
         raise
     finally:
         os.close(held)
+    assert process.stdout is not None  # stdout=PIPE gives one (for mypy)
+    copy = redact.redacting(process.stdout, sink, f"pytest {process.pid} output")
+    _COPIES[process.pid] = (copy, sink)
     return process, go_fd
+
+
+def _drain(process: subprocess.Popen[bytes]) -> None:
+    """Waits (a little) for an ended process's last output to be written, then closes its
+    file (a copy still going, held open by a forked test that outlived the kill, has its
+    writes refused from then on and reads its pipe to the end)."""
+    found = _COPIES.pop(process.pid, None)
+    if found is not None:
+        copy, sink = found
+        copy.join(DRAIN_S)
+        sink.close()
 
 
 def wait(process: subprocess.Popen[bytes], timeout_s: float) -> int:
@@ -62,11 +91,11 @@ def wait(process: subprocess.Popen[bytes], timeout_s: float) -> int:
     which every phase's end would wait out): a pidfd becomes readable when the process ends.
     Raises ``subprocess.TimeoutExpired`` as ``wait`` does."""
     if not hasattr(os, "pidfd_open"):
-        return process.wait(timeout_s)
+        return _drained(process, process.wait(timeout_s))
     try:
         fd = os.pidfd_open(process.pid)
     except OSError:  # already reaped, or a kernel without pidfds
-        return process.wait(timeout_s)
+        return _drained(process, process.wait(timeout_s))
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -74,11 +103,22 @@ def wait(process: subprocess.Popen[bytes], timeout_s: float) -> int:
                 raise subprocess.TimeoutExpired(process.args, timeout_s)
     finally:
         os.close(fd)
-    return process.wait()
+    return _drained(process, process.wait())
+
+
+def _drained(process: subprocess.Popen[bytes], returncode: int) -> int:
+    """``returncode``, once the process's last output was written."""
+    _drain(process)
+    return returncode
 
 
 def stop(process: subprocess.Popen[bytes], grace_s: float = INTERRUPT_GRACE_S) -> None:
     """SIGINT lets pytest stop cleanly; whatever still runs after the grace is killed."""
+    _end(process, grace_s)
+    _drain(process)
+
+
+def _end(process: subprocess.Popen[bytes], grace_s: float) -> None:
     for sig in (signal.SIGINT, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
@@ -103,3 +143,4 @@ def cancel(process: subprocess.Popen[bytes], go_fd: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    _drain(process)

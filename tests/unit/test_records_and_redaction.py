@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
+import os
+import secrets
+from collections.abc import Iterator
+from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ci_tools import redact as redaction
 from ci_tools.records import FRAMES, Failure, Measurement, parse_lines, timestamp
-from ci_tools.redact import redact, redact_data
+from ci_tools.redact import redact, redact_data, redact_stream, secrets_of
 from tests.fakes.records import make_record
 
 RECORD = make_record(
@@ -153,3 +160,145 @@ def test_record_times_read_as_datetime_writes_them(epoch: float) -> None:
     """The records' fast UTC timestamp is exactly datetime's ISO form, milliseconds cut."""
     moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
     assert timestamp(epoch) == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def password(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A random test users' password in the environment, registered; read again after."""
+    value = f"pw-{secrets.token_urlsafe(12)}"
+    monkeypatch.setenv("CI_TOOLS_E2E_PASSWORD", value)
+    redaction.register_environment()
+    yield value
+    monkeypatch.undo()
+    redaction.register_environment()
+
+
+def test_the_environment_s_secrets_are_known_by_name_and_by_url() -> None:
+    """The test users' password, any variable named like a secret, and a DSN's password (as
+    written and decoded) are secrets; PWD, a URL without a password, other names are not."""
+    environ = {
+        "CI_TOOLS_E2E_PASSWORD": "users-pass-1",
+        "JWT_SECRET": "jwt-secret-2",
+        "GITHUB_TOKEN": "ghs_token_3",
+        "PGPASSWORD": "pg-pass-4",
+        "X_API_KEY": "api-key-5",
+        "CI_TOOLS_HISTORY_URL": "postgresql://ci:db%40pass-6@db.internal/ci",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "PWD": "/home/runner/work",
+        "HOME": "/home/runner",
+    }
+    assert secrets_of(environ) == {
+        "users-pass-1",
+        "jwt-secret-2",
+        "ghs_token_3",
+        "pg-pass-4",
+        "api-key-5",
+        "db%40pass-6",
+        "db@pass-6",
+    }
+
+
+def test_a_short_value_is_not_a_secret() -> None:
+    """Values shorter than MIN_SECRET_LENGTH ("ok", "true", "1") are not registered: they
+    would be masked in every text they occur in."""
+    environ = {"CI_TOOLS_E2E_PASSWORD": "ok", "FEATURE_TOKEN": "true", "A_SECRET": "1"}
+    assert secrets_of(environ) == frozenset()
+    redaction.register("ok")
+    assert "ok" not in redaction.secret_values()
+    assert redact("ok, true or 1") == "ok, true or 1"
+
+
+def test_a_registered_value_is_masked_in_every_form(password: str) -> None:
+    """The password is masked bare, in a header, URL-encoded, JSON-escaped and in a repr,
+    wherever it stands; the text around it stays."""
+    weird = password + '%"/\\'
+    redaction.register(weird)
+    for text in [
+        f"login refused for {password}",
+        f"X-Custom: {password}",
+        f"assert '{password}' == 'wrong'",
+        f"GET /login?pw={quote(weird, safe='')}",
+        json.dumps({"note": weird}),
+        repr(weird),
+    ]:
+        masked = redact(text)
+        assert password not in masked, text
+        assert "[REDACTED]" in masked
+    assert redact(f"refused for {password}.") == "refused for [REDACTED]."
+
+
+def test_a_value_cut_short_by_pytest_is_masked(password: str) -> None:
+    """A start of the password before an ellipsis (a summary line cut at the terminal's
+    width) and an end of it after one (a long repr cut in its middle) are masked."""
+    start, end = password[:10], password[-9:]
+    assert redact(f"FAILED t.py::test - refused for {start}...") == (
+        "FAILED t.py::test - refused for [REDACTED]..."
+    )
+    assert redact(f"assert 'xy...{end}' == 'z'") == "assert 'xy...[REDACTED]' == 'z'"
+    assert redact("Collecting ... done") == "Collecting ... done"
+
+
+def test_a_jwt_cut_short_is_masked() -> None:
+    """A JSON Web Token cut in its middle by pytest's repr keeps none of its signature."""
+    text = "AssertionError: assert 'eyJhbGciOiJI...6yJV_adQssw5c' == 'x'"
+    assert redact(text) == "AssertionError: assert '[REDACTED]' == 'x'"
+
+
+def test_a_comparison_with_a_secret_s_name_keeps_its_operands() -> None:
+    """The line of an assert comparing a variable named password is not taken for an
+    assignment of its value."""
+    assert redact('assert password == "wrong"') == 'assert password == "wrong"'
+    assert redact("password=hunter2hunter2") == "password=[REDACTED]"
+
+
+def test_the_longest_value_is_masked_first() -> None:
+    """A secret that contains another is masked whole, not as the shorter plus a rest."""
+    short = f"short-{secrets.token_hex(4)}"
+    redaction.register(short, f"{short}-longer")
+    assert redact(f"<{short}-longer>") == "<[REDACTED]>"
+
+
+def _stream(data: bytes) -> bytes:
+    """``data`` through ``redact_stream``, from a pipe to a buffer."""
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as writer:
+        writer.write(data)
+    sink = io.BytesIO()
+    with os.fdopen(read, "rb") as source:
+        redact_stream(source, sink)
+    return sink.getvalue()
+
+
+def test_a_stream_is_redacted_line_by_line(password: str) -> None:
+    """A process's output keeps every byte but the secrets: lines, a last line without a
+    newline, bytes that are not UTF-8, a secret split by colour codes."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    coloured = f"\x1b[31m{password[:5]}\x1b[0m{password[5:]}"
+    data = (
+        f"..F [ 50%]\nE   AssertionError: {password}\nE   token {jwt}\n{coloured}\n".encode()
+        + b"\xff\xfe raw\nlast"
+    )
+    out = _stream(data)
+    assert password.encode() not in out
+    assert b"c2lnbmF0dXJl" not in out
+    assert out.startswith(b"..F [ 50%]\nE   AssertionError: [REDACTED]\n")
+    assert b"\n[REDACTED]\n" in out
+    assert out.endswith(b"\xff\xfe raw\nlast")
+
+
+def test_progress_is_written_before_its_line_ends() -> None:
+    """pytest's progress letters reach the sink as they come, before the line's end: the
+    run's progress stays live."""
+    read, write = os.pipe()
+    sink = io.BytesIO()
+    with os.fdopen(read, "rb") as source, os.fdopen(write, "wb", buffering=0) as writer:
+        copying = redaction.redacting(os.fdopen(os.dup(source.fileno()), "rb"), sink)
+        writer.write(b"..F.")
+        for _ in range(200):
+            if sink.getvalue() == b"..F.":
+                break
+            copying.join(0.01)
+        assert sink.getvalue() == b"..F."
+        writer.write(b"s  [100%]\n")
+    copying.join(5)
+    assert sink.getvalue() == b"..F.s  [100%]\n"
