@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ci_tools import config as cfg
+from ci_tools import escape
 from ci_tools._exceptions import ConfigError
 from ci_tools.context.gather import ContextRequest, gather
 from ci_tools.context.local import LocalSource
 from ci_tools.context.model import Context
 from ci_tools.context.sources import LogSource, RevisionSource
 from ci_tools.records import TestRecord
-from ci_tools.wording import age
+from ci_tools.wording import created_before_first_failure
 
 LOCAL_SERVICES = {"backend": "backend", "auth": "auth"}
 RUN_ENDPOINT = "CI_TOOLS_RUN_ENDPOINT"
@@ -98,7 +99,8 @@ def gather_context(
 
 
 def summary(context: Context) -> list[str]:
-    """A few lines for the terminal."""
+    """A few lines for the terminal, inert for the Actions runner (log signatures are what
+    a service logged)."""
     lines = [
         f"context: {context.failures} failure(s), source {context.source}, "
         f"requests {dict(context.requests) or 'none'}"
@@ -109,7 +111,7 @@ def summary(context: Context) -> list[str]:
             continue
         revision = service.revision.name if service.revision else "?"
         created = (
-            f", created {age(service.revision_age_s)} before the first failure"
+            f", {created_before_first_failure(service.revision_age_s)}"
             if service.revision_age_s is not None
             else ""
         )
@@ -122,4 +124,4 @@ def summary(context: Context) -> list[str]:
             lines.append(f"    {sig.count}x {sig.signature}")
         if service.logs_unavailable:
             lines.append(f"    {service.logs_unavailable}")
-    return lines
+    return [escape.terminal(line) for line in lines]

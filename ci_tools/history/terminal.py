@@ -1,11 +1,13 @@
 """``ci-tools history``: the last runs of an environment and its least successful tests, as
-text for a terminal or one JSON document for scripts."""
+text for a terminal (inert for the Actions runner: ``ci_tools.escape.terminal``) or one JSON
+document for scripts."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
+from ci_tools import escape
 from ci_tools.history.analysis import phase_trend, sparkline, success_rates
 from ci_tools.history.store import open_store
 
@@ -43,7 +45,7 @@ def show(url: str, env: str, limit: int, window: int, *, as_json: bool = False) 
             indent=2,
         )
     if not runs:
-        return f"no runs of {env} in {store.where}"
+        return escape.terminal(f"no runs of {env} in {store.where}")
     lines = [f"last {min(limit, len(runs))} run(s) of {env} in {store.where}:"]
     for run in runs[:limit]:
         stopped = f", stopped at phase {run.first_failed_phase}" if run.first_failed_phase else ""
@@ -68,4 +70,5 @@ def show(url: str, env: str, limit: int, window: int, *, as_json: bool = False) 
         lines += [f"  {v.value or 0:.0%} ({v.passed}/{v.total})  {k}" for k, v in lowest]
     else:
         lines.append(f"every test passed in each of the last {min(window, len(runs))} run(s)")
-    return "\n".join(lines)
+    # Node ids, run ids and commits came from tests and the store: inert for the runner.
+    return "\n".join(escape.terminal(line) for line in lines)

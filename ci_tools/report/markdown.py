@@ -8,21 +8,22 @@ to the full worklog in the run's artifact.
 from __future__ import annotations
 
 import dataclasses
-import html
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from ci_tools import escape
 from ci_tools.context.model import Context, ServiceContext
 from ci_tools.diagnose import Diagnosis, Verdict
+from ci_tools.diagnose.evidence import answers
 from ci_tools.history.analysis import Rate, TrendPoint
-from ci_tools.phases import CriterionResult, GateStatus, format_value
+from ci_tools.phases import CriterionResult, CriterionStatus, GateStatus
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Entry, Quarantine
 from ci_tools.rules import FailureClass
-from ci_tools.wording import age, phase_range, utc
+from ci_tools.wording import age, percent, phase_range, seconds, streak, utc
 
 if TYPE_CHECKING:
     from ci_tools.report.changes import Commit
@@ -71,26 +72,15 @@ LADDER = (
 )
 
 
-def _cell(value: Any) -> str:
-    """Text for a table cell or a list item: no raw HTML, no pipes, one line. Code spans
-    are kept as they are (Markdown shows them literally, entities included)."""
-    parts = str(value).replace("\n", " ").split("`")
-    for index in range(0, len(parts), 2):  # the even parts are outside code spans
-        parts[index] = html.escape(parts[index], quote=False)
-    return "`".join(parts).replace("|", "\\|").strip()
-
-
 def _link(url: Any, label: str) -> str:
-    """A Markdown link; a local file (which GitHub would drop) is shown as its path."""
+    """A Markdown link to a web page; anything else (a local file, which GitHub would drop;
+    a ``javascript:`` URL) is shown as its text."""
     text = str(url)
     if text.startswith("file://"):
-        return f"`{text.removeprefix('file://')}`"
-    return f"[{label}]({text})"
-
-
-def _code(value: Any) -> str:
-    text = str(value).replace("`", "'")
-    return f"`{text}`" if text else "-"
+        return escape.code(text.removeprefix("file://"))
+    if not text.startswith(("https://", "http://")):
+        return escape.code(text)
+    return f"[{escape.inline(label)}]({escape.url(text)})"
 
 
 def _trace_label(url: str) -> str:
@@ -98,20 +88,29 @@ def _trace_label(url: str) -> str:
     return match.group(1) if match else "trace"
 
 
+def _oneline(value: Any) -> str:
+    return str(value).splitlines()[0] if str(value) else ""
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("ci_tools.report", "."),
-        autoescape=False,  # noqa: S701 - Markdown, not HTML: values go through cell/html
+        autoescape=False,  # noqa: S701 - Markdown, not HTML: values go through ci_tools.escape
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(
-        cell=_cell,
-        code=_code,
-        html=lambda v: html.escape(str(v)),
-        oneline=lambda v: str(v).splitlines()[0] if str(v) else "",
+        cell=escape.cell,
+        inline=escape.inline,
+        code=escape.code,
+        html=escape.html,
+        fenced=escape.fenced,
+        oneline=_oneline,
+        log_line=lambda line: (
+            f"{line.timestamp} {line.severity} {line.service}: " + _oneline(line.message)
+        ),
         trace_label=lambda url: _trace_label(str(url)),
         link=_link,
         utc=utc,
@@ -122,8 +121,35 @@ def _environment() -> jinja2.Environment:
 _ENV = _environment()
 
 
-def _value(criterion: CriterionResult) -> str:
-    return format_value(criterion.measured, criterion.unit, criterion.bound)
+# The criteria table's last column: "-" for nothing measured; "❔" for a lower bound short of
+# its target (what happened is in the measured column: "no answer within 10.1 s").
+CRITERION_MARKS: dict[CriterionStatus, str] = {"met": "✅", "missed": "❌", "unknown": "❔"}
+
+
+def criterion_mark(criterion: CriterionResult) -> str:
+    """Whether the criterion held, as the criteria table marks it."""
+    return CRITERION_MARKS[criterion.status] if criterion.samples else "-"
+
+
+def service_state(service: ServiceContext, diagnosis: Diagnosis) -> str:
+    """What the run found of a service, for the deployment context's state column: context
+    that could not be read, a revision that never became ready, each cause of the platform
+    whose failures it answered with an error (a 5xx or an error logged; when no service did,
+    the one the test was left waiting on: the last to log), logs that could not be read;
+    "ok" only when none of these."""
+    found = [service.unavailable or ""]
+    if service.service is not None and service.service.not_ready_finding:
+        found.append(service.service.not_ready_finding)
+    causes = []
+    for group in diagnosis.groups:
+        if group.failure_class == "test" or not group.logs:  # the suite's own, or no logs
+            continue
+        failed = {a.service for a in answers(group.logs) if a.failed} or {group.logs[-1].service}
+        if service.role in failed:
+            causes.append(group.cause)
+    found += [f"failing: {cause}" for cause in dict.fromkeys(causes)]
+    found.append(service.logs_unavailable or "")
+    return "; ".join(line for line in found if line) or "ok"
 
 
 # Mermaid's xychart-beta has no legend: each phase gets a fixed colour, named in the caption.
@@ -139,15 +165,42 @@ TREND_COLOURS = (
 
 def trend_chart(points: Sequence[TrendPoint]) -> str:
     """Pass rate per phase over the runs as a Mermaid ``xychart-beta`` (GitHub renders it on
-    the summary page); "" for fewer than two runs. A phase that did not run is drawn at 0%."""
+    the summary page); "" for fewer than two runs. A phase that did not run has no pass rate,
+    and a Mermaid line cannot leave a gap: only the phases that ran in every run are drawn; a
+    phase that missed some runs is listed under the chart, "not run" where it did not run;
+    one that ran in none is named as not run. None is ever drawn at 0%."""
     if len(points) < 2:
         return ""
-    phases = sorted({n for p in points for n in p.rates})[: len(TREND_COLOURS)]
+    phases = sorted({n for p in points for n in p.rates})
+    # One colour a phase: a phase past the palette is listed like one with gaps.
+    drawn = [n for n in phases if all(p.rates.get(n) is not None for p in points)]
+    drawn = drawn[: len(TREND_COLOURS)]
+    never = [n for n in phases if all(p.rates.get(n) is None for p in points)]
+    gaps = [n for n in phases if n not in drawn and n not in never]
+    parts = [_chart(points, drawn)] if drawn else []
+    if gaps:
+        parts.append(
+            "\n".join(
+                f"- phase {n}, oldest run first: "
+                + ", ".join(
+                    "not run" if (rate := p.rates.get(n)) is None else percent(rate) for p in points
+                )
+                for n in gaps
+            )
+        )
+    if never:
+        parts.append(f"{phase_range(never).capitalize()}: not run in these runs.")
+    return "\n\n".join(parts)
+
+
+def _chart(points: Sequence[TrendPoint], phases: Sequence[int]) -> str:
+    """The ``xychart-beta`` block of the phases that ran in every run, with its caption."""
     palette = ", ".join(colour for colour, _ in TREND_COLOURS[: len(phases)])
     names = [p.started[5:16].replace("T", " ") for p in points]  # "12-01 20:51"
     if len(set(names)) < len(names):  # runs within a minute: their seconds tell them apart
         names = [p.started[11:19] for p in points]
-    labels = ", ".join(f'"{name}"' for name in names)
+    # The times come from the run store: nothing but a time's characters reaches the chart.
+    labels = ", ".join(f'"{re.sub(r"[^0-9:. -]", "", name)}"' for name in names)
     lines = [
         "```mermaid",
         "%%{init: {'themeVariables': {'xyChart': {'plotColorPalette': '" + palette + "'}}}}%%",
@@ -157,13 +210,13 @@ def trend_chart(points: Sequence[TrendPoint]) -> str:
         '    y-axis "pass rate (%)" 0 --> 100',
     ]
     for phase in phases:
-        values = ", ".join(f"{(p.rates.get(phase) or 0.0) * 100:.0f}" for p in points)
+        values = ", ".join(f"{(p.rates[phase] or 0.0) * 100:.0f}" for p in points)
         lines.append(f"    line [{values}]")
     lines.append("```")
     caption = ", ".join(
         f"phase {n} {name}" for n, (_, name) in zip(phases, TREND_COLOURS, strict=False)
     )
-    return "\n".join(lines) + f"\n\n{caption}; a phase that did not run is drawn at 0%."
+    return "\n".join(lines) + f"\n\n{caption}."
 
 
 def _change(commit: Commit) -> str:
@@ -173,7 +226,9 @@ def _change(commit: Commit) -> str:
         f", {len(commit.files) - 4} more" if len(commit.files) > 4 else ""
     )
     mark = "🏗️ " if commit.infrastructure else ""
-    return f"{mark}`{commit.sha}` {_cell(commit.subject)}" + (f" ({_cell(files)})" if files else "")
+    return f"{mark}{escape.code(commit.sha)} {escape.inline(commit.subject)}" + (
+        f" ({escape.inline(files)})" if files else ""
+    )
 
 
 def _quarantined(diagnosis: Diagnosis, quarantine: Quarantine) -> list[tuple[str, Entry]]:
@@ -237,7 +292,11 @@ def render(
         revisions=revisions,
         icon=ICONS[diagnosis.verdict],
         gate_mark=GATE_MARKS,
-        value=_value,
+        criterion_mark=criterion_mark,
+        state=lambda service: service_state(service, diagnosis),
+        percent=percent,
+        seconds=seconds,
+        streak=streak,
         age=_age,
         groups=groups,
         hidden_groups=len(diagnosis.groups) - len(groups),
@@ -288,8 +347,36 @@ def fit(
             return text, index
     pointer = (
         f"\n\n… truncated to fit GitHub's {limit // 1024} KiB summary limit; the full "
-        f"worklog is `{meta.artifact}` in the run's artifact.\n"
+        f"worklog is {escape.code(meta.artifact)} in the run's artifact.\n"
     )
     budget = limit - len(pointer.encode())
-    clipped = text.encode()[:budget].decode(errors="ignore")
-    return clipped[: clipped.rfind("\n")] + pointer, len(LADDER)
+    while True:  # the blocks the cut leaves open are closed within the limit too
+        clipped = text.encode()[:budget].decode(errors="ignore")
+        clipped = close_blocks(clipped[: clipped.rfind("\n")])
+        over = len(clipped.encode()) + len(pointer.encode()) - limit
+        if over <= 0:
+            return clipped + pointer, len(LADDER)
+        budget -= over
+
+
+_FENCE = re.compile(r"(`{3,})[\w-]*")
+
+
+def close_blocks(text: str) -> str:
+    """``text`` cut anywhere, with the fenced code block and the ``<details>`` blocks it
+    leaves open closed again, so that what follows it is not swallowed. Only the template
+    starts a line with a fence or a ``<details>`` (outside a fence, untrusted text is
+    escaped)."""
+    fence = ""
+    open_details = 0
+    for line in text.split("\n"):
+        if fence:
+            fence = "" if line == fence else fence
+        elif (found := _FENCE.fullmatch(line)) is not None:
+            fence = found.group(1)
+        elif line.startswith("<details"):
+            open_details += 1
+        elif line.startswith("</details>"):
+            open_details -= 1
+    closing = ([f"\n{fence}"] if fence else []) + ["\n\n</details>"] * max(0, open_details)
+    return text + "".join(closing)

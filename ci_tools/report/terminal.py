@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ci_tools import escape
 from ci_tools.diagnose import Diagnosis, Verdict
 from ci_tools.phases import GateStatus
 
@@ -24,32 +26,40 @@ VERDICT_STYLES: dict[Verdict, str] = {
 
 
 def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = None) -> None:
-    """Phases, the top causes and where the worklog is."""
+    """Phases, the top causes and where the worklog is. Text that came from a test, a
+    service or a log is made inert (``ci_tools.escape.terminal``) and never read as markup."""
     console = console or Console(highlight=False)
     table = Table(title="Phases", show_edge=False)
     for column in ("phase", "passed", "failed", "skipped", "not run", "gate"):
         table.add_column(column)
     for gate in diagnosis.gates:
         table.add_row(
-            f"{gate.phase} {gate.title}",
+            _text(f"{gate.phase} {gate.title}"),
             str(gate.passed),
             str(gate.failed + gate.errors),
             str(gate.skipped),
             str(gate.not_run),
-            f"[{STYLES[gate.status]}]{gate.status}[/]",
+            Text(gate.status, style=STYLES[gate.status]),
         )
     console.print(table)
     level = diagnosis.escalation.level
-    console.print(
-        f"verdict: [{VERDICT_STYLES[diagnosis.verdict]}]{diagnosis.verdict}[/]"
-        + (f", escalation [bold red]{level}[/]" if level != "none" else "")
-    )
+    verdict = Text.assemble("verdict: ", (diagnosis.verdict, VERDICT_STYLES[diagnosis.verdict]))
+    if level != "none":
+        verdict.append(", escalation ").append(level, style="bold red")
+    console.print(verdict)
     for cause in diagnosis.headlines or diagnosis.causes[:1]:
-        console.print(f"  cause: [bold]{cause.title}[/] ({cause.failure_class})")
+        console.print(
+            Text.assemble("  cause: ", _text(cause.title, "bold"), f" ({cause.failure_class})")
+        )
         for line in cause.evidence[:3]:
-            console.print(f"    - {line}", markup=False)
+            console.print(_text(f"    - {line}"))
     for fired in diagnosis.escalation.fired:
-        console.print(f"  escalation {fired.level}: {fired}", markup=False)
+        console.print(_text(f"  escalation {fired.level}: {fired}"))
     for note in diagnosis.notes:
-        console.print(f"  note: {note}", markup=False)
-    console.print(f"worklog: {worklog}")
+        console.print(_text(f"  note: {note}"))
+    console.print(_text(f"worklog: {worklog}"))
+
+
+def _text(text: str, style: str = "") -> Text:
+    """Untrusted text for rich: inert for the runner, and no markup or emoji code read."""
+    return Text(escape.terminal(text), style=style)
