@@ -8,8 +8,9 @@ others) are kept as aliases for a release.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from ci_tools import __version__
 from ci_tools.rundir import paths
@@ -17,12 +18,21 @@ from ci_tools.rundir import paths
 __all__ = ["parser"]
 
 if TYPE_CHECKING:  # what add_subparsers returns: typeshed names it, argparse does not
-    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+    Commands = argparse._SubParsersAction["_Parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (the house style of every error) naming the
+    command's help instead of printing its usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """``error: <what is wrong> (see `ci-tools run --help`)`` on stderr, exit 2."""
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -33,9 +43,41 @@ def parser() -> argparse.ArgumentParser:
         help="the project root, where pyproject.toml is (default: .)",
     )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_run, _shard, _gate, _context, _report, _history, _index):
+    for add in (_run, _shard, _gate, _context, _report, _history, _index, _prune):
         add(commands)
     return top
+
+
+def _seconds(text: str) -> float:
+    """A duration given on the command line: positive and finite (``-5``, ``0`` or ``nan``
+    would turn the timeout off)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a positive number of seconds; give e.g. 30"
+        )
+    return seconds
+
+
+def _count(text: str) -> int:
+    """A count given on the command line: a positive whole number."""
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number; give e.g. 10")
+    return int(text)
+
+
+def _days(text: str) -> float:
+    """A number of days given on the command line: positive and finite."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of days; give e.g. 30")
+    return days
 
 
 def _env(command: argparse.ArgumentParser) -> None:
@@ -84,7 +126,7 @@ def _run(commands: Commands) -> None:
     _run_dir(run, "--results-dir", "<reports_dir>/<run-id>")
     run.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="S",
         help="per-test timeout in seconds (default: from config)",
@@ -101,6 +143,13 @@ def _run(commands: Commands) -> None:
         metavar="I/K",
         help="run only shard I of K of the phase (see `ci-tools shard`); `ci-tools gate` then "
         "judges the phase over all its shards",
+    )
+    run.add_argument(
+        "--link-latest",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"point <reports_dir>/{paths.LATEST} at this run (default: only for a run of every "
+        "phase; the main job, nox -s e2e, passes it, the phase sessions --no-link-latest)",
     )
 
 
@@ -173,7 +222,7 @@ def _history(commands: Commands) -> None:
         "directories.",
     )
     _env(past)
-    past.add_argument("--limit", type=int, default=10, metavar="N", help="runs to show (10)")
+    past.add_argument("--limit", type=_count, default=10, metavar="N", help="runs to show (10)")
     past.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     past.add_argument(
         "action", nargs="?", choices=["show", "import"], default="show", help="show or import"
@@ -190,3 +239,22 @@ def _index(commands: Commands) -> None:
         help="add each file's historical success from the run store",
     )
     index.add_argument("--env", default=None, help="with --history: environment (default_env)")
+
+
+def _prune(commands: Commands) -> None:
+    prune = commands.add_parser(
+        "prune",
+        help="remove old run directories and old local platform logs",
+        description="Removes the run directories under the reports folder past either bound "
+        "(not among the newest N, or older than D days; never the one "
+        f"{paths.LATEST} points at, never a folder that holds no run) and the local "
+        "platform's log entries older than the runs kept. Defaults: "
+        "[tool.ci_tools.retention] keep_runs (50) and keep_days (30).",
+    )
+    prune.add_argument("--keep-runs", type=_count, default=None, metavar="N", help="runs kept")
+    prune.add_argument(
+        "--keep-days", type=_days, default=None, metavar="D", help="days a run is kept"
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed; remove nothing"
+    )

@@ -8,10 +8,12 @@ are the product brief's numbers.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -32,7 +34,36 @@ from ci_tools.rules import table as rule_table
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # nan or inf in a timeout or budget would turn it off (nothing is greater than nan)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# What each URL of an environment may be, and an example that is (the fix in its error).
+URL_SCHEMES = {"backend": "http(s)", "websocket": "ws(s)", "auth": "http(s)", "frontend": "http(s)"}
+URL_EXAMPLES = {
+    "backend": "https://api.example.com",
+    "websocket": "wss://api.example.com/ws",
+    "auth": "https://auth.example.com",
+    "frontend": "https://app.example.com",
+}
+
+
+def url_problem(name: str, url: str) -> str | None:
+    """Why ``url`` cannot be an environment's ``name`` URL (backend, websocket, auth,
+    frontend), ending with an example that can; None when it can. A URL without a scheme or a
+    host (``localhost:8080``) would otherwise be read as a deploy that does not answer."""
+    kind = URL_SCHEMES[name]
+    schemes = ("http", "https") if kind == "http(s)" else ("ws", "wss")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError: a port that is no number, or past 65535
+        good = parts.scheme in schemes and bool(parts.hostname) and port != 0
+    except ValueError:
+        good = False
+    if good and not any(char.isspace() for char in url):
+        return None
+    article = "an" if kind == "http(s)" else "a"
+    return f"{url!r} is not {article} {kind} URL with a host; write e.g. {URL_EXAMPLES[name]}"
 
 
 class GcpConfig(_Model):
@@ -59,6 +90,15 @@ class EnvironmentConfig(_Model):
     # At most this many test processes of a phase at once against this environment (its
     # connection pools and rate limits); None: each phase's max_workers.
     max_workers: int | None = Field(default=None, ge=0)
+
+    @field_validator("backend_url", "websocket_url", "auth_url", "frontend_url")
+    @classmethod
+    def _a_url_with_a_host(cls, url: str | None, info: ValidationInfo) -> str | None:
+        name = str(info.field_name).removesuffix("_url")
+        problem = None if url is None else url_problem(name, url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
 
 
 class CriterionConfig(_Model):
@@ -91,6 +131,20 @@ class PhaseConfig(_Model):
     workers: int = Field(default=2, ge=0)
     max_workers: int = Field(default=8, ge=0)
     timeout_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("paths")
+    @classmethod
+    def _some_paths(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked only when given: pytest without paths collects from the project root.
+        example = 'e.g. paths = ["tests/e2e/phase1_infrastructure"]'
+        if not paths:
+            raise ValueError(
+                f"is empty, which collects the whole repository; list the phase's test folders, "
+                f"{example}"
+            )
+        if any(not path.strip() for path in paths):
+            raise ValueError(f"holds an empty path (the whole repository); {example}")
+        return paths
 
 
 class FailFastConfig(_Model):
@@ -207,6 +261,16 @@ class HistoryConfig(_Model):
     slow_database_ms: float = Field(default=10_000, gt=0)  # "database > 10 s consistently"
 
 
+class RetentionConfig(_Model):
+    """What ``ci-tools prune`` keeps (``[tool.ci_tools.retention]``; the main job prunes
+    after each run): a run directory goes once it is past either bound, never the one
+    ``latest`` points at; the local platform's logs keep the entries of the runs kept (see
+    ``ci_tools.rundir.prune``)."""
+
+    keep_runs: int = Field(default=50, ge=1, strict=True)  # the newest 50 runs
+    keep_days: float = Field(default=30, gt=0, strict=True)  # written within 30 days
+
+
 class RuleConfig(_Model):
     """One rule of ``[[tool.ci_tools.rules.rule]]`` (or ``[[rule]]`` in the rules file): a new
     rule gives at least ``pattern`` and ``class``; one named like a built-in changes only the
@@ -293,6 +357,7 @@ class Config(_Model):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     retries: RetryConfig = Field(default_factory=RetryConfig)
     failfast: FailFastConfig = Field(default_factory=FailFastConfig)
     # Each priority given replaces its default; the others keep theirs (see DEFAULT_PRIORITIES).
@@ -399,7 +464,7 @@ def _rules_file(rules_config: RulesConfig, source: str) -> RulesFileConfig:
             '(e.g. file = "ci/rules.toml") or remove the key'
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {path} is not valid TOML ({exc}); fix it") from None
+        raise ConfigError(f"{where}: {toml_error(path, exc)}") from None
     try:
         return RulesFileConfig.model_validate(data)
     except ValidationError as exc:
@@ -456,8 +521,12 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
         key = _location(error["loc"])
         if error["loc"][:1] == ("rules",) and isinstance(table.get("rules"), Mapping):
             key = "rules." + _rule_key(error["loc"][1:], table["rules"])
-        got = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
-        raise ConfigError(f"{source}: [tool.ci_tools] {key}: {error['msg']}{got}") from None
+        # Our validators' messages are whole sentences: without pydantic's "Value error, ".
+        message = error["msg"].removeprefix("Value error, ")
+        given = error["input"]
+        shown = isinstance(given, dict) or repr(given) in message
+        got = "" if shown else f" (got {given!r})"
+        raise ConfigError(f"{source}: [tool.ci_tools] {key}: {message}{got}") from None
     for index, rule in enumerate(config.escalation.rules):
         if (rule.criterion is None) == (rule.fact is None):
             raise ConfigError(
@@ -486,6 +555,14 @@ def parse(table: Mapping[str, Any], source: str = "pyproject.toml") -> Config:
     return config
 
 
+def toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> str:
+    """A TOML syntax error as one line naming the file, the line and the fix (the
+    noxfile, which cannot import ci_tools, words it the same way)."""
+    found = re.fullmatch(r"(.*) \(at (line \d+, column \d+|end of document)\)", str(exc))
+    what, where = (found[1], f" at {found[2]}") if found else (str(exc), "")
+    return f"{path} is not valid TOML{where} ({what}): fix the syntax there"
+
+
 def load(pyproject: Path) -> Config:
     """Reads ``[tool.ci_tools]`` from a pyproject.toml."""
     try:
@@ -493,5 +570,5 @@ def load(pyproject: Path) -> Config:
     except FileNotFoundError:
         raise ConfigError(f"{pyproject} not found: run from the project root") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from None
+        raise ConfigError(toml_error(pyproject, exc)) from None
     return parse(data.get("tool", {}).get("ci_tools", {}), str(pyproject))

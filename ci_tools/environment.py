@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ci_tools._exceptions import ConfigError
-from ci_tools.config import Config, EnvironmentConfig
+from ci_tools.config import Config, EnvironmentConfig, url_problem
 from ci_tools.rundir import paths
 
 __all__ = [
@@ -114,6 +114,11 @@ def resolve_urls(
     for url, variable in URL_OVERRIDES.items():
         if environ.get(variable):
             urls[url] = environ[variable]
+            # An override is read here, not at load: refused before any phase, as config is.
+            if (problem := url_problem(url, urls[url])) is not None:
+                raise ConfigError(
+                    f"{variable}: {problem.replace('e.g. ', f'e.g. {variable}=')}, or unset it"
+                )
     follows = _websocket_of(configured, environ.get(URL_OVERRIDES["backend"], ""))
     if follows and not environ.get(URL_OVERRIDES["websocket"]):
         urls["websocket"] = follows
@@ -145,9 +150,16 @@ def sqlite_url(path: Path) -> str:
 
 def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
     """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
-    SQLite in the reports folder."""
-    return (
-        environ.get(HISTORY_URL)
-        or config.history.url
-        or sqlite_url(paths.history_db(reports(config, root)).resolve())
-    )
+    SQLite in the reports folder. A URL that names no store is a ConfigError here, before
+    any phase or report (``history.address``)."""
+    # SQLAlchemy loads slowly: only commands that open the store ask for its URL.
+    from ci_tools.history.address import parse_url  # noqa: PLC0415
+
+    for url, given_in in (
+        (environ.get(HISTORY_URL), HISTORY_URL),
+        (config.history.url, "[tool.ci_tools.history] url"),
+    ):
+        if url:
+            parse_url(url, given_in)
+            return url
+    return sqlite_url(paths.history_db(reports(config, root)).resolve())

@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +40,42 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 MISSING_MODULE = "netra_agent_tools"  # what the backend is told to import under missing_module
 OAUTH_CLIENT_ID = "netra-web"  # the platform's client at the OAuth provider
 OAUTH_REDIRECT_URI = "http://localhost:3000/auth/callback"  # its registered redirect (the web app)
+# Every variable a service reads as its configuration (see Settings.from_env in auth.py,
+# backend.py and oauth.py, and serve.py). Like a Cloud Run revision's, a service's env holds
+# what its revision declares and nothing of the shell that started the platform: a JWT_SECRET
+# exported there would undo the missing_secret fault, an AGENT_HANG would add a fault.
+SERVICE_CONFIGURATION = frozenset(
+    {
+        "ACCESS_TOKEN_TTL_S",
+        "AGENT_HANG",
+        "AGENT_STEP_MS",
+        "AGENT_TOOLS_MODULE",
+        "AUTH_URL",
+        "CHECK_TIMEOUT_S",
+        "DATABASE_URL",
+        "DB_LATENCY_LIMIT_MS",
+        "DB_SLOW_MS",
+        "IMAGE_DEFECTS",
+        "JWT_SECRET",
+        "K_CONFIGURATION",
+        "K_REVISION",
+        "K_SERVICE",
+        "LOG_LEVEL",
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CODE_TTL_S",
+        "OAUTH_PROVIDER_URL",
+        "OAUTH_REDIRECT_URIS",
+        "OAUTH_STATE_TTL_S",
+        "PORT",
+        "REDIS_LATENCY_LIMIT_MS",
+        "REDIS_URL",
+        "REFRESH_TOKEN_TTL_S",
+        "SHUTDOWN_GRACE_S",
+        "SUBAGENT_ERROR",
+        "SUBAGENT_HANG",
+        "WS_DROP_RATE",
+    }
+)
 
 
 def default_state_dir() -> Path:
@@ -189,6 +226,22 @@ def _service_env(service: str, ports: dict[str, int], options: Options) -> list[
     return entries
 
 
+def process_env(
+    parent: Mapping[str, str],
+    entries: Sequence[EnvVar],
+    secret_values: Mapping[str, str],
+    runtime: Mapping[str, str],
+) -> dict[str, str]:
+    """A service process's environment: the parent's without any service configuration
+    (``SERVICE_CONFIGURATION``), then the revision's entries (secrets resolved), then what
+    the runtime sets (``K_SERVICE``, ``PORT``, the image's defects...)."""
+    env = {name: value for name, value in parent.items() if name not in SERVICE_CONFIGURATION}
+    env.update({var.name: var.value or "" for var in entries if var.secret is None})
+    env.update({var.name: secret_values[var.secret] for var in entries if var.secret})
+    env.update(runtime)
+    return env
+
+
 def _health(url: str) -> tuple[int | None, str | None]:
     """The HTTP status of ``url`` (None without an answer) and the phase its JSON names."""
     try:
@@ -295,18 +348,16 @@ def _start(
         revisions.create_revision(
             options.state_dir, service, names[service], entries, ports[service], defects=defects
         )
-        env = dict(os.environ)
-        # What the image was built with, not configuration: kept out of the revision's env.
-        env["IMAGE_DEFECTS"] = " ".join(defects)
-        env.update({var.name: var.value or "" for var in entries if var.secret is None})
-        env.update({var.name: secret_values[var.secret] for var in entries if var.secret})
-        env.update(
-            K_SERVICE=service,
-            K_REVISION=names[service],
-            K_CONFIGURATION=service,
-            PORT=str(ports[service]),
-            PYTHONUNBUFFERED="1",
-        )
+        runtime = {
+            # What the image was built with, not configuration: kept out of the revision's env.
+            "IMAGE_DEFECTS": " ".join(defects),
+            "K_SERVICE": service,
+            "K_REVISION": names[service],
+            "K_CONFIGURATION": service,
+            "PORT": str(ports[service]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env = process_env(os.environ, entries, secret_values, runtime)
         path, log = launch.log(service, ".jsonl")
         service_logs[service] = path
         popens[service] = subprocess.Popen(
