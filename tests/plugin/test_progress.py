@@ -21,6 +21,9 @@ class Told:
         """Keeps the go."""
         self.events.append(("started", number, workers, why))
 
+    def tests_running(self, tally: runner.Tally) -> None:
+        """Keeps nothing: how often it is told depends on the machine's speed."""
+
     def note(self, message: str) -> None:
         """Keeps the note."""
         self.events.append(("note", message))
@@ -29,12 +32,17 @@ class Told:
         """Keeps the gate's phase and status."""
         self.events.append(("gate", gate.phase, gate.status))
 
+    def excerpt(self, excerpt: runner.Excerpt) -> None:
+        """Keeps the excerpt's phase and heading."""
+        self.events.append(("excerpt", excerpt.phase, excerpt.heading))
+
 
 def test_the_loop_tells_each_go_and_gate_and_prints_nothing(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A missed gate and the phase it blocks: the progress hears phase 1's go, its gate and
-    phase 2's skipped gate, in that order; the runner itself writes nothing to the terminal."""
+    """A missed gate and the phase it blocks: the progress hears phase 1's go, its gate, its
+    first failure and phase 2's skipped gate, in that order; the runner itself writes nothing
+    to the terminal (pytest's output included)."""
     write_project(pytester)
     pytester.makepyfile(
         test_one="""
@@ -58,6 +66,7 @@ def test_the_loop_tells_each_go_and_gate_and_prints_nothing(
     assert told.events == [
         ("started", 1, 0, "no earlier run in the store"),
         ("gate", 1, "not_met"),
+        ("excerpt", 1, "failed: test_one.py::test_down"),
         ("gate", 2, "skipped"),
     ]
     assert capsys.readouterr() == ("", "")
