@@ -157,7 +157,7 @@ class ServiceContext:
     unavailable: str | None = None  # "context unavailable: <reason>" when gathering failed
     service: ServiceInfo | None = None
     revision: RevisionInfo | None = None
-    revision_age_s: float | None = None  # the serving revision's age at the first failure
+    revision_age_s: float | None = None  # the serving revision's age at this run's first failure
     revision_url: str = ""
     changes: Changes | None = None
     deployed: tuple[Deployed, ...] = ()  # the revisions listed, oldest first (at most 50)

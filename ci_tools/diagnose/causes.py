@@ -16,9 +16,9 @@ from typing import Any
 
 from ci_tools.context.model import Context, LogLine, ServiceContext
 from ci_tools.diagnose.classify import NEUTRAL, Classified, is_crash, is_error
-from ci_tools.phases import CriterionResult, format_value
+from ci_tools.phases import CriterionResult
 from ci_tools.rules import CLASS_ORDER, FailureClass, Rule
-from ci_tools.wording import age
+from ci_tools.wording import created_before_first_failure, utc
 
 SCORE: dict[FailureClass, float] = {"infrastructure": 3.0, "application": 2.0, "test": 1.0}
 
@@ -153,7 +153,7 @@ def _service_evidence(service: ServiceContext, first_failure: str | None) -> lis
     if service.revision is not None:
         created = ""
         if service.revision_age_s is not None and first_failure:
-            created = f" was created {age(service.revision_age_s)} before the first failure"
+            created = f" was {created_before_first_failure(service.revision_age_s)}"
         lines.append(f"{service.role} revision {service.revision.name}{created}")
     if service.changes is not None:
         lines.append(f"{service.role}: {service.changes.summary}")
@@ -161,7 +161,7 @@ def _service_evidence(service: ServiceContext, first_failure: str | None) -> lis
     if crash is not None:
         lines.append(
             f"{service.role} logged {crash.severity} `{crash.signature}` "
-            f"({crash.count}x, first at {crash.first_seen})"
+            f"({crash.count}x, first at {utc(crash.first_seen)})"
         )
     return lines
 
@@ -227,8 +227,7 @@ def _evidence(
             evidence += _service_evidence(service, first_failure)
     for criterion in criteria:
         if criterion.name in rule.criteria and not criterion.met and criterion.samples:
-            figure = format_value(criterion.measured, criterion.unit, criterion.bound)
-            evidence.append(f"{criterion.title} {figure}, target {criterion.target}")
+            evidence.append(criterion.text)
     return tuple(dict.fromkeys(evidence))
 
 

@@ -118,6 +118,7 @@ def escalate(
             if result is None or not result.samples:
                 continue
             if _crosses(rule, result.measured, result.bound):
+                # A lower bound fires a rule only past its threshold: "≥ 61,000 ms" is true.
                 figure = format_value(result.measured, result.unit, result.bound)
                 how = {"min": " (every sample)", "mean": " on average"}.get(
                     rule.aggregate or "", ""

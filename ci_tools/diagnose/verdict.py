@@ -24,11 +24,12 @@ from ci_tools.diagnose.classify import (
     subagents,
 )
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
-from ci_tools.phases import CriterionResult, GateResult, evaluate_criterion, format_value
+from ci_tools.phases import CriterionResult, GateResult, evaluate_criteria
 from ci_tools.records import PRIORITIES, Priority, TestRecord
 from ci_tools.rules import INFRASTRUCTURE, TEST, WRONG_BEHAVIOUR, Rule
 
-# A run's verdict: "incomplete" when a configured phase did not run, "unknown" without a gate;
+# A run's verdict: "incomplete" when a configured phase did not run or records of the run were
+# lost (cut, unreadable, missing from its selection), "unknown" without a gate;
 # "suite_broken" when the deploy is healthy on every test that exercised it, but tests failed
 # for the suite's own defects (a deploy workflow may promote on it: the deploy broke nothing).
 Verdict = Literal["healthy", "unhealthy", "incomplete", "unknown", "suite_broken"]
@@ -235,11 +236,14 @@ def diagnose(
     duration_facts: Mapping[str, Fact] | None = None,
     healthy_revisions: Mapping[str, str] | None = None,
     suite_changed: Sequence[str] = (),
+    incomplete: Sequence[str] = (),
 ) -> Diagnosis:
     """The run's diagnosis from its gates, records, (optional) deployment context and (optional)
     facts of the run store (None: no store answered): the revisions of the last healthy run,
     and the suite's files changed in git since it. Criteria, escalation and what is at risk
-    count only the tests that exercised the platform: a test defect is not an outage."""
+    count only the tests that exercised the platform: a test defect is not an outage.
+    ``incomplete``: what the run lost ("phase 2: 36 of 72 records unreadable"): the verdict
+    is "incomplete" and each loss leads the causes, whatever the records left say."""
     classified = _classified(
         records,
         context,
@@ -250,23 +254,40 @@ def diagnose(
     defects = {c.record.nodeid for c in classified if suite_broke(c)}
     exercised = [r for r in records if r.nodeid not in defects] if defects else list(records)
     groups = group(classified, context)
-    criteria = tuple(
-        evaluate_criterion(name, criterion, exercised)
-        for name, criterion in config.criteria.items()
+    criteria = evaluate_criteria(
+        config,
+        config.criteria,
+        records,
+        quarantined={t for g in gates for t in g.quarantined},
+        defects=defects,
     )
     titles = sorted({c.title for c in classified}, key=len, reverse=True)
     causes = rank(classified, groups, criteria, context, _not_run_by_cause(records, titles))
     if not causes:  # no failing test, but a criterion may still have missed its target
         causes = tuple(
             Cause(
-                f"{c.title} misses its target",
+                f"{c.title} {'misses its target' if c.status == 'missed' else 'not measured'}",
                 INFRASTRUCTURE,
                 1.0,
-                (f"{c.title} {format_value(c.measured, c.unit, c.bound)}, target {c.target}",),
+                (c.text,),
             )
             for c in criteria
             if c.samples and not c.met
         )
+    lost = tuple(
+        Cause(
+            line,
+            INFRASTRUCTURE,
+            1.0,
+            (
+                "the run's files are cut or missing: report its complete directory (the "
+                "artifact) again, or run the phase again",
+            ),
+            part="the run's records",
+        )
+        for line in incomplete
+    )
+    causes = (*lost, *causes)
     phase1 = next((g for g in gates if g.phase == 1), None)
     facts = {
         **run_facts(exercised, None if phase1 is None else phase1.met),
@@ -274,7 +295,7 @@ def diagnose(
     }
     counts = Counter(r.outcome for r in records)
     return Diagnosis(
-        verdict=_verdict(gates, classified, criteria),
+        verdict="incomplete" if incomplete else _verdict(gates, classified, criteria),
         gates=tuple(gates),
         criteria=criteria,
         groups=groups,

@@ -95,11 +95,18 @@ def track_record(
     since: RunRow | None = None
     streak_runs = 0
     if outcome in FAILING:
+        # Back to the last time it passed (or did not exist): a run where it was skipped or
+        # not run (fail-fast under the same outage) says nothing and does not end the streak,
+        # so one outage has one start for its tests and for its part.
         status, since, streak_runs = "new", current, 1
+        between = 0
         for run, result in outcomes:
-            if result is None or result.outcome not in FAILING:
+            if result is None or result.outcome == "passed":
                 break
-            status, since, streak_runs = "known", run, streak_runs + 1
+            between += 1
+            if result.outcome in FAILING:
+                status, since, streak_runs = "known", run, streak_runs + between
+                between = 0
     # Flaky and broken read only runs that were not outages, and counted outcomes.
     sample: list[tuple[RunRow, bool]] = []
     if not current.outage and outcome in COUNTED:
@@ -199,15 +206,21 @@ class PartState:
 
 
 def expected_state(
-    current: RunRow, past: Sequence[PastRun], checks: Mapping[str, Callable[[RunRow], bool]]
+    current: RunRow,
+    past: Sequence[PastRun],
+    checks: Mapping[str, Callable[[RunRow], bool]],
+    streaks: Mapping[str, Streak | None] | None = None,
 ) -> list[PartState]:
-    """Each part that failed at least once over the current and past runs."""
+    """Each part that failed at least once over the current and past runs. ``streaks``: each
+    part's streak as found over every stored run (the one the escalation rules read), when
+    the window is shorter than the streak; else it is found over ``past``."""
     window: list[RunRow] = [current, *past]
     states = []
     for part, failed in checks.items():
         count = sum(1 for run in window if failed(run))
         if count:
-            states.append(PartState(part, count, len(window), streak(current, past, failed)))
+            found = streaks.get(part) if streaks is not None else streak(current, past, failed)
+            states.append(PartState(part, count, len(window), found))
     return states
 
 

@@ -15,6 +15,7 @@ from ci_tools.diagnose.escalation import Fact, run_facts
 from ci_tools.history.analysis import (
     PartState,
     Rate,
+    Streak,
     TrackRecord,
     TrendPoint,
     expected_state,
@@ -30,7 +31,7 @@ from ci_tools.history.store import Store
 __all__ = ["LookbackView", "build_view", "gather"]
 from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
-from ci_tools.wording import age, utc
+from ci_tools.wording import streak as streak_text
 
 LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
 
@@ -122,7 +123,7 @@ def measured_criteria(diagnosis: Diagnosis) -> list[dict[str, Any]]:
             "measured": c.measured,
             "bound": c.bound,
             "samples": c.samples,
-            "met": c.met if c.samples else None,
+            "met": {"met": True, "missed": False}.get(c.status),  # None: not known
         }
         for c in diagnosis.criteria
         if c.samples
@@ -149,51 +150,53 @@ class LookbackView:
     last_healthy: PastRun | None = None  # the newest earlier healthy run of this environment
 
 
+def since_text(found: Streak) -> str:
+    """A streak as every line of the worklog says it (the summary, a failure group, the
+    expected state, an escalation rule): ``in every run since 2026-12-01 08:00 UTC (7 runs,
+    6 h)``."""
+    return streak_text(found.since.started, found.runs, found.hours)
+
+
 def _known(test: TrackRecord) -> str:
     since = test.since
     if since is None:
         return "new"
     revisions = ", ".join(sorted(since.revisions.values())) or "no revision recorded"
-    return (
-        f"known: failing in every run since {utc(since.started)} ({test.failing_runs} runs, "
-        f"{age(test.failing_hours * 3600)}), which began at {revisions}, commit "
-        f"{since.commit or '?'}"
-    )
+    failing = streak_text(since.started, test.failing_runs, test.failing_hours)
+    return f"known: failing {failing}, which began at {revisions}, commit {since.commit or '?'}"
 
 
 def _part_line(state: PartState) -> str:
     line = f"{state.part}: failed in {state.failed} of the last {state.runs} runs"
     if state.streak is not None and state.streak.runs > 1:
-        line += (
-            f"; in every run since {utc(state.streak.since.started)} "
-            f"({state.streak.runs} runs, {age(state.streak.hours * 3600)})"
-        )
+        line += f"; failing {since_text(state.streak)}"
     return line
+
+
+# The parts whose streaks the escalation's duration rules read, by the fact they give.
+DURATION_PARTS = {"agent_pipeline_failing_h": "agent pipeline", "redis_down_h": "Redis"}
+
+
+def part_streaks(config: Config, current: RunRow, past: Sequence[PastRun]) -> dict[str, Streak]:
+    """How long each part has failed run after run, back through every stored run: the one
+    start of each part's outage, which the expected state and the escalation rules both say."""
+    checks = _part_checks(config.history.slow_database_ms)
+    found = {part: streak(current, past, failed) for part, failed in checks.items()}
+    return {part: s for part, s in found.items() if s is not None}
 
 
 def duration_facts(config: Config, current: RunRow, past: Sequence[PastRun]) -> dict[str, Fact]:
     """The facts the duration rules of escalation read."""
+    streaks = part_streaks(config, current, past)
     facts: dict[str, Fact] = {}
-    for fact, part, holds in (
-        ("agent_pipeline_failing_h", "agent pipeline", lambda r: r.agent_pipeline_failed),
-        ("redis_down_h", "Redis", lambda r: r.redis_down),
-    ):
-        found = streak(current, past, holds)
-        if found is not None:
-            facts[fact] = Fact(
-                found.hours,
-                f"{part} failing in every run for {age(found.hours * 3600)} (since "
-                f"{utc(found.since.started)}, {found.runs} runs)",
-            )
-    slow = config.history.slow_database_ms
-    found = streak(
-        current, past, lambda r: r.database_min_ms is not None and r.database_min_ms > slow
-    )
-    if found is not None:
+    for fact, part in DURATION_PARTS.items():
+        if (found := streaks.get(part)) is not None:
+            facts[fact] = Fact(found.hours, f"{part} failing {since_text(found)}")
+    if (found := streaks.get("database")) is not None:
         facts["database_slow_runs"] = Fact(
             float(found.runs),
-            f"database above {slow:,.0f} ms in every sample of {found.runs} runs in a row "
-            f"(since {utc(found.since.started)})",
+            f"database above {config.history.slow_database_ms:,.0f} ms in every sample, "
+            f"{since_text(found)}",
         )
     return facts
 
@@ -305,10 +308,13 @@ def build_view(
         phase_rates={
             int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
         },
-        expected=tuple(_part_line(s) for s in expected_state(current, window, checks)),
+        expected=tuple(
+            _part_line(s)
+            for s in expected_state(current, window, checks, part_streaks(config, current, past))
+        ),
         facts=duration_facts(config, current, past),
         summary=_summary(diagnosis, tests, new, known),
-        trend=tuple(_trend(config, current, records, window, past_results)),
+        trend=tuple(_trend(config, current, diagnosis, window, past_results)),
         last_healthy=next((run for run in past if run.verdict == "healthy"), None),
         files=_files(records, file_rates),
     )
@@ -330,17 +336,21 @@ def _files(
 def _trend(
     config: Config,
     current: RunRow,
-    records: Sequence[TestRecord],
+    diagnosis: Diagnosis,
     window: Sequence[PastRun],
     past_results: Sequence[PastResult],
 ) -> list[TrendPoint]:
+    """Pass rate per phase over the window, oldest first; the current run's point is each
+    gate's pass rate, the figure its row of the phase table says (None: it did not run)."""
     ids = {run.key: run.run_id for run in window}
     pairs: dict[str, list[tuple[int, str]]] = {}
     for result in past_results:
         if result.run in ids:
             pairs.setdefault(ids[result.run], []).append((result.phase, result.outcome))
-    pairs[current.run_id] = [(r.phase, r.outcome) for r in records]
-    return phase_trend([*reversed(window), current], pairs, sorted(config.phases))
+    phases = sorted(config.phases)
+    ran = {g.phase: g.pass_rate for g in diagnosis.gates if g.status in ("met", "not_met")}
+    now = TrendPoint(current.run_id, current.started, {n: ran.get(n) for n in phases})
+    return [*phase_trend(list(reversed(window)), pairs, phases), now]
 
 
 def gather(store: Store, config: Config, current: RunRow) -> tuple[list[PastRun], list[PastResult]]:

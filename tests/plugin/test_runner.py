@@ -69,7 +69,7 @@ def test_a_missed_gate_skips_later_phases_with_the_reason(pytester: pytest.Pytes
     )
     result = ci_tools(pytester.path, "run", "--run-id", "r1")
     assert result.returncode == 1
-    reason = "pass rate 50% (1/2), needs 100%; failing areas: redis 1/2"
+    reason = "pass rate 50.0% (1/2), needs 100.0%; failing areas: redis 1/2"
     assert gate(pytester.path, 1)["reason"] == reason
     assert gate(pytester.path, 2) == {
         **gate(pytester.path, 2),
@@ -90,7 +90,7 @@ def test_a_criterion_over_target_fails_the_gate_with_both_numbers(
     pytester.makepyfile(test_one=PASSING.format(phase=1, latency=150))
     result = ci_tools(pytester.path, "run", "--run-id", "r1", "--phase", "1")
     assert result.returncode == 1
-    assert gate(pytester.path, 1)["reason"] == "Latency 150 ms, target < 100 ms"
+    assert gate(pytester.path, 1)["reason"] == "Latency 150 ms in phase 1, target < 100 ms"
 
 
 def test_a_spent_budget_stops_the_phase_and_names_the_hung_tests(pytester: pytest.Pytester) -> None:

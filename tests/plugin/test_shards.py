@@ -153,7 +153,7 @@ def test_the_merged_gate_leaves_quarantined_tests_out_as_the_run_does(
     assert gate is not None
     assert gate.quarantined == ("test_one.py::test_n[7]",)
     assert "pass rate" not in gate.reason
-    assert gate.reason == "Latency not measured"
+    assert gate.reason == "Latency not measured in phase 1"
 
 
 @pytest.mark.parametrize(

@@ -74,17 +74,20 @@ def test_failures_are_named_by_area_with_counts() -> None:
         record("c", "error", areas=("redis",)),
         record("d", areas=("redis",)),
     )
-    assert reason.startswith("pass rate 50% (2/4), needs 100%; failing areas: redis 2/3")
+    assert reason.startswith("pass rate 50.0% (2/4), needs 100.0%; failing areas: redis 2/3")
 
 
 def test_measured_values_are_shown_beside_their_targets() -> None:
-    """A criterion over its limit is reported as 'Database latency 5,012 ms, target < 3,000 ms'."""
-    assert judge(record("a", db_ms=5012)) == "Database latency 5,012 ms, target < 3,000 ms"
+    """A criterion over its limit is reported with the phase it was measured in:
+    'Database latency 5,012 ms in phase 1, target < 3,000 ms'."""
+    assert (
+        judge(record("a", db_ms=5012)) == "Database latency 5,012 ms in phase 1, target < 3,000 ms"
+    )
 
 
 def test_an_unmeasured_criterion_fails_the_gate() -> None:
     """No measurement is not a pass: the criterion is named as not measured."""
-    assert judge(record("a", db_ms=None)) == "Database latency not measured"
+    assert judge(record("a", db_ms=None)) == "Database latency not measured in phase 1"
 
 
 def test_skipped_tests_do_not_count_and_no_run_is_no_pass() -> None:

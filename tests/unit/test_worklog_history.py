@@ -11,10 +11,10 @@ from tests.unit.test_history import run
 
 def test_the_trend_is_a_mermaid_xychart_with_one_line_a_phase() -> None:
     """Two runs or more: an xychart-beta block, an x label a run, a line a phase in its own
-    named colour, a phase that did not run at 0; one run: no chart."""
+    named colour, a phase that failed every test at 0; one run: no chart."""
     points = [
         TrendPoint("r1", "2026-12-01T08:00:00.000Z", {1: 1.0, 2: 1.0}),
-        TrendPoint("r2", "2026-12-01T09:30:00.000Z", {1: 0.625, 2: None}),
+        TrendPoint("r2", "2026-12-01T09:30:00.000Z", {1: 0.625, 2: 0.0}),
     ]
     chart = trend_chart(points)
     assert chart.startswith("```mermaid\n%%{init:")
@@ -22,8 +22,28 @@ def test_the_trend_is_a_mermaid_xychart_with_one_line_a_phase() -> None:
     assert 'x-axis ["12-01 08:00", "12-01 09:30"]' in chart
     assert "    line [100, 62]" in chart
     assert "    line [100, 0]" in chart
-    assert "phase 1 blue, phase 2 orange; a phase that did not run is drawn at 0%." in chart
+    assert chart.endswith("```\n\nphase 1 blue, phase 2 orange.")
     assert trend_chart(points[:1]) == ""
+
+
+def test_a_phase_that_did_not_run_is_never_drawn_at_zero() -> None:
+    """A phase with no pass rate in a run is left out of the chart (a Mermaid line cannot
+    break) and listed with "not run" where it did not run; a phase that ran in none of the
+    runs is named as not run; neither is a line at 0."""
+    points = [
+        TrendPoint("r1", "2026-12-01T08:00:00.000Z", {1: 1.0, 2: 1.0, 3: None}),
+        TrendPoint("r2", "2026-12-01T09:30:00.000Z", {1: 0.625, 2: None, 3: None}),
+    ]
+    chart = trend_chart(points)
+    assert chart.count("    line [") == 1
+    assert "    line [100, 62]" in chart
+    assert "line [100, 0]" not in chart
+    assert "phase 1 blue." in chart
+    assert "- phase 2, oldest run first: 100.0%, not run" in chart
+    assert chart.endswith("Phase 3: not run in these runs.")
+    only_gaps = trend_chart([points[1], points[1]])
+    assert "```mermaid" in only_gaps  # phase 1 ran in both
+    assert "Phases 2–3: not run in these runs." in only_gaps
 
 
 def test_phase_trend_counts_passed_failed_and_errors_per_phase() -> None:
