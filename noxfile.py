@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
+import json
 import os
+import re
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterator
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import nox
 import nox.command
@@ -26,11 +32,46 @@ nox.options.error_on_missing_interpreters = True
 # The interpreter that runs nox (any 3.11+): a pinned version that is missing would make nox
 # skip the session and exit 0, a test command that passes without testing.
 PYTHON: str | None = None
-CI_TOOLS: dict[str, object] = nox.project.load_toml("pyproject.toml")["tool"]["ci_tools"]
+
+
+def _load_pyproject(pyproject: str) -> dict[str, Any]:
+    """pyproject.toml, whose ``[tool.ci_tools]`` the phase sessions are made from (and whose
+    ``[project]`` says when to install: ``requirements_hash``). A file nox cannot read
+    ends nox here, exit 2, in one line naming the file, the line and the fix (this file runs
+    under whichever nox, where ci_tools may not be installed: ci_tools.config.toml_error
+    words it the same way)."""
+    try:
+        table = nox.project.load_toml(pyproject)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.fullmatch(r"(.*) \(at (line \d+, column \d+|end of document)\)", str(exc))
+        what, where = (found[1], f" at {found[2]}") if found else (str(exc), "")
+        _stop(f"{pyproject} is not valid TOML{where} ({what}): fix the syntax there")
+    except OSError as exc:
+        _stop(f"cannot read {pyproject} beside noxfile.py ({exc.strerror}): put it back")
+    example = '[tool.ci_tools.phases.1] title = "Infrastructure health"'
+    ci_tools = table.get("tool", {}).get("ci_tools")
+    if not isinstance(ci_tools, dict) or not isinstance(ci_tools.get("phases"), dict):
+        _stop(f"{pyproject} has no [tool.ci_tools.phases]: declare the phases, e.g. {example}")
+    for number, phase in ci_tools["phases"].items():
+        if not isinstance(phase, dict) or not isinstance(phase.get("title"), str):
+            _stop(f"{pyproject}: [tool.ci_tools.phases.{number}] needs a title, e.g. {example}")
+    return table
+
+
+def _stop(message: str) -> NoReturn:
+    """Ends nox while it loads this file: one line on stderr, exit 2 (a usage error)."""
+    print(f"nox: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+PYPROJECT = _load_pyproject("pyproject.toml")
+CI_TOOLS: dict[str, object] = PYPROJECT["tool"]["ci_tools"]
 PHASES: dict[str, dict[str, object]] = CI_TOOLS["phases"]  # type: ignore[assignment]
 DEFAULT_ENV = str(CI_TOOLS.get("default_env", "local"))
 E2E_STACK_DIR = ".stack/e2e"  # the main job's own platform, apart from one started by hand
 PLATFORM = ("python", "-m", "reference_platform")
+# In a session's virtualenv: the requirements the package was installed for.
+INSTALL_STAMP = "ci-tools-install.sha256"
 MERMAID = "mermaid@11"  # what GitHub renders Markdown charts with
 # On a cancel, ci-tools needs a few seconds to stop pytest, record the tests still running and
 # write the gate; nox's defaults (0.3 s, then 0.2 s) would kill it first. A SIGINT from a
@@ -57,9 +98,48 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def requirements_hash(pyproject: Mapping[str, Any], extras: Sequence[str]) -> str:
+    """What an install of the package with ``extras`` depends on, hashed: ``[build-system]``
+    and ``[project]`` (its version, dependencies, entry points) with the optional dependencies
+    of those extras only. Code is not in it: the package is installed editable."""
+    project = dict(pyproject.get("project", {}))
+    optional = project.pop("optional-dependencies", {})
+    wanted = {
+        "build-system": pyproject.get("build-system"),
+        "project": project,
+        "extras": {extra: optional.get(extra) for extra in sorted(set(extras))},
+    }
+    return hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
+
+
+def install_needed(venv: Path | None, requirements: str) -> bool:
+    """Whether a session installs the package: unless its virtualenv (None: none of its
+    own, as under ``--no-venv``) holds the stamp of an install for the same requirements."""
+    if venv is None:
+        return True
+    try:
+        return (venv / INSTALL_STAMP).read_text().strip() != requirements
+    except OSError:  # no virtualenv yet, or never installed into: install
+        return True
+
+
 def _install(session: nox.Session, *extras: str) -> None:
-    """Installs the package (editable, so sessions run the working tree) with extras."""
+    """Installs the package (editable, so sessions run the working tree) with extras, unless
+    the session's virtualenv has it for the same requirements (``requirements_hash``): a
+    session then starts at once. ``nox --reuse-venv=no`` installs afresh."""
+    location = getattr(session.virtualenv, "location", None)  # none under --no-venv
+    venv = Path(location) if location else None
+    requirements = requirements_hash(PYPROJECT, extras)
+    if not install_needed(venv, requirements):
+        session.log("requirements unchanged since the last install: skipping it")
+        return
     session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+    if venv is not None:
+        # An install step (run_install): under --no-install nox installs nothing, and this
+        # stamp, then untrue, is not written either.
+        write = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+        stamp = str(venv / INSTALL_STAMP)
+        session.run_install("python", "-c", write, stamp, requirements, silent=True, log=False)
 
 
 def _split_stack_args(posargs: list[str]) -> tuple[list[str], list[str]]:
@@ -117,24 +197,33 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
 
 
 def _run(
-    session: nox.Session, posargs: list[str], *ci_tools_args: str, env: dict[str, str] | None = None
+    session: nox.Session,
+    posargs: list[str],
+    *ci_tools_args: str,
+    env: dict[str, str] | None = None,
+    main_job: bool = False,
 ) -> None:
-    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--run-dir``, ``--shard``
-    and ``--exit-zero`` go to ci-tools; the rest to pytest."""
+    """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--run-dir``, ``--shard``,
+    ``--exit-zero`` and ``--[no-]link-latest`` go to ci-tools; the rest to pytest. Only the
+    main job points ``reports/latest`` at its run, unless the arguments say otherwise."""
     own: list[str] = []
     rest: list[str] = []
     args = iter(posargs)
     for arg in args:
         if arg in ("--env", "--run-id", "--timeout", "--run-dir", "--results-dir", "--shard"):
             own += [arg, next(args, "")]
-        elif arg == "--exit-zero":
+        elif arg in ("--exit-zero", "--link-latest", "--no-link-latest"):
             own.append(arg)
         else:
             rest.append(arg)
+    # A --run-dir run is not under reports/: latest is not its to move (ci-tools refuses).
+    given = "--run-dir" in own or "--results-dir" in own
+    latest = [] if given else ["--link-latest" if main_job else "--no-link-latest"]
     session.run(
         "ci-tools",
         "run",
         *ci_tools_args,
+        *latest,
         *own,
         "--",
         *rest,
@@ -255,7 +344,7 @@ def e2e(session: nox.Session) -> None:
         session.run(*PLATFORM, "start", *stack_args, env=env)
         try:
             try:
-                _run(session, run_args, env=env)
+                _run(session, run_args, env=env, main_job=True)
             except nox.command.CommandFailed as failed:
                 if failed.return_code != 1:  # not a missed gate: the run itself went wrong
                     raise
@@ -264,9 +353,21 @@ def e2e(session: nox.Session) -> None:
             session.run("ci-tools", "report", "--run-dir", run_dir, env=env)
         finally:
             session.run(*PLATFORM, "stop", env=env)
+    # The default retention ([tool.ci_tools.retention]), once the platform has stopped and
+    # closed its logs: a line when anything went; a failure is said, never the job's verdict.
+    pruned = session.run("ci-tools", "prune", silent=True, log=False, success_codes=[0, 1, 2])
+    if isinstance(pruned, str) and pruned.strip():
+        (session.warn if "error:" in pruned else session.log)(pruned.strip())
     session.log(f"run {run_id}: {verdict}; worklog: {run_dir}/worklog.md")
     if verdict != "every gate met":
         session.error(f"run {run_id}: {verdict}")
+
+
+@nox.session(python=PYTHON)
+def prune(session: nox.Session) -> None:
+    """Remove old runs from reports/ and old platform logs: -- [--keep-runs N] [--dry-run]."""
+    _install(session)
+    session.run("ci-tools", "prune", *session.posargs)
 
 
 @nox.session(python=PYTHON)
