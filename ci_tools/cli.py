@@ -351,10 +351,17 @@ def _history(args: argparse.Namespace) -> int:
         missing = [d for d in args.dirs if not d.is_dir()]
         if missing:
             raise ConfigError(f"no run directory at {missing[0]}: give reports/<run-id> folders")
+        lost = 0
         for folder in sorted(args.dirs, key=lambda d: read.started(d, project.phases)):
             verdict, refused = import_run(project, folder.resolve(), env, url)
             print(f"{folder}: {verdict}" + (f" ({refused})" if refused else ""))
-        return 0
+            lost += bool(refused)
+        if lost:
+            print(
+                f"warning: {lost} of {len(args.dirs)} run(s) not recorded: see each line above",
+                file=sys.stderr,
+            )
+        return 1 if lost else 0
     if args.dirs:
         raise ConfigError("run directories go after `import`: ci-tools history import DIR...")
     print(show(url, env, args.limit, project.history.window, as_json=args.json))

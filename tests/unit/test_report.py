@@ -300,6 +300,40 @@ def test_history_import_records_old_run_directories_in_order(
     assert not (runs[0] / "worklog.md").exists()  # import writes nothing into the run
 
 
+def test_history_import_into_a_store_it_cannot_write_exits_1_naming_the_lost_runs(
+    config: cfg.Config, tmp_path: Path
+) -> None:
+    """A run directory the store refuses is said on its line, counted on stderr, and the
+    import exits 1, not 0."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    folder = tmp_path / "run-a"
+    write_small_run(folder)
+    store = tmp_path / "history.db"
+    store.write_bytes(b"garbage" * 64)
+    environ = {**os.environ, "CI_TOOLS_HISTORY_URL": f"sqlite:///{store}"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ci_tools.cli",
+            "--root",
+            str(ROOT),
+            "history",
+            "import",
+            str(folder),
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "1 of 1 run(s) not recorded" in done.stderr
+    assert store.read_bytes() == b"garbage" * 64
+
+
 def test_junit_holds_a_failure_whose_text_has_control_characters(tmp_path: Path) -> None:
     """An escape sequence or a NUL in a failure (a test's coloured output) is written as
     \\xNN: junit.xml stays well-formed and the rest of the text is kept."""
