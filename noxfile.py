@@ -372,19 +372,23 @@ def prune(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Screenshot a worklog as GitHub shows it: nox -s docs -- WORKLOG.md OUT.png."""
+    """Rewrite the docs' examples and screenshots from real runs (-- --render-only: docs/runs).
+
+    ``-- WORKLOG.md OUT.png [--width N] [--height N]`` screenshots one worklog instead."""
     _install(session, "docs")
-    if not session.posargs:
-        session.error("usage: nox -s docs -- WORKLOG.md OUT.png [--width N] [--height N]")
-    # The real Mermaid (npm) draws the trend chart, so a chart GitHub would reject fails here.
-    npm = Path(session.virtualenv.location or ".nox") / "npm"
-    session.run(
-        "npm", "install", "--no-save", "--silent", "--prefix", str(npm), MERMAID, external=True
-    )
-    library = npm / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
-    session.run(
-        "python", "scripts/screenshot_worklog.py", *session.posargs, "--mermaid", str(library)
-    )
+    one = bool(session.posargs) and not session.posargs[0].startswith("-")
+    mermaid: list[str] = []
+    if one or "--no-screenshots" not in session.posargs:
+        # The real Mermaid (npm) draws the trend chart, so a chart GitHub would reject fails.
+        npm = Path(session.virtualenv.location or ".nox") / "npm"
+        session.run(
+            "npm", "install", "--no-save", "--silent", "--prefix", str(npm), MERMAID, external=True
+        )
+        library = npm / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+        mermaid = ["--mermaid", str(library)]
+    # One main job at a time: scripts/generate_docs.py runs it under the fault matrix's lock.
+    script = "scripts/screenshot_worklog.py" if one else "scripts/generate_docs.py"
+    session.run("python", script, *session.posargs, *mermaid)
 
 
 @nox.session(python=PYTHON)

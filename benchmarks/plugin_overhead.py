@@ -10,7 +10,7 @@ the plugin again, which no real run pays.
 This machine's wall clock swings by several percent between runs, which blurs a 2% goal.
 ``--instructions`` counts instead (valgrind's callgrind, after a warm run; the same count
 every time for the same files, whatever else the machine does): one run a side, about three
-minutes a side. The README's figures come from it.
+minutes a side. The figures of docs/phases.md come from it.
 """
 
 from __future__ import annotations
