@@ -70,6 +70,7 @@ class TrackRecord:
     flips: int = 0
     flaky: bool = False
     broken: bool = False
+    passed_before: bool = False  # new: it passed the last time its phase ran (else unseen)
 
 
 def _ran(run: PastRun, phase: int) -> bool:
@@ -94,6 +95,7 @@ def track_record(
     status: Literal["new", "known", "passing"] = "passing"
     since: RunRow | None = None
     streak_runs = 0
+    passed_before = False
     if outcome in FAILING:
         # Back to the last time it passed (or did not exist): a run where it was skipped or
         # not run (fail-fast under the same outage) says nothing and does not end the streak,
@@ -102,6 +104,7 @@ def track_record(
         between = 0
         for run, result in outcomes:
             if result is None or result.outcome == "passed":
+                passed_before = result is not None
                 break
             between += 1
             if result.outcome in FAILING:
@@ -142,6 +145,7 @@ def track_record(
         flips=flips,
         flaky=flaky,
         broken=broken,
+        passed_before=passed_before,
     )
 
 

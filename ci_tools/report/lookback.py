@@ -241,13 +241,26 @@ def _group_lines(
         new += len(fresh)
         known += len(members) - len(fresh)
         groups[group.signature] = (
-            f"new ({len(fresh)} of {len(members)} tests passed the last time their phase ran)"
+            _new(fresh, len(members))
             if fresh
             else _known(min(members, key=lambda t: t.failing_runs))
             if members
             else "new"
         )
     return groups, new, known
+
+
+def _new(fresh: Sequence[TrackRecord], members: int) -> str:
+    """``new (3 of 4 tests passed the last time their phase ran)``; a test the store has
+    never seen run is new too, and said so, not as having passed."""
+    passed = sum(1 for t in fresh if t.passed_before)
+    unseen = len(fresh) - passed
+    said = []
+    if passed:
+        said.append(f"{passed} of {members} tests passed the last time their phase ran")
+    if unseen:
+        said.append(f"{unseen} of {members} never ran before in this store")
+    return f"new ({'; '.join(said)})"
 
 
 def _summary(diagnosis: Diagnosis, tests: Mapping[str, TrackRecord], new: int, known: int) -> str:
@@ -257,6 +270,9 @@ def _summary(diagnosis: Diagnosis, tests: Mapping[str, TrackRecord], new: int, k
     if not failing:
         return ""
     if not known:
+        failing_tests = [tests[t] for g in diagnosis.groups for t in g.tests if t in tests]
+        if failing_tests and not any(t.passed_before for t in failing_tests):
+            return f"all {failing} failing test(s) new: no earlier run of them in this store"
         return f"all {failing} failing test(s) new: they passed the last time their phase ran"
     summary = f"{new} of {failing} failing test(s) new; {known} known"
     oldest = max(

@@ -65,7 +65,18 @@ def test_a_failure_after_a_pass_is_new() -> None:
     """Failing now, passed the last time its phase ran: new, since this run."""
     past, by_run = past_runs(["passed", "failed"])
     found = track_record(NODE, 1, "failed", current=current(), past=past, by_run=by_run)
-    assert (found.status, found.failing_runs) == ("new", 1)
+    assert (found.status, found.failing_runs, found.passed_before) == ("new", 1, True)
+
+
+def test_a_failure_the_store_never_saw_run_is_new_without_having_passed() -> None:
+    """No earlier run of its phase, or none holding the test: new, and not said to have
+    passed before (a first run, a new test)."""
+    for outcomes in ([], ["skipped"]):
+        past, by_run = past_runs(outcomes)
+        if outcomes:
+            by_run = {k: {} for k in by_run}  # its phase ran, this test was not in it
+        found = track_record(NODE, 1, "failed", current=current(), past=past, by_run=by_run)
+        assert (found.status, found.passed_before) == ("new", False)
 
 
 def test_a_repeated_failure_is_known_since_its_first_run() -> None:
