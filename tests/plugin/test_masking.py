@@ -4,48 +4,18 @@ also told every secret value with ``::add-mask::`` before anything else."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ci_tools import redact
-from ci_tools.environment import HISTORY_URL, PASSWORD_VARIABLE, sqlite_url
+from ci_tools.environment import PASSWORD_VARIABLE
 from ci_tools.report import github
-from tests.plugin.conftest import run_phase1, write_project
-
-SIGNATURE = "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
-LEAKY = f"""
-import os
-import pytest
-
-pytestmark = pytest.mark.phase(1)
-JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.{SIGNATURE}"
-
-def test_login():
-    secret = os.environ["{PASSWORD_VARIABLE}"]
-    headers = {{"X-Custom": secret, "Authorization": "Bearer " + JWT}}
-    print(f"X-Custom: {{secret}}")
-    assert secret == "wrong", f"login refused for {{secret}} with {{headers}}"
-
-def test_token():
-    token = JWT
-    assert token == "x"
-"""
-
-
-@dataclasses.dataclass(frozen=True)
-class Ran:
-    """What ``ci-tools run`` and ``ci-tools report`` printed, and where they wrote."""
-
-    run: subprocess.CompletedProcess[str]
-    report: subprocess.CompletedProcess[str]
-    folder: Path  # the project: its reports/ and the run store's file
+from tests.fakes import leaky
+from tests.fakes.leaky import LEAKY, SIGNATURE, Ran, occurrences
+from tests.plugin.conftest import run_phase1
 
 
 @pytest.fixture
@@ -62,31 +32,11 @@ def password(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def run_and_report(pytester: pytest.Pytester, **environ: str) -> Ran:
     """``ci-tools run`` then ``ci-tools report`` of the LEAKY suite, their run store a SQLite
     file in the project."""
-    write_project(pytester)
-    pytester.makepyfile(test_one=LEAKY, test_two="def test_two(): pass")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}  # here too
-    env.update({HISTORY_URL: sqlite_url(pytester.path / "history.db"), **environ})
-    cli = [sys.executable, "-m", "ci_tools.cli", "--root", str(pytester.path)]
-    done = [
-        subprocess.run(
-            [*cli, command], env=env, capture_output=True, text=True, check=False, timeout=120
-        )
-        for command in ("run", "report")
-    ]
-    assert done[0].returncode == 1, done[0].stderr  # phase 1's gate is not met
-    assert done[1].returncode == 0, done[1].stderr
-    return Ran(done[0], done[1], pytester.path)
-
-
-def occurrences(folder: Path, value: str) -> dict[str, int]:
-    """How often ``value`` is in each file under ``folder`` that has it."""
-    found = {}
-    for path in folder.rglob("*"):
-        if path.is_file():
-            count = path.read_bytes().count(value.encode())
-            if count:
-                found[str(path.relative_to(folder))] = count
-    return found
+    tests = {"test_one.py": LEAKY, "test_two.py": "def test_two(): pass"}
+    ran = leaky.run_and_report(pytester.path, tests, environ)
+    assert ran.run.returncode == 1, ran.run.stderr  # phase 1's gate is not met
+    assert ran.report.returncode == 0, ran.report.stderr
+    return ran
 
 
 def test_the_password_is_in_no_file_no_store_and_no_terminal(

@@ -16,31 +16,16 @@ from ci_tools import environment, rundir
 from ci_tools._exceptions import ConfigError
 from ci_tools.records import RecordWriter
 from ci_tools.report.github import Actions
+from tests.fakes.projects import pyproject
 from tests.fakes.records import make_record
-
-PROJECT = """\
-[tool.ci_tools]
-default_env = "staging"
-
-[tool.ci_tools.environments.staging]
-backend_url = "{backend}"
-websocket_url = "ws://127.0.0.1:9/ws"
-auth_url = "http://127.0.0.1:9"
-
-[tool.ci_tools.phases.1]
-title = "One"
-paths = ["tests"]
-
-[tool.ci_tools.phases.2]
-title = "Two"
-paths = ["tests"]
-"""
 
 
 def project(root: Path, backend: str = "http://127.0.0.1:9") -> Path:
     """A project with two phases and a staging environment on 127.0.0.1 (nothing listens)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(PROJECT.format(backend=backend))
+    (root / "pyproject.toml").write_text(
+        pyproject("tests", "tests", env="staging", backend=backend, password=None)
+    )
     return root
 
 

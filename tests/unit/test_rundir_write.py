@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from ci_tools.records import Failure, RecordWriter, Selected, read_records, sele
 from ci_tools.report import write_report
 from ci_tools.rundir import read, write
 from ci_tools.rundir.identity import RunIdentity
+from tests.fakes.projects import pyproject
 from tests.fakes.records import make_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -381,18 +381,7 @@ def test_good_run_ids_are_kept_and_an_empty_variable_means_none() -> None:
     assert len(rundir.run_id({"CI_TOOLS_RUN_ID": ""})) == len("20261205-101010")
 
 
-PROJECT = """
-[tool.ci_tools]
-default_env = "here"
-[tool.ci_tools.environments.here]
-backend_url = "http://127.0.0.1:9"
-websocket_url = "ws://127.0.0.1:9/ws"
-auth_url = "http://127.0.0.1:9"
-dev_password = "pw"
-[tool.ci_tools.phases.1]
-title = "One"
-paths = ["test_one.py"]
-"""
+PROJECT = pyproject("test_one.py")
 
 
 @pytest.mark.parametrize(
@@ -407,7 +396,7 @@ def test_run_refuses_a_run_id_outside_reports(
     project = tmp_path / "project"
     (project / "reports" / "r0").mkdir(parents=True)
     (project / "reports" / "latest").symlink_to("r0")
-    (project / "pyproject.toml").write_text(textwrap.dedent(PROJECT))
+    (project / "pyproject.toml").write_text(PROJECT)
     (project / "test_one.py").write_text("def test_one():\n    pass\n")
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     done = cli("--root", str(project), "run", *args, environ=environ)
