@@ -21,7 +21,17 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from ci_tools import arguments, config, environment, escape, quarantine, rundir, runner, shard
+from ci_tools import (
+    arguments,
+    config,
+    environment,
+    escape,
+    quarantine,
+    redact,
+    rundir,
+    runner,
+    shard,
+)
 from ci_tools._exceptions import CIToolsError, ConfigError, HistoryError, RunDirError
 from ci_tools.phases import GateResult
 
@@ -115,6 +125,12 @@ def _silence(stream: TextIO) -> None:
     os.close(devnull)
 
 
+def _inert(line: str) -> str:
+    """A line for stderr, which the Actions runner reads for workflow commands too: a value
+    it quotes (a path, a URL, a driver's message) masked and made inert."""
+    return escape.line(redact.redact(line))
+
+
 def _say(line: str, stream: TextIO | None = None) -> None:
     """Prints a line of a run's progress now; once the reader has gone, the stream is
     silenced and the run goes on, so that its phases and gates are still recorded."""
@@ -165,7 +181,7 @@ class _Terminal:
     def note(self, message: str) -> None:
         """The message on stderr."""
         self._clear()
-        _say(f"ci-tools: {message}", sys.stderr)
+        _say(_inert(f"ci-tools: {message}"), sys.stderr)
 
     def gate_judged(self, gate: GateResult) -> None:
         """The gate's line."""
@@ -314,7 +330,7 @@ def _report(args: argparse.Namespace) -> int:
     project, env, run_dir, root = _selected_run(args)
     report = write_report(project, env=env, run_dir=run_dir, root=root, environ=os.environ)
     for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(_inert(f"warning: {warning}"), file=sys.stderr)
     for line in report.annotations:
         print(line)
     print_summary(report.diagnosis, str(report.worklog))
@@ -502,11 +518,11 @@ def _main(argv: list[str] | None) -> int:
         }
         return commands[args.command](args)
     except (ConfigError, RunDirError, HistoryError) as exc:  # the store's: its line says what to do
-        print(f"error: {exc}", file=sys.stderr)
+        print(_inert(f"error: {exc}"), file=sys.stderr)
         return 2
 
     except CIToolsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_inert(f"error: {exc}"), file=sys.stderr)
         return 1
 
 

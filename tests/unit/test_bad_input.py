@@ -337,3 +337,14 @@ def test_a_run_goes_on_when_its_reader_has_gone() -> None:
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (0, "carried on\n")
+
+
+def test_an_error_quoting_hostile_text_is_no_workflow_command(tmp_path: Path) -> None:
+    """stderr is read by the Actions runner too: a value an error quotes (here a project
+    folder named like a legacy command) is made inert."""
+    from tests.fakes.payloads import workflow_commands  # noqa: PLC0415
+
+    done = ci_tools(project(tmp_path / "##[error]x"), "report")
+    assert done.returncode == 2, done.stderr
+    assert "[error]x" in done.stderr
+    assert not workflow_commands(done.stderr)
