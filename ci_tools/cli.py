@@ -315,7 +315,13 @@ def _context(args: argparse.Namespace) -> int:
     project, env, run_dir, root = _selected_run(args)
     stack_dir = environment.stack_dir(project.environment(env), root, os.environ)
     records = read.run_records(run_dir, project.phases)
-    context = gather_context(project, env, records, stack_dir)
+    try:  # the run's URLs name the candidate when one is a revision's tag URL
+        urls: dict[str, str] | None = environment.resolve_urls(
+            env, project.environment(env), root, os.environ
+        )
+    except ConfigError:  # a local platform already stopped: its URLs are gone, not needed
+        urls = None
+    context = gather_context(project, env, records, stack_dir, urls=urls)
     written = write.context(run_dir, context)
     for line in summary(context):
         print(line)

@@ -74,22 +74,13 @@ class GcpConfig(_Model):
     services: dict[str, str] = Field(default_factory=dict)  # role (backend, auth...) -> name
 
 
-class EnvironmentConfig(_Model):
-    """One environment the suite can run against."""
+class _Urls(_Model):
+    """URLs of an environment, each checked by ``url_problem``."""
 
     backend_url: str | None = None
     websocket_url: str | None = None
     auth_url: str | None = None
     frontend_url: str | None = None
-    # The local platform writes its URLs here (relative to the project root).
-    stack_file: str | None = None
-    users: tuple[str, ...] = ("alice@example.com", "bob@example.com")
-    # A development password for local users; elsewhere it comes from CI_TOOLS_E2E_PASSWORD.
-    dev_password: str | None = None
-    gcp: GcpConfig | None = None
-    # At most this many test processes of a phase at once against this environment (its
-    # connection pools and rate limits); None: each phase's max_workers.
-    max_workers: int | None = Field(default=None, ge=0)
 
     @field_validator("backend_url", "websocket_url", "auth_url", "frontend_url")
     @classmethod
@@ -99,6 +90,38 @@ class EnvironmentConfig(_Model):
         if problem is not None:
             raise ValueError(problem)
         return url
+
+
+class BaselineConfig(_Urls):
+    """``[tool.ci_tools.environments.<env>.baseline]``: the URLs of the revision serving
+    traffic (the baseline failures are re-run on), for a platform whose context cannot tell
+    them; they win over the baseline the deployment context finds on Cloud Run. A URL not
+    given is the environment's own (e.g. auth, when only the backend was deployed)."""
+
+    @model_validator(mode="after")
+    def _some_url(self) -> BaselineConfig:
+        if not self.model_fields_set:
+            raise ValueError(
+                "is empty; give the serving revision's URLs, e.g. "
+                'backend_url = "https://api.example.com"'
+            )
+        return self
+
+
+class EnvironmentConfig(_Urls):
+    """One environment the suite can run against."""
+
+    # The local platform writes its URLs here (relative to the project root).
+    stack_file: str | None = None
+    users: tuple[str, ...] = ("alice@example.com", "bob@example.com")
+    # A development password for local users; elsewhere it comes from CI_TOOLS_E2E_PASSWORD.
+    dev_password: str | None = None
+    gcp: GcpConfig | None = None
+    # At most this many test processes of a phase at once against this environment (its
+    # connection pools and rate limits); None: each phase's max_workers.
+    max_workers: int | None = Field(default=None, ge=0)
+    # The serving revision's URLs, when the deployment context cannot find them.
+    baseline: BaselineConfig | None = None
 
 
 class CriterionConfig(_Model):

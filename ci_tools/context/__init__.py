@@ -7,11 +7,13 @@ platform's files (:mod:`~ci_tools.context.local`). :func:`gather` builds a run's
 
 from __future__ import annotations
 
+from ci_tools.context.baseline import BaselineUrls, baseline_urls
 from ci_tools.context.gather import ContextRequest, gather
 from ci_tools.context.model import Context, ServiceContext, TestContext
 from ci_tools.context.sources import LogQuery, LogSource, RevisionSource, SourceError
 
 __all__ = [
+    "BaselineUrls",
     "Context",
     "ContextRequest",
     "LogQuery",
@@ -20,5 +22,6 @@ __all__ = [
     "ServiceContext",
     "SourceError",
     "TestContext",
+    "baseline_urls",
     "gather",
 ]

@@ -97,33 +97,104 @@ def parse_revision(data: dict[str, Any]) -> RevisionInfo:
     )
 
 
+LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+
+
+def unlisted_revision(name: str) -> RevisionInfo:
+    """A revision known only by its name (the traffic names it; the list read did not)."""
+    return RevisionInfo(
+        name=name,
+        create_time="",
+        image="",
+        image_digest=None,
+        env=(),
+        vpc_access={},
+        scaling={},
+        timeout="",
+        service_account="",
+        conditions=(),
+    )
+
+
 def parse_service(data: dict[str, Any]) -> ServiceInfo:
-    """A Service resource, reduced."""
+    """A Service resource, reduced. A traffic status of type LATEST that names no revision
+    is the latest ready one's."""
+    latest_ready = short_name(str(data.get("latestReadyRevision", "")))
     traffic = tuple(
         {
-            "revision": short_name(str(t.get("revision", ""))),
+            "revision": short_name(str(t.get("revision", "")))
+            or (latest_ready if t.get("type") == LATEST else ""),
             "percent": int(t.get("percent", 0)),
             "tag": str(t.get("tag", "")),
+            "uri": str(t.get("uri", "")),
         }
         for t in data.get("trafficStatuses", [])
     )
     return ServiceInfo(
         name=short_name(str(data.get("name", ""))),
-        latest_ready_revision=short_name(str(data.get("latestReadyRevision", ""))),
+        latest_ready_revision=latest_ready,
         latest_created_revision=short_name(str(data.get("latestCreatedRevision", ""))),
         terminal_condition=_condition(data.get("terminalCondition")),
         traffic=traffic,
         update_time=str(data.get("updateTime", "")),
         last_modifier=str(data.get("lastModifier", "")),
+        uri=str(data.get("uri", "")),
     )
+
+
+def traffic_shares(service: ServiceInfo) -> dict[str, int]:
+    """Each revision's percent of the traffic, for those taking some (a revision can be
+    listed twice: for its percent and for a tag)."""
+    shares: dict[str, int] = {}
+    for target in service.traffic:
+        if target["revision"] and target["percent"] > 0:
+            shares[target["revision"]] = shares.get(target["revision"], 0) + target["percent"]
+    return shares
 
 
 def serving_revision(service: ServiceInfo) -> str:
     """The revision taking the most traffic, else the latest ready one."""
-    serving = [t for t in service.traffic if t["revision"] and t["percent"] > 0]
-    if serving:
-        return str(max(serving, key=lambda t: t["percent"])["revision"])
+    shares = traffic_shares(service)
+    if shares:
+        return max(shares, key=lambda name: shares[name])
     return service.latest_ready_revision or service.latest_created_revision
+
+
+def _host(url: str) -> str:
+    try:
+        return (urllib.parse.urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def candidate_revision(service: ServiceInfo, urls: Iterable[str] = ()) -> str:
+    """The revision under test: the one whose tag URL the run used; the serving one when
+    the run used the service's own URL; else the newest ready one (a deploy without traffic
+    puts it under a tag); else the serving one."""
+    hosts = {_host(url) for url in urls} - {""}
+    for target in service.traffic:
+        if target["revision"] and target.get("uri") and _host(target["uri"]) in hosts:
+            return str(target["revision"])
+    if service.uri and _host(service.uri) in hosts:
+        return serving_revision(service)
+    return service.latest_ready_revision or serving_revision(service)
+
+
+def baseline_revision(service: ServiceInfo, candidate: str) -> tuple[str, str, int] | None:
+    """The revision serving traffic when it is not ``candidate``: its name, its URL and
+    its percent of the traffic. The URL is the service's when it takes all the traffic,
+    else its tag's (the service's URL reaches the others too), else the service's."""
+    shares = traffic_shares(service)
+    if not shares:
+        return None
+    serving = serving_revision(service)
+    if serving == candidate:
+        return None
+    tagged = [str(t["uri"]) for t in service.traffic if t["revision"] == serving and t.get("uri")]
+    percent = shares[serving]
+    if percent >= 100 and service.uri:  # all of it
+        return serving, service.uri, percent
+    return serving, (tagged[0] if tagged else service.uri), percent
 
 
 def deployed(revision: RevisionInfo) -> Deployed:

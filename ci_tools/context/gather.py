@@ -59,6 +59,8 @@ class ContextRequest:
     before_s: float = 60.0
     after_s: float = 30.0
     budget_s: float = 30.0
+    # The URLs the run used: a tag's URL among them names the candidate revision.
+    urls: tuple[str, ...] = ()
 
 
 KEPT_REVISIONS = (
@@ -74,6 +76,7 @@ def _service_context(
     *,
     window: Window | None,
     trace_ids: tuple[str, ...],
+    urls: tuple[str, ...] = (),
 ) -> tuple[ServiceContext, list[LogLine]]:
     context = ServiceContext(role=role, name=name, revision_url=revisions.revision_url(name))
     try:
@@ -88,21 +91,30 @@ def _service_context(
         )
     except SourceError as exc:
         return dataclasses.replace(context, unavailable=f"context unavailable: {exc}"), []
-    serving_name = analysis.serving_revision(service)
-    serving = next((r for r in by_creation if r.name == serving_name), None)
-    previous = None
-    if serving is not None:
-        earlier = [r for r in by_creation if r.create_time < serving.create_time]
+    candidate_name = analysis.candidate_revision(service, urls)
+    candidate = next((r for r in by_creation if r.name == candidate_name), None)
+    found = analysis.baseline_revision(service, candidate_name)
+    listed = next((r for r in by_creation if found and r.name == found[0]), None)
+    # A baseline past the page of revisions read is still named, with its URL.
+    baseline = listed or (analysis.unlisted_revision(found[0]) if found else None)
+    # What changed: since the baseline when one serves (an earlier candidate never promoted
+    # is not what the users get), else since the revision created before the candidate.
+    previous = listed
+    if previous is None and candidate is not None:
+        earlier = [r for r in by_creation if r.create_time < candidate.create_time]
         previous = earlier[-1] if earlier else None
     age = None
-    if serving is not None and window is not None and serving.create_time:
-        age = (window.first_failure - analysis.parse_time(serving.create_time)).total_seconds()
+    if candidate is not None and window is not None and candidate.create_time:
+        age = (window.first_failure - analysis.parse_time(candidate.create_time)).total_seconds()
     context = dataclasses.replace(
         context,
         service=service,
-        revision=serving,
+        revision=candidate,
         revision_age_s=age,
-        changes=analysis.diff(previous, serving) if previous and serving else None,
+        baseline=baseline,
+        baseline_url=found[1] if found else "",
+        baseline_percent=found[2] if found else 0,
+        changes=analysis.diff(previous, candidate) if previous and candidate else None,
         deployed=tuple(analysis.deployed(r) for r in by_creation[-KEPT_REVISIONS:]),
     )
     if window is None:
@@ -113,7 +125,7 @@ def _service_context(
             traced = logs.entries(LogQuery(name, window.start, window.end, trace_ids))
             lines = [analysis.log_line(e, role) for e in traced]
         error_query = LogQuery(name, window.start, window.end, min_severity="ERROR")
-        errors = analysis.from_current_revisions(logs.entries(error_query), by_creation, serving)
+        errors = analysis.from_current_revisions(logs.entries(error_query), by_creation, candidate)
         start, end = analysis.rfc3339(window.start), analysis.rfc3339(window.end)
         base = logs.filter_text(error_query)
 
@@ -139,7 +151,14 @@ def gather(request: ContextRequest, revisions: RevisionSource, logs: LogSource) 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(request.services), 1))
     futures = {
         pool.submit(
-            _service_context, role, name, revisions, logs, window=window, trace_ids=trace_ids
+            _service_context,
+            role,
+            name,
+            revisions,
+            logs,
+            window=window,
+            trace_ids=trace_ids,
+            urls=request.urls,
         ): role
         for role, name in request.services.items()
     }

@@ -59,9 +59,10 @@ class ServiceInfo:
     latest_ready_revision: str
     latest_created_revision: str
     terminal_condition: Condition | None
-    traffic: tuple[dict[str, Any], ...]  # {"revision", "percent", "tag"}
+    traffic: tuple[dict[str, Any], ...]  # {"revision", "percent", "tag", "uri"}
     update_time: str
     last_modifier: str
+    uri: str = ""  # the service's URL (it reaches the revisions taking traffic)
 
     @property
     def not_ready_finding(self) -> str | None:
@@ -81,7 +82,8 @@ class ServiceInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Changes:
-    """What changed from the previous revision to the serving one."""
+    """What changed from the previous revision (the baseline, when one serves) to the
+    candidate."""
 
     previous: str
     env_added: tuple[str, ...] = ()
@@ -156,9 +158,16 @@ class ServiceContext:
     name: str  # the Cloud Run service name
     unavailable: str | None = None  # "context unavailable: <reason>" when gathering failed
     service: ServiceInfo | None = None
+    # The candidate: the revision under test (the newest ready one, deployed under a tag
+    # without traffic, or the one the run's URL reaches).
     revision: RevisionInfo | None = None
-    revision_age_s: float | None = None  # the serving revision's age at this run's first failure
+    revision_age_s: float | None = None  # the candidate's age at this run's first failure
     revision_url: str = ""
+    # The baseline: the revision serving traffic, when it is not the candidate; its URL (its
+    # tag's URL, else the service's) and its share of the traffic.
+    baseline: RevisionInfo | None = None
+    baseline_url: str = ""
+    baseline_percent: int = 0
     changes: Changes | None = None
     deployed: tuple[Deployed, ...] = ()  # the revisions listed, oldest first (at most 50)
     signatures: tuple[Signature, ...] = ()

@@ -75,9 +75,12 @@ def gather_context(
     records: Sequence[TestRecord],
     stack_dir: Path | None,
     environ: Mapping[str, str] = os.environ,
+    *,
+    urls: Mapping[str, str] | None = None,
 ) -> Context:
     """The deployment context of the run's failures (``records``): from Cloud Run and Cloud
-    Logging for an environment with ``gcp``, else from the local platform's ``stack_dir``."""
+    Logging for an environment with ``gcp``, else from the local platform's ``stack_dir``.
+    ``urls`` (the run's resolved URLs) name the candidate revision when one is a tag's URL."""
     settings = config.context
     env = config.environment(env_name)
     deadline = time.monotonic() + settings.budget_s
@@ -92,6 +95,7 @@ def gather_context(
             before_s=settings.window_before_s,
             after_s=settings.window_after_s,
             budget_s=settings.budget_s,
+            urls=tuple((urls or {}).values()),
         ),
         revisions,
         logs,
@@ -116,6 +120,11 @@ def summary(context: Context) -> list[str]:
             else ""
         )
         lines.append(f"  {service.role}: revision {revision}{created}")
+        if service.baseline:
+            lines.append(
+                f"    baseline (serving {service.baseline_percent}%): "
+                f"{service.baseline.name} at {service.baseline_url or '?'}"
+            )
         if service.service and service.service.not_ready_finding:
             lines.append(f"    {service.service.not_ready_finding}")
         if service.changes:

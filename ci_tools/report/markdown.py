@@ -242,6 +242,15 @@ def _age(service: ServiceContext) -> str:
     return "-" if service.revision_age_s is None else age(service.revision_age_s)
 
 
+def baseline_cell(service: ServiceContext) -> str:
+    """The baseline's table cell: the revision serving traffic and its share (Cloud Run
+    allocates whole percents), ``-`` when the candidate serves or none is known."""
+    if service.baseline is None:
+        return "-"
+    share = f" {service.baseline_percent}%" if service.baseline_percent else ""
+    return escape.code(service.baseline.name, table=True) + share
+
+
 def skipped_line(diagnosis: Diagnosis) -> str:
     """The skipped phases in one line: ``phases 2–5 not run: gate of phase 1 not met``."""
     skipped = [g for g in diagnosis.gates if g.status == "skipped"]
@@ -298,6 +307,7 @@ def render(
         seconds=seconds,
         streak=streak,
         age=_age,
+        baseline=baseline_cell,
         groups=groups,
         hidden_groups=len(diagnosis.groups) - len(groups),
         collapse=rung.collapse,
