@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         default=3000,
         help="database latency above which the backend is not ready (default: 3000)",
     )
+    start.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also start the baseline (the revision before the candidate) of backend and auth "
+        "on ports of their own, over the same PostgreSQL and Redis; shared faults (redis_down, "
+        "db_slow, agent_hang, subagent_hang, subagent_error, ws_drop) hit both, the others the "
+        "candidate only, unless written NAME@baseline",
+    )
     commands.add_parser("stop", help="stop every process of the platform and remove its data")
     commands.add_parser("status", help="say what runs")
     return parser
@@ -67,28 +75,35 @@ def _parser() -> argparse.ArgumentParser:
 
 def _start(args: argparse.Namespace, state_dir: Path) -> int:
     try:
-        faults = parse_faults(args.fault)
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    state = stack.start(
-        stack.Options(
+        options = stack.Options(
             state_dir=state_dir,
-            faults=faults,
+            faults=parse_faults(args.fault),
             backend_port=args.backend_port,
             auth_port=args.auth_port,
             postgres_port=args.postgres_port,
             redis_port=args.redis_port,
             agent_step_ms=args.agent_step_ms,
             db_latency_limit_ms=args.db_latency_limit_ms,
+            baseline=args.baseline,
         )
-    )
+        stack.check_options(options)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    state = stack.start(options)
     print(f"reference platform started (faults: {', '.join(state.faults) or 'none'})")
     for name, url in state.urls.items():
         print(f"  {name:<10}{url}")
     for service, revision in state.revisions.items():
         problem = state.not_ready.get(service)
         print(f"  revision  {revision}" + (f"  NOT READY: {problem}" if problem else ""))
+    if state.baseline is not None:
+        print(f"  baseline  (faults: {', '.join(state.baseline.faults) or 'none'})")
+        for name, url in state.baseline.urls.items():
+            print(f"    {name:<10}{url}")
+        for service, revision in state.baseline.revisions.items():
+            problem = state.baseline.not_ready.get(service)
+            print(f"    revision  {revision}" + (f"  NOT READY: {problem}" if problem else ""))
     print(f"  state     {state_dir / stack.STATE_FILE}")
     return 0
 
@@ -104,11 +119,18 @@ def _status(state_dir: Path) -> int:
     if state is None:
         print("the stack is not running")
         return 3
+    width = max([10, *(len(name) + 1 for name in alive)])  # backend@baseline is longer
     for name, running in alive.items():
-        print(f"{name:<10}{'running' if running else 'STOPPED'}")
+        print(f"{name:<{width}}{'running' if running else 'STOPPED'}")
     print(f"faults    {', '.join(state.faults) or 'none'}")
     for name, url in state.urls.items():
         print(f"{name:<10}{url}")
+    if state.baseline is not None:
+        print(f"baseline  faults: {', '.join(state.baseline.faults) or 'none'}")
+        for name, url in state.baseline.urls.items():
+            print(f"  {name:<10}{url}")
+        for revision in state.baseline.revisions.values():
+            print(f"  revision  {revision}")
     return 0 if all(alive.values()) else 1
 
 

@@ -8,6 +8,13 @@ a secret or module missing from the configuration) and leaves every image as it 
 *revision* fault is a defect in one service's code (a handler bug, a wrong answer, a renamed
 field, events out of order), so it ships in that service's image: its digest changes in the
 revision document, and nothing in the revision's env says so.
+
+With a baseline beside the candidate (``start --baseline``), a fault is scoped as on Cloud
+Run. A *shared* fault is in a dependency every revision runs on (Redis, PostgreSQL, the
+network before the sessions, a sub-agent's external source, the model provider the agent
+pipeline waits on): it hits both. Every other fault belongs to one revision, its code or its
+configuration (a secret or module missing from the revision's env): it hits the candidate
+only, unless written ``NAME@baseline``, a defect the baseline already shipped.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from reference_platform._errors import StackError
 from reference_platform.agent import DOMAIN_SUBAGENTS, SUBAGENTS
 
 SUBAGENT_FAULTS = ("subagent_hang", "subagent_error", "subagent_wrong")
+BASELINE = "baseline"  # the scope of ``NAME@baseline``: the fault hits the baseline too
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +39,7 @@ class FaultSpec:
     help: str
     value: str | None = None  # the meaning of the value, or None for a plain switch
     image: str = ""  # a revision fault: the service whose code (image) carries it
+    shared: bool = False  # in a dependency every revision runs on: hits the baseline too
 
     @property
     def revision(self) -> bool:
@@ -39,26 +48,32 @@ class FaultSpec:
 
 
 FAULTS: tuple[FaultSpec, ...] = (
-    FaultSpec("redis_down", "Redis is not running: its port is closed"),
-    FaultSpec("db_slow", "every database query is delayed by MS milliseconds", value="MS"),
+    FaultSpec("redis_down", "Redis is not running: its port is closed", shared=True),
+    FaultSpec(
+        "db_slow", "every database query is delayed by MS milliseconds", value="MS", shared=True
+    ),
     FaultSpec("missing_secret", "auth starts without JWT_SECRET: issuing a token fails with 500"),
-    FaultSpec("agent_hang", "the agent pipeline starts but never completes"),
+    # What the pipeline waits on after its thinking (the model provider) never answers.
+    FaultSpec("agent_hang", "the agent pipeline starts but never completes", shared=True),
     FaultSpec(
         "subagent_hang",
         f"that sub-agent ({', '.join(SUBAGENTS)}) starts and never completes; "
         "requests that do not need it are answered",
         value="NAME",
+        shared=True,
     ),
     FaultSpec(
         "subagent_error",
         "that sub-agent's tools find their source down: its run ends with an agent_error naming it",
         value="NAME",
+        shared=True,
     ),
     FaultSpec(
         "ws_drop",
         "that fraction of agent answers is cut off mid-stream, closing the session with 1011 "
         "(evenly spread: with 0.3, three answers in ten)",
         value="RATE",
+        shared=True,
     ),
     FaultSpec("missing_module", "the backend fails at import; every backend URL answers 503"),
     FaultSpec(
@@ -110,9 +125,17 @@ class Faults:
     subagent_wrong: str = ""  # the sub-agent that answers about the wrong service
     contract_change: bool = False
     events_out_of_order: bool = False
+    # The revision's own faults (by name) that the baseline shipped too (``NAME@baseline``).
+    on_baseline: frozenset[str] = frozenset()
 
     def names(self) -> list[str]:
         """The active faults as they are written on the command line."""
+        return [
+            f"{name}@{BASELINE}" if _name(name) in self.on_baseline else name
+            for name in self._active()
+        ]
+
+    def _active(self) -> list[str]:
         active = []
         if self.redis_down:
             active.append("redis_down")
@@ -143,7 +166,19 @@ class Faults:
     def in_image(self, service: str) -> tuple[str, ...]:
         """The revision faults that ship in the service's image, as written on the command
         line (what its image digest hashes beside its code)."""
-        return tuple(name for name in self.names() if _BY_NAME[_name(name)].image == service)
+        return tuple(name for name in self._active() if _BY_NAME[_name(name)].image == service)
+
+    def for_baseline(self) -> Faults:
+        """The faults the baseline revision runs under: the shared ones, and those of its own
+        that it shipped too (``NAME@baseline``); they hit the baseline only, so none is
+        scoped further."""
+        kept = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "on_baseline"
+            and (_field_spec(field.name).shared or _field_spec(field.name).name in self.on_baseline)
+        }
+        return Faults(**kept)
 
 
 def valid_faults() -> str:
@@ -154,11 +189,16 @@ def valid_faults() -> str:
 def parse_faults(args: Iterable[str]) -> Faults:
     """Reads ``NAME`` or ``NAME=VALUE`` items; raises StackError naming the bad one."""
     values: dict[str, object] = {}
+    on_baseline: set[str] = set()
     for raw in args:
-        name, sep, value = raw.strip().partition("=")
+        written, at, scope = raw.strip().partition("@")
+        name, sep, value = written.partition("=")
         spec = _BY_NAME.get(name)
         if spec is None:
             raise StackError(f"unknown fault {name!r}: valid faults are {valid_faults()}")
+        if at:
+            _check_scope(spec, written, scope)
+            on_baseline.add(name)
         if spec.value is None and sep:
             raise StackError(f"fault {name!r} takes no value: write --fault {name}")
         if spec.value is not None and not sep:
@@ -180,11 +220,29 @@ def parse_faults(args: Iterable[str]) -> Faults:
                 f"faults {first} and {second} both name {agent!r}: a sub-agent either hangs, "
                 "fails or answers wrong, give it one of them"
             )
-    return Faults(**values)  # type: ignore[arg-type]
+    return Faults(**values, on_baseline=frozenset(on_baseline))  # type: ignore[arg-type]
+
+
+def _check_scope(spec: FaultSpec, written: str, scope: str) -> None:
+    if scope != BASELINE:
+        raise StackError(
+            f"unknown scope {scope!r} in --fault {written}@{scope}: the only scope is "
+            f"@{BASELINE}, e.g. --fault {written}@{BASELINE}"
+        )
+    if spec.shared:
+        raise StackError(
+            f"fault {spec.name} is in a dependency both revisions share, so it hits the "
+            f"baseline already: write --fault {written}"
+        )
 
 
 def _name(written: str) -> str:
-    return written.partition("=")[0]
+    return written.partition("=")[0].partition("@")[0]
+
+
+def _field_spec(field: str) -> FaultSpec:
+    """The fault a field of Faults switches (``db_slow_ms`` is ``db_slow``'s)."""
+    return _BY_NAME[{"db_slow_ms": "db_slow", "ws_drop_rate": "ws_drop"}.get(field, field)]
 
 
 def _parse_ms(value: str) -> int:

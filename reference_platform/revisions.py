@@ -5,6 +5,12 @@ counting up) whose document records the image, the env entries (a literal value 
 non-secrets, ``valueSource.secretKeyRef`` for secrets), scaling and VPC access, exactly the
 fields ``projects.locations.services.revisions.get`` returns. Earlier revisions are kept, so
 "what changed since the last deploy" can be answered locally.
+
+A start with a baseline is a deploy without traffic, as ``deploy-staging.yml`` does it: each
+service gets two revisions, the baseline (the revision before, without the candidate's own
+defects) and then the candidate. The baseline serves all the traffic at the service's URL; the
+candidate takes none and is reached at its tag's URL (``trafficStatuses``, tags ``baseline``
+and ``candidate``). Both log to the service's one log, told apart by the revision name.
 """
 
 from __future__ import annotations
@@ -31,6 +37,17 @@ PROJECT = "local"
 LOCATION = "local"
 REVISIONS_KEPT = 50  # as many as one page of the API's list: the last healthy one stays in reach
 _NUMBER = re.compile(r"^[a-z]+-(\d{5})-[a-z]{3}$")
+BASELINE_TAG = "baseline"  # the traffic tag of the revision serving traffic, with a baseline
+CANDIDATE_TAG = "candidate"  # the traffic tag of the revision under test, with a baseline
+_REVISION_TARGET = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """The baseline revision serving the traffic while the candidate takes none."""
+
+    revision: str  # its short name
+    url: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,8 +226,13 @@ def settle_revision(
     ready: bool,
     reason: str = "",
     message: str = "",
+    baseline: Served | None = None,
+    update_service: bool = True,
 ) -> None:
-    """Records whether the revision became ready, and the service document that follows."""
+    """Records whether the revision became ready, and the service document that follows:
+    with a ``baseline``, the baseline serves the traffic and the candidate has a tag. A
+    baseline revision is settled first, with ``update_service=False``: the candidate's
+    settle writes the service document."""
     path = _revisions_dir(state_dir, service) / f"{revision}.json"
     doc = json.loads(path.read_text())
     moment = now_rfc3339()
@@ -223,11 +245,39 @@ def settle_revision(
         condition.update(reason=reason, message=message, severity="ERROR")
     doc.update(conditions=[condition], updateTime=moment, reconciling=False)
     _write_json(path, doc)
+    if not update_service:
+        return
 
     service_path = state_dir / "services" / f"{service}.json"
     previous = json.loads(service_path.read_text()) if service_path.exists() else {}
     full = doc["name"]
     latest_ready = full if ready else previous.get("latestReadyRevision", "")
+    traffic = [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
+    statuses = [
+        {
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
+            "percent": 100,
+            "revision": short_name(latest_ready) if latest_ready else "",
+        }
+    ]
+    if baseline is not None:
+        served = json.loads((path.parent / f"{baseline.revision}.json").read_text())
+        if not ready and served["conditions"][0]["state"] == "CONDITION_SUCCEEDED":
+            latest_ready = served["name"]
+        # The candidate first: a reader matching a run's URL to a tag finds it before the
+        # baseline, whose URL is also the service's.
+        traffic = [
+            {"type": _REVISION_TARGET, "revision": name, "percent": percent, "tag": tag}
+            for name, percent, tag in (
+                (revision, 0, CANDIDATE_TAG),
+                (baseline.revision, 100, BASELINE_TAG),
+            )
+        ]
+        statuses = [
+            {**target, "uri": target_url}
+            for target, target_url in zip(traffic, (url, baseline.url), strict=True)
+        ]
+        url = baseline.url  # the service's URL reaches the revision serving its traffic
     terminal = dict(condition)
     if not ready:
         terminal["message"] = (
@@ -244,14 +294,8 @@ def settle_revision(
         "uri": url,
         "latestCreatedRevision": full,
         "latestReadyRevision": latest_ready,
-        "traffic": [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}],
-        "trafficStatuses": [
-            {
-                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST",
-                "percent": 100,
-                "revision": short_name(latest_ready) if latest_ready else "",
-            }
-        ],
+        "traffic": traffic,
+        "trafficStatuses": statuses,
         "terminalCondition": terminal,
         "conditions": [],
         "reconciling": False,

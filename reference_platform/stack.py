@@ -4,6 +4,11 @@
 them, and writes ``stack.json`` in the state directory: URLs, ports, process ids, faults and
 revisions (never a secret). ``stop`` ends every process it names and removes the data. The state
 directory also keeps the JSON logs (``logs/``) and the revision documents across starts.
+
+With ``Options(baseline=True)`` (``start --baseline``) the previous revision of the backend and
+of auth runs too, on ports of its own over the same PostgreSQL and Redis, started alongside the
+candidate's; ``stack.json`` lists it under ``baseline`` and its processes as
+``backend@baseline`` and ``auth@baseline``. Without it nothing more starts than before.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from reference_platform.faults import Faults
 from reference_platform.revisions import EnvVar
 
 STATE_FILE = "stack.json"
+SERVICES = ("auth", "backend")  # in the order they are started and waited for
+AT_BASELINE = "@baseline"  # the suffix of a baseline process's name (and of its port's key)
 # The processes this interpreter started, kept so that they are never garbage-collected while
 # they run (Popen warns) and so that stop() in the same interpreter reaps them.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -100,6 +107,8 @@ class Options:
     oauth_code_ttl_s: int = 60  # how long the OAuth provider's authorization codes live
     # PostgreSQL starts this long after the backend serves (its startup retries meanwhile).
     postgres_delay_s: float = 0.0
+    # The baseline too: the revision before the candidate, of each service, beside it.
+    baseline: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +133,21 @@ class Process:
 
 
 @dataclasses.dataclass(frozen=True)
+class Baseline:
+    """The baseline of a stack started with one, keyed as the candidate's fields of State
+    are: its URLs (backend, websocket, auth), ports (backend, auth), revisions, the faults
+    it runs under, the services not ready, and its logs (the services' own files: the
+    revision name in each entry tells the two apart, as on Cloud Run)."""
+
+    urls: dict[str, str]
+    ports: dict[str, int]
+    faults: list[str]
+    revisions: dict[str, str]
+    not_ready: dict[str, str]
+    logs: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
 class State:
     """What ``stack.json`` records of a running stack."""
 
@@ -136,16 +160,22 @@ class State:
     processes: list[Process]
     data_dir: str
     logs: dict[str, str]
+    baseline: Baseline | None = None  # None unless started with one
 
     def as_json(self) -> dict[str, Any]:
-        """The state as written to ``stack.json``."""
-        return dataclasses.asdict(self)
+        """The state as written to ``stack.json``; ``baseline`` only when there is one."""
+        data = dataclasses.asdict(self)
+        if self.baseline is None:
+            del data["baseline"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
         """Reads what ``as_json`` wrote."""
         fields = dict(data)
         fields["processes"] = [Process(**p) for p in data["processes"]]
+        if data.get("baseline") is not None:
+            fields["baseline"] = Baseline(**data["baseline"])
         return cls(**fields)
 
 
@@ -167,6 +197,8 @@ def _choose_ports(options: Options) -> dict[str, int]:
         "postgres": options.postgres_port,
         "redis": options.redis_port,
     }
+    if options.baseline:  # any free ones
+        wanted |= {f"{service}{AT_BASELINE}": 0 for service in SERVICES}
     ports: dict[str, int] = {}
     for name, port in wanted.items():
         if port:
@@ -285,8 +317,20 @@ class _Launch:
         _terminate(self.started)
 
 
+def check_options(options: Options) -> None:
+    """Refuses options that cannot be started, before anything starts: a fault scoped to
+    the baseline (``NAME@baseline``) without one."""
+    shipped = [name for name in options.faults.names() if name.endswith(AT_BASELINE)]
+    if shipped and not options.baseline:
+        raise StackError(
+            f"fault {shipped[0]} breaks the baseline, but none is started: add --baseline "
+            f"(Options(baseline=True)), or write --fault {shipped[0].removesuffix(AT_BASELINE)}"
+        )
+
+
 def start(options: Options) -> State:
     """Starts the whole platform and returns its state; raises StackError in one line."""
+    check_options(options)
     state_dir = options.state_dir
     previous = read_state(state_dir)
     if previous is not None:
@@ -332,59 +376,35 @@ def _start(
         redis_proc = servers.start_redis(data_dir, ports["redis"], redis_log)
         launch.track("redis", redis_proc, ports["redis"])
 
-    urls = {
-        "backend": f"http://{servers.HOST}:{ports['backend']}",
-        "websocket": f"ws://{servers.HOST}:{ports['backend']}/ws",
-        "auth": f"http://{servers.HOST}:{ports['auth']}",
-    }
+    # Each revision to run, by its process's name: its ports (its own, the stores' shared) and
+    # its options (its faults). The baseline's first: it is the revision before the candidate.
+    own: dict[str, tuple[dict[str, int], Options]] = {}
+    baseline_ports = {**ports, **{s: ports.get(f"{s}{AT_BASELINE}", 0) for s in SERVICES}}
+    if options.baseline:
+        on_baseline = dataclasses.replace(options, faults=faults.for_baseline())
+        own |= {f"{s}{AT_BASELINE}": (baseline_ports, on_baseline) for s in SERVICES}
+    own |= {s: (ports, options) for s in SERVICES}
+    urls = _urls(ports)
+    baseline_urls = _urls(baseline_ports)
     names: dict[str, str] = {}
     service_logs: dict[str, Path] = {}
     popens: dict[str, subprocess.Popen[bytes]] = {}
 
-    def launch_service(service: str) -> None:
-        entries = _service_env(service, ports, options)
-        names[service] = revisions.next_revision(options.state_dir, service)
-        defects = faults.in_image(service)
-        revisions.create_revision(
-            options.state_dir, service, names[service], entries, ports[service], defects=defects
-        )
-        runtime = {
-            # What the image was built with, not configuration: kept out of the revision's env.
-            "IMAGE_DEFECTS": " ".join(defects),
-            "K_SERVICE": service,
-            "K_REVISION": names[service],
-            "K_CONFIGURATION": service,
-            "PORT": str(ports[service]),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env = process_env(os.environ, entries, secret_values, runtime)
-        path, log = launch.log(service, ".jsonl")
-        service_logs[service] = path
-        popens[service] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reference_platform.serve",
-                service,
-                "--port",
-                str(ports[service]),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        launch.track(service, popens[service], ports[service])
+    def url(key: str) -> str:
+        service = key.removesuffix(AT_BASELINE)
+        return baseline_urls[service] if key.endswith(AT_BASELINE) else urls[service]
 
-    def serving(service: str, statuses: list[int | None]) -> bool:
+    def serving(key: str, statuses: list[int | None]) -> bool:
         # Answered, and past its startup: the backend retries its database until it answers.
-        status, phase = _health(f"{urls[service]}/health")
+        status, phase = _health(f"{url(key)}/health")
         statuses.append(status)
         return status is not None and phase != "starting"
 
-    # Both services load while the databases start: neither needs them to start.
-    launch_service("auth")
-    launch_service("backend")
+    # Every service loads while the databases start: none needs them to start.
+    for key, (own_ports, own_options) in own.items():
+        names[key], service_logs[key], popens[key] = _launch_service(
+            key, own_ports, own_options, secret_values, launch
+        )
     if options.postgres_delay_s:
         servers.wait_until(
             lambda: _health(f"{urls['backend']}/health")[0] is not None,
@@ -414,46 +434,111 @@ def _start(
     )
 
     not_ready: dict[str, str] = {}
-    for service in ("auth", "backend"):
+    for key in own:  # the baseline's first: the candidate's settle names it in the service
+        service = key.removesuffix(AT_BASELINE)
         statuses: list[int | None] = []
         servers.wait_until(
-            functools.partial(serving, service, statuses),
-            popens[service],
-            service,
-            service_logs[service],
-            deadline,
+            functools.partial(serving, key, statuses), popens[key], key, service_logs[key], deadline
         )
         ready = statuses[-1] == 200
         if not ready:
-            not_ready[service] = f"HTTP {statuses[-1]} on /health"
+            not_ready[key] = f"HTTP {statuses[-1]} on /health"
+        served = None
+        if options.baseline and key == service:
+            served = revisions.Served(names[f"{service}{AT_BASELINE}"], baseline_urls[service])
         revisions.settle_revision(
             options.state_dir,
             service,
-            names[service],
-            urls[service],
+            names[key],
+            url(key),
             ready=ready,
             reason="HealthCheckContainerError",
-            message=f"The container answered {not_ready.get(service)}; "
-            f"see the logs of revision {names[service]}.",
+            message=f"The container answered {not_ready.get(key)}; "
+            f"see the logs of revision {names[key]}.",
+            baseline=served,
+            update_service=key == service,
+        )
+    baseline = None
+    if options.baseline:
+        baseline = Baseline(
+            urls=baseline_urls,
+            ports={s: baseline_ports[s] for s in SERVICES},
+            faults=faults.for_baseline().names(),
+            revisions={s: names[f"{s}{AT_BASELINE}"] for s in SERVICES},
+            not_ready={
+                s: problem
+                for s in SERVICES
+                if (problem := not_ready.get(f"{s}{AT_BASELINE}")) is not None
+            },
+            logs={s: str(service_logs[f"{s}{AT_BASELINE}"]) for s in SERVICES},
         )
     return State(
         started_at=revisions.now_rfc3339(),
         urls=urls,
-        ports=ports,
+        ports={name: port for name, port in ports.items() if not name.endswith(AT_BASELINE)},
         faults=faults.names(),
-        revisions=names,
-        not_ready=not_ready,
+        revisions={s: names[s] for s in SERVICES},
+        not_ready={s: problem for s in SERVICES if (problem := not_ready.get(s)) is not None},
         processes=list(launch.started),
         data_dir=str(data_dir),
         logs={
             name: str(path)
             for name, path in {
-                **service_logs,
+                **{s: service_logs[s] for s in SERVICES},
                 "postgres": pg_log_path,
                 "redis": redis_log_path,
             }.items()
         },
+        baseline=baseline,
     )
+
+
+def _launch_service(
+    key: str,
+    ports: dict[str, int],
+    options: Options,
+    secret_values: Mapping[str, str],
+    launch: _Launch,
+) -> tuple[str, Path, subprocess.Popen[bytes]]:
+    """Deploys one revision (``backend``, or ``backend@baseline``) on its ports under its
+    options' faults: writes its revision document and starts its process. Its revision's
+    name, its log and its process."""
+    service = key.removesuffix(AT_BASELINE)
+    port = ports[service]
+    entries = _service_env(service, ports, options)
+    name = revisions.next_revision(options.state_dir, service)
+    defects = options.faults.in_image(service)
+    revisions.create_revision(options.state_dir, service, name, entries, port, defects=defects)
+    runtime = {
+        # What the image was built with, not configuration: kept out of the revision's env.
+        "IMAGE_DEFECTS": " ".join(defects),
+        "K_SERVICE": service,
+        "K_REVISION": name,
+        "K_CONFIGURATION": service,
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env = process_env(os.environ, entries, secret_values, runtime)
+    # A baseline logs to its service's log too (appending, a line a write), as on Cloud Run.
+    path, log = launch.log(service, ".jsonl")
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "reference_platform.serve", service, "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    launch.track(key, popen, port)
+    return name, path, popen
+
+
+def _urls(ports: Mapping[str, int]) -> dict[str, str]:
+    """The URLs of one revision of each service, from its ports."""
+    return {
+        "backend": f"http://{servers.HOST}:{ports['backend']}",
+        "websocket": f"ws://{servers.HOST}:{ports['backend']}/ws",
+        "auth": f"http://{servers.HOST}:{ports['auth']}",
+    }
 
 
 def wait_gone(handles: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:

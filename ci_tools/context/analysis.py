@@ -160,11 +160,19 @@ def serving_revision(service: ServiceInfo) -> str:
     return service.latest_ready_revision or service.latest_created_revision
 
 
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
 def _host(url: str) -> str:
+    """``host:port`` of a URL (the scheme's default port when it names none): two revisions
+    on one machine differ by port only; "" for what is no URL."""
     try:
-        return (urllib.parse.urlsplit(url).hostname or "").lower()
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
     except ValueError:
         return ""
+    host = (parts.hostname or "").lower()
+    return f"{host}:{port}" if host else ""
 
 
 def candidate_revision(service: ServiceInfo, urls: Iterable[str] = ()) -> str:

@@ -106,6 +106,30 @@ def test_the_run_url_names_the_candidate() -> None:
     assert analysis.candidate_revision(found, ["https://elsewhere.example.com"]) == "b-3"
 
 
+def test_revisions_on_one_host_are_told_apart_by_their_port() -> None:
+    """The reference platform serves both revisions on 127.0.0.1: the run's port, not its
+    host, names the revision it tested (the scheme's default port when none is written)."""
+    found = analysis.parse_service(
+        {
+            "name": "projects/p/locations/r/services/b",
+            "uri": "http://127.0.0.1:4001",
+            "latestReadyRevision": "projects/p/locations/r/services/b/revisions/b-2",
+            "trafficStatuses": [
+                {"revision": "b-2", "tag": "candidate", "uri": "http://127.0.0.1:4002"},
+                {
+                    "revision": "b-1",
+                    "percent": 100,
+                    "tag": "baseline",
+                    "uri": "http://127.0.0.1:4001",
+                },
+            ],
+        }
+    )
+    assert analysis.candidate_revision(found, ["http://127.0.0.1:4002/api"]) == "b-2"
+    assert analysis.candidate_revision(found, ["ws://127.0.0.1:4001/ws"]) == "b-1"
+    assert analysis.candidate_revision(found, ["https://127.0.0.1/x"]) == "b-2"
+
+
 def with_baseline(url: str = SERVICE_URL, percent: int = 100) -> Context:
     """The Redis-down context with backend's candidate b-3 beside a serving baseline b-2."""
     context = redis_context()
