@@ -127,8 +127,9 @@ def _silence(stream: TextIO) -> None:
 
 def _inert(line: str) -> str:
     """A line for stderr, which the Actions runner reads for workflow commands too: a value
-    it quotes (a path, a URL, a driver's message) masked and made inert."""
-    return escape.line(redact.redact(line))
+    it quotes (a path, a URL, a driver's message) made inert. (Each error masks what it
+    quotes itself: a store URL's password reads ``***``.)"""
+    return escape.line(line)
 
 
 def _say(line: str, stream: TextIO | None = None) -> None:
@@ -491,7 +492,6 @@ def _mask_secrets() -> None:
     anything else is printed: the job's log hides them, in every form, wherever they appear."""
     if "GITHUB_ACTIONS" not in os.environ:  # only then load the report package (0.2 s)
         return
-    from ci_tools import redact  # noqa: PLC0415
     from ci_tools.report import github  # noqa: PLC0415
 
     for line in github.mask_commands(os.environ, redact.secret_values()):
