@@ -341,7 +341,8 @@ def e2e(session: nox.Session) -> None:
     session.run(*PLATFORM, "stop", env=env, silent=True)  # a platform left by a killed run
     verdict = "every gate met"
     with _sigterm_as_interrupt():
-        session.run(*PLATFORM, "start", *stack_args, env=env)
+        # With the previous revision beside the candidate: the failures' experiment needs it.
+        session.run(*PLATFORM, "start", "--baseline", *stack_args, env=env)
         try:
             try:
                 _run(session, run_args, env=env, main_job=True)

@@ -145,6 +145,15 @@ def _run(commands: Commands) -> None:
         "judges the phase over all its shards",
     )
     run.add_argument(
+        "--experiment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the gates, re-run the failures on the baseline revision (the one serving "
+        "traffic) and once more on the candidate, to tell this deploy's regressions from what "
+        "failed before it (default: as [tool.ci_tools.experiment] enabled says; "
+        "--no-experiment: not for this run)",
+    )
+    run.add_argument(
         "--link-latest",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -33,6 +33,7 @@ from ci_tools import (
     shard,
 )
 from ci_tools._exceptions import CIToolsError, ConfigError, HistoryError, RunDirError
+from ci_tools.experiment import Plan
 from ci_tools.phases import GateResult
 
 
@@ -58,6 +59,7 @@ def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         quarantine=quarantine.load_today(root / project.quarantine_file),
         history_url=_history_url(project, root),
         shard=shard.parse(args.shard) if args.shard else None,
+        experiment=args.experiment,
     )
     rundir.identify(run_dir, run_id)  # who the run is, wherever its folder is copied
     _say(f"ci-tools: run {run_id} against {env}; results in {run_dir}")
@@ -197,6 +199,11 @@ class _Terminal:
             _say(f"    {escape.line(line)}")
         _say(f"  pytest's output: {escape.line(_shown(excerpt.output))}")
 
+    def experimented(self, number: int, plan: Plan, shown: Mapping[str, int]) -> None:
+        """``ci-tools: experiment on phase N's failures: ...``, one line."""
+        self._clear()
+        _say(escape.line(experiment_line(number, plan, shown)))
+
     def _clear(self) -> None:
         """Ends a progress line on the terminal: it is wiped, for the next line to take its
         place."""
@@ -225,6 +232,30 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+_SHOWN = (
+    ("regression", "regression(s): fail on the candidate only"),
+    ("both", "failing on the baseline too"),
+    ("flaky", "flaky (passed when run again)"),
+    ("no baseline", "not compared"),
+)
+
+
+def experiment_line(number: int, plan: Plan, shown: Mapping[str, int]) -> str:
+    """What the experiment on phase N's failures showed, in one line."""
+    head = f"ci-tools: experiment on phase {number}'s failures"
+    if plan.status != "ran":
+        return f"{head}: none re-run, {plan.reason or plan.status}"
+    where = ", ".join(f"{role} {name}" for role, name in sorted(plan.revisions.items()))
+    told = ", ".join(f"{shown[key]} {words}" for key, words in _SHOWN if shown.get(key))
+    stop = f" ({plan.stopped})" if plan.stopped else ""
+    return (
+        f"{head}: {len(plan.chosen)} re-run on the baseline"
+        f"{f' ({where})' if where else ''} and the candidate in {plan.duration_s:.1f} s{stop}: "
+        f"{told or 'nothing finished'}"
+        + (f"; {len(plan.left)} over the limit" if plan.left else "")
+    )
 
 
 def gate_line(gate: GateResult) -> str:

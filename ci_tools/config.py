@@ -182,6 +182,21 @@ class FailFastConfig(_Model):
     stall_s: float = Field(default=10.0, gt=0)
 
 
+class ExperimentConfig(_Model):
+    """The experiment (``[tool.ci_tools.experiment]``): after a phase misses its gate, or at
+    the end of the run for the failures of phases that met theirs, the failed tests are run
+    again on the baseline revision (the one serving traffic) and, at the same time, once more
+    on the candidate. A failure that passes on the baseline only is a regression of this
+    deploy; one failing on both is not the deploy's doing. ``max_failures``: how many are run
+    again at most (the first of each kind of failure first); ``budget_s``: how long the
+    re-runs may take, both revisions at once. Off: ``enabled = false`` or ``ci-tools run
+    --no-experiment``."""
+
+    enabled: bool = True
+    max_failures: int = Field(default=8, ge=1)
+    budget_s: float = Field(default=60.0, gt=0)
+
+
 class ContextConfig(_Model):
     """How the context stage reads Cloud Run and Cloud Logging."""
 
@@ -383,6 +398,7 @@ class Config(_Model):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     retries: RetryConfig = Field(default_factory=RetryConfig)
     failfast: FailFastConfig = Field(default_factory=FailFastConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     # Each priority given replaces its default; the others keep theirs (see DEFAULT_PRIORITIES).
     priorities: dict[Priority, PriorityConfig] = Field(
         default_factory=lambda: dict(DEFAULT_PRIORITIES)

@@ -20,6 +20,11 @@ Each stage reads the files of the stages before it and writes its own:
     phaseN.order.txt        the order to start the tests in: last run's failures, then the
                             longest first (runner, from history)
     .phaseN.serial.lock     the turn of phase N's serial tests (plugin)
+    phaseN.experiment.json  what the experiment did with phase N's failures: the baseline
+                            it re-ran them on, which it chose, why it stopped (runner)
+    phaseN.again/, phaseN.baseline/   the experiment's re-runs of phase N's failures on the
+                            candidate and on the baseline: each a run directory of its own
+                            (records, selection, pytest's output), never in the gate's counts
     phaseN.durations.json   what a sharded phase is split by: node id to seconds (runner)
     context.json            deployment context of the failures (context stage)
     run.json                the run's identity (run id and attempt): the same run wherever
@@ -154,6 +159,32 @@ def gate(run: Path, phase: int, shard: int | None = None) -> Path:
 def order(run: Path, phase: int, shard: int | None = None) -> Path:
     """The order to start phase N's tests in (node ids, one a line)."""
     return run / f"{_part(phase, shard)}.order.txt"
+
+
+def experiment(run: Path, phase: int, shard: int | None = None) -> Path:
+    """What the experiment did with phase N's failures (or its shard's)."""
+    return run / f"{_part(phase, shard)}.experiment.json"
+
+
+def arm(run: Path, phase: int, which: str, shard: int | None = None) -> Path:
+    """The folder of the experiment's re-runs of phase N's failures on one revision:
+    ``baseline``, or ``candidate`` (named ``again``: the candidate run again)."""
+    return run / f"{_part(phase, shard)}.{'again' if which == 'candidate' else which}"
+
+
+def experiments(run: Path) -> list[tuple[int, int | None]]:
+    """The (phase, shard) of every experiment plan in the run directory, in order."""
+    found: set[tuple[int, int | None]] = set()
+    for path in run.glob("phase*.experiment.json"):
+        parts = path.name.split(".")
+        number = parts[0][5:]
+        if not number.isdigit():
+            continue
+        shard = parts[1][5:] if len(parts) == 4 and parts[1].startswith("shard") else None
+        if len(parts) == 4 and (shard is None or not shard.isdigit()):
+            continue
+        found.add((int(number), int(shard) if shard is not None else None))
+    return sorted(found, key=lambda key: (key[0], -1 if key[1] is None else key[1]))
 
 
 def of_an_attempt(run: Path, phase: int, shard: int | None = None) -> tuple[Path, ...]:

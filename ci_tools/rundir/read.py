@@ -19,6 +19,7 @@ from pathlib import Path
 from ci_tools._exceptions import CIToolsError, GateFileError, RunDirError
 from ci_tools.config import Config
 from ci_tools.context.model import Context
+from ci_tools.experiment import Plan, Reruns
 from ci_tools.phases import GateResult, evaluate_gate
 from ci_tools.records import PhaseRecords, Selected, TestRecord, read_records, read_selected
 from ci_tools.rundir import paths
@@ -28,6 +29,7 @@ from ci_tools.rundir.verdict import RunVerdict
 __all__ = [
     "RunInput",
     "context",
+    "experiment",
     "gate",
     "identity",
     "load",
@@ -118,6 +120,30 @@ def identity(run: Path) -> RunIdentity | None:
         ) from None
 
 
+def experiment(run: Path) -> Reruns:
+    """The run's experiments: every plan (``phaseN[.shardI].experiment.json``) and the
+    records of its re-runs on each arm; what cannot be read is a note, never an error (the
+    failures it concerns have no baseline to compare with)."""
+    plans: list[Plan] = []
+    arms: dict[str, dict[str, TestRecord]] = {"again": {}, "baseline": {}}
+    notes: list[str] = []
+    for number, shard in paths.experiments(run):
+        path = paths.experiment(run, number, shard)
+        try:
+            plans.append(Plan.from_json(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            notes.append(
+                f"{path.name} is unreadable ({str(exc)[:120]}); its failures "
+                "are reported without the experiment"
+            )
+            continue
+        for which, key in (("candidate", "again"), ("baseline", "baseline")):
+            folder = paths.arm(run, number, which, shard)
+            found = records(folder, number)
+            arms[key].update((r.nodeid, r) for r in found.records)
+    return Reruns(tuple(plans), arms["again"], arms["baseline"], tuple(notes))
+
+
 def started(run: Path, phases: Iterable[int]) -> str:
     """When the run's first judged phase started ('' when unknown): runs imported together
     go in this order."""
@@ -140,6 +166,8 @@ class RunInput:
     # What the run lost, a phase a line ("phase 2: 36 of 72 records unreadable"): the run is
     # incomplete, whatever the records left say.
     incomplete: tuple[str, ...] = ()
+    # The experiment's plans and re-runs (none when the run made none).
+    experiment: Reruns = dataclasses.field(default_factory=Reruns)
 
 
 def lost(run: Path, number: int, found: PhaseRecords) -> str:
@@ -232,8 +260,10 @@ def load(config: Config, run: Path) -> RunInput:
             gates.append(result)
     found_context, context_notes = _context_or_note(run)
     notes += context_notes
+    reruns = experiment(run)
+    notes += reruns.notes
     if not gates:
         notes.append(f"no phase results in {run}: no verdict could be formed")
     return RunInput(
-        tuple(gates), tuple(found_records), found_context, tuple(notes), tuple(incomplete)
+        tuple(gates), tuple(found_records), found_context, tuple(notes), tuple(incomplete), reruns
     )

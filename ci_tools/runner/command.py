@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ci_tools import rundir
@@ -31,6 +32,7 @@ class RunOptions:
     quarantine: Quarantine = NO_QUARANTINE  # tests whose results do not count for the gate
     history_url: str | None = None  # the run store: a phase's order and workers from its last run
     shard: tuple[int, int] | None = None  # (I, K): run only shard I of K of each phase
+    experiment: bool = True  # failures re-run on the baseline and the candidate (if config says)
 
     @property
     def shard_index(self) -> int | None:
@@ -73,18 +75,30 @@ def _base(config: Config, number: int, options: RunOptions) -> list[str]:
     """What every phase's pytest is given: its tests, its phase, where it writes, its timeout,
     the plugins it goes without, and that a module which cannot be collected stops nothing."""
     phase = config.phases[number]
-    timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
     return [
         sys.executable,
         "-m",
         "pytest",
         *phase.paths,
+        *_recorded(config, number, options, options.run_dir),
+        # A module that cannot be imported is one error (the plugin records it), not the end
+        # of the phase: without this pytest stops at collection and no test of it runs.
+        "--continue-on-collection-errors",
+    ]
+
+
+def _recorded(config: Config, number: int, options: RunOptions, run_dir: Path) -> list[str]:
+    """How a pytest of phase N records into ``run_dir``: its phase, environment, timeout,
+    the plugins it goes without."""
+    phase = config.phases[number]
+    timeout = options.timeout_s or phase.timeout_s or config.test_timeout_s
+    return [
         "--phase",
         str(number),
         "--env",
         options.env,
         "--run-dir",
-        str(options.run_dir),
+        str(run_dir),
         "--timeout",
         f"{timeout:g}",
         "-p",
@@ -97,9 +111,24 @@ def _base(config: Config, number: int, options: RunOptions) -> list[str]:
         "no:anyio",
         "-q",
         "-rfE",
-        # A module that cannot be imported is one error (the plugin records it), not the end
-        # of the phase: without this pytest stops at collection and no test of it runs.
-        "--continue-on-collection-errors",
+    ]
+
+
+def rerun_command(
+    config: Config, number: int, options: RunOptions, nodeids: Sequence[str], run_dir: Path
+) -> list[str]:
+    """The pytest command line that runs the failures ``nodeids`` of phase N again, all at
+    once, recorded in ``run_dir`` (one arm of the experiment): no fail-fast, no retries, no
+    order (each test's own outcome is the answer)."""
+    at_once = ["--concurrency", str(len(nodeids)), "--no-throttle"] if len(nodeids) > 1 else []
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        *nodeids,
+        *_recorded(config, number, options, run_dir),
+        *at_once,
+        "--capture=sys",
     ]
 
 

@@ -7,6 +7,9 @@ runs out, pytest is interrupted, then killed, and the tests that started and nev
 recorded as hung, so the report stage still gets everything. A phase whose predecessor in the
 same run missed its gate is not run; it is recorded as skipped with the reason.
 
+After the last gate, the failures of the phases that ran are re-run on the baseline revision
+and the candidate at once (``ci_tools.runner.experiment``), recorded beside the phases' files.
+
 Each phase's pytest is launched while the phase before runs (started ahead) and waits, once
 collected, for its go (``ci_tools.go``); a phase that is not to run after all is discarded,
 leaving no file behind. What happens is told to the caller's ``Progress``: nothing is printed.
@@ -32,9 +35,10 @@ from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, skipped_gate
 from ci_tools.records import Selected, now
 from ci_tools.rundir import read, write
-from ci_tools.runner import process
+from ci_tools.runner import experiment, process
 from ci_tools.runner.command import FAILED, NO_TESTS, RunOptions, check_phase, pytest_command
 from ci_tools.runner.excerpt import first_failure, output_tail
+from ci_tools.runner.experiment import run_experiment
 from ci_tools.runner.progress import SILENT, Excerpt, Progress
 from ci_tools.runner.schedule import LastRun, choose_workers, last_run, shard_durations
 from ci_tools.runner.unfinished import complete
@@ -96,6 +100,7 @@ def run_phases(
             progress.gate_judged(gate)
             if excerpt is not None:
                 progress.excerpt(excerpt)
+        run_experiment(config, results, options, progress)
     finally:
         for started in held:
             _discard(started, options)
@@ -147,6 +152,7 @@ def _launch(config: Config, number: int, options: RunOptions) -> _Started:
     options.run_dir.mkdir(parents=True, exist_ok=True)
     for path in rundir.of_an_attempt(options.run_dir, number, options.shard_index):
         path.unlink(missing_ok=True)  # a re-run replaces
+    experiment.clear(options, number)
     last = None
     if options.shard:  # every shard of the run splits by the same durations, before collection
         last = last_run(options, number)

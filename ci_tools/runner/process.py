@@ -15,7 +15,7 @@ import selectors
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -46,11 +46,15 @@ def run(command: list[str], root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def launch(
-    command_of: Callable[[int], list[str]], root: Path, output: Path
+    command_of: Callable[[int], list[str]],
+    root: Path,
+    output: Path,
+    variables: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Starts ``command_of(fd)`` in a session of its own, ``fd`` the read end of a new pipe
     that it alone holds, its output redacted into the file ``output`` (made anew); returns
-    the process and the pipe's write end, the go's way in."""
+    the process and the pipe's write end, the go's way in. ``variables`` are set in its
+    environment over the caller's (the URLs of a revision to run against)."""
     sink = output.open("wb")  # the copying thread's; closed once the output is all written
     held, go_fd = os.pipe()
     try:
@@ -58,7 +62,7 @@ def launch(
             command_of(held),
             cwd=root,
             start_new_session=True,
-            env=environ(),
+            env={**environ(), **(variables or {})},
             pass_fds=(held,),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,  # one stream: a traceback stays beside its test's lines

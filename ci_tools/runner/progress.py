@@ -11,9 +11,11 @@ output of a pytest that could not run).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ci_tools.experiment import Plan
 from ci_tools.phases import GateResult
 
 LOG_EVERY_S = 10.0  # in a log (not a terminal), a running phase's line at most this often
@@ -68,6 +70,11 @@ class Progress(Protocol):
         """After the gate of a phase with a failure (or whose pytest could not run): what to
         read first of it."""
 
+    def experimented(self, number: int, plan: Plan, shown: Mapping[str, int]) -> None:
+        """After the gates, phase N's failures were re-run on the baseline and the candidate
+        (or could not be: ``plan.status`` says why); ``shown`` counts what the re-runs showed
+        (``regression``, ``both``, ``flaky``, ``no baseline``)."""
+
 
 class _Silent:
     """Tells nothing."""
@@ -85,6 +92,9 @@ class _Silent:
         """Nothing."""
 
     def excerpt(self, excerpt: Excerpt) -> None:
+        """Nothing."""
+
+    def experimented(self, number: int, plan: Plan, shown: Mapping[str, int]) -> None:
         """Nothing."""
 
 

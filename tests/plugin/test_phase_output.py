@@ -9,12 +9,14 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from ci_tools import config, runner
 from ci_tools.environment import PASSWORD_VARIABLE
+from ci_tools.experiment import Plan
 from ci_tools.phases import GateResult
 from tests.plugin.conftest import write_project
 
@@ -79,6 +81,8 @@ def test_pytest_s_output_goes_to_the_phase_s_log_masked_and_the_job_log_shows_th
         """    > assert secret == "wrong", f"login refused for {secret}\"""",
         "    E AssertionError: login refused for [REDACTED]",
         "  pytest's output: reports/r1/phase1.log",  # from where it ran (pytester's folder)
+        "ci-tools: experiment on phase 1's failures: none re-run, environment 'here' names no "
+        "baseline: give its URLs in [tool.ci_tools.environments.here.baseline]",
     ]
 
 
@@ -134,6 +138,9 @@ class Tallies:
         """Nothing to keep."""
 
     def excerpt(self, excerpt: runner.Excerpt) -> None:
+        """Nothing to keep."""
+
+    def experimented(self, number: int, plan: Plan, shown: Mapping[str, int]) -> None:
         """Nothing to keep."""
 
 

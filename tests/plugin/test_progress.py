@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import pytest
 
 from ci_tools import config, runner
+from ci_tools.experiment import Plan
 from ci_tools.phases import GateResult
 from tests.plugin.conftest import write_project
 
@@ -35,6 +37,10 @@ class Told:
     def excerpt(self, excerpt: runner.Excerpt) -> None:
         """Keeps the excerpt's phase and heading."""
         self.events.append(("excerpt", excerpt.phase, excerpt.heading))
+
+    def experimented(self, number: int, plan: Plan, shown: Mapping[str, int]) -> None:
+        """Keeps the experiment's phase, status and what it showed."""
+        self.events.append(("experiment", number, plan.status, dict(shown)))
 
 
 def test_the_loop_tells_each_go_and_gate_and_prints_nothing(
@@ -68,5 +74,6 @@ def test_the_loop_tells_each_go_and_gate_and_prints_nothing(
         ("gate", 1, "not_met"),
         ("excerpt", 1, "failed: test_one.py::test_down"),
         ("gate", 2, "skipped"),
+        ("experiment", 1, "no baseline", {}),
     ]
     assert capsys.readouterr() == ("", "")

@@ -1,0 +1,321 @@
+"""The experiment after the gates: a run's failures re-run on the baseline and the candidate.
+
+Once the run's phases are judged (the last one met its gate, or one missed it and the rest
+were skipped), the failures of every phase that ran are run again, all at once, twice: on the
+baseline revision (the one serving traffic: named by the environment's ``baseline`` table,
+else found by the deployment context, Cloud Run's traffic block or the local platform's
+revision documents) and, at the same moment, once more on the candidate, so that both see the
+same state of the data stores and the network. Each phase's re-runs are a pytest per revision
+writing its own run directory beside the phase's files (``phaseN.baseline/``,
+``phaseN.again/``); what was done is ``phaseN.experiment.json`` (:class:`ci_tools.experiment
+.Plan`). The gate's counts never see them; the report turns them into each failure's finding.
+
+Bounded: at most ``max_failures`` re-run (the first failure of each kind first, a kind being
+the rule that names it, else its exception type), under the experiment's own ``budget_s``.
+A healthy run costs nothing: with no failure nothing is read, started or written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
+
+from ci_tools import defects, environment, redact, rules, rundir
+from ci_tools._exceptions import CIToolsError
+from ci_tools.config import Config
+from ci_tools.context import BaselineUrls, baseline_urls
+from ci_tools.experiment import FAILED, Arm, Plan, compare
+from ci_tools.phases import GateResult
+from ci_tools.records import TestRecord, now
+from ci_tools.rundir import read
+from ci_tools.runner import process
+from ci_tools.runner.command import RunOptions, rerun_command
+from ci_tools.runner.progress import Progress
+
+PROBE_TIMEOUT_S = 3.0  # a baseline that answers nothing this long is unreachable
+_ARMS: tuple[Arm, ...] = ("baseline", "candidate")
+
+
+def clear(options: RunOptions, number: int) -> None:
+    """Removes phase N's experiment of an earlier attempt (a re-run replaces it)."""
+    index = options.shard_index
+    rundir.experiment(options.run_dir, number, index).unlink(missing_ok=True)
+    for which in _ARMS:
+        shutil.rmtree(rundir.arm(options.run_dir, number, which, index), ignore_errors=True)
+
+
+def run_experiment(
+    config: Config, gates: Sequence[GateResult], options: RunOptions, progress: Progress
+) -> list[Plan]:
+    """The experiment on the failures of the phases judged in ``gates``: its plans, one per
+    phase with a failure to compare, each written to the run directory and told to
+    ``progress``. No failure, no plan, no cost."""
+    failures = _failures(gates, options)
+    if not failures:
+        return []
+    settings = config.experiment
+    if not (settings.enabled and options.experiment):
+        why = (
+            "the experiment is off ([tool.ci_tools.experiment] enabled = false)"
+            if not settings.enabled
+            else "the experiment is off for this run (--no-experiment)"
+        )
+        return _without(failures, Plan("off", why), options, progress)
+    run_urls = environment.resolve_urls(
+        options.env, config.environment(options.env), options.root, os.environ
+    )
+    baseline, why = _baseline(config, options, run_urls)
+    if baseline is None:
+        return _without(failures, Plan("no baseline", why), options, progress)
+    found = Plan(
+        "ran",
+        baseline={role: redact.redact(url) for role, url in baseline.urls.items()},
+        revisions=dict(baseline.revisions),
+        source=baseline.source,
+        budget_s=settings.budget_s,
+    )
+    unreachable = _unreachable(baseline.urls, run_urls)
+    if unreachable:
+        plan = dataclasses.replace(found, status="unreachable", reason=unreachable)
+        return _without(failures, plan, options, progress)
+    chosen, left = choose(failures, settings.max_failures, config.rules_table)
+    plans = {
+        number: dataclasses.replace(
+            found,
+            chosen=tuple(r.nodeid for r in chosen if r.phase == number),
+            left=tuple((r.nodeid, why) for r, why in left if r.phase == number),
+        )
+        for number in dict.fromkeys(r.phase for r in failures)
+    }
+    urls: dict[Arm, Mapping[str, str]] = {"baseline": baseline.urls, "candidate": run_urls}
+    return _rerun(config, plans, urls, options, progress)
+
+
+def _failures(gates: Sequence[GateResult], options: RunOptions) -> list[TestRecord]:
+    """The failures worth re-running of the phases that ran, in phase order: failed tests
+    and errors, but not the suite's own defects (they fail wherever they run)."""
+    found: list[TestRecord] = []
+    for gate in gates:
+        if gate.status in ("skipped", "not_run"):
+            continue
+        records = read.records(options.run_dir, gate.phase, options.shard_index).records
+        found += [
+            r
+            for r in records
+            if r.outcome in FAILED and r.failure is not None and not defects.suite_defect(r)
+        ]
+    return found
+
+
+def choose(
+    failures: Sequence[TestRecord], limit: int, table: Sequence[rules.Rule] = rules.RULES
+) -> tuple[list[TestRecord], list[tuple[TestRecord, str]]]:
+    """The failures to re-run, at most ``limit``: the first of each kind first (a kind is the
+    rule naming the failure, else its exception type), then the others in their order; and
+    those left out, each with why."""
+
+    def kind(record: TestRecord) -> str:
+        failure = record.failure
+        if failure is None:
+            return ""
+        text = rules.failure_text(failure.type, failure.message, record.areas, failure.timed_out)
+        found = rules.match(text, table)
+        return found.rule.name if found else failure.type
+
+    firsts: dict[str, TestRecord] = {}
+    for record in failures:
+        firsts.setdefault(kind(record), record)
+    ranked = list(firsts.values()) + [r for r in failures if r not in firsts.values()]
+    chosen = ranked[:limit]
+    picked = {id(r) for r in chosen}
+    why = (
+        f"over the experiment's limit of {limit} re-runs ([tool.ci_tools.experiment] max_failures)"
+    )
+    return [r for r in failures if id(r) in picked], [
+        (r, why) for r in failures if id(r) not in picked
+    ]
+
+
+def _baseline(
+    config: Config, options: RunOptions, run_urls: Mapping[str, str]
+) -> tuple[BaselineUrls | None, str]:
+    """The baseline's URLs, or None and why there is none: the environment's ``baseline``
+    table, else the revision serving traffic as the deployment context finds it."""
+    env = config.environment(options.env)
+    if env.baseline is not None:
+        return baseline_urls(env, None, run_urls), ""
+    if env.gcp is None and env.stack_file is None:
+        return None, (
+            f"environment {options.env!r} names no baseline: give its URLs in "
+            f"[tool.ci_tools.environments.{options.env}.baseline]"
+        )
+    from ci_tools.context.stage import gather_context  # noqa: PLC0415 - only a failing run
+
+    try:
+        stack = environment.stack_dir(env, options.root, os.environ)
+        context = gather_context(config, options.env, [], stack, os.environ, urls=run_urls)
+    except CIToolsError as exc:
+        return None, f"no baseline to compare with: {exc}"
+    found = baseline_urls(env, context, run_urls)
+    if found is not None:
+        return found, ""
+    unavailable = [s.unavailable for s in context.services if s.unavailable]
+    if unavailable and len(unavailable) == len(context.services):
+        return (
+            None,
+            f"no baseline to compare with: the revisions could not be read ({unavailable[0]})",
+        )
+    return None, (
+        "no baseline to compare with: no revision serves traffic beside the candidate "
+        f"(name one in [tool.ci_tools.environments.{options.env}.baseline])"
+    )
+
+
+def _unreachable(urls: Mapping[str, str], run_urls: Mapping[str, str]) -> str:
+    """Why the baseline cannot be compared with ("" when it answers): an HTTP service of it
+    (one the run reaches elsewhere) that answers nothing within ``PROBE_TIMEOUT_S``. Any
+    answer, an error status included, is an answer."""
+    for role in ("backend", "auth", "frontend"):
+        url = urls.get(role)
+        if not url or url == run_urls.get(role) or urlsplit(url).scheme not in ("http", "https"):
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):  # noqa: S310 - http(s) only
+                pass
+        except urllib.error.HTTPError:
+            continue  # it answered
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return (
+                f"the baseline's {role} at {redact.redact(url)} answers nothing ({reason}): "
+                "its failures cannot be compared"
+            )
+    return ""
+
+
+def _without(
+    failures: Sequence[TestRecord], plan: Plan, options: RunOptions, progress: Progress
+) -> list[Plan]:
+    """The same plan (nothing re-run) for every phase with failures, written and told."""
+    plans = []
+    for number in dict.fromkeys(r.phase for r in failures):
+        _write(options, number, plan)
+        progress.experimented(number, plan, {})
+        plans.append(plan)
+    return plans
+
+
+def _rerun(
+    config: Config,
+    plans: dict[int, Plan],
+    urls: Mapping[Arm, Mapping[str, str]],
+    options: RunOptions,
+    progress: Progress,
+) -> list[Plan]:
+    """Runs every phase's chosen failures on both revisions at once, within the budget;
+    writes and tells each phase's plan with what it took."""
+    index = options.shard_index
+    started_at, begun = now(), time.monotonic()
+    running: list[subprocess.Popen[bytes]] = []
+    stopped = ""
+    try:
+        for number, plan in plans.items():
+            if not plan.chosen:
+                continue
+            for which in _ARMS:
+                folder = rundir.arm(options.run_dir, number, which, index)
+                folder.mkdir(parents=True, exist_ok=True)
+                command = rerun_command(config, number, options, plan.chosen, folder)
+                pytest, go_fd = process.launch(
+                    functools.partial(_same, command),
+                    options.root,
+                    rundir.output(folder, number),
+                    _overrides(urls[which]),
+                )
+                os.close(go_fd)  # no go is awaited: the re-run starts at once
+                running.append(pytest)
+        stopped = _wait(running, begun + config.experiment.budget_s, config.experiment.budget_s)
+    except KeyboardInterrupt:
+        for pytest in running:
+            process.stop(pytest, process.CANCEL_GRACE_S)
+        stopped = "the run was cancelled"
+        _finish(plans, options, progress, (started_at, begun, stopped))
+        raise
+    return _finish(plans, options, progress, (started_at, begun, stopped))
+
+
+def _same(command: list[str], _fd: int) -> list[str]:
+    """``command``, whatever the go's pipe (a re-run awaits no go)."""
+    return command
+
+
+def _overrides(urls: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables that point the suite at ``urls`` (every role given)."""
+    return {environment.URL_OVERRIDES[role]: url for role, url in urls.items() if url}
+
+
+def _wait(running: Sequence[subprocess.Popen[bytes]], deadline: float, budget_s: float) -> str:
+    """Waits for every re-run until ``deadline``; stops those still running then. Why they
+    were stopped ("" when every one ended by itself)."""
+    for pytest in running:
+        try:
+            process.wait(pytest, max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            for late in running:
+                if late.poll() is None:
+                    process.stop(late)
+            return f"the experiment's budget of {budget_s:g} s ran out"
+    return ""
+
+
+def _finish(
+    plans: Mapping[int, Plan],
+    options: RunOptions,
+    progress: Progress,
+    when: tuple[str, float, str],
+) -> list[Plan]:
+    """Each phase's plan with ``when`` (its start, its monotonic start, why it was stopped),
+    written and told with what it showed."""
+    started_at, begun, stopped = when
+    duration = round(time.monotonic() - begun, 3)
+    done = []
+    for number, planned in plans.items():
+        plan = dataclasses.replace(
+            planned, started_at=started_at, duration_s=duration, stopped=stopped
+        )
+        index = options.shard_index
+        _write(options, number, plan)
+        again = _records(options, number, "candidate")
+        baseline = _records(options, number, "baseline")
+        first = read.records(options.run_dir, number, index).records
+        shown: Counter[str] = Counter(
+            compare(r, plan, again.get(r.nodeid), baseline.get(r.nodeid)).shown
+            for r in first
+            if r.nodeid in plan.chosen
+        )
+        progress.experimented(number, plan, dict(shown))
+        done.append(plan)
+    return done
+
+
+def _write(options: RunOptions, number: int, plan: Plan) -> None:
+    """Writes phase N's plan; a file that cannot be written costs the experiment, never the
+    run (its failures read as having no baseline to compare with)."""
+    path = rundir.experiment(options.run_dir, number, options.shard_index)
+    with contextlib.suppress(CIToolsError, OSError):
+        rundir.write_atomically(path, plan.dumps())
+
+
+def _records(options: RunOptions, number: int, which: Arm) -> dict[str, TestRecord]:
+    folder = rundir.arm(options.run_dir, number, which, options.shard_index)
+    return {r.nodeid: r for r in read.records(folder, number).records}
