@@ -185,6 +185,9 @@ class TestContext:
     trace_ids: tuple[str, ...]
     trace_urls: tuple[str, ...]
     entries: tuple[LogLine, ...]
+    # "" for the run's own failure; "baseline" or "candidate" for the experiment's re-run of
+    # it on that revision (see ci_tools.experiment).
+    arm: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

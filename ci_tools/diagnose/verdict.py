@@ -98,6 +98,10 @@ class Diagnosis:
     headlines: tuple[Cause, ...] = ()  # the independent causes the summary leads with
     retried: tuple[str, ...] = ()  # tests that passed only on a retry: flaky, not clean
     at_risk: tuple[AtRisk, ...] = ()  # priorities with tests failing or not run, P1 first
+    # The experiment's finding of each failure (node id -> one of ci_tools.experiment.FINDINGS)
+    # and their counts; empty when the run made no experiment.
+    finding_of: dict[str, str] = dataclasses.field(default_factory=dict)
+    findings: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def _classified(
