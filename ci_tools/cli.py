@@ -353,7 +353,9 @@ def _context(args: argparse.Namespace) -> int:
         )
     except ConfigError:  # a local platform already stopped: its URLs are gone, not needed
         urls = None
-    context = gather_context(project, env, records, stack_dir, urls=urls)
+    # The experiment's re-runs too: their trace links and log lines, on either revision.
+    reruns = read.experiment(run_dir)
+    context = gather_context(project, env, records, stack_dir, urls=urls, reruns=reruns)
     written = write.context(run_dir, context)
     for line in summary(context):
         print(line)

@@ -84,6 +84,9 @@ class Plan:
     duration_s: float = 0.0
     budget_s: float = 0.0
     stopped: str = ""
+    # Each failure's kind (node id -> the rule naming it, else its exception type): failures
+    # of one kind are one defect, so an intermittent one shows in all of them.
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The plan as one JSON object."""
@@ -110,6 +113,7 @@ class Plan:
             duration_s=float(data.get("duration_s", 0.0)),
             budget_s=float(data.get("budget_s", 0.0)),
             stopped=str(data.get("stopped", "")),
+            kinds={str(k): str(v) for k, v in dict(data.get("kinds", {})).items()},
         )
 
     def dumps(self) -> str:
@@ -195,6 +199,26 @@ def comparisons(
         found[record.nodeid] = compare(
             record, plan, again.get(record.nodeid), baseline.get(record.nodeid)
         )
+    return _intermittent(found, {n: k for plan in plans for n, k in plan.kinds.items()})
+
+
+def _intermittent(found: dict[str, Comparison], kinds: Mapping[str, str]) -> dict[str, Comparison]:
+    """A regression whose kind also passed when run again is intermittent, not this deploy's:
+    one run of a test that fails at random (a session dropped one time in three) fails on the
+    candidate and passes on the baseline by chance; its kind's other failures show it."""
+    passed_again: dict[str, int] = {}
+    for nodeid, comparison in found.items():
+        if comparison.shown == "flaky" and nodeid in kinds:
+            passed_again[kinds[nodeid]] = passed_again.get(kinds[nodeid], 0) + 1
+    for nodeid, comparison in found.items():
+        kind = kinds.get(nodeid)
+        if comparison.shown == "regression" and kind in passed_again:
+            found[nodeid] = dataclasses.replace(
+                comparison,
+                shown="flaky",
+                reason=f"intermittent: {passed_again[kind]} other failure(s) of its kind "
+                f"({kind}) passed when run again",
+            )
     return found
 
 

@@ -8,7 +8,7 @@ platform's files (:mod:`~ci_tools.context.local`). :func:`gather` builds a run's
 from __future__ import annotations
 
 from ci_tools.context.baseline import BaselineUrls, baseline_urls
-from ci_tools.context.gather import ContextRequest, gather
+from ci_tools.context.gather import ContextRequest, Rerun, gather
 from ci_tools.context.model import Context, ServiceContext, TestContext
 from ci_tools.context.sources import LogQuery, LogSource, RevisionSource, SourceError
 
@@ -18,6 +18,7 @@ __all__ = [
     "ContextRequest",
     "LogQuery",
     "LogSource",
+    "Rerun",
     "RevisionSource",
     "ServiceContext",
     "SourceError",

@@ -291,11 +291,12 @@ def from_current_revisions(
         return list(entries)
     created = parse_time(serving.create_time)
     older = {r.name for r in revisions if r.create_time and parse_time(r.create_time) < created}
-    return [
-        entry
-        for entry in entries
-        if ((entry.get("resource") or {}).get("labels") or {}).get("revision_name") not in older
-    ]
+    return [entry for entry in entries if revision_of(entry) not in older]
+
+
+def revision_of(entry: dict[str, Any]) -> str:
+    """The revision that wrote a LogEntry (its resource's ``revision_name``), "" when unlabelled."""
+    return str(((entry.get("resource") or {}).get("labels") or {}).get("revision_name") or "")
 
 
 def log_line(entry: dict[str, Any], service: str) -> LogLine:
@@ -308,6 +309,7 @@ def log_line(entry: dict[str, Any], service: str) -> LogLine:
         message=redact(entry_message(entry))[:2000],
         trace=entry.get("trace"),
         status=int(status) if status else None,
+        revision=revision_of(entry),
     )
 
 

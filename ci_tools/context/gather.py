@@ -3,6 +3,10 @@
 Services are gathered in parallel, each within the stage's budget; whatever a source cannot
 answer becomes "context unavailable: <reason>" for that service, never an exception, so the
 run's verdict and exit code do not depend on this stage.
+
+The experiment's re-runs of the failures (on the baseline and on the candidate) get their own
+log lines and trace links too, passed or failed: a re-run that passed on the baseline is
+evidence as much as one that failed. They widen the window; they are not failures of the run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Sequence
 from ci_tools.context import analysis
 from ci_tools.context.model import Context, LogLine, ServiceContext, TestContext
 from ci_tools.context.sources import LogQuery, LogSource, RevisionSource, SourceError
+from ci_tools.experiment import Arm
 from ci_tools.records import TestRecord, now
 
 FAILED = ("failed", "error")
@@ -36,17 +41,27 @@ def failure_window(
     failures: Sequence[TestRecord],
     before_s: float,
     after_s: float,
+    reruns: Sequence[TestRecord] = (),
 ) -> Window | None:
-    """The window around the failures, or None when nothing failed."""
+    """The window around the failures, widened to the ``reruns`` (the experiment's, after
+    the gates), or None when nothing failed; the first failure is the run's own."""
     if not failures:
         return None
     starts = [analysis.parse_time(r.start) for r in failures]
-    ends = [analysis.parse_time(r.end) for r in failures]
+    both = [*failures, *reruns]
     return Window(
-        min(starts) - dt.timedelta(seconds=before_s),
-        max(ends) + dt.timedelta(seconds=after_s),
+        min(analysis.parse_time(r.start) for r in both) - dt.timedelta(seconds=before_s),
+        max(analysis.parse_time(r.end) for r in both) + dt.timedelta(seconds=after_s),
         min(starts),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rerun:
+    """One record of the experiment's re-runs: of a failure, on the ``arm``'s revision."""
+
+    arm: Arm
+    record: TestRecord
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +76,8 @@ class ContextRequest:
     budget_s: float = 30.0
     # The URLs the run used: a tag's URL among them names the candidate revision.
     urls: tuple[str, ...] = ()
+    # The experiment's re-runs of the failures, on either revision, whatever their outcome.
+    reruns: tuple[Rerun, ...] = ()
 
 
 KEPT_REVISIONS = (
@@ -144,8 +161,15 @@ def gather(request: ContextRequest, revisions: RevisionSource, logs: LogSource) 
     """The run's deployment context; never raises for a source's failure."""
     deadline = time.monotonic() + request.budget_s
     failures = [r for r in request.records if r.outcome in FAILED]
-    window = failure_window(failures, request.before_s, request.after_s)
-    trace_ids = tuple(dict.fromkeys(t for r in failures for t in r.trace_ids))
+    # A re-run stopped before it ran has no trace and no log line (and maybe no time).
+    reruns = [
+        r
+        for r in request.reruns
+        if r.record.outcome != "not_run" and r.record.start and r.record.end
+    ]
+    window = failure_window(failures, request.before_s, request.after_s, [r.record for r in reruns])
+    tests = [("", r) for r in failures] + [(r.arm, r.record) for r in reruns]
+    trace_ids = tuple(dict.fromkeys(t for _, r in tests for t in r.trace_ids))
     services: dict[str, ServiceContext] = {}
     lines: list[LogLine] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(request.services), 1))
@@ -193,19 +217,21 @@ def gather(request: ContextRequest, revisions: RevisionSource, logs: LogSource) 
         failures=len(failures),
         requests=dict(requests),
         services=tuple(services[role] for role in request.services),
-        tests=_tests(failures, lines, logs),
+        tests=_tests(tests, lines, logs),
     )
 
 
 def _tests(
-    failures: Sequence[TestRecord], lines: Sequence[LogLine], logs: LogSource
+    tests: Sequence[tuple[str, TestRecord]], lines: Sequence[LogLine], logs: LogSource
 ) -> tuple[TestContext, ...]:
+    """Each record's own log lines (by its trace ids) and trace links, with its arm ("" for
+    the run's own failure)."""
     by_trace: dict[str, list[LogLine]] = {}
     for line in lines:
         if line.trace:
             by_trace.setdefault(line.trace.rsplit("/", 1)[-1], []).append(line)
     result = []
-    for record in failures:
+    for arm, record in tests:
         own = sorted(
             (line for t in record.trace_ids for line in by_trace.get(t, [])),
             key=lambda line: line.timestamp,
@@ -217,6 +243,7 @@ def _tests(
                 trace_ids=record.trace_ids,
                 trace_urls=tuple(logs.trace_url(t) for t in record.trace_ids),
                 entries=tuple(own[:ENTRIES_PER_TEST]),
+                arm=arm,
             )
         )
     return tuple(result)

@@ -73,7 +73,9 @@ class LocalSource:
 
     def _log(self, service: str) -> list[tuple[dt.datetime, dict[str, Any]]]:
         """The service's log as (time, LogEntry) pairs, read and parsed once per stage (the
-        trace query and the error query both go over it)."""
+        trace query and the error query both go over it). A baseline's processes append to
+        the same file (``stack.json``'s ``baseline.logs`` names it), as every revision of a
+        Cloud Run service logs to the service: each entry's revision label tells them apart."""
         with self._lock:
             if service not in self._logs:
                 path = self.state_dir / "logs" / f"{service}.jsonl"

@@ -135,6 +135,9 @@ class LogLine:
     message: str  # redacted
     trace: str | None = None
     status: int | None = None  # the HTTP status, for request entries
+    # The revision that wrote it ("" when the entry has no revision label): the baseline's
+    # lines and the candidate's share a service's log.
+    revision: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

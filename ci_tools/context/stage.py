@@ -14,10 +14,11 @@ from pathlib import Path
 from ci_tools import config as cfg
 from ci_tools import escape
 from ci_tools._exceptions import ConfigError
-from ci_tools.context.gather import ContextRequest, gather
+from ci_tools.context.gather import ContextRequest, Rerun, gather
 from ci_tools.context.local import LocalSource
 from ci_tools.context.model import Context
 from ci_tools.context.sources import LogSource, RevisionSource
+from ci_tools.experiment import Reruns
 from ci_tools.records import TestRecord
 from ci_tools.wording import created_before_first_failure
 
@@ -77,10 +78,12 @@ def gather_context(
     environ: Mapping[str, str] = os.environ,
     *,
     urls: Mapping[str, str] | None = None,
+    reruns: Reruns | None = None,
 ) -> Context:
     """The deployment context of the run's failures (``records``): from Cloud Run and Cloud
     Logging for an environment with ``gcp``, else from the local platform's ``stack_dir``.
-    ``urls`` (the run's resolved URLs) name the candidate revision when one is a tag's URL."""
+    ``urls`` (the run's resolved URLs) name the candidate revision when one is a tag's URL;
+    ``reruns`` (the experiment's) get their own log lines and links, by arm."""
     settings = config.context
     env = config.environment(env_name)
     deadline = time.monotonic() + settings.budget_s
@@ -96,9 +99,18 @@ def gather_context(
             after_s=settings.window_after_s,
             budget_s=settings.budget_s,
             urls=tuple((urls or {}).values()),
+            reruns=_reruns(reruns or Reruns()),
         ),
         revisions,
         logs,
+    )
+
+
+def _reruns(reruns: Reruns) -> tuple[Rerun, ...]:
+    """The re-runs' records, the baseline's first, each with its arm."""
+    return tuple(
+        [Rerun("baseline", r) for r in reruns.baseline.values()]
+        + [Rerun("candidate", r) for r in reruns.again.values()]
     )
 
 
@@ -109,6 +121,14 @@ def summary(context: Context) -> list[str]:
         f"context: {context.failures} failure(s), source {context.source}, "
         f"requests {dict(context.requests) or 'none'}"
     ]
+    reruns = [t for t in context.tests if t.arm]
+    if reruns:
+        lines.append(
+            f"  experiment: {len(reruns)} re-run(s) looked up by trace id "
+            f"({sum(t.arm == 'baseline' for t in reruns)} on the baseline, "
+            f"{sum(t.arm == 'candidate' for t in reruns)} on the candidate), "
+            f"{sum(bool(t.entries) for t in reruns)} with log lines"
+        )
     for service in context.services:
         if service.unavailable:
             lines.append(f"  {service.role}: {service.unavailable}")

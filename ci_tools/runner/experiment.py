@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -34,7 +35,7 @@ from ci_tools import defects, environment, redact, rules, rundir
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
 from ci_tools.context import BaselineUrls, baseline_urls
-from ci_tools.experiment import FAILED, Arm, Plan, compare
+from ci_tools.experiment import FAILED, Arm, Plan, comparisons
 from ci_tools.phases import GateResult
 from ci_tools.records import TestRecord, now
 from ci_tools.rundir import read
@@ -42,6 +43,7 @@ from ci_tools.runner import process
 from ci_tools.runner.command import RunOptions, rerun_command
 from ci_tools.runner.progress import Progress
 
+_DIGITS = re.compile(r"\d+")
 PROBE_TIMEOUT_S = 3.0  # a baseline that answers nothing this long is unreachable
 _ARMS: tuple[Arm, ...] = ("baseline", "candidate")
 
@@ -89,11 +91,13 @@ def run_experiment(
         plan = dataclasses.replace(found, status="unreachable", reason=unreachable)
         return _without(failures, plan, options, progress)
     chosen, left = choose(failures, settings.max_failures, config.rules_table)
+    kinds = {r.nodeid: kind_of(r, config.rules_table) for r in failures}
     plans = {
         number: dataclasses.replace(
             found,
             chosen=tuple(r.nodeid for r in chosen if r.phase == number),
             left=tuple((r.nodeid, why) for r, why in left if r.phase == number),
+            kinds={r.nodeid: kinds[r.nodeid] for r in failures if r.phase == number},
         )
         for number in dict.fromkeys(r.phase for r in failures)
     }
@@ -117,24 +121,31 @@ def _failures(gates: Sequence[GateResult], options: RunOptions) -> list[TestReco
     return found
 
 
+def kind_of(record: TestRecord, table: Sequence[rules.Rule] = rules.RULES) -> str:
+    """A failure's kind: the name of the rule naming it; else its exception type where it
+    was raised (the function, not the line), or with its message's first words when that is
+    unknown: two assertion errors of different tests are two kinds."""
+    failure = record.failure
+    if failure is None:
+        return ""
+    text = rules.failure_text(failure.type, failure.message, record.areas, failure.timed_out)
+    found = rules.match(text, table)
+    if found:
+        return found.rule.name
+    file, _, function = failure.where.partition(" in ")
+    if failure.where:
+        return f"{failure.type} in {file.partition(':')[0]}::{function}"
+    return f"{failure.type}: {' '.join(_DIGITS.sub('N', failure.message).split()[:8])}"
+
+
 def choose(
     failures: Sequence[TestRecord], limit: int, table: Sequence[rules.Rule] = rules.RULES
 ) -> tuple[list[TestRecord], list[tuple[TestRecord, str]]]:
-    """The failures to re-run, at most ``limit``: the first of each kind first (a kind is the
-    rule naming the failure, else its exception type), then the others in their order; and
-    those left out, each with why."""
-
-    def kind(record: TestRecord) -> str:
-        failure = record.failure
-        if failure is None:
-            return ""
-        text = rules.failure_text(failure.type, failure.message, record.areas, failure.timed_out)
-        found = rules.match(text, table)
-        return found.rule.name if found else failure.type
-
+    """The failures to re-run, at most ``limit``: the first of each kind first (see
+    ``kind_of``), then the others in their order; and those left out, each with why."""
     firsts: dict[str, TestRecord] = {}
     for record in failures:
-        firsts.setdefault(kind(record), record)
+        firsts.setdefault(kind_of(record, table), record)
     ranked = list(firsts.values()) + [r for r in failures if r not in firsts.values()]
     chosen = ranked[:limit]
     picked = {id(r) for r in chosen}
@@ -297,12 +308,13 @@ def _finish(
         _write(options, number, plan)
         again = _records(options, number, "candidate")
         baseline = _records(options, number, "baseline")
-        first = read.records(options.run_dir, number, index).records
-        shown: Counter[str] = Counter(
-            compare(r, plan, again.get(r.nodeid), baseline.get(r.nodeid)).shown
-            for r in first
+        first = [
+            r
+            for r in read.records(options.run_dir, number, index).records
             if r.nodeid in plan.chosen
-        )
+        ]
+        compared = comparisons(first, [plan], again, baseline)
+        shown: Counter[str] = Counter(c.shown for c in compared.values())
         progress.experimented(number, plan, dict(shown))
         done.append(plan)
     return done

@@ -4,6 +4,7 @@ revision that served before it taking the traffic."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Any
 import pytest
 
 from ci_tools.context.stage import gather_context, summary
+from ci_tools.experiment import Reruns
 from ci_tools.rundir import write
 from tests.fakes.gcp import FakeGcp, cloud_config, serve
-from tests.integration.test_context_cloud import PROJECT, REGION, failed, revision, ts
+from tests.integration.test_context_cloud import PROJECT, REGION, entry, failed, revision, ts
 
 SERVICE_URL = "https://netra-backend-abc-uc.a.run.app"
 PARENT = f"projects/{PROJECT}/locations/{REGION}/services/netra-backend"
@@ -135,3 +137,52 @@ def test_the_run_url_names_the_candidate_over_the_newest(fake: FakeGcp, tmp_path
     on_tag = backend(fake, tmp_path, {"backend": tag_url("candidate") + "/api"})
     assert on_tag["revision"]["name"] == "backend-00043-new"
     assert on_tag["baseline"]["name"] == "backend-00042-mid"
+
+
+def test_reruns_on_both_revisions_get_their_entries_from_one_query_by_trace(
+    fake: FakeGcp, tmp_path: Path
+) -> None:
+    """The failure's re-runs on the baseline (00042) and the candidate (00043), a minute after
+    it (past its window): one trace query per service brings each re-run its own entries,
+    labelled with the revision that wrote them, and its Cloud Trace link; one failure."""
+    seed(fake, [status("backend-00042-mid", 100), status("backend-00043-new", 0, "candidate")])
+    base, again = "b" * 32, "c" * 32
+    for trace, name, code in ((base, "backend-00042-mid", 201), (again, "backend-00043-new", 500)):
+        line = entry(
+            61,
+            "ERROR" if code >= 500 else "INFO",
+            f"POST /api/threads {code}",
+            "netra-backend",
+            trace,
+        )
+        line["resource"]["labels"]["revision_name"] = name
+        fake.entries.append(line)
+    config = cloud_config(
+        fake.url, PROJECT, REGION, {"backend": "netra-backend"}, call_timeout_s=1.0
+    )
+    reruns = Reruns(
+        baseline={"t::test_a": dataclasses.replace(failed("test_a", base, 60), outcome="passed")},
+        again={"t::test_a": failed("test_a", again, 60)},
+    )
+    found = gather_context(
+        config, "cloud", [failed("test_a", "a" * 32, 0)], None, {}, reruns=reruns
+    )
+    assert found.failures == 1
+    assert [(t.arm, t.trace_ids) for t in found.tests] == [
+        ("", ("a" * 32,)),
+        ("baseline", (base,)),
+        ("candidate", (again,)),
+    ]
+    _, on_baseline, on_candidate = found.tests
+    assert [(e.revision, e.message) for e in on_baseline.entries] == [
+        ("backend-00042-mid", "POST /api/threads 201")
+    ]
+    assert [(e.revision, e.message) for e in on_candidate.entries] == [
+        ("backend-00043-new", "POST /api/threads 500")
+    ]
+    assert on_baseline.trace_urls == (
+        f"https://console.cloud.google.com/traces/list?tid={base}&project={PROJECT}",
+    )
+    traced = [f for f in fake.filters if "traces/" in f]
+    assert len(traced) == 1
+    assert all(f"traces/{t}" in traced[0] for t in ("a" * 32, base, again))

@@ -91,6 +91,32 @@ def test_comparisons_read_each_failure_under_the_plan_that_chose_it() -> None:
     assert {n: c.shown for n, c in found.items()} == {NODE: "regression", other: "flaky"}
 
 
+def test_a_regression_of_a_kind_that_passed_when_run_again_is_intermittent() -> None:
+    """Sessions dropped at random: of two failures of one kind, one passed when run again;
+    the other, failing on the candidate and passing on the baseline by chance, is flaky too
+    (with why), while a regression of another kind stands."""
+    second, third = "t.py::b", "t.py::c"
+    plan = Plan(
+        "ran",
+        chosen=(NODE, second, third),
+        kinds={NODE: "ws_1011", second: "ws_1011", third: "handler_500"},
+    )
+    found = comparisons(
+        [record("failed"), record("failed", second), record("failed", third)],
+        (plan,),
+        {NODE: record("failed"), second: record("passed", second), third: record("failed", third)},
+        {NODE: record("passed"), second: record("passed", second), third: record("passed", third)},
+    )
+    assert {n: c.shown for n, c in found.items()} == {
+        NODE: "flaky",
+        second: "flaky",
+        third: "regression",
+    }
+    assert found[NODE].reason == (
+        "intermittent: 1 other failure(s) of its kind (ws_1011) passed when run again"
+    )
+
+
 def test_fails_on_both_is_the_environment_s_when_its_evidence_is() -> None:
     """Fails on both: environment for an infrastructure failure, pre-existing otherwise; the
     other findings are what the re-runs showed."""
@@ -110,6 +136,7 @@ def test_a_plan_reads_back_as_written() -> None:
         left=(("a::b", "over the limit"),),
         duration_s=1.5,
         budget_s=60.0,
+        kinds={NODE: "websocket_1011", "a::b": "websocket_1011"},
     )
     assert Plan.from_json(json.loads(plan.dumps())) == plan
 
