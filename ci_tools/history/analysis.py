@@ -2,9 +2,14 @@
 and the run being reported.
 
 - a failing test is *new* (it passed, or did not exist, the last time its phase ran) or
-  *known* (failing in every run since a point, named with its revision and commit);
-- a test is *flaky* when it has both outcomes on one commit and revisions, or flips at least
-  twice over its last N results (with at least ``min_results``); *broken* when it has failed in
+  *known* (failing in every run since a point, named with its revision and commit). The
+  experiment's finding of the failure, when it made one, has the last word on "new to this
+  deploy": a *regression* (failing on the candidate only) is new whatever the store says,
+  and a failure found failing on the baseline too (*environment*, *pre-existing*) that the
+  store did not know is *failing before* this deploy, not new;
+- a test is *flaky* when it has both outcomes on one commit and revisions, the experiment
+  found it flaky (it passed when run again on the candidate), or it flips at least twice
+  over its last N results (with at least ``min_results``); *broken* when it has failed in
   every run since a point. Outage runs never count for either;
 - a part has been failing for a duration (the brief's "> 2 h", "> 4 h") or a number of runs;
 - success rates per phase and per file over the last runs.
@@ -22,6 +27,13 @@ from ci_tools.history.model import PastResult, PastRun, RunRow
 
 FAILING = ("failed", "error")
 COUNTED = ("passed", "failed", "error")  # skipped and not run say nothing of health
+# The experiment's findings that history reads: words of ci_tools.experiment.FINDINGS, a
+# module of this floor that history may not import (a test keeps them among its words).
+REGRESSION = "regression"  # fails on the candidate only: this deploy's doing
+ON_BASELINE_TOO = ("environment", "pre-existing")  # fails on the baseline too: not this deploy's
+FLAKY = "flaky"  # passed when run again on the candidate
+
+Status = Literal["new", "known", "failing before", "passing"]
 
 
 def hours_between(earlier: str, later: str) -> float:
@@ -59,22 +71,54 @@ def streak(
 
 @dataclasses.dataclass(frozen=True)
 class TrackRecord:
-    """One test's history as of the current run."""
+    """One test's history as of the current run.
+
+    ``status``: *new* to this deploy (a regression, or else passing or unseen the last time
+    its phase ran), *known* (failing in every run since ``since``), *failing before* this
+    deploy (found failing on the baseline too, where the store had not seen it failing),
+    or *passing*."""
 
     nodeid: str
-    status: Literal["new", "known", "passing"]
-    since: RunRow | None = None  # known: the first run of its failing streak
-    failing_runs: int = 0  # known: runs in that streak, the current one included
+    status: Status
+    # Failing: the first run of its failing streak, the current one unless the store saw it
+    # failing (known; or a regression, new all the same). None: passing.
+    since: RunRow | None = None
+    failing_runs: int = 0  # runs in that streak, the current one included
     failing_hours: float = 0.0
     results: int = 0  # non-outage results looked at for flaky/broken (the sample size)
     flips: int = 0
     flaky: bool = False
     broken: bool = False
     passed_before: bool = False  # new: it passed the last time its phase ran (else unseen)
+    finding: str | None = None  # the experiment's finding of this failure, when it made one
+    found_flaky: int = 0  # of the results looked at, those the experiment found flaky
+
+    @property
+    def on_baseline_too(self) -> bool:
+        """The experiment found it failing on the baseline too: failing before this deploy."""
+        return self.finding in ON_BASELINE_TOO
 
 
 def _ran(run: PastRun, phase: int) -> bool:
     return phase in run.phases_ran
+
+
+def _failing_since(
+    current: RunRow, outcomes: Sequence[tuple[PastRun, PastResult | None]]
+) -> tuple[RunRow, int, bool]:
+    """A failing test's streak in the store: its first run (the current one when it passed,
+    or did not exist, the last time its phase ran), its runs, and whether it passed then."""
+    # Back to the last time it passed (or did not exist): a run where it was skipped or not
+    # run (fail-fast under the same outage) says nothing and does not end the streak, so one
+    # outage has one start for its tests and for its part.
+    since, runs, between = current, 1, 0
+    for run, result in outcomes:
+        if result is None or result.outcome == "passed":
+            return since, runs, result is not None
+        between += 1
+        if result.outcome in FAILING:
+            since, runs, between = run, runs + between, 0
+    return since, runs, False
 
 
 def track_record(
@@ -88,38 +132,37 @@ def track_record(
     last: int = 10,
     min_results: int = 5,
     retried: bool = False,
+    finding: str | None = None,
 ) -> TrackRecord:
-    """The test's status (new, known or passing), and whether it is flaky or broken."""
+    """The test's status (new, known, failing before or passing), and whether it is flaky
+    or broken. ``finding``: the experiment's finding of its failure in the current run."""
     ran = [run for run in past if _ran(run, phase)]
     outcomes = [(run, by_run.get(run.key, {}).get(nodeid)) for run in ran]
-    status: Literal["new", "known", "passing"] = "passing"
+    status: Status = "passing"
     since: RunRow | None = None
     streak_runs = 0
     passed_before = False
     if outcome in FAILING:
-        # Back to the last time it passed (or did not exist): a run where it was skipped or
-        # not run (fail-fast under the same outage) says nothing and does not end the streak,
-        # so one outage has one start for its tests and for its part.
-        status, since, streak_runs = "new", current, 1
-        between = 0
-        for run, result in outcomes:
-            if result is None or result.outcome == "passed":
-                passed_before = result is not None
-                break
-            between += 1
-            if result.outcome in FAILING:
-                status, since, streak_runs = "known", run, streak_runs + between
-                between = 0
+        since, streak_runs, passed_before = _failing_since(current, outcomes)
+        status = "known" if since is not current else "new"
+        # What the store cannot see: whether the revision serving before the deploy fails too.
+        if finding == REGRESSION:
+            status = "new"
+        elif finding in ON_BASELINE_TOO and status == "new":
+            status = "failing before"
     # Flaky and broken read only runs that were not outages, and counted outcomes.
     sample: list[tuple[RunRow, bool]] = []
+    found_flaky = 0
     if not current.outage and outcome in COUNTED:
         sample.append((current, outcome == "passed"))
+        found_flaky += finding == FLAKY
     for run, result in outcomes:
         if len(sample) >= last:
             break
         if run.outage or result is None or result.outcome not in COUNTED:
             continue
         sample.append((run, result.outcome == "passed"))
+        found_flaky += result.finding == FLAKY
     flips = sum(1 for (_, a), (_, b) in itertools.pairwise(sample) if a != b)
     same_build: dict[tuple[str, str], set[bool]] = {}
     for built, passed in sample:
@@ -128,7 +171,14 @@ def track_record(
         )
     both_on_one_build = any(len(seen) == 2 for seen in same_build.values())
     passed_on_retry = retried and outcome == "passed"
-    flaky = passed_on_retry or both_on_one_build or (len(sample) >= min_results and flips >= 2)
+    # A failure the experiment found flaky passed on the same candidate: both outcomes on
+    # one build, as good as seen.
+    flaky = (
+        passed_on_retry
+        or found_flaky > 0
+        or both_on_one_build
+        or (len(sample) >= min_results and flips >= 2)
+    )
     failing_prefix = 0
     for _, passed in sample:
         if passed:
@@ -146,6 +196,8 @@ def track_record(
         flaky=flaky,
         broken=broken,
         passed_before=passed_before,
+        finding=finding,
+        found_flaky=found_flaky,
     )
 
 

@@ -43,6 +43,9 @@ class ResultRow:
     signature: str = ""
     cause: str = ""
     failure_class: str = ""  # the cause's; stored in the column ``cause_class``
+    # The experiment's finding of this failure (one of ci_tools.experiment.FINDINGS); None
+    # when none was made (a pass, no experiment). Schema 0003.
+    finding: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,3 +67,4 @@ class PastResult:
     cause: str
     failure_class: str
     duration_s: float = 0.0
+    finding: str | None = None  # the experiment's, when it made one (schema 0003)

@@ -54,6 +54,9 @@ results = sa.Table(
     sa.Column("signature", sa.Text, nullable=False, server_default=""),
     sa.Column("cause", sa.String(300), nullable=False, server_default=""),
     sa.Column("cause_class", sa.String(20), nullable=False, server_default=""),
+    # The experiment's finding of a failure (ci_tools.experiment.FINDINGS); NULL when none
+    # was made: a pass, a run without the experiment, or a result recorded before 0003.
+    sa.Column("finding", sa.String(20)),
     sa.Index("ix_results_run", "run"),
 )
 

@@ -1,6 +1,8 @@
 """The report's look back over the run store: what this run adds to it, and what the runs
 before it say of this one (new vs known failures, flaky vs broken tests, how long a part has
-been failing, historical success), shaped for the worklog and the escalation rules."""
+been failing, historical success), shaped for the worklog and the escalation rules. Where the
+run made the experiment, its finding of each failure is stored with the failure and has the
+last word on what is new to this deploy."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ci_tools.context.model import Context
 from ci_tools.diagnose import Diagnosis
 from ci_tools.diagnose.escalation import Fact, run_facts
 from ci_tools.history.analysis import (
+    REGRESSION,
     PartState,
     Rate,
     Streak,
@@ -92,7 +95,8 @@ def run_row(
 
 
 def result_rows(diagnosis: Diagnosis, records: Sequence[TestRecord]) -> list[ResultRow]:
-    """Every test's result with the signature and cause its group was put under."""
+    """Every test's result with the signature and cause its group was put under, and the
+    experiment's finding of it when the run made one."""
     grouped = {t: g for g in diagnosis.groups for t in g.tests}
     rows = []
     for r in records:
@@ -110,6 +114,7 @@ def result_rows(diagnosis: Diagnosis, records: Sequence[TestRecord]) -> list[Res
                 signature=group.signature if group else "",
                 cause=group.cause if group else "",
                 failure_class=group.failure_class if group else "",
+                finding=diagnosis.finding_of.get(r.nodeid),
             )
         )
     return rows
@@ -132,11 +137,21 @@ def measured_criteria(diagnosis: Diagnosis) -> list[dict[str, Any]]:
 
 @dataclasses.dataclass(frozen=True)
 class LookbackView:
-    """What the earlier runs say of the current run, for the worklog and the outputs."""
+    """What the earlier runs say of the current run, for the worklog and the outputs.
+
+    ``new_failures`` + ``known_failures`` are the failing tests. New: new to this deploy, a
+    regression the experiment found (failing on the candidate only) whatever the store
+    says, else a test that passed (or never ran) the last time its phase ran. Known: the
+    rest, failing in earlier runs of the store or failing before this deploy;
+    ``failing_before`` counts the known ones the experiment found failing on the baseline
+    revision too (environment, pre-existing), whether the store had seen them fail or not.
+    Without the experiment, new and known are the store's alone, as before it."""
 
     runs: int  # earlier runs of this environment in the store
     window: int  # of those, the runs behind the rates and the expected state
-    groups: dict[str, str]  # signature -> "new" or "known: failing in every run since ..."
+    # signature -> "new (...)", "failing before this deploy (...)" or "known: failing in
+    # every run since ..."
+    groups: dict[str, str]
     new_failures: int
     known_failures: int
     flaky: tuple[TrackRecord, ...]
@@ -144,6 +159,7 @@ class LookbackView:
     phase_rates: dict[int, Rate]
     expected: tuple[str, ...]
     facts: dict[str, Fact]
+    failing_before: int = 0  # of the known failures, those failing on the baseline too
     summary: str = ""  # the worklog's one line near the top
     trend: tuple[TrendPoint, ...] = ()  # pass rate per phase, oldest run first, this one last
     files: tuple[tuple[str, Rate, Rate | None], ...] = ()  # file, today, over the window
@@ -207,8 +223,11 @@ def _track_records(
     records: Sequence[TestRecord],
     past: Sequence[PastRun],
     past_results: Sequence[PastResult],
+    *,
+    finding_of: Mapping[str, str],
 ) -> dict[str, TrackRecord]:
-    """Each test of the current run with its track record over the earlier runs."""
+    """Each test of the current run with its track record over the earlier runs, and the
+    experiment's finding of its failure."""
     by_run: dict[int, dict[str, PastResult]] = {}
     for result in past_results:
         by_run.setdefault(result.run, {})[result.nodeid] = result
@@ -223,6 +242,7 @@ def _track_records(
             last=config.history.last,
             min_results=config.history.min_results,
             retried=r.retries > 0,
+            finding=finding_of.get(r.nodeid),
         )
         for r in records
     }
@@ -230,32 +250,67 @@ def _track_records(
 
 def _group_lines(
     diagnosis: Diagnosis, tests: Mapping[str, TrackRecord]
-) -> tuple[dict[str, str], int, int]:
-    """Each failure group's line (new, or known since when) by signature, and how many of
-    the failing tests are new and known."""
+) -> tuple[dict[str, str], int, int, int]:
+    """Each failure group's line (new, failing before this deploy, or known since when) by
+    signature, and how many of the failing tests are new, known, and (of the known)
+    failing on the baseline too."""
     groups = {}
-    new = known = 0
+    new = known = before = 0
     for group in diagnosis.groups:
         members = [tests[t] for t in group.tests if t in tests]
         fresh = [t for t in members if t.status == "new"]
         new += len(fresh)
         known += len(members) - len(fresh)
-        groups[group.signature] = (
-            _new(fresh, len(members))
-            if fresh
-            else _known(min(members, key=lambda t: t.failing_runs))
-            if members
-            else "new"
-        )
-    return groups, new, known
+        before += sum(1 for t in members if t.on_baseline_too)
+        groups[group.signature] = _group_line(members, fresh)
+    return groups, new, known, before
+
+
+def _group_line(members: Sequence[TrackRecord], fresh: Sequence[TrackRecord]) -> str:
+    """A failure group's history line: new when any of its tests is, else known since its
+    youngest streak in the store, else failing before this deploy."""
+    if fresh:
+        return _new(fresh, len(members))
+    if not members:
+        return "new"
+    stored = [t for t in members if t.status == "known"]
+    before = sum(1 for t in members if t.on_baseline_too)
+    if not stored:
+        return _before(members, before)
+    line = _known(min(stored, key=lambda t: t.failing_runs))
+    if before:
+        line += f"; {before} of {len(members)} tests fail on the baseline revision too"
+    return line
+
+
+def _before(members: Sequence[TrackRecord], before: int) -> str:
+    """``failing before this deploy (2 of 2 tests fail on the baseline revision too:
+    environment; not failing the last time their phase ran in this store)``."""
+    kinds = ", ".join(sorted({t.finding for t in members if t.finding and t.on_baseline_too}))
+    return (
+        f"failing before this deploy ({before} of {len(members)} tests fail on the baseline "
+        f"revision too: {kinds}; not failing the last time their phase ran in this store)"
+    )
 
 
 def _new(fresh: Sequence[TrackRecord], members: int) -> str:
     """``new (3 of 4 tests passed the last time their phase ran)``; a test the store has
-    never seen run is new too, and said so, not as having passed."""
-    passed = sum(1 for t in fresh if t.passed_before)
-    unseen = len(fresh) - passed
+    never seen run is new too, and said so, not as having passed. A regression the
+    experiment found is said as one, with the streak the store saw it failing in, if any."""
+    regressions = [t for t in fresh if t.finding == REGRESSION]
+    rest = [t for t in fresh if t.finding != REGRESSION]
+    passed = sum(1 for t in rest if t.passed_before)
+    unseen = len(rest) - passed
     said = []
+    if regressions:
+        said.append(
+            f"{len(regressions)} of {members} tests fail on the candidate only, "
+            "not on the baseline revision"
+        )
+        seen = [t for t in regressions if t.failing_runs > 1]
+        if seen:
+            oldest = max(seen, key=lambda t: t.failing_runs)
+            said.append(f"known to the store: {_known(oldest).removeprefix('known: ')}")
     if passed:
         said.append(f"{passed} of {members} tests passed the last time their phase ran")
     if unseen:
@@ -263,24 +318,42 @@ def _new(fresh: Sequence[TrackRecord], members: int) -> str:
     return f"new ({'; '.join(said)})"
 
 
-def _summary(diagnosis: Diagnosis, tests: Mapping[str, TrackRecord], new: int, known: int) -> str:
-    """The worklog's one line near the top: how many failing tests are new, how many known,
-    and since when the oldest has failed."""
+def _summary(
+    diagnosis: Diagnosis, tests: Mapping[str, TrackRecord], new: int, known: int, before: int
+) -> str:
+    """The worklog's one line near the top: how many failing tests are new, how many known
+    (and of those, failing before this deploy), and since when the oldest has failed."""
     failing = new + known
     if not failing:
         return ""
+    failing_tests = [tests[t] for g in diagnosis.groups for t in g.tests if t in tests]
     if not known:
-        failing_tests = [tests[t] for g in diagnosis.groups for t in g.tests if t in tests]
-        if failing_tests and not any(t.passed_before for t in failing_tests):
-            return f"all {failing} failing test(s) new: no earlier run of them in this store"
-        return f"all {failing} failing test(s) new: they passed the last time their phase ran"
-    summary = f"{new} of {failing} failing test(s) new; {known} known"
-    oldest = max(
-        (tests[t] for g in diagnosis.groups for t in g.tests if t in tests),
-        key=lambda t: t.failing_runs,
-        default=None,
-    )
-    if oldest is not None and oldest.status == "known":
+        regressions = sum(1 for t in failing_tests if t.finding == REGRESSION)
+        if regressions == failing:
+            return (
+                f"all {failing} failing test(s) new: they fail on the candidate only, "
+                "not on the baseline revision"
+            )
+        rest = [t for t in failing_tests if t.finding != REGRESSION]
+        if rest and not any(t.passed_before for t in rest):
+            summary = f"all {failing} failing test(s) new: no earlier run of them in this store"
+        else:
+            summary = (
+                f"all {failing} failing test(s) new: they passed the last time their phase ran"
+            )
+        if regressions:
+            summary += f"; {regressions} fail on the candidate only"
+        return summary
+    summary = f"{new} of {failing} failing test(s) new; "
+    stored = [t for t in failing_tests if t.status == "known"]
+    if before == known:  # every known failure fails on the baseline too
+        summary += f"{known} failing before this deploy (they fail on the baseline revision too)"
+    else:
+        summary += f"{known} known"
+        if before:
+            summary += f" ({before} failing before this deploy, on the baseline revision too)"
+    oldest = max(stored, key=lambda t: t.failing_runs, default=None)
+    if oldest is not None:
         summary += f", the oldest {_known(oldest).removeprefix('known: ')}"
     return summary
 
@@ -306,8 +379,10 @@ def build_view(
     past_results: Sequence[PastResult],
 ) -> LookbackView:
     """The earlier runs' view of the current run (pure)."""
-    tests = _track_records(config, current, records, past, past_results)
-    groups, new, known = _group_lines(diagnosis, tests)
+    tests = _track_records(
+        config, current, records, past, past_results, finding_of=diagnosis.finding_of
+    )
+    groups, new, known, before = _group_lines(diagnosis, tests)
     window = list(past[: config.history.window])
     file_rates = {
         str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
@@ -329,7 +404,8 @@ def build_view(
             for s in expected_state(current, window, checks, part_streaks(config, current, past))
         ),
         facts=duration_facts(config, current, past),
-        summary=_summary(diagnosis, tests, new, known),
+        failing_before=before,
+        summary=_summary(diagnosis, tests, new, known, before),
         trend=tuple(_trend(config, current, diagnosis, window, past_results)),
         last_healthy=next((run for run in past if run.verdict == "healthy"), None),
         files=_files(records, file_rates),

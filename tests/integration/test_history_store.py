@@ -24,7 +24,7 @@ from ci_tools._exceptions import HistoryError
 from ci_tools.environment import sqlite_url
 from ci_tools.history.model import ResultRow, RunRow
 from ci_tools.history.schema import metadata
-from ci_tools.history.store import MIGRATION_LOCK, open_store
+from ci_tools.history.store import HEAD, MIGRATION_LOCK, open_store
 from reference_platform import stack
 from tests.integration.helpers import service_secrets
 
@@ -206,7 +206,7 @@ def test_a_newer_schema_is_refused_in_one_line_and_left_alone(url: str) -> None:
     assert "\n" not in message
     password = sa.make_url(url).password
     assert password is None or password not in message
-    assert message.endswith("has schema 0099, this ci_tools knows up to 0002: upgrade ci_tools")
+    assert message.endswith(f"has schema 0099, this ci_tools knows up to {HEAD}: upgrade ci_tools")
     engine = raw_engine(url)
     with engine.connect() as db:
         assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0099"
@@ -282,10 +282,73 @@ def test_a_store_of_an_older_schema_is_migrated_forward_keeping_its_runs(url: st
         store.close()
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD
         retries = db.execute(sa.text("SELECT nodeid, retries FROM results ORDER BY run")).all()
     engine.dispose()
     assert [tuple(r) for r in retries] == [("t.py::a", 0), ("t.py::b", 1)]
+
+
+def test_each_failures_finding_is_stored_and_read_back(url: str) -> None:
+    """The experiment's finding of a failure is stored with its result and read back as it
+    was; a result without one reads None."""
+    store = open_store(url)
+    try:
+        key = store.record(a_run(), [dataclasses.replace(ROWS[0], finding="pre-existing"), ROWS[1]])
+        found = {r.nodeid: r.finding for r in store.results([key])}
+    finally:
+        store.close()
+    assert found == {"t.py::a": "pre-existing", "t.py::b": None}
+
+
+def test_a_store_written_before_findings_is_migrated_and_records_them(url: str) -> None:
+    """A store left at schema 0002 (before results kept the experiment's finding), with a
+    run in it, is upgraded when opened: its results stay and read no finding; a run
+    recorded then keeps its findings."""
+    from alembic import command  # noqa: PLC0415
+
+    from ci_tools.history.store import _scripts  # noqa: PLC0415
+
+    engine = raw_engine(url)
+    alembic_config, _ = _scripts()
+    with engine.begin() as db:
+        alembic_config.attributes["connection"] = db
+        command.upgrade(alembic_config, "0002")
+        assert "finding" not in {c["name"] for c in sa.inspect(db).get_columns("results")}
+        # A run as the previous ci_tools wrote it: results without the column.
+        db.execute(
+            sa.text(
+                'INSERT INTO runs (run_id, attempt, env, "commit", revisions, started, finished,'
+                " verdict, escalation, phases_ran, recorded_at) VALUES ('old', 1, 'local', 'abc',"
+                " '{}', '2026-11-01T00:00:00Z', '2026-11-01T00:01:00Z', 'unhealthy', 'P1', '1',"
+                " '2026-11-01T00:01:00Z')"
+            )
+        )
+        key = db.execute(sa.text("SELECT id FROM runs")).scalar()
+        db.execute(
+            sa.text(
+                "INSERT INTO results (run, nodeid, file, phase, outcome, duration_s, retries) "
+                "VALUES (:key, 't.py::a', 't.py', 1, 'failed', 0.1, 1)"
+            ),
+            {"key": key},
+        )
+    engine.dispose()
+    store = open_store(url)
+    try:
+        (stored_run,) = store.runs("local")
+        assert [(r.nodeid, r.finding) for r in store.results([stored_run.key])] == [
+            ("t.py::a", None)
+        ]
+        new = store.record(
+            a_run("new", started="2026-12-01T00:00:00.000Z"),
+            [dataclasses.replace(ROWS[0], finding="regression")],
+        )
+        assert [r.finding for r in store.results([new])] == ["regression"]
+    finally:
+        store.close()
+    engine = raw_engine(url)
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+    engine.dispose()
 
 
 def test_a_locked_store_is_one_line_and_loses_nothing(tmp_path: Path) -> None:

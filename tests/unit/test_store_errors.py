@@ -22,7 +22,7 @@ from ci_tools.environment import HISTORY_URL, sqlite_url, store_url
 from ci_tools.history.address import describe, parse_url
 from ci_tools.history.failures import failure
 from ci_tools.history.model import ResultRow, RunRow
-from ci_tools.history.store import open_store
+from ci_tools.history.store import HEAD, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_PORT = "postgresql://ci:s3cret-pw@127.0.0.1:notaport/history"
@@ -194,7 +194,8 @@ def test_a_newer_schema_says_its_revision_and_to_upgrade(tmp_path: Path) -> None
     with pytest.raises(HistoryError) as caught:
         open_store(url)
     assert str(caught.value) == (
-        f"the run store at {url} has schema 0099, this ci_tools knows up to 0002: upgrade ci_tools"
+        f"the run store at {url} has schema 0099, this ci_tools knows up to {HEAD}: "
+        "upgrade ci_tools"
     )
     with sqlite3.connect(tmp_path / "history.db") as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0099",)
