@@ -16,6 +16,8 @@ from typing import Any
 
 from ci_tools.context.model import Context, LogLine, ServiceContext
 from ci_tools.diagnose.classify import NEUTRAL, Classified, is_crash, is_error
+from ci_tools.diagnose.findings import Rerun, counts, reruns
+from ci_tools.experiment import Plan
 from ci_tools.phases import CriterionResult
 from ci_tools.rules import CLASS_ORDER, FailureClass, Rule
 from ci_tools.wording import created_before_first_failure, utc
@@ -39,6 +41,16 @@ class FailureGroup:
     logs_url: str = ""
     trace_urls: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # the first test's evidence, one fact a line
+    # The experiment: how many of its tests have each finding (in the vocabulary's order;
+    # empty without an experiment); the finding, why, and the re-runs (on the candidate, then
+    # on the baseline) of its first test run on both, else of its first test (``compared``);
+    # ``inferred`` when that test was not run again but took a finding of its signature's.
+    findings: dict[str, int] = dataclasses.field(default_factory=dict)
+    finding: str = ""
+    finding_reason: str = ""
+    compared: str = ""
+    reruns: tuple[Rerun, ...] = ()
+    inferred: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +98,8 @@ def explain(classified: Sequence[Classified]) -> list[Classified]:
     rule_of = {c.title: c.rule for c in classified if c.title in roots}
     explained = []
     for item in classified:
-        movable = item.rule.symptom or item.rule.name in NEUTRAL
+        # A failure that passes on the baseline is not the environment's, which both share.
+        movable = (item.rule.symptom or item.rule.name in NEUTRAL) and item.shown != "regression"
         candidates = (
             [
                 t
@@ -108,9 +121,43 @@ def explain(classified: Sequence[Classified]) -> list[Classified]:
     return explained
 
 
-def group(classified: Sequence[Classified], context: Context | None) -> tuple[FailureGroup, ...]:
-    """Failures grouped by signature, infrastructure first, then by phase and size."""
-    trace_urls = {t.nodeid: t.trace_urls for t in context.tests} if context else {}
+def _experimented(
+    group: FailureGroup,
+    items: Sequence[Classified],
+    context: Context | None,
+    plans: Sequence[Plan],
+) -> FailureGroup:
+    """The group with its findings: those of its tests, and the finding, the reason and the
+    re-runs of its first test run on both (else of its first test with a finding)."""
+    judged = [i for i in items if i.finding is not None]
+    if not judged:
+        return group
+    first = next(
+        (
+            i
+            for i in judged
+            if i.comparison is not None and i.finding != "no baseline" and not i.inferred_from
+        ),
+        judged[0],
+    )
+    return dataclasses.replace(
+        group,
+        findings=counts(judged),
+        finding=first.finding or "",
+        finding_reason=first.finding_reason,
+        compared=first.record.nodeid,
+        reruns=reruns(first, context, plans),
+        inferred=bool(first.inferred_from),
+    )
+
+
+def group(
+    classified: Sequence[Classified], context: Context | None, plans: Sequence[Plan] = ()
+) -> tuple[FailureGroup, ...]:
+    """Failures grouped by signature, infrastructure first, then by phase and size; each
+    with its findings when the run made an experiment (``plans``)."""
+    # The run's own failures' entries: not those of their re-runs on either revision.
+    trace_urls = {t.nodeid: t.trace_urls for t in context.tests if not t.arm} if context else {}
     logs_urls = {
         f"{s.role}: {sig.signature}": sig.logs_url
         for s in (context.services if context else ())
@@ -121,25 +168,25 @@ def group(classified: Sequence[Classified], context: Context | None) -> tuple[Fa
         grouped[item.signature].append(item)
     groups = []
     for sig, items in grouped.items():
-        first = min(items, key=lambda i: (i.record.phase, i.record.start))
+        ordered = sorted(items, key=lambda i: (i.record.phase, i.record.start))
+        first = ordered[0]
         titles = Counter(i.title for i in items)
         failure = first.record.failure
-        groups.append(
-            FailureGroup(
-                signature=sig,
-                failure_class=min((i.failure_class for i in items), key=CLASS_ORDER.__getitem__),
-                cause=titles.most_common(1)[0][0],
-                tests=tuple(i.record.nodeid for i in items),
-                phases=tuple(sorted({i.record.phase for i in items})),
-                file=first.record.file,
-                line=first.record.line,
-                message=failure.message if failure else first.record.outcome,
-                logs=first.logs,
-                logs_url=logs_urls.get(sig, ""),
-                trace_urls=trace_urls.get(first.record.nodeid, ()),
-                evidence=first.evidence.lines(),
-            )
+        found = FailureGroup(
+            signature=sig,
+            failure_class=min((i.failure_class for i in items), key=CLASS_ORDER.__getitem__),
+            cause=titles.most_common(1)[0][0],
+            tests=tuple(i.record.nodeid for i in items),
+            phases=tuple(sorted({i.record.phase for i in items})),
+            file=first.record.file,
+            line=first.record.line,
+            message=failure.message if failure else first.record.outcome,
+            logs=first.logs,
+            logs_url=logs_urls.get(sig, ""),
+            trace_urls=trace_urls.get(first.record.nodeid, ()),
+            evidence=first.evidence.lines(),
         )
+        groups.append(_experimented(found, ordered, context, plans))
     groups.sort(key=lambda g: (CLASS_ORDER[g.failure_class], min(g.phases), -len(g.tests)))
     return tuple(groups)
 
@@ -194,6 +241,20 @@ def _supporting(item: Classified) -> list[str]:
     return found
 
 
+def _found(items: Sequence[Classified]) -> list[str]:
+    """What the experiment found of a cause's failures (nothing when none was run on both):
+    the finding and why of the first run on both, when they all have that finding; else
+    how many have each."""
+    judged = [i for i in items if i.finding is not None and i.finding != "no baseline"]
+    if not judged:
+        return []
+    found = counts(judged)
+    if len(found) > 1:
+        return ["experiment: " + ", ".join(f"{name} {n}" for name, n in found.items())]
+    first = next((i for i in judged if not i.inferred_from), judged[0])
+    return [f"{first.finding}: {first.finding_reason}"]
+
+
 def _evidence(
     items: Sequence[Classified],
     members: Sequence[FailureGroup],
@@ -208,6 +269,7 @@ def _evidence(
     rule = items[0].rule
     where = f"phase {', '.join(map(str, sorted({i.record.phase for i in items})))}"
     evidence = [f"{len(items)} failure(s) in {where}{_shared(members)}"]
+    evidence += _found(items)
     evidence += _supporting(items[0])
     symptoms = Counter(i.consequence_of for i in items if i.consequence_of)
     if symptoms:

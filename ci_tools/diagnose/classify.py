@@ -27,6 +27,7 @@ from ci_tools.context.analysis import severity_rank, signature
 from ci_tools.context.model import LogLine
 from ci_tools.defects import suite_defect, where_file
 from ci_tools.diagnose.evidence import REQUEST_LINE, Answer, Evidence, error_lines, gather
+from ci_tools.experiment import Comparison, Finding, Shown
 from ci_tools.records import Failure, TestRecord
 from ci_tools.rules import (
     APPLICATION,
@@ -58,6 +59,7 @@ SUITE_EXPECTATION = _evidence_rule(
 )
 SUITE_REQUEST = _evidence_rule("suite_request", TEST, "Suite's request refused", SUITE)
 HANDLER_ERROR = _evidence_rule("handler_error", APPLICATION, "Handler error (500)")
+CONTRACT = _evidence_rule("contract", APPLICATION, "Contract broken (4xx)")
 CONTRACT_FIELD = _evidence_rule("contract_field", APPLICATION, "Field missing from an answer")
 # Application causes named from neutral evidence (a 2xx, no error line): still movable under
 # an infrastructure root that serves the test's areas (an empty list from a cache that is down).
@@ -108,6 +110,15 @@ class Classified:
     logs: tuple[LogLine, ...]
     consequence_of: str = ""  # the symptom's own title, when it was put under a root
     evidence: Evidence = dataclasses.field(default_factory=Evidence)
+    # The experiment (ci_tools.diagnose.findings): its comparison (None for a suite defect,
+    # never run again, or a run without an experiment); what the re-runs showed, its own or,
+    # when it was not run again itself, that of the failure of its group run on both
+    # (``inferred_from``); its finding and why.
+    comparison: Comparison | None = None
+    shown: Shown | None = None
+    inferred_from: str = ""
+    finding: Finding | None = None
+    finding_reason: str = ""
 
     @property
     def failure_class(self) -> FailureClass:
@@ -340,3 +351,26 @@ def group_signature(record: TestRecord, logs: Sequence[LogLine], found: Match) -
         return f"{errors[0].service}: {signature(errors[0].message)}"
     failure = record.failure
     return signature(f"{failure.type}: {failure.message}" if failure else record.outcome)
+
+
+def regressed(item: Classified) -> Classified:
+    """A failure the rules put under the suite (not a defect of the suite's own code) that
+    passes on the baseline and fails again on the candidate: the experiment outranks the
+    patterns, it is the deployed code's. Named as the deployed code's evidence names it (the
+    field, the events, the sub-agent, the endpoint; a 4xx as the contract's); else its title,
+    said of this deploy."""
+    status = answered_status(item.record, item.evidence)
+    if status is not None and 400 <= status < 500:
+        found = _refused(Match(CONTRACT, CONTRACT.title), item.evidence.worst)
+    else:
+        found = _deployed_code(item.record, item.evidence)
+    if found.rule.failure_class != APPLICATION:
+        rule = dataclasses.replace(item.rule, failure_class=APPLICATION, part="")
+        found = Match(rule, f"Fails on this deploy only: {item.title}")
+    return dataclasses.replace(
+        item,
+        rule=found.rule,
+        title=found.title,
+        signature=group_signature(item.record, item.logs, found),
+        consequence_of="",
+    )

@@ -10,7 +10,7 @@ from typing import Literal
 
 from ci_tools.config import Config
 from ci_tools.context.model import Context
-from ci_tools.diagnose import evidence
+from ci_tools.diagnose import evidence, findings
 from ci_tools.diagnose.causes import Cause, FailureGroup, explain, group, headlines, rank
 from ci_tools.diagnose.classify import (
     CONTRACT_FIELD,
@@ -24,9 +24,10 @@ from ci_tools.diagnose.classify import (
     subagents,
 )
 from ci_tools.diagnose.escalation import Escalation, Fact, escalate, run_facts
+from ci_tools.experiment import Reruns
 from ci_tools.phases import CriterionResult, GateResult, evaluate_criteria
 from ci_tools.records import PRIORITIES, Priority, TestRecord
-from ci_tools.rules import INFRASTRUCTURE, TEST, WRONG_BEHAVIOUR, Rule
+from ci_tools.rules import INFRASTRUCTURE, RULES, TEST, WRONG_BEHAVIOUR, Rule
 
 # A run's verdict: "incomplete" when a configured phase did not run or records of the run were
 # lost (cut, unreadable, missing from its selection), "unknown" without a gate;
@@ -98,10 +99,28 @@ class Diagnosis:
     headlines: tuple[Cause, ...] = ()  # the independent causes the summary leads with
     retried: tuple[str, ...] = ()  # tests that passed only on a retry: flaky, not clean
     at_risk: tuple[AtRisk, ...] = ()  # priorities with tests failing or not run, P1 first
-    # The experiment's finding of each failure (node id -> one of ci_tools.experiment.FINDINGS)
-    # and their counts; empty when the run made no experiment.
+    # The experiment's finding of each failure (node id -> one of ci_tools.experiment.FINDINGS;
+    # the suite's own defects, never run again, left out) and their counts; empty when the
+    # run made no experiment.
     finding_of: dict[str, str] = dataclasses.field(default_factory=dict)
     findings: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Whether the deploy made anything worse: the failures that pass on the baseline and fail
+    # again on the candidate (inferred ones counted); 0 when no failure needed comparing
+    # (none, or only the suite's own defects); None when failures needed it and none was
+    # compared (no experiment, or none could run: ``experiment_reason`` says why).
+    regressions: int | None = 0
+    not_compared: int = 0  # failures without a baseline to compare with (suite defects aside)
+    inferred: int = 0  # failures not run again, judged as a failure of their group that was
+    experiment_reason: str = ""  # why failures were not compared, when they share one reason
+
+    @property
+    def experiment_headline(self) -> str:
+        """Whether this deploy made anything worse, in one sentence ("" when no failure
+        needed comparing, or the run made no experiment): what the worklog, the summary and
+        the terminal say."""
+        return findings.headline(
+            self.findings, self.not_compared, self.inferred, self.experiment_reason
+        )
 
 
 def _classified(
@@ -111,8 +130,10 @@ def _classified(
     healthy: Mapping[str, str] | None,
     suite_changed: Sequence[str],
     rules: Sequence[Rule] | None,
+    reruns: Reruns | None = None,
 ) -> list[Classified]:
-    own = {test.nodeid: test.entries for test in context.tests} if context else {}
+    # The run's own failures' entries: not those of their re-runs on either revision.
+    own = {t.nodeid: t.entries for t in context.tests if not t.arm} if context else {}
     crashes = {
         s.role: tuple(sig.signature for sig in s.signatures if is_crash(sig.severity))
         for s in (context.services if context else ())
@@ -138,7 +159,12 @@ def _classified(
                 evidence=found_evidence,
             )
         )
-    return explain(_by_field(_by_subagent(classified)))
+    classified = _by_field(_by_subagent(classified))
+    if reruns is None or not reruns.plans:
+        return explain(classified)
+    # The experiment outranks the patterns: before symptoms go under their roots.
+    explained = explain(findings.compared(classified, reruns))
+    return findings.judged(explained, reruns.plans, rules if rules is not None else RULES)
 
 
 def _by_field(classified: list[Classified]) -> list[Classified]:
@@ -241,23 +267,28 @@ def diagnose(
     healthy_revisions: Mapping[str, str] | None = None,
     suite_changed: Sequence[str] = (),
     incomplete: Sequence[str] = (),
+    experiment: Reruns | None = None,
 ) -> Diagnosis:
     """The run's diagnosis from its gates, records, (optional) deployment context and (optional)
     facts of the run store (None: no store answered): the revisions of the last healthy run,
     and the suite's files changed in git since it. Criteria, escalation and what is at risk
     count only the tests that exercised the platform: a test defect is not an outage.
     ``incomplete``: what the run lost ("phase 2: 36 of 72 records unreadable"): the verdict
-    is "incomplete" and each loss leads the causes, whatever the records left say."""
+    is "incomplete" and each loss leads the causes, whatever the records left say.
+    ``experiment``: the run's re-runs on the baseline and the candidate, which outrank the
+    patterns (see :mod:`ci_tools.diagnose.findings`)."""
     classified = _classified(
         records,
         context,
         healthy=healthy_revisions,
         suite_changed=suite_changed,
         rules=config.rules_table,
+        reruns=experiment,
     )
     defects = {c.record.nodeid for c in classified if suite_broke(c)}
     exercised = [r for r in records if r.nodeid not in defects] if defects else list(records)
-    groups = group(classified, context)
+    plans = experiment.plans if experiment is not None else ()
+    groups = group(classified, context, plans)
     criteria = evaluate_criteria(
         config,
         config.criteria,
@@ -298,6 +329,7 @@ def diagnose(
         **(duration_facts or {}),
     }
     counts = Counter(r.outcome for r in records)
+    tally = findings.tally(classified, made=bool(plans))
     return Diagnosis(
         verdict="incomplete" if incomplete else _verdict(gates, classified, criteria),
         gates=tuple(gates),
@@ -322,4 +354,10 @@ def diagnose(
         headlines=headlines(causes),
         retried=tuple(r.nodeid for r in records if r.retries and r.outcome == "passed"),
         at_risk=at_risk(config, exercised),
+        finding_of=tally.finding_of,
+        findings=tally.findings,
+        regressions=tally.regressions,
+        not_compared=tally.not_compared,
+        inferred=tally.inferred,
+        experiment_reason=tally.reason,
     )

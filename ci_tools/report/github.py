@@ -82,7 +82,9 @@ def error_annotations(diagnosis: Diagnosis) -> list[str]:
     lines = []
     for group in diagnosis.groups[:MAX_ANNOTATIONS]:
         cause = titles.get(group.cause)
-        title = f"{group.cause} ({group.failure_class})"
+        # The experiment's finding beside the class, when the re-runs compared the group.
+        found = f", {group.finding}" if group.finding not in ("", "no baseline") else ""
+        title = f"{group.cause} ({group.failure_class}{found})"
         detail = (
             f"{len(group.tests)} test(s) in phase {', '.join(map(str, group.phases))}: "
             f"{group.signature}"

@@ -16,8 +16,10 @@ import jinja2
 
 from ci_tools import escape
 from ci_tools.context.model import Context, ServiceContext
-from ci_tools.diagnose import Diagnosis, Verdict
+from ci_tools.diagnose import Diagnosis, FailureGroup, Verdict
 from ci_tools.diagnose.evidence import answers
+from ci_tools.diagnose.findings import Rerun
+from ci_tools.diagnose.findings import regressions as regressions_phrase
 from ci_tools.history.analysis import Rate, TrendPoint
 from ci_tools.phases import CriterionResult, CriterionStatus, GateStatus
 from ci_tools.quarantine import NONE as NO_QUARANTINE
@@ -251,6 +253,49 @@ def baseline_cell(service: ServiceContext) -> str:
     return escape.code(service.baseline.name, table=True) + share
 
 
+def worse(diagnosis: Diagnosis) -> str:
+    """What the headline adds to the verdict when the experiment compared failures: ``2
+    regressions of this deploy``; "" when it compared none (or none needed comparing)."""
+    if diagnosis.regressions is None or not diagnosis.findings:
+        return ""
+    return regressions_phrase(diagnosis.regressions)
+
+
+_OUTCOMES = {"": "no result (it did not finish)", "not_run": "not run"}
+
+
+def _rerun(rerun: Rerun, *, links: bool) -> str:
+    """One re-run as a group's list item: where it ran, its outcome, its failure, its trace
+    (a link, unless the rung drops links)."""
+    outcome = _OUTCOMES.get(rerun.outcome, rerun.outcome)
+    where = rerun.where + (", run again" if rerun.arm == "candidate" else "")
+    line = f"{escape.inline(where)}: **{escape.inline(outcome)}**"
+    if rerun.message:
+        line += f" {escape.code(rerun.message[:200])}"
+    if rerun.trace_url and links:
+        line += f" · trace {_link(rerun.trace_url, _trace_label(rerun.trace_url))}"
+    return line
+
+
+def experiment_lines(group: FailureGroup, *, links: bool = True) -> list[str]:
+    """A group's list items of the experiment, Markdown already escaped: its finding and
+    why, how many of its tests have each finding when they differ, and the re-runs of the
+    test it was judged on, each with its trace. None without an experiment."""
+    if not group.finding:
+        return []
+    said = f"{group.finding} (inferred)" if group.inferred else group.finding
+    lines = [f"finding: **{escape.inline(said)}**: {escape.inline(group.finding_reason)}"]
+    if len(group.findings) > 1:
+        lines.append(
+            "findings of its tests: "
+            + escape.inline(", ".join(f"{name} {n}" for name, n in group.findings.items()))
+        )
+    if group.reruns and group.tests and group.compared != group.tests[0]:
+        lines.append(f"run on both: {escape.code(group.compared)}")
+    lines += [_rerun(rerun, links=links) for rerun in group.reruns]
+    return lines
+
+
 def skipped_line(diagnosis: Diagnosis) -> str:
     """The skipped phases in one line: ``phases 2–5 not run: gate of phase 1 not met``."""
     skipped = [g for g in diagnosis.gates if g.status == "skipped"]
@@ -317,6 +362,8 @@ def render(
         context_services=services,
         steps=next_steps(diagnosis, context),
         skipped_line=skipped_line(diagnosis),
+        worse=worse(diagnosis),
+        experiment_lines=lambda group: experiment_lines(group, links=not rung.collapse),
         h=lookback,
         rate=Rate.text,
         trend=trend_chart(lookback.trend) if lookback else "",

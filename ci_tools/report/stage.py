@@ -83,6 +83,7 @@ def _diagnose(
         healthy_revisions=healthy_revisions,
         suite_changed=suite_changed,
         incomplete=run.incomplete,
+        experiment=run.experiment,
     )
 
 
@@ -246,6 +247,9 @@ def run_verdict(diagnosis: Diagnosis, view: LookbackView | None) -> RunVerdict:
         known_failures=view.known_failures if view is not None else None,
         flaky=tuple(t.nodeid for t in view.flaky) if view is not None else None,
         broken=tuple(t.nodeid for t in view.broken) if view is not None else None,
+        regressions=diagnosis.regressions,
+        not_compared=diagnosis.not_compared,
+        findings=dict(diagnosis.findings),
     )
 
 

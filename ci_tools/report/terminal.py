@@ -26,8 +26,9 @@ VERDICT_STYLES: dict[Verdict, str] = {
 
 
 def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = None) -> None:
-    """Phases, the top causes and where the worklog is. Text that came from a test, a
-    service or a log is made inert (``ci_tools.escape.terminal``) and never read as markup."""
+    """Phases, the verdict, whether this deploy caused the failures (the experiment's
+    headline), the top causes and where the worklog is. Text that came from a test, a service
+    or a log is made inert (``ci_tools.escape.terminal``) and never read as markup."""
     console = console or Console(highlight=False)
     table = Table(title="Phases", show_edge=False)
     for column in ("phase", "passed", "failed", "skipped", "not run", "gate"):
@@ -47,6 +48,8 @@ def print_summary(diagnosis: Diagnosis, worklog: str, console: Console | None = 
     if level != "none":
         verdict.append(", escalation ").append(level, style="bold red")
     console.print(verdict)
+    if diagnosis.experiment_headline:  # did this deploy cause it: the worklog's sentence
+        console.print(_text(f"  experiment: {diagnosis.experiment_headline}"))
     for cause in diagnosis.headlines or diagnosis.causes[:1]:
         console.print(
             Text.assemble("  cause: ", _text(cause.title, "bold"), f" ({cause.failure_class})")

@@ -2,7 +2,15 @@
 
 The report stage writes it; anything after it (a later job, a script) reads it back with
 ``rundir.read.verdict`` (``RunVerdict.from_json``). Its first keys are the ``$GITHUB_OUTPUT``
-values, as strings, in the same order; the rest is the diagnosis as data.
+values, as strings, in the same order (but ``causes``, the ranked causes, and ``regressions``
+and ``not_compared``, numbers); the rest is the diagnosis as data.
+
+Whether the deploy made anything worse, as the experiment found it (``ci_tools.experiment``):
+``regressions``, the failures that pass on the baseline and fail again on the candidate, 0
+when no failure needed comparing, null (``""`` in ``$GITHUB_OUTPUT``) when failures did and
+none could be compared; ``not_compared``, the failures without a baseline to compare with. A
+deploy made nothing worse that the suite saw when both are 0; the verdict and ``not_run``
+still say what the suite did not see (a missed gate skips the phases after it).
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ class RunVerdict:
     flaky: tuple[str, ...] | None = None
     broken: tuple[str, ...] | None = None
     suite_broken: int = 0  # failures that are the suite's own defects, not the deploy's
+    # The experiment (see the module's docstring): None is "not known", never 0.
+    regressions: int | None = None
+    not_compared: int = 0
+    findings: dict[str, int] = dataclasses.field(default_factory=dict)  # finding -> failures
 
     def outputs(self) -> dict[str, str]:
         """The ``$GITHUB_OUTPUT`` values: every value a string (``causes`` is the headlines,
@@ -57,6 +69,8 @@ class RunVerdict:
             "top_cause": self.top_cause,
             "causes": "; ".join(self.headlines),
             "suite_broken": str(self.suite_broken),
+            "regressions": "" if self.regressions is None else str(self.regressions),
+            "not_compared": str(self.not_compared),
         }
         if self.new_failures is not None and self.known_failures is not None:
             values["new_failures"] = str(self.new_failures)
@@ -68,6 +82,8 @@ class RunVerdict:
         causes), then the diagnosis."""
         document: Json = {**self.outputs()}
         document["causes"] = list(self.causes)
+        document["regressions"] = self.regressions
+        document["not_compared"] = self.not_compared
         document |= {
             "headlines": list(self.headlines),
             "escalation_reasons": list(self.escalation_reasons),
@@ -75,6 +91,7 @@ class RunVerdict:
             "notes": list(self.notes),
             "retried": list(self.retried),
             "at_risk": list(self.at_risk),
+            "findings": dict(self.findings),
         }
         if self.flaky is not None and self.broken is not None:
             document["flaky"] = list(self.flaky)
@@ -88,7 +105,7 @@ class RunVerdict:
 
         def count(key: str) -> int | None:
             value = data.get(key)
-            return None if value is None else int(value)
+            return None if value is None or value == "" else int(value)
 
         def texts(key: str) -> tuple[str, ...]:
             return tuple(str(v) for v in data.get(key, ()))
@@ -120,4 +137,8 @@ class RunVerdict:
             flaky=texts("flaky") if "flaky" in data else None,
             broken=texts("broken") if "broken" in data else None,
             suite_broken=count("suite_broken") or 0,
+            # A verdict.json written before the experiment: not known, nothing compared.
+            regressions=count("regressions"),
+            not_compared=count("not_compared") or 0,
+            findings={str(k): int(v) for k, v in dict(data.get("findings", {})).items()},
         )
