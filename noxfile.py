@@ -204,7 +204,8 @@ def _run(
     main_job: bool = False,
 ) -> None:
     """``ci-tools run``: ``--env``, ``--run-id``, ``--timeout``, ``--run-dir``, ``--shard``,
-    ``--exit-zero`` and ``--[no-]link-latest`` go to ci-tools; the rest to pytest. Only the
+    ``--exit-zero``, ``--[no-]link-latest`` and ``--[no-]experiment`` go to ci-tools; the rest
+    to pytest. Only the
     main job points ``reports/latest`` at its run, unless the arguments say otherwise."""
     own: list[str] = []
     rest: list[str] = []
@@ -212,7 +213,13 @@ def _run(
     for arg in args:
         if arg in ("--env", "--run-id", "--timeout", "--run-dir", "--results-dir", "--shard"):
             own += [arg, next(args, "")]
-        elif arg in ("--exit-zero", "--link-latest", "--no-link-latest"):
+        elif arg in (
+            "--exit-zero",
+            "--link-latest",
+            "--no-link-latest",
+            "--experiment",
+            "--no-experiment",
+        ):
             own.append(arg)
         else:
             rest.append(arg)

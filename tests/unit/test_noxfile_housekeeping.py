@@ -151,3 +151,14 @@ def test_only_the_main_job_moves_latest(
     [command] = session.ran
     assert [a for a in command if "link-latest" in a] == flags
     assert command[:4] == ("ci-tools", "run", "--phase", "2")
+
+
+def test_the_experiment_switch_goes_to_ci_tools_not_to_pytest(noxfile: ModuleType) -> None:
+    """``nox -s e2e -- --no-experiment -k x``: the switch is ci-tools run's (before ``--``),
+    pytest's own arguments after it."""
+    session = FakeSession(None)
+    noxfile._run(session, ["--no-experiment", "-k", "x"], main_job=True)
+    [command] = session.ran
+    split = command.index("--")
+    assert "--no-experiment" in command[:split]
+    assert list(command[split + 1 :]) == ["-k", "x"]
