@@ -11,7 +11,13 @@ the issue's goals, each checked:
 - every headline names its part (the endpoint, the sub-agent, the field, the suite's file);
 - no test defect escalates;
 - a mixed case names both causes;
-- and the agent_hang goal (<= 45 s to verdict).
+- and the agent_hang goal (<= 45 s to verdict);
+- the experiment (failures re-run on the baseline and the candidate): every failure's finding
+  the one its faults' scope implies (regression for the candidate's own faults, environment
+  for shared ones, pre-existing for a defect in both): 100%;
+- its cost: each failing case is run again with ``--no-experiment``; the time to verdict
+  with it over without it, per case and over all of them (goal <= 1.20), and a healthy run
+  makes no experiment at all.
 
 ``python benchmarks/fault_matrix.py [CASE ...]`` runs the named cases only (e.g. agent_hang).
 Exit 1 when a case's expectation or a goal is missed.
@@ -25,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.integration, as a script
 
+from ci_tools.rundir import read
 from tests.integration.fault_matrix import (
     BY_NAME,
     CASES,
@@ -38,6 +45,7 @@ from tests.integration.fault_matrix import (
 CLASSES = ("infrastructure", "application", "test")
 AGENT_HANG_GOAL_S = 45.0
 SCORE_GOAL = 0.95
+COST_GOAL = 1.20  # time to verdict with the experiment over without it, failing runs
 
 
 def row(result: CaseResult) -> str:
@@ -158,12 +166,65 @@ def main(names: list[str]) -> int:
         misses.append(f"{wrong} failure(s) put under a class the fault does not imply")
     for miss in misses:
         print(f"MISSED {miss}")
+    misses += experiment_goals(results)
     agent = next((r for r in results if r.case.name == "agent_hang"), None)
     if agent is not None:
         print(f"agent_hang: {agent.seconds:.1f} s to verdict, goal <= {AGENT_HANG_GOAL_S:g} s")
         if agent.seconds > AGENT_HANG_GOAL_S:
             misses.append("agent_hang over its goal")
     return 1 if misses else 0
+
+
+def experiment_goals(results: list[CaseResult]) -> list[str]:
+    """Prints the experiment's findings against the faults' scope, and its cost: each failing
+    case run again without it, the ratio of the times to verdict; the goals missed."""
+    misses = []
+    right = total = 0
+    by_finding: Counter[str] = Counter()
+    for result in results:
+        for test in result.classes:
+            wanted = result.case.expected_finding(test)
+            if wanted is None:
+                continue
+            found = result.findings.get(test, "none")
+            total += 1
+            right += found in wanted.split("|")
+            by_finding[found] += 1
+    print()
+    shown = ", ".join(f"{finding} {n}" for finding, n in sorted(by_finding.items()))
+    line, ok = goal("experiment: failures with the finding their faults imply", right, total)
+    print(f"{line}; found: {shown or 'none'}")
+    if not ok:
+        misses.append(f"goal: {line}")
+    print()
+    print("| fault | s to verdict | s without the experiment | ratio | experiment s |")
+    print("|---|---|---|---|---|")
+    with_s = without_s = 0.0
+    for result in results:
+        if result.case.verdict == "healthy":
+            made = bool(read.experiment(result.run_dir).plans)
+            print(f"healthy: {'an experiment was made' if made else 'no experiment made'}")
+            if made:
+                misses.append("goal: a healthy run made an experiment")
+            continue
+        without = run_case(result.case, "--no-experiment")
+        with_s += result.seconds
+        without_s += without.seconds
+        print(
+            f"| {result.case.name} | {result.seconds:.1f} | {without.seconds:.1f} | "
+            f"{result.seconds / without.seconds:.2f} | {result.experiment_s:.1f} |",
+            flush=True,
+        )
+    if without_s:
+        ratio = with_s / without_s
+        state = "met" if ratio <= COST_GOAL else "MISSED"
+        print(
+            f"experiment cost over the failing cases: {with_s:.1f} s / {without_s:.1f} s = "
+            f"{ratio:.2f} (goal <= {COST_GOAL:.2f}: {state})"
+        )
+        if ratio > COST_GOAL:
+            misses.append(f"goal: experiment cost {ratio:.2f} > {COST_GOAL:.2f}")
+    return misses
 
 
 if __name__ == "__main__":

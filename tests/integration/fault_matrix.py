@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from ci_tools import rundir
 from ci_tools.config import load
-from ci_tools.diagnose import Escalated, diagnose
+from ci_tools.diagnose import Diagnosis, Escalated, diagnose
 from ci_tools.phases import GateResult
 from ci_tools.records import Selected, TestRecord, read_records, read_selected
 from ci_tools.rules import FailureClass
@@ -111,6 +111,10 @@ class Case:
     names: tuple[Headline, ...] = ()
     # One defect is one cause, not one per test or endpoint: the most causes the run may show.
     max_causes: int | None = None
+    # The experiment's finding every failure must get (``a|b``: either; None: from the faults'
+    # scope, see ``expected_finding``), and for a mix (node id fragment, finding) pairs.
+    finding: str | None = None
+    failure_findings: tuple[tuple[str, str], ...] = ()
 
     @property
     def nox_args(self) -> tuple[str, ...]:
@@ -123,6 +127,16 @@ class Case:
             (found for fragment, found in self.failure_classes if fragment in nodeid),
             self.fault_class,
         )
+
+    def expected_finding(self, nodeid: str) -> str | None:
+        """The finding(s) the experiment must give a failed test (``a|b``: either; None: the
+        failure is the suite's own defect, which is not run again)."""
+        found = next((f for fragment, f in self.failure_findings if fragment in nodeid), None)
+        if found is not None:
+            return found
+        if self.expected_class(nodeid) == "test" and self.suite_defect:
+            return None
+        return self.finding or scoped_finding(self.faults)
 
     @property
     def classes(self) -> set[FailureClass]:
@@ -139,6 +153,34 @@ class Case:
     def mixed(self) -> bool:
         """Causes of more than one class are expected."""
         return len(self.classes) > 1
+
+
+# How far a fault reaches when the platform serves a candidate and a baseline, as on Cloud Run:
+# a revision's own (its image, its env) breaks the candidate only: its failures are this
+# deploy's regressions; the environment's (the data stores, the network, the agent's
+# provider) breaks both; ``NAME@baseline`` ships the revision's fault in the baseline too.
+CANDIDATE_ONLY = frozenset(
+    {
+        "missing_secret",
+        "missing_module",
+        "handler_error",
+        "subagent_wrong",
+        "contract_change",
+        "events_out_of_order",
+    }
+)
+
+
+def scoped_finding(faults: tuple[str, ...]) -> str:
+    """The finding the faults' scope implies: a regression when every fault is the
+    candidate's own; pre-existing when a revision's fault is in the baseline too; else the
+    environment's."""
+    names = [fault.split("=", 1)[0] for fault in faults]
+    if names and all(name in CANDIDATE_ONLY for name in names):
+        return "regression"
+    if any(name.endswith("@baseline") for name in names):
+        return "pre-existing"
+    return "environment"
 
 
 REDIS = "Redis unreachable (connection refused)"
@@ -298,6 +340,9 @@ CASES: tuple[Case, ...] = (
         "none",
         30.0,
         "no rule fires: WebSocket success stays above 50% and the P1 tests above 80%",
+        # Sessions dropped at random on both revisions: run again, a test fails on both or
+        # passes; never a regression.
+        finding="environment|flaky",
     ),
     Case(
         "missing_module",
@@ -400,6 +445,15 @@ CASES: tuple[Case, ...] = (
         "(the P1 tests stay above 80%)",
         ORDER,
     ),
+    # A defect already shipped: the baseline has it too, so it is not this deploy's doing.
+    _code_defect(
+        "handler_error@baseline",
+        1,
+        20.0,
+        "no rule fires: only phase 1's thread creator fails, as handler_error",
+        HANDLER,
+        worklog=("AttributeError",),
+    ),
     # Defects of the suite, run from a broken copy of it: test, suite_broken, no escalation.
     # The helper's assertion ("read messages: HTTP 404") counts at phase 2's gate.
     _suite_defect("helper_bug", 2, 20.0, HELPER),
@@ -485,9 +539,28 @@ class CaseResult:
         return tuple(p for p in self.phases if p.ran)
 
     @functools.cached_property
+    def diagnosis(self) -> Diagnosis:
+        """The run diagnosed again from its directory (once: the test and the benchmark read
+        it)."""
+        return diagnosed(self.run_dir)
+
+    @property
     def classes(self) -> dict[str, str]:
-        """Each failed test's class, as diagnosed (once: the test and the benchmark read it)."""
-        return predicted_classes(self.run_dir)
+        """Each failed test's class, as diagnosed."""
+        records = [r for phase in self.phases for r in phase.records]
+        return predicted_classes(self.diagnosis, records)
+
+    @property
+    def findings(self) -> dict[str, str]:
+        """Each failed test's finding of the experiment, as diagnosed (suite defects have
+        none: they are not run again)."""
+        return dict(self.diagnosis.finding_of)
+
+    @functools.cached_property
+    def experiment_s(self) -> float:
+        """What the experiment took, its phases' re-runs all at once (0 when none ran)."""
+        plans = read.experiment(self.run_dir).plans
+        return max((plan.duration_s for plan in plans), default=0.0)
 
 
 def main_job_environ(history_url: str | None = None) -> dict[str, str]:
@@ -627,9 +700,10 @@ def run_dir_of(output: str, what: str) -> Path:
     return ROOT / "reports" / str(found[-1])
 
 
-def run_case(case: Case) -> CaseResult:
+def run_case(case: Case, *extra: str) -> CaseResult:
     """Runs the main job with the case's faults (from a broken copy of the suite for its
-    suite defect) and reads what it wrote."""
+    suite defect) and ``extra`` arguments of the run (``--no-experiment``), and reads what it
+    wrote."""
     before = (
         {p.name for p in (ROOT / "reports").glob("*")} if (ROOT / "reports").exists() else set()
     )
@@ -641,7 +715,7 @@ def run_case(case: Case) -> CaseResult:
             copy = temporary.enter_context(tempfile.TemporaryDirectory(prefix="broken-suite-"))
             root = broken_copy(case.suite_defect, Path(copy))
         seconds, result, secrets = main_job(
-            *case.nox_args, history_url=url, root=root, after_healthy=True
+            *case.nox_args, *extra, history_url=url, root=root, after_healthy=True
         )
     output = result.stdout + result.stderr
     run_dir = run_dir_of(output, f"{case.name} (exit {result.returncode})")
@@ -698,17 +772,24 @@ def leaks(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[str]:
     return found
 
 
-def predicted_classes(run_dir: Path) -> dict[str, str]:
-    """Each failed or errored test of the run, by node id, with the class of the cause its
-    failure group was put under (``unclassified`` when no group holds it)."""
+def diagnosed(run_dir: Path) -> Diagnosis:
+    """The run's diagnosis from its directory, its experiment included (without the run
+    store's facts: the classes and findings do not depend on them)."""
     config = load(ROOT / "pyproject.toml")
     run = read.load(config, run_dir)
-    diagnosis = diagnose(config, run.gates, run.records, run.context, run.notes)
+    return diagnose(
+        config, run.gates, run.records, run.context, run.notes, experiment=run.experiment
+    )
+
+
+def predicted_classes(diagnosis: Diagnosis, records: list[TestRecord]) -> dict[str, str]:
+    """Each failed or errored test of the run (of ``records``), by node id, with the class
+    of the cause its failure group was put under (``unclassified`` when no group holds it)."""
     class_of = {cause.title: cause.failure_class for cause in diagnosis.causes}
     grouped = {test: class_of[group.cause] for group in diagnosis.groups for test in group.tests}
     return {
         record.nodeid: grouped.get(record.nodeid, "unclassified")
-        for record in run.records
+        for record in records
         if record.outcome in ("failed", "error")
     }
 
@@ -815,6 +896,21 @@ def class_misses(result: CaseResult) -> list[str]:
     return misses
 
 
+def finding_misses(result: CaseResult) -> list[str]:
+    """Each failed test whose finding of the experiment is not the one the case's faults
+    imply (a suite defect's failures are not run again: not checked)."""
+    case = result.case
+    misses = []
+    for test in result.classes:
+        wanted = case.expected_finding(test)
+        if wanted is None:
+            continue
+        found = result.findings.get(test, "none")
+        if found not in wanted.split("|"):
+            misses.append(f"{test}: experiment found {found}, expected {wanted}")
+    return misses
+
+
 def expectation_misses(result: CaseResult) -> list[str]:
     """Everything the run says that the case does not expect, one line each (none: it
     passed): verdict, the stopping phase, the causes and their class, escalation, seconds to
@@ -837,6 +933,7 @@ def expectation_misses(result: CaseResult) -> list[str]:
     worklog = (result.run_dir / "worklog.md").read_text()
     misses += [f"worklog lacks {phrase!r}" for phrase in case.worklog if phrase not in worklog]
     misses += class_misses(result)
+    misses += finding_misses(result)
     # A broken suite's exit follows its gates, which the verdict does not: not checked.
     if case.verdict != "suite_broken" and (result.exit_code == 0) != (case.verdict == "healthy"):
         misses.append(f"main job exit {result.exit_code} for a {case.verdict} run")
