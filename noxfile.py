@@ -189,7 +189,7 @@ def _local_platform(session: nox.Session, run_args: list[str]) -> Iterator[None]
     session.log("the local platform is not running: starting it for this session")
     faults = [a for f in os.environ.get("CI_TOOLS_FAULTS", "").split() for a in ("--fault", f)]
     with _sigterm_as_interrupt():
-        session.run(*PLATFORM, "start", *faults)
+        session.run(*PLATFORM, "start", "--baseline", *faults)
         try:
             yield
         finally:

@@ -1,6 +1,7 @@
 """e2e.yml played end to end by a real runner (nektos/act, on this host, no Docker) with
-``environment: local``: healthy, then with a phase-1 fault, the second play restoring the run
-store the first one saved in the cache.
+``environment: local``: healthy, then with a phase-1 fault of the new revision's own code that
+the experiment finds a regression (the phase job's platform serves the baseline beside it),
+the second play restoring the run store the first one saved in the cache.
 
 act needs the actions the workflows pin. ``$CI_TOOLS_ACTIONS_DIR`` names a folder of their
 offline copies (``OWNER/REPO@SHA``; `.ci/run` sets it to ``../shared/actions``); without it
@@ -100,11 +101,19 @@ def jobs(log: str, outcome: str) -> set[str]:
     return set(re.findall(rf"^\[([^\]]+?)\s*\] 🏁  Job {outcome}", log, re.MULTILINE))
 
 
-def test_the_workflow_plays_healthy_then_with_a_phase_1_fault(runner_dirs: Path) -> None:
+def outputs(log: str, job: str) -> dict[str, str]:
+    """What ``job`` wrote to ``$GITHUB_OUTPUT``, as act logs it (the last value of a name)."""
+    pattern = rf"^\[{re.escape(job)}\s*\].*::set-output:: (\w+)=(.*)$"
+    return {name: value.strip() for name, value in re.findall(pattern, log, re.MULTILINE)}
+
+
+def test_the_workflow_plays_healthy_then_with_a_regression(runner_dirs: Path) -> None:
     """Healthy: every phase job (phase 4 in two shards) and the report succeed, one worklog in
-    the step summary, the run store saved in the cache. Then Redis down: phase 1's gate is not
-    met, phases 2-5 never run, the report still writes the worklog, and the run store is
-    restored from the first play's cache."""
+    the step summary, nothing to compare (regressions 0), the run store saved in the cache.
+    Then a handler error of the new revision only: phase 1's gate is not met, phases 2-5
+    never run, the failure run again passes on the baseline, so the report's outputs count a
+    regression and its worklog says so; the run store is restored from the first play's
+    cache."""
     healthy = play(runner_dirs, "healthy")
     log = healthy.stdout + healthy.stderr
     (runner_dirs / "healthy.log").write_text(log)  # act's whole log, for a failure's reader
@@ -117,9 +126,11 @@ def test_the_workflow_plays_healthy_then_with_a_phase_1_fault(runner_dirs: Path)
     assert log.count("gate=met") == 5
     assert log.count("Summary - # ✅ Deploy healthy — local") == 1
     assert "verdict=healthy" in log
+    report = outputs(log, "e2e/report")
+    assert report["regressions"] == report["not_compared"] == "0", report  # nothing compared
     assert "Cache saved with key: ci-tools-history-local-" in log
 
-    broken = play(runner_dirs, "broken", "faults=redis_down")
+    broken = play(runner_dirs, "broken", "faults=handler_error")
     log = broken.stdout + broken.stderr
     (runner_dirs / "broken.log").write_text(log)
     assert broken.returncode != 0, log[-4000:]  # the report's last step: not healthy
@@ -130,5 +141,16 @@ def test_the_workflow_plays_healthy_then_with_a_phase_1_fault(runner_dirs: Path)
     assert not any(job.startswith(("phase2/", "phase3/", "phase4/", "phase5/")) for job in ran)
     assert "e2e/report" in jobs(log, "failed")
     assert log.count("Summary - # ❌ Deploy unhealthy — local") == 1
-    assert "Redis" in log.split("Summary - # ❌", 1)[1][:4000]
+    # The phase job's experiment: its platform served the baseline beside the candidate.
+    assert re.search(
+        r"\[phase1/phase/run\s*\].*experiment on phase 1's failures: \d+ re-run on the "
+        r"baseline .*: [1-9]\d* regression",
+        log,
+    )
+    report = outputs(log, "e2e/report")
+    assert report["verdict"] == "unhealthy"
+    assert int(report["regressions"] or 0) >= 1, report  # "": nothing compared
+    assert report["not_compared"] == "0", report
+    assert re.search(r"Summary - # ❌ Deploy unhealthy — local · \d+ regressions? of this", log)
+    assert "regression: passes on the baseline" in log.split("Summary - # ❌", 1)[1][:4000]
     assert re.search(r"\[e2e/report\].*Cache restored from key: ci-tools-history-local-", log)
