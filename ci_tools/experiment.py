@@ -84,6 +84,9 @@ class Plan:
     duration_s: float = 0.0
     budget_s: float = 0.0
     stopped: str = ""
+    # The re-runs' per-test timeout when shortened from the phase's (0: the phase's): a test
+    # that waited out its first run would wait as long again on each revision.
+    timeout_s: float = 0.0
     # Each failure's kind (node id -> the rule naming it, else its exception type): failures
     # of one kind are one defect, so an intermittent one shows in all of them.
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -113,6 +116,7 @@ class Plan:
             duration_s=float(data.get("duration_s", 0.0)),
             budget_s=float(data.get("budget_s", 0.0)),
             stopped=str(data.get("stopped", "")),
+            timeout_s=float(data.get("timeout_s", 0.0)),
             kinds={str(k): str(v) for k, v in dict(data.get("kinds", {})).items()},
         )
 

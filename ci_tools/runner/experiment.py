@@ -42,9 +42,15 @@ from ci_tools.rundir import read
 from ci_tools.runner import process
 from ci_tools.runner.command import RunOptions, rerun_command
 from ci_tools.runner.progress import Progress
+from ci_tools.runner.schedule import last_run
 
 _DIGITS = re.compile(r"\d+")
-PROBE_TIMEOUT_S = 3.0  # a baseline that answers nothing this long is unreachable
+PROBE_TIMEOUT_S = 3.0
+# A re-run of a test that waited out its first run (a hang, a stall) is cut at this many times
+# its last pass, and never sooner than RERUN_MIN_TIMEOUT_S: a healthy revision answers well
+# within it, a hung one is known hung without waiting the phase's whole timeout again.
+RERUN_TIMEOUT_FACTOR = 3.0
+RERUN_MIN_TIMEOUT_S = 5.0  # a baseline that answers nothing this long is unreachable
 _ARMS: tuple[Arm, ...] = ("baseline", "candidate")
 
 
@@ -98,6 +104,11 @@ def run_experiment(
             chosen=tuple(r.nodeid for r in chosen if r.phase == number),
             left=tuple((r.nodeid, why) for r, why in left if r.phase == number),
             kinds={r.nodeid: kinds[r.nodeid] for r in failures if r.phase == number},
+            timeout_s=rerun_timeout(
+                [r for r in chosen if r.phase == number],
+                last_run(options, number).passed,
+                options.timeout_s or config.phases[number].timeout_s or config.test_timeout_s,
+            ),
         )
         for number in dict.fromkeys(r.phase for r in failures)
     }
@@ -119,6 +130,22 @@ def _failures(gates: Sequence[GateResult], options: RunOptions) -> list[TestReco
             if r.outcome in FAILED and r.failure is not None and not defects.suite_defect(r)
         ]
     return found
+
+
+def rerun_timeout(
+    chosen: Sequence[TestRecord], passed: Mapping[str, float], phase_timeout_s: float
+) -> float:
+    """The re-runs' per-test timeout when it can be shortened below the phase's
+    (``phase_timeout_s``; 0: not shortened): when a chosen failure waited (it took over
+    ``RERUN_TIMEOUT_FACTOR`` times its last pass) and every chosen test has a last pass to
+    measure by (``passed``: node id to seconds, from the run store's last run of the phase).
+    Never below ``RERUN_MIN_TIMEOUT_S``."""
+    if not chosen or any(r.nodeid not in passed for r in chosen):
+        return 0.0
+    longest = max(passed[r.nodeid] for r in chosen)
+    limit = round(max(RERUN_TIMEOUT_FACTOR * longest, RERUN_MIN_TIMEOUT_S), 1)
+    waited = any(r.duration_s > limit for r in chosen)
+    return limit if waited and limit < phase_timeout_s else 0.0
 
 
 def kind_of(record: TestRecord, table: Sequence[rules.Rule] = rules.RULES) -> str:
@@ -246,7 +273,12 @@ def _rerun(
             for which in _ARMS:
                 folder = rundir.arm(options.run_dir, number, which, index)
                 folder.mkdir(parents=True, exist_ok=True)
-                command = rerun_command(config, number, options, plan.chosen, folder)
+                shortened = (
+                    dataclasses.replace(options, timeout_s=plan.timeout_s)
+                    if plan.timeout_s
+                    else options
+                )
+                command = rerun_command(config, number, shortened, plan.chosen, folder)
                 pytest, go_fd = process.launch(
                     functools.partial(_same, command),
                     options.root,

@@ -28,6 +28,7 @@ class LastRun:
 
     failed: tuple[str, ...] = ()  # node ids that failed: they run first
     durations: dict[str, float] = dataclasses.field(default_factory=dict)  # by node id
+    passed: dict[str, float] = dataclasses.field(default_factory=dict)  # the passes' durations
 
     def order(self) -> list[str]:
         """The order to start the tests in: the failures (the first failure, and fail-fast,
@@ -61,6 +62,7 @@ def last_run(options: RunOptions, number: int) -> LastRun:
     return LastRun(
         failed=tuple(r.nodeid for r in results if r.outcome in ("failed", "error")),
         durations={r.nodeid: r.duration_s for r in results if r.outcome != "not_run"},
+        passed={r.nodeid: r.duration_s for r in results if r.outcome == "passed"},
     )
 
 

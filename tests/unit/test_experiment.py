@@ -3,6 +3,7 @@ on disk."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -146,3 +147,18 @@ def test_a_plan_of_an_unknown_status_is_refused() -> None:
     a note)."""
     with pytest.raises(ValueError, match="unknown experiment status 'maybe'"):
         Plan.from_json({"status": "maybe"})
+
+
+def test_a_re_run_of_a_hang_is_cut_at_three_times_its_last_pass() -> None:
+    """A failure that waited 10 s where its last pass took 2 s: its re-runs are cut at 6 s;
+    never below 5 s, never when a chosen test has no last pass, nor when none waited, nor
+    above the phase's own timeout."""
+    from ci_tools.runner.experiment import rerun_timeout  # noqa: PLC0415 - the runner's
+
+    hung = dataclasses.replace(record("failed"), duration_s=10.0)
+    quick = dataclasses.replace(record("failed", "t.py::q"), duration_s=0.2)
+    assert rerun_timeout([hung], {NODE: 2.0}, 30.0) == 6.0
+    assert rerun_timeout([hung], {NODE: 0.1}, 30.0) == 5.0
+    assert rerun_timeout([hung, quick], {NODE: 2.0}, 30.0) == 0.0
+    assert rerun_timeout([quick], {"t.py::q": 0.1}, 30.0) == 0.0
+    assert rerun_timeout([hung], {NODE: 2.0}, 6.0) == 0.0
