@@ -182,8 +182,9 @@ def experiment_goals(results: list[CaseResult]) -> list[str]:
     right = total = 0
     by_finding: Counter[str] = Counter()
     for result in results:
+        cause_of = {test: g.cause for g in result.diagnosis.groups for test in g.tests}
         for test in result.classes:
-            wanted = result.case.expected_finding(test)
+            wanted = result.case.expected_finding(test, cause_of.get(test, ""))
             if wanted is None:
                 continue
             found = result.findings.get(test, "none")

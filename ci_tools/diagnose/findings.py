@@ -79,9 +79,13 @@ def compared(items: Sequence[Classified], reruns: Reruns) -> list[Classified]:
     eligible = [i for i in items if not defects.suite_defect(i.record)]
     found = reruns.comparisons(i.record for i in eligible)
     sources: dict[str, Classified] = {}
+    kinds = {n: k for plan in reruns.plans for n, k in plan.kinds.items()}
+    by_kind: dict[str, Classified] = {}  # the runner re-ran the first of each kind
     for item in _first(eligible):
         if found[item.record.nodeid].shown != "no baseline":
             sources.setdefault(item.signature, item)
+            if item.record.nodeid in kinds:
+                by_kind.setdefault(kinds[item.record.nodeid], item)
     done = []
     for item in items:
         comparison = found.get(item.record.nodeid)
@@ -89,7 +93,7 @@ def compared(items: Sequence[Classified], reruns: Reruns) -> list[Classified]:
             done.append(item)
             continue
         shown: Shown = comparison.shown
-        source = sources.get(item.signature)
+        source = sources.get(item.signature) or by_kind.get(kinds.get(item.record.nodeid, ""))
         inferred = ""
         if shown == "no baseline" and source is not None:
             shown, inferred = found[source.record.nodeid].shown, source.record.nodeid
@@ -136,10 +140,11 @@ def _when(comparison: Comparison) -> str:
 
 
 def _environment(comparison: Comparison | None, rules: Sequence[Rule]) -> str:
-    """The infrastructure cause the rules name of both re-runs' own failures (the title of the
-    baseline's), "" when either is not the environment's."""
+    """The infrastructure cause the rules name of the baseline re-run's own failure, "" when
+    it is not the environment's: a baseline failing for the environment says nothing of
+    whether the defect was there before."""
     found = []
-    for record in (comparison.again, comparison.baseline) if comparison else ():
+    for record in (comparison.baseline,) if comparison else ():
         if record is None or record.failure is None:
             return ""
         failure = record.failure
@@ -174,8 +179,8 @@ def judged(
 ) -> list[Classified]:
     """Each compared failure with its finding and why: a failure on both is the environment's
     when its class is infrastructure, else a defect already there; unless its own class is
-    not the infrastructure's and both its re-runs failed for the environment (the rules read
-    their own failures): then the experiment compared nothing of it (*no baseline*). One not
+    not the infrastructure's and its baseline re-run failed for the environment (the rules
+    read that failure): then the experiment compared nothing of it (*no baseline*). One not
     run again takes the finding of the failure of its group that was (``inferred_from``)."""
     own: dict[str, tuple[Finding, str]] = {}
     for item in items:
@@ -188,8 +193,8 @@ def judged(
         if fault:  # the re-runs met the environment's fault, the first run did not
             own[item.record.nodeid] = (
                 "no baseline",
-                f"both re-runs failed for the environment ({fault}), unlike the first run: "
-                "nothing to compare it with",
+                f"the baseline's re-run failed for the environment ({fault}): nothing to "
+                "compare it with",
             )
             continue
         found = finding(item.shown, environmental=environmental)

@@ -267,7 +267,18 @@ def test_re_runs_failing_for_the_environment_compare_nothing_of_a_code_failure()
     found = judged([first], reruns)
     assert found.finding_of == {first.nodeid: "no baseline"}
     assert (found.regressions, found.not_compared) == (None, 1)
-    assert found.groups[0].finding_reason.startswith("both re-runs failed for the environment")
+    assert found.groups[0].finding_reason.startswith(
+        "the baseline's re-run failed for the environment"
+    )
+
+
+def test_a_baseline_failing_for_the_environment_says_nothing_of_a_code_defect() -> None:
+    """A 500 on the candidate again, a refused Redis on the baseline: not pre-existing (the
+    baseline never got as far as the code), no baseline to compare with."""
+    first = failed("wrong")
+    reruns = experiment(ran(first), [rerun(first)], [rerun(first, message=REDIS)])
+    found = judged([first], reruns)
+    assert found.finding_of == {first.nodeid: "no baseline"}
 
 
 def test_the_verdict_outputs_say_regressions_and_what_was_not_compared() -> None:
@@ -479,3 +490,16 @@ def test_hostile_text_in_the_experiment_stays_inert(hostile: Hostile) -> None:
     out = io.StringIO()
     print_summary(found, "worklog.md", Console(file=out, width=80))
     assert workflow_commands(out.getvalue()) == []
+
+
+def test_a_failure_over_the_limit_takes_the_finding_of_the_first_of_its_kind() -> None:
+    """Two failures of one kind (the runner re-ran the first) with different messages, so
+    different signatures: the second takes the first's regression, said as inferred."""
+    first, second = failed("one", "HTTP 503 on /a"), failed("two", "create thread: HTTP 503")
+    plan = dataclasses.replace(
+        ran(first, left=(second,)),
+        kinds={first.nodeid: "unavailable", second.nodeid: "unavailable"},
+    )
+    found = judged([first, second], experiment(plan, [rerun(first)], [rerun(first, "passed")]))
+    assert found.finding_of == {first.nodeid: "regression", second.nodeid: "regression"}
+    assert found.inferred == 1
