@@ -202,7 +202,8 @@ class _Terminal:
     def experimented(self, number: int, plan: Plan, shown: Mapping[str, int]) -> None:
         """``ci-tools: experiment on phase N's failures: ...``, one line."""
         self._clear()
-        _say(escape.line(experiment_line(number, plan, shown)))
+        # Its reason may quote a service's error (a revision that could not be read).
+        _say(escape.line(redact.redact(experiment_line(number, plan, shown))))
 
     def _clear(self) -> None:
         """Ends a progress line on the terminal: it is wiped, for the next line to take its

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ci_tools.records import TestRecord
 
@@ -102,7 +102,7 @@ class Plan:
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
         """Reads what ``as_json`` wrote; raises KeyError/TypeError/ValueError on bad data."""
         status = data["status"]
-        if status not in ("ran", "off", "no baseline", "unreachable", "nothing to re-run"):
+        if status not in get_args(Status):
             raise ValueError(f"unknown experiment status {status!r}")
         return cls(
             status=status,

@@ -143,17 +143,16 @@ def _environment(comparison: Comparison | None, rules: Sequence[Rule]) -> str:
     """The infrastructure cause the rules name of the baseline re-run's own failure, "" when
     it is not the environment's: a baseline failing for the environment says nothing of
     whether the defect was there before."""
-    found = []
-    for record in (comparison.baseline,) if comparison else ():
-        if record is None or record.failure is None:
-            return ""
-        failure = record.failure
-        text = failure_text(failure.type, failure.message, record.areas, failure.timed_out)
-        named = match(text, rules)
-        if named is None or named.rule.failure_class != INFRASTRUCTURE:
-            return ""
-        found.append(named.title)
-    return found[-1] if found else ""
+    record = comparison.baseline if comparison else None
+    if record is None or record.failure is None:
+        return ""
+    failure = record.failure
+    named = match(
+        failure_text(failure.type, failure.message, record.areas, failure.timed_out), rules
+    )
+    if named is None or named.rule.failure_class != INFRASTRUCTURE:
+        return ""
+    return named.title
 
 
 def _reason(item: Classified, found: str, plans: Sequence[Plan]) -> str:

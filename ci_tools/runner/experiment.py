@@ -35,7 +35,7 @@ from ci_tools import defects, environment, redact, rules, rundir
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
 from ci_tools.context import BaselineUrls, baseline_urls
-from ci_tools.experiment import FAILED, Arm, Plan, comparisons
+from ci_tools.experiment import ARMS, FAILED, Arm, Plan, comparisons
 from ci_tools.phases import GateResult
 from ci_tools.records import TestRecord, now
 from ci_tools.rundir import read
@@ -51,14 +51,13 @@ PROBE_TIMEOUT_S = 3.0
 # within it, a hung one is known hung without waiting the phase's whole timeout again.
 RERUN_TIMEOUT_FACTOR = 3.0
 RERUN_MIN_TIMEOUT_S = 5.0  # a baseline that answers nothing this long is unreachable
-_ARMS: tuple[Arm, ...] = ("baseline", "candidate")
 
 
 def clear(options: RunOptions, number: int) -> None:
     """Removes phase N's experiment of an earlier attempt (a re-run replaces it)."""
     index = options.shard_index
     rundir.experiment(options.run_dir, number, index).unlink(missing_ok=True)
-    for which in _ARMS:
+    for which in ARMS:
         shutil.rmtree(rundir.arm(options.run_dir, number, which, index), ignore_errors=True)
 
 
@@ -270,7 +269,7 @@ def _rerun(
         for number, plan in plans.items():
             if not plan.chosen:
                 continue
-            for which in _ARMS:
+            for which in ARMS:
                 folder = rundir.arm(options.run_dir, number, which, index)
                 folder.mkdir(parents=True, exist_ok=True)
                 shortened = (
