@@ -47,7 +47,7 @@ from ci_tools.runner.schedule import last_run
 _DIGITS = re.compile(r"\d+")
 PROBE_TIMEOUT_S = 3.0
 # A re-run of a test that waited out its first run (a hang, a stall) is cut at this many times
-# its last pass, and never sooner than RERUN_MIN_TIMEOUT_S: a healthy revision answers well
+# a healthy answer (its last pass, else this run's passes beside it), and never sooner than RERUN_MIN_TIMEOUT_S: a healthy revision answers well
 # within it, a hung one is known hung without waiting the phase's whole timeout again.
 RERUN_TIMEOUT_FACTOR = 3.0
 RERUN_MIN_TIMEOUT_S = 5.0  # a baseline that answers nothing this long is unreachable
@@ -107,6 +107,7 @@ def run_experiment(
                 [r for r in chosen if r.phase == number],
                 last_run(options, number).passed,
                 options.timeout_s or config.phases[number].timeout_s or config.test_timeout_s,
+                read.records(options.run_dir, number, options.shard_index).records,
             ),
         )
         for number in dict.fromkeys(r.phase for r in failures)
@@ -132,16 +133,33 @@ def _failures(gates: Sequence[GateResult], options: RunOptions) -> list[TestReco
 
 
 def rerun_timeout(
-    chosen: Sequence[TestRecord], passed: Mapping[str, float], phase_timeout_s: float
+    chosen: Sequence[TestRecord],
+    passed: Mapping[str, float],
+    phase_timeout_s: float,
+    siblings: Sequence[TestRecord] = (),
 ) -> float:
     """The re-runs' per-test timeout when it can be shortened below the phase's
     (``phase_timeout_s``; 0: not shortened): when a chosen failure waited (it took over
-    ``RERUN_TIMEOUT_FACTOR`` times its last pass) and every chosen test has a last pass to
-    measure by (``passed``: node id to seconds, from the run store's last run of the phase).
-    Never below ``RERUN_MIN_TIMEOUT_S``."""
-    if not chosen or any(r.nodeid not in passed for r in chosen):
+    ``RERUN_TIMEOUT_FACTOR`` times what a healthy answer takes) and every chosen test has a
+    healthy answer to measure by. A test's healthy answer is its last pass in the run store
+    (``passed``: node id to seconds); for a test the store never saw pass, the slowest pass of
+    this run among ``siblings`` (the phase's records) of its own file, else of its phase: what
+    the same suite took on the same platform minutes ago. Never below
+    ``RERUN_MIN_TIMEOUT_S``."""
+    if not chosen:
         return 0.0
-    longest = max(passed[r.nodeid] for r in chosen)
+    by_file: dict[str, float] = {}
+    for sibling in siblings:
+        if sibling.outcome == "passed":
+            file = sibling.nodeid.partition("::")[0]
+            by_file[file] = max(by_file.get(file, 0.0), sibling.duration_s)
+    slowest = max(by_file.values(), default=None)
+    answers = [
+        passed.get(r.nodeid, by_file.get(r.nodeid.partition("::")[0], slowest)) for r in chosen
+    ]
+    if any(answer is None for answer in answers):
+        return 0.0
+    longest = max(answer for answer in answers if answer is not None)
     limit = round(max(RERUN_TIMEOUT_FACTOR * longest, RERUN_MIN_TIMEOUT_S), 1)
     waited = any(r.duration_s > limit for r in chosen)
     return limit if waited and limit < phase_timeout_s else 0.0

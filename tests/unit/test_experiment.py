@@ -162,3 +162,19 @@ def test_a_re_run_of_a_hang_is_cut_at_three_times_its_last_pass() -> None:
     assert rerun_timeout([hung, quick], {NODE: 2.0}, 30.0) == 0.0
     assert rerun_timeout([quick], {"t.py::q": 0.1}, 30.0) == 0.0
     assert rerun_timeout([hung], {NODE: 2.0}, 6.0) == 0.0
+
+
+def test_a_re_run_of_a_hang_the_store_never_saw_pass_is_cut_by_this_runs_passes() -> None:
+    """No last pass in the store (a first run): the slowest pass of this run in the hung
+    test's own file measures a healthy answer (3 x 2.5 s), else the slowest of its phase;
+    a phase with no pass at all keeps its own timeout."""
+    from ci_tools.runner.experiment import rerun_timeout  # noqa: PLC0415 - the runner's
+
+    hung = dataclasses.replace(record("failed", "a.py::hung"), duration_s=30.0)
+    near = dataclasses.replace(record("passed", "a.py::near"), duration_s=2.5)
+    far = dataclasses.replace(record("passed", "b.py::far"), duration_s=4.0)
+    failed = dataclasses.replace(record("failed", "b.py::other"), duration_s=9.0)
+    assert rerun_timeout([hung], {}, 60.0, [hung, near, far]) == 7.5
+    assert rerun_timeout([hung], {}, 60.0, [hung, far, failed]) == 12.0
+    assert rerun_timeout([hung], {"a.py::hung": 1.0}, 60.0, [hung, far]) == 5.0
+    assert rerun_timeout([hung], {}, 60.0, [hung, failed]) == 0.0
