@@ -47,8 +47,9 @@ from ci_tools.runner.schedule import last_run
 _DIGITS = re.compile(r"\d+")
 PROBE_TIMEOUT_S = 3.0
 # A re-run of a test that waited out its first run (a hang, a stall) is cut at this many times
-# a healthy answer (its last pass, else this run's passes beside it), and never sooner than RERUN_MIN_TIMEOUT_S: a healthy revision answers well
-# within it, a hung one is known hung without waiting the phase's whole timeout again.
+# a healthy answer (its last pass, else this run's passes beside it), and never sooner than
+# RERUN_MIN_TIMEOUT_S: a healthy revision answers well within it, a hung one is known hung
+# without waiting the phase's whole timeout again.
 RERUN_TIMEOUT_FACTOR = 3.0
 RERUN_MIN_TIMEOUT_S = 5.0  # a baseline that answers nothing this long is unreachable
 

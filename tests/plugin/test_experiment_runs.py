@@ -87,7 +87,9 @@ def run(
     monkeypatch.setenv("MARKER_DIR", str(pytester.path))
     monkeypatch.delenv("CI_TOOLS_BACKEND_URL", raising=False)
     run_dir = pytester.path / "reports" / "r1"
-    found = runner.RunOptions(root=pytester.path, run_dir=run_dir, env="here", experiment=experiment)
+    found = runner.RunOptions(
+        root=pytester.path, run_dir=run_dir, env="here", experiment=experiment
+    )
     gates = runner.run_phases(project_config, [1, 2], found)
     assert [gate.status for gate in gates] == ["not_met", "skipped"]
     return found
