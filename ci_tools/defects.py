@@ -15,6 +15,7 @@ be a renamed field in the service's answer, so it is left to the classifier and 
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ci_tools.records import Failure, TestRecord
@@ -76,7 +77,14 @@ def programming_error(failure: Failure) -> bool:
 
 def pytest_refused(failure: Failure) -> bool:
     """Whether pytest refused the test before it ran (a missing fixture, a bad scope)."""
-    return bool(_PYTEST_REFUSED.search(f"{failure.type}: {failure.message}"))
+    return _refused(failure.type, failure.message)
+
+
+@functools.lru_cache(maxsize=4096)
+def _refused(kind: str, message: str) -> bool:
+    """By the failure's text, read once however many times a report asks (its records, its
+    groups, its criteria each ask of the same failures)."""
+    return bool(_PYTEST_REFUSED.search(f"{kind}: {message}"))
 
 
 def suite_defect(record: TestRecord) -> bool:

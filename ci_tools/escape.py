@@ -23,6 +23,7 @@ what could act.
 
 from __future__ import annotations
 
+import functools
 import html as _html
 import re
 import urllib.parse
@@ -116,6 +117,13 @@ def _spans(text: str) -> list[tuple[bool, str]]:
 
 
 def _markdown(text: object, *, table: bool) -> str:
+    return _markdown_of(str(text), table)
+
+
+@functools.lru_cache(maxsize=16384)
+def _markdown_of(text: str, table: bool) -> str:
+    """By the text: a report renders the same failure texts in the worklog and in each rung
+    of the summary's ladder."""
     plain = _one_line(text).strip()
     out = []
     for span, part in _spans(plain):

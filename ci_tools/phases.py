@@ -8,6 +8,7 @@ the result is written beside them as ``phaseN.gate.json``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -17,8 +18,8 @@ from ci_tools.config import Config, CriterionConfig, PhaseConfig
 from ci_tools.defects import suite_defect
 from ci_tools.quarantine import NONE as NO_QUARANTINE
 from ci_tools.quarantine import Quarantine
-from ci_tools.records import Measurement, PhaseRecords, TestRecord
-from ci_tools.rules import failure_text, match
+from ci_tools.records import Failure, Measurement, PhaseRecords, TestRecord
+from ci_tools.rules import Match, failure_text, match
 from ci_tools.wording import percent, seconds
 
 EXECUTED = ("passed", "failed", "error")
@@ -218,12 +219,18 @@ def inferred(name: str, record: TestRecord) -> Measurement | None:
     failure = record.failure
     if failure is None or any(m.criterion == name for m in record.measurements):
         return None
-    found = match(failure_text(failure.type, failure.message, record.areas, failure.timed_out))
+    found = _named(failure, record.areas)
     if found is None or name not in found.rule.criteria:
         return None
     if failure.timed_out or found.rule.name in ("agent_hang", "database_slow", "redis_timeout"):
         return Measurement(name, round(record.duration_s * 1000, 1), "at_least")
     return Measurement(name, 0.0, "unreachable")
+
+
+@functools.lru_cache(maxsize=4096)
+def _named(failure: Failure, areas: tuple[str, ...]) -> Match | None:
+    """The built-in rule naming a failure, read once however many criteria ask."""
+    return match(failure_text(failure.type, failure.message, areas, failure.timed_out))
 
 
 def evaluate_criterion(
