@@ -172,7 +172,7 @@ def query(url: str, folder: Path) -> tuple[float, float, LookbackView]:
     for _ in range(5):
         started = time.perf_counter()
         store = open_store(url)
-        past, past_results = lookback.gather(store, config, current)
+        past, past_results = lookback.gather(store, config, current.env, current.started)
         view = lookback.build_view(
             config,
             current=current,

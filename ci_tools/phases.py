@@ -259,7 +259,9 @@ def evaluate_criterion(
         return result(rate.value, rate.ran, holds(rate.value))
     samples = [m for r in records for m in r.measurements if m.criterion == name]
     if criterion.max is not None:  # a latency: failures of its part are censored samples
-        samples += [m for r in records if (m := inferred(name, r)) is not None]
+        samples += [
+            m for r in records if r.failure is not None and (m := inferred(name, r)) is not None
+        ]
     if not samples:
         return result(None, 0, False)
     if criterion.max is not None and any(m.bound == "unreachable" for m in samples):

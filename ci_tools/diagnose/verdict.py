@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from ci_tools.config import Config
@@ -268,6 +268,7 @@ def diagnose(
     suite_changed: Sequence[str] = (),
     incomplete: Sequence[str] = (),
     experiment: Reruns | None = None,
+    facts_of: Callable[[Diagnosis], Mapping[str, Fact]] | None = None,
 ) -> Diagnosis:
     """The run's diagnosis from its gates, records, (optional) deployment context and (optional)
     facts of the run store (None: no store answered): the revisions of the last healthy run,
@@ -276,7 +277,9 @@ def diagnose(
     ``incomplete``: what the run lost ("phase 2: 36 of 72 records unreadable"): the verdict
     is "incomplete" and each loss leads the causes, whatever the records left say.
     ``experiment``: the run's re-runs on the baseline and the candidate, which outrank the
-    patterns (see :mod:`ci_tools.diagnose.findings`)."""
+    patterns (see :mod:`ci_tools.diagnose.findings`). ``facts_of``: the run store's duration
+    facts as they follow from the diagnosis itself (how long the parts its causes name have
+    failed); its escalation is read again with them, the failures classified only once."""
     classified = _classified(
         records,
         context,
@@ -328,17 +331,16 @@ def diagnose(
         **run_facts(exercised, None if phase1 is None else phase1.met),
         **(duration_facts or {}),
     }
+    answered = duration_facts is not None or facts_of is not None
     counts = Counter(r.outcome for r in records)
     tally = findings.tally(classified, made=bool(plans))
-    return Diagnosis(
+    diagnosis = Diagnosis(
         verdict="incomplete" if incomplete else _verdict(gates, classified, criteria),
         gates=tuple(gates),
         criteria=criteria,
         groups=groups,
         causes=causes,
-        escalation=escalate(
-            config, criteria, exercised, facts, store_answered=duration_facts is not None
-        ),
+        escalation=escalate(config, criteria, exercised, facts, store_answered=answered),
         counts={
             "tests": len(records),
             "passed": counts["passed"],
@@ -361,3 +363,8 @@ def diagnose(
         inferred=tally.inferred,
         experiment_reason=tally.reason,
     )
+    if facts_of is None:
+        return diagnosis
+    facts = {**facts, **facts_of(diagnosis)}
+    escalation = escalate(config, criteria, exercised, facts, store_answered=True)
+    return dataclasses.replace(diagnosis, escalation=escalation)

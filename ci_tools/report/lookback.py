@@ -30,6 +30,7 @@ from ci_tools.history.analysis import (
 )
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.store import Store
+from ci_tools.phases import GateResult
 
 __all__ = ["LookbackView", "build_view", "gather"]
 from ci_tools.records import TestRecord
@@ -52,12 +53,9 @@ def run_row(
 ) -> RunRow | None:
     """The run as the store keeps it; None when no phase ran (nothing to keep)."""
     ran = [g for g in diagnosis.gates if g.status in ("met", "not_met")]
-    # A gate judged again from its records (its file was lost) has no start: the first
-    # record's start stands in.
-    starts = [g.started_at for g in ran if g.started_at] or [r.start for r in records if r.start]
-    if not ran or not starts:
+    started = run_started(diagnosis.gates, records)
+    if started is None:
         return None
-    started = min(starts)
     phase1 = next((g for g in diagnosis.gates if g.phase == 1), None)
     failures = diagnosis.counts["failed"] + diagnosis.counts["errors"]
     outage = (phase1 is not None and phase1.status == "not_met") or any(
@@ -445,8 +443,19 @@ def _trend(
     return [*phase_trend(list(reversed(window)), pairs, phases), now]
 
 
-def gather(store: Store, config: Config, current: RunRow) -> tuple[list[PastRun], list[PastResult]]:
-    """The runs before the current one (newest first) and the results of the last window."""
-    past = store.runs(current.env, limit=LOOK_BACK, before=current.started)
+def run_started(gates: Sequence[GateResult], records: Sequence[TestRecord]) -> str | None:
+    """When the run started: its first phase's start (None: no phase ran). A gate judged
+    again from its records (its file was lost) has no start: the first record's stands in."""
+    ran = [g for g in gates if g.status in ("met", "not_met")]
+    starts = [g.started_at for g in ran if g.started_at] or [r.start for r in records if r.start]
+    return min(starts) if ran and starts else None
+
+
+def gather(
+    store: Store, config: Config, env: str, started: str
+) -> tuple[list[PastRun], list[PastResult]]:
+    """The runs of ``env`` before the one ``started`` then (newest first) and the results of
+    the last window."""
+    past = store.runs(env, limit=LOOK_BACK, before=started)
     keys = [run.key for run in past[: max(config.history.window, config.history.last)]]
     return past, store.results(keys)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ci_tools import environment, quarantine, rundir
@@ -67,9 +67,9 @@ def _diagnose(
     config: Config,
     run: read.RunInput,
     *,
-    duration_facts: Mapping[str, Fact] | None = None,
     healthy_revisions: Mapping[str, str] | None = None,
     suite_changed: Sequence[str] = (),
+    facts_of: Callable[[Diagnosis], Mapping[str, Fact]] | None = None,
 ) -> Diagnosis:
     """The diagnosis of the run as read, what it lost included (with the facts of the store,
     when given)."""
@@ -79,18 +79,17 @@ def _diagnose(
         run.records,
         run.context,
         run.notes,
-        duration_facts=duration_facts,
         healthy_revisions=healthy_revisions,
         suite_changed=suite_changed,
         incomplete=run.incomplete,
         experiment=run.experiment,
+        facts_of=facts_of,
     )
 
 
 def _judge(
     config: Config,
     run: read.RunInput,
-    diagnosis: Diagnosis,
     *,
     env: str,
     identity: RunIdentity,
@@ -98,32 +97,53 @@ def _judge(
     url: str,
     root: Path | None = None,
 ) -> _Judged:
-    """Judges the run against the store's earlier runs (it writes nothing there). A store
-    that does not answer is a note, and the warning returned; the report goes on without
-    history. The diagnosis is formed again with what the store knows: duration facts, and
-    the last healthy run's revisions and commit (what changed since, in the services and the
-    suite)."""
-    current = lookback.run_row(
-        config,
-        diagnosis,
-        run.records,
-        run.context,
-        env=env,
-        run_id=identity.run_id,
-        attempt=identity.attempt,
-        commit=commit,
-    )
-    if not config.history.enabled or current is None:
-        return _Judged(diagnosis, None, None)
+    """Diagnoses the run, once, with what the store's earlier runs know (it writes nothing
+    there): the last healthy run's revisions and commit (what changed since, in the services
+    and the suite), and how long the parts the diagnosis names have failed (the escalation's
+    duration facts). A store that does not answer is a note, and the warning returned; the
+    report goes on without history."""
+    started = lookback.run_started(run.gates, run.records)
+    if not config.history.enabled or started is None:  # nothing to judge against or keep
+        return _Judged(_diagnose(config, run), None, None)
     try:
         store = open_store(url)
         try:
-            past, past_results = lookback.gather(store, config, current)
+            past, past_results = lookback.gather(store, config, env, started)
         finally:
             store.close()
     except HistoryError as exc:
         note = f"without history: {exc.not_recorded()}"  # nor is it recorded
-        return _Judged(_noted(diagnosis, note), None, None, exc.not_recorded())
+        return _Judged(_noted(_diagnose(config, run), note), None, None, exc.not_recorded())
+    healthy = next((r for r in past if r.verdict == "healthy"), None)
+
+    def row(diagnosis: Diagnosis) -> RunRow | None:
+        return lookback.run_row(
+            config,
+            diagnosis,
+            run.records,
+            run.context,
+            env=env,
+            run_id=identity.run_id,
+            attempt=identity.attempt,
+            commit=commit,
+        )
+
+    def facts_of(diagnosis: Diagnosis) -> dict[str, Fact]:
+        current = row(diagnosis)
+        return lookback.duration_facts(config, current, past) if current is not None else {}
+
+    diagnosis = _diagnose(
+        config,
+        run,
+        healthy_revisions=healthy.revisions if healthy is not None else None,
+        suite_changed=suite_files(config, root, healthy.commit, commit)
+        if healthy is not None and root is not None
+        else (),
+        facts_of=facts_of,
+    )
+    current = row(diagnosis)
+    if current is None:
+        return _Judged(diagnosis, None, None)
     view = lookback.build_view(
         config,
         current=current,
@@ -132,20 +152,7 @@ def _judge(
         past=past,
         past_results=past_results,
     )
-    healthy = view.last_healthy
-    diagnosis = _diagnose(
-        config,
-        run,
-        duration_facts=view.facts,
-        healthy_revisions=healthy.revisions if healthy is not None else None,
-        suite_changed=suite_files(config, root, healthy.commit, commit)
-        if healthy is not None and root is not None
-        else (),
-    )
-    row = dataclasses.replace(
-        current, verdict=diagnosis.verdict, escalation=diagnosis.escalation.level
-    )
-    return _Judged(diagnosis, view, row)
+    return _Judged(diagnosis, view, current)
 
 
 def _record(judged: _Judged, records: Sequence[TestRecord], url: str) -> HistoryError | None:
@@ -209,7 +216,6 @@ def import_run(config: Config, run_dir: Path, env: str, url: str) -> tuple[str, 
     judged = _judge(
         config,
         run,
-        _diagnose(config, run),
         env=env,
         identity=_run_identity(run_dir),
         commit="",
@@ -296,7 +302,6 @@ def write_report(
     judged = _judge(
         config,
         run,
-        _diagnose(config, run),
         env=env,
         identity=identity,
         commit=meta.commit,
