@@ -139,9 +139,10 @@ class _Prefilter:
     """Which rules of a table may match a text, from one pass of RE2's multi-pattern set
     (google-re2: linear time, every pattern at once) instead of one backtracking search a
     rule. Only a filter: each rule it lets through is still matched by Python's ``re``, so the
-    rule that names the cause and its groups are what ``re`` says. A pattern RE2 cannot read
-    the same way (lookarounds, ``$`` before a final newline, anything it refuses) is always
-    matched by ``re``; without google-re2 every rule is."""
+    rule that names the cause and its groups are what ``re`` says. A pattern with what RE2
+    lacks or reads otherwise (lookarounds, ``$`` before a final newline) is filtered by its
+    widened form (``_widened``); one RE2 refuses even so is always matched by ``re``; without
+    google-re2 every rule is."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.always = frozenset(range(len(rules)))
@@ -159,8 +160,8 @@ class _Prefilter:
         found = re2.Set.SearchSet(options)
         added: dict[int, int] = {}
         for position, rule in enumerate(rules):
-            source = rule.pattern.pattern
-            if "$" in source:
+            source = _widened(rule.pattern.pattern)
+            if source is None:
                 continue
             try:
                 added[found.Add(source)] = position
@@ -178,6 +179,44 @@ class _Prefilter:
         if self.set is None or _NOT_PLAIN.search(text) is not None:
             return None
         return self.always | {self.index[i] for i in self.set.Match(text) or ()}
+
+
+def _widened(source: str) -> str | None:
+    """A pattern RE2 can read that matches wherever ``source`` does: ``source`` without its
+    lookarounds and ``$`` anchors (which RE2 lacks or reads otherwise), each of which only
+    narrows where a pattern matches. None when it cannot be read that way (a backreference,
+    conditionals, unbalanced parentheses): ``re`` then reads it against every text."""
+    out: list[str] = []
+    depth = 0  # inside a removed lookaround: how deep
+    at, in_class = 0, False
+    while at < len(source):
+        char = source[at]
+        if char == "\\":
+            if source[at + 1 : at + 2].isdigit() and not in_class:
+                return None  # a backreference: no regular language to widen to
+            if not depth:
+                out.append(source[at : at + 2])
+            at += 2
+            continue
+        if in_class:
+            in_class = char != "]" or source[at - 1] == "["
+        elif char == "[":
+            in_class = True
+        elif source.startswith(("(?=", "(?!", "(?<=", "(?<!"), at) or (depth and char == "("):
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+            at += 1
+            continue
+        elif source.startswith("(?(", at):
+            return None
+        elif char == "$" and not depth:
+            at += 1
+            continue
+        if not depth:
+            out.append(char)
+        at += 1
+    return "".join(out) if not depth else None
 
 
 def match(evidence: str, rules: Sequence[Rule] = RULES) -> Match | None:
