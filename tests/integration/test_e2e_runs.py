@@ -171,3 +171,37 @@ def test_without_the_password_only_the_tests_that_log_in_fail(
             assert record.failure is not None
             assert "CI_TOOLS_E2E_PASSWORD" in record.failure.message, record.nodeid
             assert "\n" not in record.failure.message
+
+
+def test_the_whole_suite_passes_with_every_test_at_once(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    """The suite is safe under any concurrency: all of it in one pytest, 64 tests at once from
+    the first (no gate, no throttle, every phase's tests side by side on the shared test
+    users) passes against the healthy platform."""
+    state = start_stack()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/e2e",
+            "--concurrency",
+            "64",
+            "--no-throttle",
+            "--capture=sys",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=stack_env(state),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " failed" not in done.stdout.splitlines()[-1], done.stdout[-3000:]
