@@ -166,7 +166,7 @@ class _Terminal:
         """``ci-tools: phase N runs K tests at once (why)``."""
         self._clear()
         self._pacer.start(time.monotonic())
-        mode = f"{workers} tests at once" if workers else "one test at a time"
+        mode = f"up to {workers} tests at once" if workers else "one test at a time"
         _say(f"ci-tools: phase {number} runs {mode} ({why})")
 
     def tests_running(self, tally: runner.Tally) -> None:

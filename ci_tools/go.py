@@ -21,8 +21,19 @@ import os
 class Go:
     """What the runner decided for the phase once it may run."""
 
-    concurrency: int = 0  # tests at once, in forked workers (0 or 1: one at a time)
+    concurrency: int = 0  # at most this many tests at once, in forked workers (0 or 1: one at
+    # a time, in the pytest process)
     order: str | None = None  # a file of node ids in the order to start them, if any
+    start: int = 0  # how many at once to start with (0: as many as the cores); the count then
+    # follows what the run waits on (ci_tools.plugin.throttle)
+
+
+def cores() -> list[int]:
+    """The cores this process may run on (every core where the system cannot say): a go's
+    ``start`` is never above their count."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
 
 
 def send(fd: int, go: Go | None) -> None:
@@ -46,4 +57,8 @@ def receive(fd: int) -> Go | None:
     if not data.strip():
         return None
     fields = json.loads(data)
-    return Go(concurrency=int(fields["concurrency"]), order=fields.get("order"))
+    return Go(
+        concurrency=int(fields["concurrency"]),
+        order=fields.get("order"),
+        start=int(fields.get("start", 0)),
+    )

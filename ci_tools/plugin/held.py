@@ -36,4 +36,5 @@ class HeldForGo:
             raise session.Interrupted("the runner did not start this phase (no go)")
         by_rank(session.items, ranks(order.order))
         self.pool.concurrency = order.concurrency
+        self.pool.start = order.start
         return (yield)

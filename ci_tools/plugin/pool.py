@@ -113,11 +113,12 @@ class ForkPool:
         after_fork: Callable[[], None] = lambda: None,
         quiet: tuple[str, ...] = (),
         alone: Callable[[pytest.Item], bool] = lambda item: False,
-        throttle: Callable[[int], Throttle] | None = None,
+        throttle: Callable[[int, int], Throttle] | None = None,
     ) -> None:
         self.concurrency = concurrency
-        # The count as it grows (see Throttle): from as many as the cores this process may use,
-        # while those have CPU to spare.
+        self.start = 0  # how many at once at first (0: as many as the cores; a go may say)
+        # The count as it grows (see Throttle): from ``start``, while the cores have CPU to
+        # spare.
         self.throttle = throttle or on_my_cores
         self.alone = alone  # tests that must run with no other test beside them
         self.before_fork = before_fork
@@ -177,7 +178,7 @@ class ForkPool:
         items = session.items
         pending = deque(range(len(items)))
         alone = {index for index, item in enumerate(items) if self.alone(item)}
-        throttle = self.throttle(min(self.concurrency, len(items)))
+        throttle = self.throttle(min(self.concurrency, len(items)), self.start)
         free: list[int] = []  # slots of workers that ended, taken again lowest first
         with selectors.DefaultSelector() as selector:
 

@@ -7,18 +7,12 @@ PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to r
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 import psutil
 
-
-def cores() -> list[int]:
-    """The cores this process may run on (every core where the system cannot say)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
+from ci_tools.go import cores
 
 
 def cpu_busy(on: list[int]) -> tuple[float, float]:
@@ -87,13 +81,15 @@ class Throttle:
             self.allowed = min(self.limit, self.allowed * 2)
 
 
-def unthrottled(limit: int) -> Throttle:
+def unthrottled(limit: int, _start: int = 0) -> Throttle:
     """A count at its limit from the start (``--no-throttle``): it never samples the CPU."""
     return Throttle(limit, limit, lambda: (0.0, 0.0))
 
 
-def on_my_cores(limit: int) -> Throttle:
-    """A count that starts at as many tests as the cores this process may use, and grows while
-    those have CPU to spare."""
+def on_my_cores(limit: int, start: int = 0) -> Throttle:
+    """A count that starts at ``start`` but never above as many tests as the cores this
+    process may use (0: that many), and grows while those cores have CPU to spare: where the
+    tests wait, it passes any history's count within a few intervals; where they spend CPU,
+    a count from a run that waited would only queue them."""
     on = cores()
-    return Throttle(limit, len(on), lambda: cpu_busy(on))
+    return Throttle(limit, min(start, len(on)) if start else len(on), lambda: cpu_busy(on))

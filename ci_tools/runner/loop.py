@@ -40,7 +40,13 @@ from ci_tools.runner.command import FAILED, NO_TESTS, RunOptions, check_phase, p
 from ci_tools.runner.excerpt import first_failure, output_tail
 from ci_tools.runner.experiment import run_experiment
 from ci_tools.runner.progress import SILENT, Excerpt, Progress
-from ci_tools.runner.schedule import LastRun, choose_workers, last_run, shard_durations
+from ci_tools.runner.schedule import (
+    LastRun,
+    choose_workers,
+    concurrency_cap,
+    last_run,
+    shard_durations,
+)
 from ci_tools.runner.unfinished import complete
 from ci_tools.runner.watch import Watch
 from ci_tools.shard import of as shard_of
@@ -274,18 +280,25 @@ def _go_and_wait(
 
 
 def _decide(config: Config, started: _Started, options: RunOptions) -> tuple[go.Go, str]:
-    """The phase's go: how many tests at once and the order to start them in, both from its
-    last run (written to the order file), and why that many."""
+    """The phase's go: at most how many tests at once (its cap), how many to start with and
+    the order to start them in, both from its last run (the order written to the order file),
+    and why. History only seeds the count: a run slower than its last (a slow database, a
+    hung part) grows it while its tests wait with the CPU idle."""
     number = started.number
     last = started.last or last_run(options, number)
     durations = last.durations
     if options.shard:
         durations = {n: durations[n] for n in shard_of(list(durations), durations, *options.shard)}
-    workers, why = choose_workers(config, number, options.env, list(durations.values()))
+    seed, why = choose_workers(config, number, options.env, list(durations.values()))
+    cap = concurrency_cap(config, number, options.env)
     order = rundir.order(options.run_dir, number, options.shard_index)
     if last.durations or last.failed:
         rundir.write_atomically(order, "".join(f"{nodeid}\n" for nodeid in last.order()))
-    return go.Go(workers, str(order) if order.exists() else None), why
+    if cap <= 1:
+        return go.Go(0, str(order) if order.exists() else None), why
+    start = max(seed, 1)
+    why = f"from {min(start, len(go.cores()))} while they wait: {why}"
+    return go.Go(cap, str(order) if order.exists() else None, start), why
 
 
 def _wait(

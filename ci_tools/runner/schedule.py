@@ -76,11 +76,21 @@ def shard_durations(
     return known or read.newest_durations(options.run_dir.parent, number, but=options.run_dir)
 
 
+def concurrency_cap(config: Config, number: int, env: str) -> int:
+    """The most of phase N's tests that may ever run at once: the phase's ``max_workers`` and
+    the environment's, whichever is lower."""
+    cap = config.phases[number].max_workers
+    limit = config.environments[env].max_workers if env in config.environments else None
+    return cap if limit is None else min(cap, limit)
+
+
 def choose_workers(
     config: Config, number: int, env: str, durations: Sequence[float]
 ) -> tuple[int, str]:
-    """How many of phase N's tests run at once, and why. End-to-end tests wait (on the
-    network, the agent), so the count follows the waiting, not the cores: enough slots that
+    """How many of phase N's tests start at once, and why: the seed of the count, which then
+    follows what the run waits on (``ci_tools.plugin.throttle``), up to ``concurrency_cap``.
+    End-to-end tests wait (on the network, the agent), so the seed follows the waiting, not
+    the cores, as the last run measured it: enough slots that
     each has ``SLOT_FILL`` of the longest test's worth of tests (or ``worker_min_work_s``,
     whichever is more), so the phase ends near its longest test even though tests at once
     slow each other a little and the longest-first fill is uneven; at most the phase's
@@ -88,10 +98,7 @@ def choose_workers(
     the phase's ``workers``. Where the tests spend CPU rather than wait, the forked workers'
     throttle keeps fewer of them at once (``ci_tools.plugin.throttle``)."""
     phase = config.phases[number]
-    cap = phase.max_workers
-    limit = config.environments[env].max_workers if env in config.environments else None
-    if limit is not None:
-        cap = min(cap, limit)
+    cap = concurrency_cap(config, number, env)
     if not durations:
         return min(phase.workers, cap) if cap else 0, "no earlier run in the store"
     total, longest = sum(durations), max(durations)

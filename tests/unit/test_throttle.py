@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ci_tools.plugin.throttle import Throttle, cores, cpu_busy
+from ci_tools.go import cores
+from ci_tools.plugin.throttle import Throttle, cpu_busy
 
 
 class Machine:
