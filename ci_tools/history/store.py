@@ -232,8 +232,8 @@ class Store:
                     break
         return found
 
-    def results(self, run_keys: Sequence[int]) -> list[PastResult]:
-        """The results of these runs."""
+    def results(self, run_keys: Sequence[int], phase: int | None = None) -> list[PastResult]:
+        """The results of these runs (of one phase of them, when given)."""
         if not run_keys:
             return []
         query = sa.select(
@@ -247,6 +247,8 @@ class Store:
             results.c.duration_s,
             results.c.finding,
         ).where(results.c.run.in_(list(run_keys)))
+        if phase is not None:
+            query = query.where(results.c.phase == phase)
         with self._errors("read results"), self.engine.connect() as db:
             return [PastResult(**row) for row in db.execute(query).mappings()]
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
+from ci_tools.history.model import PastResult
 from ci_tools.rundir import read
 from ci_tools.runner.command import RunOptions
 
@@ -20,6 +21,7 @@ from ci_tools.runner.command import RunOptions
 # at 500 ms a step (benchmarks/e2e_run.py): phase 4 at the exact fill (72 at once) took 17.8 s,
 # at 94 at once 16.5 s, the longest test 9.6 s.
 SLOT_FILL = 0.75
+FULL_RUN_LOOKBACK = 5  # the runs of a phase searched for one where it ran in full
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,11 @@ class LastRun:
 
 
 def last_run(options: RunOptions, number: int) -> LastRun:
-    """Phase N in the environment's last run where it ran, from the run store; nothing when
-    there is no store, no such run, or the store cannot answer (a hint, never a failure)."""
+    """Phase N in the environment's last run where it ran in full, from the run store: the
+    newest of its last ``FULL_RUN_LOOKBACK`` runs with none of its tests left not run (a run
+    cut short by fail-fast or its budget measured only what ran), else the newest where it ran
+    at all; nothing when there is no store, no such run, or the store cannot answer (a hint,
+    never a failure)."""
     if options.history_url is None:
         return LastRun()
     from ci_tools.history.store import open_store  # noqa: PLC0415 - SQLAlchemy loads slowly
@@ -51,14 +56,17 @@ def last_run(options: RunOptions, number: int) -> LastRun:
     try:
         store = open_store(options.history_url)
         try:
-            last = next(
-                (r for r in store.runs(options.env, limit=20) if number in r.phases_ran), None
-            )
-            results = [r for r in (store.results([last.key]) if last else []) if r.phase == number]
+            ran = [r.key for r in store.runs(options.env, limit=20) if number in r.phases_ran]
+            found = store.results(ran[:FULL_RUN_LOOKBACK], phase=number)
         finally:
             store.close()
     except CIToolsError:
         return LastRun()
+    by_run: dict[int, list[PastResult]] = {}
+    for result in found:
+        by_run.setdefault(result.run, []).append(result)
+    full = (k for k in ran if by_run.get(k) and all(r.outcome != "not_run" for r in by_run[k]))
+    results = by_run.get(next(full, ran[0] if ran else -1), [])
     return LastRun(
         failed=tuple(r.nodeid for r in results if r.outcome in ("failed", "error")),
         durations={r.nodeid: r.duration_s for r in results if r.outcome != "not_run"},
