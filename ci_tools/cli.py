@@ -453,10 +453,48 @@ def _prune(args: argparse.Namespace) -> int:
             if found.empty
             else f"ci-tools: would prune {found.summary()}, keeping {kept}"
         )
-        return 0
+        return _prune_store(project, root, dry_run=True)
     prune.apply(found)
     if not found.empty:
         print(f"ci-tools: pruned {found.summary()}, keeping {kept}")
+    return _prune_store(project, root)
+
+
+def _prune_store(project: config.Config, root: Path, *, dry_run: bool = False) -> int:
+    """Applies the run store's retention (``[tool.ci_tools.history]`` keep_runs, keep_days,
+    keep_summaries_days); one line when it removed anything. A store not there yet is left
+    so (pruning creates none); one that does not answer is a line on stderr and exit 1,
+    with the run directories already pruned."""
+    if not project.history.enabled:
+        return 0
+    import sqlalchemy as sa  # noqa: PLC0415 - SQLAlchemy loads slowly
+
+    from ci_tools.history.store import open_store  # noqa: PLC0415
+
+    url = environment.store_url(project, root, os.environ)
+    where = sa.make_url(url)
+    if where.get_backend_name() == "sqlite" and not Path(where.database or "").is_file():
+        return 0
+    keep = project.history
+    try:
+        store = open_store(url)
+        try:
+            done = store.prune(
+                keep.keep_runs, keep.keep_days, keep.keep_summaries_days, time.time(),
+                dry_run=dry_run,
+            )  # fmt: skip
+        finally:
+            store.close()
+    except HistoryError as exc:
+        print(_inert(f"error: the run store was not pruned: {exc}"), file=sys.stderr)
+        return 1
+    kept = (
+        f"per-test rows of the newest {keep.keep_runs} runs within {keep.keep_days:g} days, "
+        f"summaries for {keep.keep_summaries_days:g} days"
+    )
+    if not done.empty:
+        verb = "would prune" if dry_run else "pruned"
+        print(f"ci-tools: the run store: {verb} {done.summary()}, keeping {kept}")
     return 0
 
 

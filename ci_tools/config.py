@@ -297,6 +297,28 @@ class HistoryConfig(_Model):
     last: int = Field(default=10, ge=2)  # results looked at for flaky vs broken
     min_results: int = Field(default=5, ge=2)  # fewer: too few to call a test flaky by flips
     slow_database_ms: float = Field(default=10_000, gt=0)  # "database > 10 s consistently"
+    # Retention, applied by ``ci-tools prune`` (the main job's step after each run): a run
+    # past the newest keep_runs or older than keep_days loses its per-test rows; its summary
+    # (verdict, escalation, what failed: trends, streaks) stays for keep_summaries_days.
+    keep_runs: int = Field(default=1000, ge=1, strict=True)
+    keep_days: float = Field(default=90, gt=0, strict=True)
+    keep_summaries_days: float = Field(default=730, gt=0, strict=True)
+
+    @model_validator(mode="after")
+    def _keeps_what_it_reads(self) -> HistoryConfig:
+        needed = max(self.window, self.last)
+        if self.keep_runs < needed:
+            raise ValueError(
+                f"keep_runs = {self.keep_runs} keeps fewer runs' results than the report reads "
+                f"(window = {self.window}, last = {self.last}): set keep_runs >= {needed}"
+            )
+        if self.keep_summaries_days < self.keep_days:
+            raise ValueError(
+                f"keep_summaries_days = {self.keep_summaries_days:g} is shorter than keep_days "
+                f"= {self.keep_days:g}: a run's summary outlives its per-test rows; set it "
+                f">= {self.keep_days:g}"
+            )
+        return self
 
 
 class RetentionConfig(_Model):

@@ -33,7 +33,7 @@ from ci_tools.history.address import describe, parse_url
 from ci_tools.history.failures import ELSEWHERE, failure
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.schema import criteria, results, runs
-from ci_tools.records import now
+from ci_tools.records import now, timestamp
 
 __all__ = ["Store", "describe", "open_store"]
 
@@ -252,6 +252,57 @@ class Store:
         with self._errors("read results"), self.engine.connect() as db:
             return [PastResult(**row) for row in db.execute(query).mappings()]
 
+    def prune(
+        self,
+        keep_runs: int,
+        keep_days: float,
+        keep_summaries_days: float,
+        at: float,
+        *,
+        dry_run: bool = False,
+    ) -> Pruned:
+        """Applies the retention (``[tool.ci_tools.history]``) in one transaction, in every
+        environment: a run past the newest ``keep_runs`` or older than ``keep_days`` (before
+        ``at``, seconds since the epoch) loses its per-test rows (results, criteria), which
+        are what a store's size is; its summary (verdict, escalation, what failed) stays
+        until ``keep_summaries_days``, then goes too. What it removed (``dry_run``: would
+        remove; nothing is)."""
+        results_before = timestamp(at - keep_days * 86400)
+        summaries_before = timestamp(at - keep_summaries_days * 86400)
+        with self._errors("prune"), _writing(self.engine, self.busy_timeout_s) as db:
+            trimmed: list[int] = []
+            for env in db.execute(sa.select(runs.c.env).distinct()).scalars():
+                newest = (
+                    sa.select(runs.c.started)
+                    .where(runs.c.env == env)
+                    .order_by(runs.c.started.desc())
+                    .offset(keep_runs - 1)
+                    .limit(1)
+                )
+                nth = db.execute(newest).scalar()
+                cut = results_before if nth is None else max(results_before, nth)
+                past = sa.select(runs.c.id).where(runs.c.env == env, runs.c.started < cut)
+                trimmed += db.execute(
+                    past.where(sa.exists().where(results.c.run == runs.c.id))
+                ).scalars()
+            rows = 0
+            for start in range(0, len(trimmed), 500):  # bounded IN lists
+                chunk = trimmed[start : start + 500]
+                if dry_run:
+                    count = sa.select(sa.func.count()).where(results.c.run.in_(chunk))
+                    rows += int(db.execute(count).scalar() or 0)
+                    continue
+                rows += db.execute(results.delete().where(results.c.run.in_(chunk))).rowcount
+                db.execute(criteria.delete().where(criteria.c.run.in_(chunk)))
+            old = sa.select(runs.c.id).where(runs.c.started < summaries_before)
+            gone = list(db.execute(old).scalars())
+            for start in range(0, 0 if dry_run else len(gone), 500):
+                chunk = gone[start : start + 500]
+                db.execute(results.delete().where(results.c.run.in_(chunk)))
+                db.execute(criteria.delete().where(criteria.c.run.in_(chunk)))
+                db.execute(runs.delete().where(runs.c.id.in_(chunk)))
+        return Pruned(len(set(trimmed) - set(gone)), rows, len(gone))
+
     def environments(self) -> list[str]:
         """Every environment with a run."""
         with self._errors("read runs"), self.engine.connect() as db:
@@ -260,6 +311,32 @@ class Store:
     def close(self) -> None:
         """Releases the connections."""
         self.engine.dispose()
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruned:
+    """What the store's retention removed."""
+
+    trimmed: int = 0  # runs that lost their per-test rows, their summaries kept
+    results: int = 0  # the per-test rows removed
+    runs: int = 0  # runs removed whole (past the summaries' retention)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing removed."""
+        return not (self.trimmed or self.results or self.runs)
+
+    def summary(self) -> str:
+        """``the per-test rows of 3 runs (15,000 results) and 1 run whole``."""
+        parts = []
+        if self.trimmed or self.results:
+            parts.append(
+                f"the per-test rows of {self.trimmed} run{'s' if self.trimmed != 1 else ''} "
+                f"({self.results:,} results)"
+            )
+        if self.runs:
+            parts.append(f"{self.runs} run{'s' if self.runs != 1 else ''} whole")
+        return " and ".join(parts) or "nothing"
 
 
 def _past_run(row: Any) -> PastRun:

@@ -542,3 +542,44 @@ def test_an_incomplete_report_never_replaces_a_complete_one(url: str) -> None:
         "holds run cut (attempt 1) complete (unhealthy): an incomplete report never replaces "
         "it; report the run's complete directory again"
     )
+
+
+def test_the_retention_trims_old_runs_results_and_then_their_summaries(url: str) -> None:
+    """Thirty runs a day apart, two environments: keep the newest 20 runs' per-test rows
+    within 25 days and summaries for 28 days. The 10 oldest runs of ``local`` lose their
+    results and criteria, keep their summaries (the report's trend and streaks still read
+    them), and the 2 older than 28 days go whole; the other environment's 5 runs are
+    untouched. A dry run counts the same and removes nothing; a second prune finds nothing."""
+    day = 86400.0
+    at = time.mktime((2026, 12, 31, 12, 0, 0, 0, 0, 0)) - time.timezone
+    store = open_store(url)
+    try:
+        for n in range(30):
+            started = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at - (30 - n) * day))
+            measured = [{"name": "redis_latency_ms", "measured": 1.0, "samples": 1, "met": True}]
+            store.record(a_run(f"r{n}", started=started), ROWS, measured)
+            if n >= 25:
+                other = dataclasses.replace(a_run(f"s{n}", started=started), env="staging")
+                store.record(other, ROWS)
+        would = store.prune(20, 25, 28, at, dry_run=True)
+        assert store.prune(20, 25, 28, at, dry_run=True) == would
+        done = store.prune(20, 25, 28, at)
+        again = store.prune(20, 25, 28, at)
+        local = store.runs("local", limit=100)
+        with_results = {r.run for r in store.results([r.key for r in local])}
+        staging = store.runs("staging", limit=100)
+        staging_results = store.results([r.key for r in staging])
+        with store.engine.connect() as db:
+            measured_runs = set(db.execute(sa.text("SELECT DISTINCT run FROM criteria")).scalars())
+    finally:
+        store.close()
+    assert (would.trimmed, would.results, would.runs) == (8, 20, 2)
+    assert done == would
+    assert again.empty
+    assert len(local) == 28  # two summaries past 28 days went whole
+    assert sorted(r.run_id for r in local if r.key in with_results) == sorted(
+        f"r{n}" for n in range(10, 30)
+    )
+    assert len(staging) == 5
+    assert {r.run for r in staging_results} == {r.key for r in staging}
+    assert not {r.key for r in local if r.key not in with_results} & measured_runs

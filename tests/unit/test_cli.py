@@ -44,7 +44,8 @@ def test_the_terminal_prints_each_event_on_its_stream(capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         "ci-tools: phase 1 runs one test at a time (no earlier run in the store)",
-        "ci-tools: phase 4 runs up to 72 tests at once (last run: 130.0 s of tests, the longest 9.6 s)",
+        "ci-tools: phase 4 runs up to 72 tests at once "
+        "(last run: 130.0 s of tests, the longest 9.6 s)",
         "phase 1 PASS  One: 2/2 passed in 0.5 s",
     ]
     assert err == "ci-tools: phase 2 budget of 3 s ran out; stopping it\n"

@@ -237,3 +237,62 @@ def test_the_core_refuses_bounds_that_would_remove_every_run() -> None:
         prune.check(0, 30)
     with pytest.raises(ConfigError, match="give a positive number"):
         prune.check(5, float("nan"))
+
+
+def test_a_prune_applies_the_run_stores_retention_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run store in the reports folder: of 25 runs a day apart, keep_runs 20 leaves the
+    oldest 5 without their per-test rows (their summaries stay); one line says so, a second
+    prune says nothing. Without a store, a prune creates none."""
+    from ci_tools.environment import HISTORY_URL, sqlite_url  # noqa: PLC0415
+    from ci_tools.history.model import ResultRow, RunRow  # noqa: PLC0415
+    from ci_tools.history.store import open_store  # noqa: PLC0415 - SQLAlchemy loads slowly
+
+    monkeypatch.delenv(HISTORY_URL)  # the store in the project's reports folder
+    root = project(tmp_path, "[tool.ci_tools.history]\nkeep_runs = 20\n")
+    db = root / "reports" / "history.db"
+    assert cli.main(["--root", str(root), "prune"]) == 0
+    assert not db.exists()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = open_store(sqlite_url(db))
+    try:
+        for n in range(25):
+            started = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - n * DAY))
+            run = RunRow(
+                f"r{n}", 1, "local", "c", {}, started, started, "healthy", "none", None, (1,),
+                False, False, False, None,
+            )  # fmt: skip
+            store.record(run, [ResultRow("t.py::a", "t.py", 1, None, (), "passed", 0.1)])
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert cli.main(["--root", str(root), "prune"]) == 0
+    assert capsys.readouterr().out == (
+        "ci-tools: the run store: pruned the per-test rows of 5 runs (5 results), keeping "
+        "per-test rows of the newest 20 runs within 90 days, summaries for 730 days\n"
+    )
+    assert cli.main(["--root", str(root), "prune"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("keep_runs = 5", "keep_runs = 5 keeps fewer runs' results than the report reads"),
+        ("keep_days = 0", "history.keep_days: Input should be greater than 0"),
+        ("keep_summaries_days = 30", "keep_summaries_days = 30 is shorter than keep_days = 90"),
+    ],
+)
+def test_a_bad_history_retention_is_a_one_line_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, message: str
+) -> None:
+    """A [tool.ci_tools.history] retention that would keep less than the report reads, or
+    summaries shorter than per-test rows: exit 2, one line naming it, nothing removed."""
+    root = project(tmp_path, f"[tool.ci_tools.history]\n{table}\n")
+    make_run(root / "reports", "old", age_days=400, now=time.time())
+    assert cli.main(["--root", str(root), "prune"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert message in err
+    assert left(root / "reports") == ["old"]
