@@ -70,7 +70,7 @@ def test_the_loop_tells_each_go_and_gate_and_prints_nothing(
     gates = runner.run_phases(project, [1, 2], options, told)
     assert [gate.status for gate in gates] == ["not_met", "skipped"]
     assert told.events == [
-        ("started", 1, 0, "no earlier run in the store"),
+        ("started", 1, 8, "from 1 while they wait: no earlier run in the store"),
         ("gate", 1, "not_met"),
         ("excerpt", 1, "failed: test_one.py::test_down"),
         ("gate", 2, "skipped"),
