@@ -229,13 +229,16 @@ def _track_records(
     by_run: dict[int, dict[str, PastResult]] = {}
     for result in past_results:
         by_run.setdefault(result.run, {})[result.nodeid] = result
+    # The runs whose results were read (the window): a test's outcome in any run before
+    # them is unknown, as if it had not existed, so its track record reads these alone.
+    read = [run for run in past if run.key in by_run]
     return {
         r.nodeid: track_record(
             r.nodeid,
             r.phase,
             r.outcome,
             current=current,
-            past=past,
+            past=read,
             by_run=by_run,
             last=config.history.last,
             min_results=config.history.min_results,
