@@ -50,9 +50,8 @@ def junit_xml(gates: Sequence[GateResult], records: Sequence[TestRecord]) -> str
             elif record.outcome in ("skipped", "not_run"):
                 case.result = [Skipped(_xml(record.reason or record.outcome.replace("_", " ")))]
             suite.append(case)  # type: ignore[no-untyped-call]  # add_testcase recounts: O(n²)
-        suite.update_statistics()  # type: ignore[no-untyped-call]
         xml.add_testsuite(suite)
-    xml.update_statistics()  # type: ignore[no-untyped-call]
+    xml.update_statistics()  # type: ignore[no-untyped-call]  # each suite's, then the sums
     # Indented by ElementTree in linear time (junitparser's pretty=True reparses the whole
     # document with minidom: a second on a big run), text of failures left as it was.
     ElementTree.indent(xml._elem)  # junitparser gives its tree no public handle
