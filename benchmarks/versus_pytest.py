@@ -1,0 +1,130 @@
+"""The main job against what a user would run instead, side by side on one healthy platform.
+
+The same 551 tests, the platform at its own pace, one platform for every command (started
+once, its own folder and ports), each command's wall time and CPU seconds (its processes and
+their children; the platform's printed apart):
+
+- ``ci-tools run``: the five gated phases, in the steady state (a first run reported into a
+  run store of the benchmark's own, then ROUNDS timed runs, the median printed);
+- ``pytest tests/e2e -n 2 / 8 / 16``: pytest-xdist, no gates;
+- ``pytest tests/e2e --concurrency 8``: one pytest process, its tests in forked workers (the
+  plugin's), no gates: what the gated run costs beyond is the gates' price.
+
+Goals: the gated run's wall time <= 0.8x the best of pytest -n 2/8/16, and its CPU <= 1.2x
+the one ungated ``--concurrency`` process's.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from e2e_run import _children_cpu, _cpu_of
+
+from ci_tools.environment import HISTORY_URL, sqlite_url
+from reference_platform.stack import read_state
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUNDS = 3
+GOAL_WALL, GOAL_CPU = 0.8, 1.2
+SUITE = ["tests/e2e", "-p", "no:cacheprovider", "-q"]
+
+
+def timed(
+    command: list[str], env: dict[str, str], platform: list[int]
+) -> tuple[float, float, float, int]:
+    """(wall s, CPU s of the command's processes, CPU s of the platform, exit) of one run."""
+    cpu, platform_cpu = _children_cpu(), _cpu_of(platform)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    return wall, _children_cpu() - cpu, _cpu_of(platform) - platform_cpu, done.returncode
+
+
+def main() -> int:
+    """Runs every command against one platform; prints the table; exit 1 on a missed goal."""
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="bench-versus-") as folder:
+        env = {
+            **os.environ,
+            "CI_TOOLS_STACK_DIR": str(Path(folder) / "stack"),
+            HISTORY_URL: sqlite_url(Path(folder) / "history.db"),
+            "PYTHONPATH": "",
+        }
+        platform_cli = [python, "-m", "reference_platform"]
+        subprocess.run([*platform_cli, "start"], env=env, cwd=ROOT, check=True, capture_output=True)
+        try:
+            state = read_state(Path(folder) / "stack")
+            platform = [proc.pid for proc in state.processes] if state else []
+            rows: list[tuple[str, float, float, float, int]] = []
+
+            def ci_tools(run_id: str) -> tuple[float, float, float, int]:
+                run_env = {**env, "CI_TOOLS_RUN_ID": run_id}
+                command = [python, "-m", "ci_tools.cli", "run", "--run-dir", f"{folder}/{run_id}"]
+                return timed(command, run_env, platform)
+
+            ci_tools("warmup")
+            subprocess.run(
+                [python, "-m", "ci_tools.cli", "report", "--run-dir", f"{folder}/warmup"],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                check=False,
+            )
+            runs = [ci_tools(f"timed{n}") for n in range(ROUNDS)]
+            rows.append(
+                (
+                    "ci-tools run (5 gated phases)",
+                    statistics.median(r[0] for r in runs),
+                    statistics.median(r[1] for r in runs),
+                    statistics.median(r[2] for r in runs),
+                    max(r[3] for r in runs),
+                )
+            )
+            for workers in (2, 8, 16):
+                rows.append(
+                    (
+                        f"pytest -n {workers}",
+                        *timed([python, "-m", "pytest", *SUITE, "-n", str(workers)], env, platform),
+                    )
+                )
+            rows.append(
+                (
+                    "pytest --concurrency 8 (one process, no gates)",
+                    *timed(
+                        [python, "-m", "pytest", *SUITE, "--concurrency", "8", "--capture=sys"],
+                        env,
+                        platform,
+                    ),
+                )
+            )
+        finally:
+            subprocess.run(
+                [*platform_cli, "stop"], env=env, cwd=ROOT, capture_output=True, check=False
+            )
+    print("| command | wall s | CPU s | platform CPU s | exit |")
+    print("|---|---|---|---|---|")
+    for name, wall, cpu, platform_cpu, code in rows:
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {platform_cpu:.1f} | {code} |")
+    gated = rows[0]
+    best = min(rows[1:4], key=lambda row: row[1])
+    ungated = rows[4]
+    wall_ratio, cpu_ratio = gated[1] / best[1], gated[2] / ungated[2]
+    print(
+        f"ci-tools run's wall time / the best pytest-xdist ({best[0]}): {wall_ratio:.2f} "
+        f"(goal <= {GOAL_WALL:g}); its CPU / one ungated --concurrency process's: "
+        f"{cpu_ratio:.2f} (goal <= {GOAL_CPU:g})"
+    )
+    ok = gated[4] == 0 and wall_ratio <= GOAL_WALL and cpu_ratio <= GOAL_CPU
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
