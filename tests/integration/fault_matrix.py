@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -710,16 +711,19 @@ def run_dir_of(output: str, what: str) -> Path:
     return ROOT / "reports" / str(found[-1])
 
 
-def run_case(case: Case, *extra: str) -> CaseResult:
+def run_case(case: Case, *extra: str, history: Path | None = None) -> CaseResult:
     """Runs the main job with the case's faults (from a broken copy of the suite for its
-    suite defect) and ``extra`` arguments of the run (``--no-experiment``), and reads what it
-    wrote."""
+    suite defect) and ``extra`` arguments of the run (``--no-experiment``), into a run store
+    of its own (a copy of ``history``, when given: its runs are the case's past), and reads
+    what it wrote."""
     before = (
         {p.name for p in (ROOT / "reports").glob("*")} if (ROOT / "reports").exists() else set()
     )
     with contextlib.ExitStack() as temporary:
         store = temporary.enter_context(tempfile.TemporaryDirectory(prefix="fault-matrix-"))
         url = f"sqlite:///{store}/history.db"
+        if history is not None:
+            shutil.copyfile(history, Path(store) / "history.db")
         root = ROOT
         if case.suite_defect:
             copy = temporary.enter_context(tempfile.TemporaryDirectory(prefix="broken-suite-"))
