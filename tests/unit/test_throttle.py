@@ -82,6 +82,20 @@ def test_the_start_is_within_the_limit_and_at_least_one() -> None:
     assert throttle(machine, limit=5, start=0).allowed == 1
 
 
+def test_a_phase_starts_at_its_seed_but_never_above_the_cores() -> None:
+    """A go's start (history's count) is where the count starts, capped at the cores this
+    process may use: a seed of 1 starts at 1, a seed of 72 at the cores (it grows from there
+    while they idle); no seed starts at the cores; --no-throttle starts at the limit."""
+    from ci_tools.plugin.throttle import on_my_cores, unthrottled  # noqa: PLC0415
+
+    mine = len(cores())
+    assert on_my_cores(96, 1).allowed == 1
+    assert on_my_cores(96, 72).allowed == min(72, mine)
+    assert on_my_cores(96).allowed == min(96, mine)
+    assert on_my_cores(1, 72).allowed == 1
+    assert unthrottled(96, 1).allowed == 96
+
+
 def test_the_cores_cpu_times_count_this_process_spinning_on_them() -> None:
     """The real sampler: 0.3 s of this process's CPU, spent on the one core it is pinned to,
     shows up as that core's busy time, not as its idle time."""
