@@ -22,19 +22,20 @@ from ci_tools.history.analysis import (
     TrackRecord,
     TrendPoint,
     expected_state,
+    phase_trend,
     rates_of,
     streak,
+    success_rates,
     track_record,
-    window_rates,
 )
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.store import Store
 from ci_tools.phases import GateResult
+
+__all__ = ["LookbackView", "build_view", "gather"]
 from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
 from ci_tools.wording import streak as streak_text
-
-__all__ = ["LookbackView", "build_view", "gather"]
 
 LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
 
@@ -384,7 +385,9 @@ def build_view(
     )
     groups, new, known, before = _group_lines(diagnosis, tests)
     window = list(past[: config.history.window])
-    rates = window_rates(window, past_results, sorted(config.phases))
+    file_rates = {
+        str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
+    }
     checks = _part_checks(config.history.slow_database_ms)
     return LookbackView(
         runs=len(past),
@@ -394,7 +397,9 @@ def build_view(
         known_failures=known,
         flaky=tuple(t for t in tests.values() if t.flaky),
         broken=tuple(t for t in tests.values() if t.broken),
-        phase_rates=rates.phases,
+        phase_rates={
+            int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
+        },
         expected=tuple(
             _part_line(s)
             for s in expected_state(current, window, checks, part_streaks(config, current, past))
@@ -402,9 +407,9 @@ def build_view(
         facts=duration_facts(config, current, past),
         failing_before=before,
         summary=_summary(diagnosis, tests, new, known, before),
-        trend=(*rates.trend, _now(config, current, diagnosis)),
+        trend=tuple(_trend(config, current, diagnosis, window, past_results)),
         last_healthy=next((run for run in past if run.verdict == "healthy"), None),
-        files=_files(records, rates.files),
+        files=_files(records, file_rates),
     )
 
 
@@ -421,13 +426,24 @@ def _files(
     return tuple(sorted(rows, key=lambda row: (row[1].value or 0.0, row[0])))
 
 
-def _now(config: Config, current: RunRow, diagnosis: Diagnosis) -> TrendPoint:
-    """The current run's point of the trend: each gate's pass rate, the figure its row of
-    the phase table says (None: it did not run)."""
+def _trend(
+    config: Config,
+    current: RunRow,
+    diagnosis: Diagnosis,
+    window: Sequence[PastRun],
+    past_results: Sequence[PastResult],
+) -> list[TrendPoint]:
+    """Pass rate per phase over the window, oldest first; the current run's point is each
+    gate's pass rate, the figure its row of the phase table says (None: it did not run)."""
+    ids = {run.key: run.run_id for run in window}
+    pairs: dict[str, list[tuple[int, str]]] = {}
+    for result in past_results:
+        if result.run in ids:
+            pairs.setdefault(ids[result.run], []).append((result.phase, result.outcome))
+    phases = sorted(config.phases)
     ran = {g.phase: g.pass_rate for g in diagnosis.gates if g.status in ("met", "not_met")}
-    return TrendPoint(
-        current.run_id, current.started, {n: ran.get(n) for n in sorted(config.phases)}
-    )
+    now = TrendPoint(current.run_id, current.started, {n: ran.get(n) for n in phases})
+    return [*phase_trend(list(reversed(window)), pairs, phases), now]
 
 
 def run_started(gates: Sequence[GateResult], records: Sequence[TestRecord]) -> str | None:
