@@ -31,11 +31,11 @@ from ci_tools.history.analysis import (
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.store import Store
 from ci_tools.phases import GateResult
-
-__all__ = ["LookbackView", "build_view", "gather"]
 from ci_tools.records import TestRecord
 from ci_tools.rules import INFRASTRUCTURE
 from ci_tools.wording import streak as streak_text
+
+__all__ = ["LookbackView", "build_view", "gather"]
 
 LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
 
