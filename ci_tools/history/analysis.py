@@ -252,6 +252,62 @@ def success_rates(
 
 
 @dataclasses.dataclass(frozen=True)
+class WindowRates:
+    """The success rates over a window of runs that a report shows, read in one pass of its
+    results (a big team's window holds 100,000 of them)."""
+
+    phases: dict[int, Rate]
+    files: dict[str, Rate]
+    trend: list[TrendPoint]  # each run's pass rate per phase, oldest first
+
+
+def window_rates(
+    window: Sequence[PastRun], results: Iterable[PastResult], phases: Sequence[int]
+) -> WindowRates:
+    """Success rates per phase and per file over the ``window`` (newest first), and each of
+    its runs' pass rate per phase (``phases``; None where a phase did not run or nothing
+    counted), as ``success_rates`` and ``phase_trend`` say them."""
+    keys = {run.key for run in window}
+    by_phase: dict[int, list[int]] = {}
+    by_file: dict[str, list[int]] = {}
+    by_run: dict[tuple[int, int], list[int]] = {}
+    phase_runs: dict[int, set[int]] = {}
+    file_runs: dict[str, set[int]] = {}
+    for result in results:
+        if result.run not in keys or result.outcome not in COUNTED:
+            continue
+        passed = result.outcome == "passed"
+        _tally(by_phase, result.phase, passed)
+        _tally(by_file, result.file, passed)
+        _tally(by_run, (result.run, result.phase), passed)
+        phase_runs.setdefault(result.phase, set()).add(result.run)
+        file_runs.setdefault(result.file, set()).add(result.run)
+    trend = []
+    for run in reversed(window):
+        counts = {n: by_run.get((run.key, n)) for n in phases}
+        trend.append(
+            TrendPoint(
+                run.run_id,
+                run.started,
+                {n: c[0] / c[1] if c else None for n, c in counts.items()},
+            )
+        )
+    return WindowRates(
+        phases={k: Rate(p, t, len(phase_runs[k])) for k, (p, t) in by_phase.items()},
+        files={k: Rate(p, t, len(file_runs[k])) for k, (p, t) in by_file.items()},
+        trend=trend,
+    )
+
+
+def _tally(table: dict[K, list[int]], key: K, passed: bool) -> None:
+    tally = table.get(key)
+    if tally is None:
+        tally = table[key] = [0, 0]
+    tally[0] += passed
+    tally[1] += 1
+
+
+@dataclasses.dataclass(frozen=True)
 class PartState:
     """How often a part failed over the last runs: the brief's "expected state", measured."""
 

@@ -251,7 +251,7 @@ class Store:
             query = query.where(results.c.phase == phase)
         with self._errors("read results"), self.engine.connect() as db:
             # By position, in the select's order (a mapping per row costs as much again).
-            return [PastResult(*row) for row in db.execute(query)]
+            return [PastResult(*row) for row in db.execute(query).all()]
 
     def prune(
         self,

@@ -22,11 +22,10 @@ from ci_tools.history.analysis import (
     TrackRecord,
     TrendPoint,
     expected_state,
-    phase_trend,
     rates_of,
     streak,
-    success_rates,
     track_record,
+    window_rates,
 )
 from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
 from ci_tools.history.store import Store
@@ -385,9 +384,7 @@ def build_view(
     )
     groups, new, known, before = _group_lines(diagnosis, tests)
     window = list(past[: config.history.window])
-    file_rates = {
-        str(k): v for k, v in success_rates(window, past_results, lambda r: r.file).items()
-    }
+    rates = window_rates(window, past_results, sorted(config.phases))
     checks = _part_checks(config.history.slow_database_ms)
     return LookbackView(
         runs=len(past),
@@ -397,9 +394,7 @@ def build_view(
         known_failures=known,
         flaky=tuple(t for t in tests.values() if t.flaky),
         broken=tuple(t for t in tests.values() if t.broken),
-        phase_rates={
-            int(k): v for k, v in success_rates(window, past_results, lambda r: r.phase).items()
-        },
+        phase_rates=rates.phases,
         expected=tuple(
             _part_line(s)
             for s in expected_state(current, window, checks, part_streaks(config, current, past))
@@ -407,9 +402,9 @@ def build_view(
         facts=duration_facts(config, current, past),
         failing_before=before,
         summary=_summary(diagnosis, tests, new, known, before),
-        trend=tuple(_trend(config, current, diagnosis, window, past_results)),
+        trend=(*rates.trend, _now(config, current, diagnosis)),
         last_healthy=next((run for run in past if run.verdict == "healthy"), None),
-        files=_files(records, file_rates),
+        files=_files(records, rates.files),
     )
 
 
@@ -426,24 +421,13 @@ def _files(
     return tuple(sorted(rows, key=lambda row: (row[1].value or 0.0, row[0])))
 
 
-def _trend(
-    config: Config,
-    current: RunRow,
-    diagnosis: Diagnosis,
-    window: Sequence[PastRun],
-    past_results: Sequence[PastResult],
-) -> list[TrendPoint]:
-    """Pass rate per phase over the window, oldest first; the current run's point is each
-    gate's pass rate, the figure its row of the phase table says (None: it did not run)."""
-    ids = {run.key: run.run_id for run in window}
-    pairs: dict[str, list[tuple[int, str]]] = {}
-    for result in past_results:
-        if result.run in ids:
-            pairs.setdefault(ids[result.run], []).append((result.phase, result.outcome))
-    phases = sorted(config.phases)
+def _now(config: Config, current: RunRow, diagnosis: Diagnosis) -> TrendPoint:
+    """The current run's point of the trend: each gate's pass rate, the figure its row of
+    the phase table says (None: it did not run)."""
     ran = {g.phase: g.pass_rate for g in diagnosis.gates if g.status in ("met", "not_met")}
-    now = TrendPoint(current.run_id, current.started, {n: ran.get(n) for n in phases})
-    return [*phase_trend(list(reversed(window)), pairs, phases), now]
+    return TrendPoint(
+        current.run_id, current.started, {n: ran.get(n) for n in sorted(config.phases)}
+    )
 
 
 def run_started(gates: Sequence[GateResult], records: Sequence[TestRecord]) -> str | None:
