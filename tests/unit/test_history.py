@@ -7,7 +7,13 @@ import dataclasses
 import datetime as dt
 
 from ci_tools.config import parse
-from ci_tools.history.analysis import streak, success_rates, track_record
+from ci_tools.history.analysis import (
+    phase_trend,
+    streak,
+    success_rates,
+    track_record,
+    window_rates,
+)
 from ci_tools.history.model import PastResult, PastRun, RunRow
 from ci_tools.report.lookback import duration_facts
 
@@ -202,3 +208,24 @@ def test_the_duration_rules_escalate_to_p0_with_their_evidence() -> None:
     expected = "agent pipeline failing in every run since 2026-12-01 15:30 UTC (16 runs, 2.5 h)"
     assert fired.because == expected
     assert escalate(config, (), (), {}, store_answered=False).notes  # no store: said, not judged
+
+
+def test_the_windows_rates_in_one_pass_are_the_rates_one_at_a_time() -> None:
+    """``window_rates`` (one pass, for a report of 100,000 results) says what
+    ``success_rates`` says per phase and per file and ``phase_trend`` says run by run, for
+    runs with phases not run, skipped and not-run results, and results outside the window."""
+    window = [run(3, 30, phases_ran=(1, 2)), run(2, 20, phases_ran=(1,)), run(1, 10)]
+    outcomes = ["passed", "failed", "error", "skipped", "not_run", "passed"]
+    results = [
+        PastResult(key, f"t{n}", f"f{n % 2}.py", 1 + (n + key) % 2, outcomes[(n * key) % 6], "", "")
+        for key in (1, 2, 3, 4)  # run 4 is outside the window
+        for n in range(7)
+    ]
+    found = window_rates(window, results, [1, 2])
+    assert found.phases == success_rates(window, results, lambda r: r.phase)
+    assert found.files == success_rates(window, results, lambda r: r.file)
+    pairs: dict[str, list[tuple[int, str]]] = {}
+    for r in results:
+        if r.run in {w.key for w in window}:
+            pairs.setdefault(f"r{r.run}", []).append((r.phase, r.outcome))
+    assert found.trend == phase_trend(list(reversed(window)), pairs, [1, 2])
