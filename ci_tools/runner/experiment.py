@@ -68,7 +68,8 @@ def run_experiment(
     """The experiment on the failures of the phases judged in ``gates``: its plans, one per
     phase with a failure to compare, each written to the run directory and told to
     ``progress``. No failure, no plan, no cost."""
-    failures = _failures(gates, options)
+    ran = _ran(gates, options)
+    failures = _failures(ran)
     if not failures:
         return []
     settings = config.experiment
@@ -108,7 +109,7 @@ def run_experiment(
                 [r for r in chosen if r.phase == number],
                 last_run(options, number).passed,
                 options.timeout_s or config.phases[number].timeout_s or config.test_timeout_s,
-                read.records(options.run_dir, number, options.shard_index).records,
+                ran[number],
             ),
         )
         for number in dict.fromkeys(r.phase for r in failures)
@@ -117,20 +118,24 @@ def run_experiment(
     return _rerun(config, plans, urls, options, progress)
 
 
-def _failures(gates: Sequence[GateResult], options: RunOptions) -> list[TestRecord]:
-    """The failures worth re-running of the phases that ran, in phase order: failed tests
-    and errors, but not the suite's own defects (they fail wherever they run)."""
-    found: list[TestRecord] = []
-    for gate in gates:
-        if gate.status in ("skipped", "not_run"):
-            continue
-        records = read.records(options.run_dir, gate.phase, options.shard_index).records
-        found += [
-            r
-            for r in records
-            if r.outcome in FAILED and r.failure is not None and not defects.suite_defect(r)
-        ]
-    return found
+def _ran(gates: Sequence[GateResult], options: RunOptions) -> dict[int, list[TestRecord]]:
+    """The records of the phases that ran, by phase, in phase order."""
+    return {
+        gate.phase: list(read.records(options.run_dir, gate.phase, options.shard_index).records)
+        for gate in gates
+        if gate.status not in ("skipped", "not_run")
+    }
+
+
+def _failures(ran: Mapping[int, Sequence[TestRecord]]) -> list[TestRecord]:
+    """The failures worth re-running, in phase order: failed tests and errors, but not the
+    suite's own defects (they fail wherever they run)."""
+    return [
+        r
+        for records in ran.values()
+        for r in records
+        if r.outcome in FAILED and r.failure is not None and not defects.suite_defect(r)
+    ]
 
 
 def rerun_timeout(
