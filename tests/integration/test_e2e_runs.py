@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(state: stack.State, *args: str) -> subprocess.CompletedProcess[str]:
     """The ci-tools CLI, pointed at the platform whose state is given."""
+    return python_module(state, "ci_tools.cli", *args)
+
+
+def python_module(state: stack.State, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` from the checkout, pointed at the platform whose state is given."""
     return subprocess.run(
-        [sys.executable, "-m", "ci_tools.cli", *args],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         env=stack_env(state),
         capture_output=True,
@@ -180,28 +185,19 @@ def test_the_whole_suite_passes_with_every_test_at_once(
     the first (no gate, no throttle, every phase's tests side by side on the shared test
     users) passes against the healthy platform."""
     state = start_stack()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/e2e",
-            "--concurrency",
-            "64",
-            "--no-throttle",
-            "--capture=sys",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--run-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env=stack_env(state),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = python_module(
+        state,
+        "pytest",
+        "tests/e2e",
+        "--concurrency",
+        "64",
+        "--no-throttle",
+        "--capture=sys",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--run-dir",
+        str(tmp_path),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " failed" not in done.stdout.splitlines()[-1], done.stdout[-3000:]
