@@ -17,7 +17,6 @@ the figures hold at 15,000 runs. PostgreSQL is a real server started on a free l
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import statistics
 import sys
@@ -29,10 +28,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from history_store import a_run, rows
+
 from ci_tools.config import load
 from ci_tools.environment import sqlite_url
-from ci_tools.history.model import ResultRow, RunRow
 from ci_tools.history.schema import results, runs
 from ci_tools.history.store import open_store
 from ci_tools.records import TestRecord
@@ -44,48 +45,6 @@ TESTS = 5_000
 SMALL, LARGE = 50, 200  # runs in the store, each of TESTS results
 GOAL_INGEST_S, GOAL_QUERY_S, GOAL_GROWTH = 1.0, 0.5, 1.5
 ROUNDS = 3
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-
-
-def a_run(n: int) -> RunRow:
-    """Run n, 72 minutes after run n - 1 (20 a day); every tenth an outage."""
-    stamp = (START + dt.timedelta(minutes=72 * n)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    return RunRow(
-        run_id=f"run-{n:06d}",
-        attempt=1,
-        env="staging",
-        commit=f"{n:012x}",
-        revisions={"backend": f"backend-{n:05d}-abc", "auth": "auth-00001-xyz"},
-        started=stamp,
-        finished=stamp,
-        verdict="unhealthy" if n % 10 == 0 else "healthy",
-        escalation="P1" if n % 10 == 0 else "none",
-        first_failed_phase=1 if n % 10 == 0 else None,
-        phases_ran=(1, 2, 3, 4, 5),
-        outage=n % 10 == 0,
-        agent_pipeline_failed=False,
-        redis_down=n % 10 == 0,
-        database_min_ms=15.0,
-    )
-
-
-def rows(n: int) -> list[ResultRow]:
-    """The results of run n: one test in 50 fails, another flips every run."""
-    return [
-        ResultRow(
-            nodeid=f"tests/e2e/phase{1 + t % 5}/test_f{t % 200}.py::test_{t}",
-            file=f"tests/e2e/phase{1 + t % 5}/test_f{t % 200}.py",
-            phase=1 + t % 5,
-            priority="P1" if t % 3 == 0 else "P2",
-            areas=("agent", "websocket") if t % 2 else ("threads",),
-            outcome="failed" if t % 50 == 0 or (t == 7 and n % 2) else "passed",
-            duration_s=0.05 + (t % 7) / 100,
-            signature="AssertionError: x" if t % 50 == 0 else "",
-            cause="Wrong content or behaviour" if t % 50 == 0 else "",
-            failure_class="application" if t % 50 == 0 else "",
-        )
-        for t in range(TESTS)
-    ]
 
 
 def fill(url: str, first: int, last: int) -> None:
@@ -132,7 +91,7 @@ def fill(url: str, first: int, last: int) -> None:
                         "cause": r.cause,
                         "cause_class": r.failure_class,
                     }
-                    for r in rows(n)
+                    for r in rows(n, TESTS)
                 ],
             )
     engine.dispose()
@@ -140,7 +99,7 @@ def fill(url: str, first: int, last: int) -> None:
 
 def records_of(n: int) -> list[TestRecord]:
     """Run n's results as the report reads its records."""
-    stamp = (START + dt.timedelta(minutes=72 * n)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    stamp = a_run(n).started
     return [
         TestRecord(
             nodeid=r.nodeid,
@@ -154,7 +113,7 @@ def records_of(n: int) -> list[TestRecord]:
             priority=r.priority,
             areas=r.areas,
         )
-        for r in rows(n)
+        for r in rows(n, TESTS)
     ]
 
 
@@ -181,7 +140,7 @@ def measure(url: str, size: int) -> tuple[float, float, float]:
     rounds = iter(range(ROUNDS))
 
     def ingest() -> None:
-        store.record(a_run(n + next(rounds)), rows(n))
+        store.record(a_run(n + next(rounds)), rows(n, TESTS))
 
     def report() -> None:
         current = a_run(n + ROUNDS)
@@ -203,7 +162,7 @@ def measure(url: str, size: int) -> tuple[float, float, float]:
         return timed(ingest), timed(report), timed(prune)
     finally:
         with store.engine.begin() as db:  # the rounds' runs out again: the sizes stay exact
-            added = sa.select(runs.c.id).where(runs.c.run_id >= f"run-{n:06d}")
+            added = sa.select(runs.c.id).where(runs.c.run_id >= f"run-{n:05d}")
             keys = list(db.execute(added).scalars())
             db.execute(results.delete().where(results.c.run.in_(keys)))
             db.execute(runs.delete().where(runs.c.id.in_(keys)))

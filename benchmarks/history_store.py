@@ -55,8 +55,9 @@ def a_run(n: int) -> RunRow:
     )
 
 
-def rows(n: int) -> list[ResultRow]:
-    """The 500 results of run n: one test in 50 fails, another flips every run."""
+def rows(n: int, tests: int = TESTS) -> list[ResultRow]:
+    """The results of run n (500 unless given): one test in 50 fails, another flips every
+    run."""
     return [
         ResultRow(
             nodeid=f"tests/e2e/phase{1 + t % 5}/test_f{t % 40}.py::test_{t}",
@@ -70,7 +71,7 @@ def rows(n: int) -> list[ResultRow]:
             cause="Wrong content or behaviour" if t % 50 == 0 else "",
             failure_class="application" if t % 50 == 0 else "",
         )
-        for t in range(TESTS)
+        for t in range(tests)
     ]
 
 
