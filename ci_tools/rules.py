@@ -188,7 +188,7 @@ def _widened(source: str) -> str | None:
     conditionals, unbalanced parentheses): ``re`` then reads it against every text."""
     out: list[str] = []
     depth = 0  # inside a removed lookaround: how deep
-    at, in_class = 0, False
+    at, in_class, opened = 0, False, 0  # opened: where the class's members begin
     while at < len(source):
         char = source[at]
         if char == "\\":
@@ -199,9 +199,10 @@ def _widened(source: str) -> str | None:
             at += 2
             continue
         if in_class:
-            in_class = char != "]" or source[at - 1] == "["
+            in_class = char != "]" or at == opened  # a first "]" is a member: []] [^]]
         elif char == "[":
             in_class = True
+            opened = at + 2 if source.startswith("[^", at) else at + 1
         elif source.startswith(("(?=", "(?!", "(?<=", "(?<!"), at) or (depth and char == "("):
             depth += 1
         elif char == ")" and depth:

@@ -443,6 +443,7 @@ def test_a_bad_rule_is_one_line_naming_the_rule_and_the_fix(
         (r"a(?=b(c)[)])d$", "ad"),
         (r"price \$5[$)]\(x\)", r"price \$5[$)]\(x\)"),
         (r"[]$](?s:x)", r"[]$](?s:x)"),
+        (r"[^]$]a$", r"[^]$]a"),
         (r"(a)\1", None),
         (r"(?(1)a|b)", None),
     ],
