@@ -17,9 +17,10 @@ pytestmark = [pytest.mark.phase(5), pytest.mark.priority("P1"), pytest.mark.area
 def test_critical_path_end_to_end(
     platform: Platform, criterion: Callable[[str, float], None]
 ) -> None:
-    """Login, create a thread, converse over the WebSocket, and read the stored answer over
-    REST: each step checked as it happens."""
-    session = platform.login(0)
+    """Sign up, create a thread, converse over the WebSocket, and read the stored answer over
+    REST: each step checked as it happens. A user of its own: the shared test user's recent
+    threads are capped, and its neighbours' threads push this one out of the list."""
+    session = platform.signup()
     assert platform.verify(session.access_token).status_code == 200, "login token not valid"
 
     thread = platform.create_thread(session, "critical path")
