@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +104,7 @@ def _engine(url: sa.URL, busy_timeout_s: float) -> sa.Engine:
         # DDL: off, so that BEGIN is ours (below) and a migration is one transaction.
         dbapi.isolation_level = None
         cursor = dbapi.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        _wal(cursor, busy_timeout_s)  # readers never block the writer
         # In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
         # process loses nothing, a power cut at most the last runs recorded.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -118,6 +120,25 @@ def _engine(url: sa.URL, busy_timeout_s: float) -> sa.Engine:
         db.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _wal(cursor: sqlite3.Cursor, busy_timeout_s: float) -> None:
+    """Puts the SQLite file in WAL mode (kept in the file; a no-op once it is). The switch
+    is refused at once, without SQLite's busy wait, while another connection writes to a
+    file still in rollback mode: as when many reports open a store nobody has made yet. It
+    is tried again until ``busy_timeout_s``, as any other wait for a writer."""
+    deadline = time.monotonic() + busy_timeout_s
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            left = deadline - time.monotonic()
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or left <= 0:
+                raise
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -478,10 +479,29 @@ def test_the_same_run_reported_six_times_at_once_is_one_run(url: str) -> None:
     assert results["same"] == [("t.py::a", cause), ("t.py::b", cause)]
 
 
+def test_a_store_in_rollback_mode_opens_once_its_writer_lets_go(tmp_path: Path) -> None:
+    """A SQLite file still in rollback mode (made by another tool, or by the first of many
+    reports opening a new store) whose writer holds it: opening waits for the writer, as
+    any other wait, instead of failing at once; then the file is in WAL mode."""
+    path = tmp_path / "history.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_tool (a)")
+    threading.Timer(0.3, holder.rollback).start()
+    started = time.monotonic()
+    store = open_store(sqlite_url(path), busy_timeout_s=5)
+    store.close()
+    assert time.monotonic() - started >= 0.3
+    holder.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 def test_a_fresh_store_locked_past_the_timeout_is_one_line(url: str) -> None:
     """Another process holds the write lock that creating the schema takes (SQLite's, or
     PostgreSQL's advisory lock) past the timeout: one line saying the store is locked and
-    what to do; once it lets go, the store opens."""
+    what to do, after waiting the timeout out (SQLite refuses the switch to WAL at once
+    while a writer holds a file still in rollback mode); once it lets go, the store opens."""
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
@@ -491,11 +511,14 @@ def test_a_fresh_store_locked_past_the_timeout_is_one_line(url: str) -> None:
         held = psycopg.connect(url)
         held.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         let_go = held.close  # the transaction ends, and its lock with it
+    started = time.monotonic()
     try:
         with pytest.raises(HistoryError) as refused:
             open_store(url, busy_timeout_s=0.3)
     finally:
+        waited = time.monotonic() - started
         let_go()
+    assert waited >= 0.3
     message = str(refused.value)
     assert "\n" not in message
     assert " is locked: another writer held it past the 0.3 s timeout (" in message
