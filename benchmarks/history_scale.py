@@ -144,7 +144,9 @@ def measure(url: str, size: int) -> tuple[float, float, float]:
 
     def report() -> None:
         current = a_run(n + ROUNDS)
-        past, past_results = lookback.gather(store, config, current.env, current.started)
+        past, past_results, tallies = lookback.gather(
+            store, config, current.env, current.started, records
+        )
         lookback.build_view(
             config,
             current=current,
@@ -152,6 +154,7 @@ def measure(url: str, size: int) -> tuple[float, float, float]:
             diagnosis=diagnosis,
             past=past,
             past_results=past_results,
+            tallies=tallies,
         )
 
     def prune() -> None:

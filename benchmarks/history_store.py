@@ -173,7 +173,9 @@ def query(url: str, folder: Path) -> tuple[float, float, LookbackView]:
     for _ in range(5):
         started = time.perf_counter()
         store = open_store(url)
-        past, past_results = lookback.gather(store, config, current.env, current.started)
+        past, past_results, tallies = lookback.gather(
+            store, config, current.env, current.started, records
+        )
         view = lookback.build_view(
             config,
             current=current,
@@ -181,6 +183,7 @@ def query(url: str, folder: Path) -> tuple[float, float, LookbackView]:
             diagnosis=diagnosis,
             past=past,
             past_results=past_results,
+            tallies=tallies,
         )
         store.close()
         times.append(time.perf_counter() - started)

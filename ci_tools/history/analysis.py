@@ -23,10 +23,9 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, TypeVar
 
-from ci_tools.history.model import PastResult, PastRun, RunRow
+from ci_tools.history.model import COUNTED, PastResult, PastRun, RunRow, Tally
 
 FAILING = ("failed", "error")
-COUNTED = ("passed", "failed", "error")  # skipped and not run say nothing of health
 # The experiment's findings that history reads: words of ci_tools.experiment.FINDINGS, a
 # module of this floor that history may not import (a test keeps them among its words).
 REGRESSION = "regression"  # fails on the candidate only: this deploy's doing
@@ -254,34 +253,50 @@ def success_rates(
 @dataclasses.dataclass(frozen=True)
 class WindowRates:
     """The success rates over a window of runs that a report shows, read in one pass of its
-    results (a big team's window holds 100,000 of them)."""
+    results counted (a big team's window holds 100,000 results)."""
 
     phases: dict[int, Rate]
     files: dict[str, Rate]
     trend: list[TrendPoint]  # each run's pass rate per phase, oldest first
 
 
+def tallies_of(results: Iterable[PastResult]) -> list[Tally]:
+    """The results per run, phase and file, counted (``Store.tallies`` counts them in the
+    store instead of reading every result); a file whose results were all skipped or not
+    run is there with nothing counted."""
+    table: dict[tuple[int, int, str], list[int]] = {}
+    for result in results:
+        key = (result.run, result.phase, result.file)
+        counts = table.get(key)
+        if counts is None:
+            counts = table[key] = [0, 0]
+        if result.outcome in COUNTED:
+            counts[0] += result.outcome == "passed"
+            counts[1] += 1
+    return [Tally(run, phase, file, p, t) for (run, phase, file), (p, t) in table.items()]
+
+
 def window_rates(
-    window: Sequence[PastRun], results: Iterable[PastResult], phases: Sequence[int]
+    window: Sequence[PastRun], tallies: Iterable[Tally], phases: Sequence[int]
 ) -> WindowRates:
     """Success rates per phase and per file over the ``window`` (newest first), and each of
     its runs' pass rate per phase (``phases``; None where a phase did not run or nothing
-    counted), as ``success_rates`` and ``phase_trend`` say them."""
+    counted), as ``success_rates`` and ``phase_trend`` say them, from the results counted
+    per run, phase and file (``tallies_of``, or the store's)."""
     keys = {run.key for run in window}
     by_phase: dict[int, list[int]] = {}
     by_file: dict[str, list[int]] = {}
     by_run: dict[tuple[int, int], list[int]] = {}
     phase_runs: dict[int, set[int]] = {}
     file_runs: dict[str, set[int]] = {}
-    for result in results:
-        if result.run not in keys or result.outcome not in COUNTED:
+    for tally in tallies:
+        if tally.run not in keys or not tally.counted:
             continue
-        passed = result.outcome == "passed"
-        _tally(by_phase, result.phase, passed)
-        _tally(by_file, result.file, passed)
-        _tally(by_run, (result.run, result.phase), passed)
-        phase_runs.setdefault(result.phase, set()).add(result.run)
-        file_runs.setdefault(result.file, set()).add(result.run)
+        _add(by_phase, tally.phase, tally)
+        _add(by_file, tally.file, tally)
+        _add(by_run, (tally.run, tally.phase), tally)
+        phase_runs.setdefault(tally.phase, set()).add(tally.run)
+        file_runs.setdefault(tally.file, set()).add(tally.run)
     trend = []
     for run in reversed(window):
         counts = {n: by_run.get((run.key, n)) for n in phases}
@@ -297,6 +312,14 @@ def window_rates(
         files={k: Rate(p, t, len(file_runs[k])) for k, (p, t) in by_file.items()},
         trend=trend,
     )
+
+
+def _add(table: dict[K, list[int]], key: K, tally: Tally) -> None:
+    counts = table.get(key)
+    if counts is None:
+        counts = table[key] = [0, 0]
+    counts[0] += tally.passed
+    counts[1] += tally.counted
 
 
 def _tally(table: dict[K, list[int]], key: K, passed: bool) -> None:

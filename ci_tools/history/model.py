@@ -1,10 +1,12 @@
 """What the run store holds, as frozen dataclasses: a run and its results as written
 (:class:`RunRow`, :class:`ResultRow`), and as read back for the analysis (:class:`PastRun`,
-:class:`PastResult`)."""
+:class:`PastResult`, and :class:`Tally`: a window's results counted)."""
 
 from __future__ import annotations
 
 import dataclasses
+
+COUNTED = ("passed", "failed", "error")  # skipped and not run say nothing of health
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,3 +70,16 @@ class PastResult:
     failure_class: str
     duration_s: float = 0.0
     finding: str | None = None  # the experiment's, when it made one (schema 0003)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tally:
+    """The results of one file of one phase in one run, counted: those passed of those
+    counted (passed, failed, error; 0 when all were skipped or not run). The window's
+    success rates are read from these, counted where the results are."""
+
+    run: int  # the run's key
+    phase: int
+    file: str
+    passed: int
+    counted: int

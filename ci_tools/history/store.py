@@ -22,7 +22,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ci_tools._exceptions import HistoryError
 from ci_tools.history.address import describe, parse_url
 from ci_tools.history.failures import ELSEWHERE, failure
-from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
+from ci_tools.history.model import COUNTED, PastResult, PastRun, ResultRow, RunRow, Tally
 from ci_tools.history.schema import criteria, results, runs
 from ci_tools.records import now, timestamp
 
@@ -253,8 +253,18 @@ class Store:
                     break
         return found
 
-    def results(self, run_keys: Sequence[int], phase: int | None = None) -> list[PastResult]:
-        """The results of these runs (of one phase of them, when given)."""
+    def results(
+        self,
+        run_keys: Sequence[int],
+        phase: int | None = None,
+        *,
+        eventful_and: Collection[str] | None = None,
+    ) -> list[PastResult]:
+        """The results of these runs (of one phase of them, when given). With
+        ``eventful_and``, only those of the tests that did anything but pass in these runs
+        (failed, erred, skipped, not run, or an experiment's finding) and of the tests named:
+        what a test passing every time says (it passes) needs none of its rows, and most of
+        a big team's tests pass every time."""
         if not run_keys:
             return []
         query = sa.select(
@@ -270,9 +280,36 @@ class Store:
         ).where(results.c.run.in_(list(run_keys)))
         if phase is not None:
             query = query.where(results.c.phase == phase)
+        if eventful_and is not None:
+            eventful = sa.select(results.c.nodeid).where(
+                results.c.run.in_(list(run_keys)),
+                sa.or_(results.c.outcome != "passed", results.c.finding.is_not(None)),
+            )
+            named = [results.c.nodeid.in_(list(eventful_and))] if eventful_and else []
+            query = query.where(sa.or_(results.c.nodeid.in_(eventful), *named))
         with self._errors("read results"), self.engine.connect() as db:
             # By position, in the select's order (a mapping per row costs as much again).
             return [PastResult(*row) for row in db.execute(query).all()]
+
+    def tallies(self, run_keys: Sequence[int]) -> list[Tally]:
+        """The results of these runs per run, phase and file, counted by the store (passed,
+        and counted: passed, failed, error): a window's success rates, and which of its
+        runs have results, without reading them."""
+        if not run_keys:
+            return []
+        query = (
+            sa.select(
+                results.c.run,
+                results.c.phase,
+                results.c.file,
+                sa.func.sum(sa.case((results.c.outcome == "passed", 1), else_=0)),
+                sa.func.sum(sa.case((results.c.outcome.in_(COUNTED), 1), else_=0)),
+            )
+            .where(results.c.run.in_(list(run_keys)))
+            .group_by(results.c.run, results.c.phase, results.c.file)
+        )
+        with self._errors("read results"), self.engine.connect() as db:
+            return [Tally(*row) for row in db.execute(query).all()]
 
     def prune(
         self,

@@ -24,10 +24,11 @@ from ci_tools.history.analysis import (
     expected_state,
     rates_of,
     streak,
+    tallies_of,
     track_record,
     window_rates,
 )
-from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow
+from ci_tools.history.model import PastResult, PastRun, ResultRow, RunRow, Tally
 from ci_tools.history.store import Store
 from ci_tools.phases import GateResult
 from ci_tools.records import TestRecord
@@ -37,6 +38,7 @@ from ci_tools.wording import streak as streak_text
 __all__ = ["LookbackView", "build_view", "gather"]
 
 LOOK_BACK = 500  # runs read for the duration rules (a part down for hours, run after run)
+NAMED_AT_MOST = 500  # tests not passing a report names to the store (more: it reads all)
 
 
 def run_row(
@@ -221,6 +223,7 @@ def _track_records(
     past: Sequence[PastRun],
     past_results: Sequence[PastResult],
     *,
+    with_results: set[int],
     finding_of: Mapping[str, str],
 ) -> dict[str, TrackRecord]:
     """Each test of the current run with its track record over the earlier runs, and the
@@ -228,9 +231,10 @@ def _track_records(
     by_run: dict[int, dict[str, PastResult]] = {}
     for result in past_results:
         by_run.setdefault(result.run, {})[result.nodeid] = result
-    # The runs whose results were read (the window): a test's outcome in any run before
-    # them is unknown, as if it had not existed, so its track record reads these alone.
-    read = [run for run in past if run.key in by_run]
+    # The runs with results in the store, of those read (the window): a test's outcome in
+    # any run before them is unknown, as if it had not existed, so its track record reads
+    # these alone. A test passing in every one of them may have no rows read: it passed.
+    read = [run for run in past if run.key in with_results]
     return {
         r.nodeid: track_record(
             r.nodeid,
@@ -377,14 +381,25 @@ def build_view(
     diagnosis: Diagnosis,
     past: Sequence[PastRun],
     past_results: Sequence[PastResult],
+    tallies: Sequence[Tally] | None = None,
 ) -> LookbackView:
-    """The earlier runs' view of the current run (pure)."""
+    """The earlier runs' view of the current run (pure). ``past_results``: at least those
+    of the tests that did anything but pass in the window, and of the tests not passing now
+    (``gather``); ``tallies``: the results of the runs read counted, the window's rates
+    (None: counted from ``past_results``, which must then hold every result read)."""
+    counted = tallies_of(past_results) if tallies is None else tallies
     tests = _track_records(
-        config, current, records, past, past_results, finding_of=diagnosis.finding_of
+        config,
+        current,
+        records,
+        past,
+        past_results,
+        with_results={t.run for t in counted},
+        finding_of=diagnosis.finding_of,
     )
     groups, new, known, before = _group_lines(diagnosis, tests)
     window = list(past[: config.history.window])
-    rates = window_rates(window, past_results, sorted(config.phases))
+    rates = window_rates(window, counted, sorted(config.phases))
     checks = _part_checks(config.history.slow_database_ms)
     return LookbackView(
         runs=len(past),
@@ -439,10 +454,15 @@ def run_started(gates: Sequence[GateResult], records: Sequence[TestRecord]) -> s
 
 
 def gather(
-    store: Store, config: Config, env: str, started: str
-) -> tuple[list[PastRun], list[PastResult]]:
-    """The runs of ``env`` before the one ``started`` then (newest first) and the results of
-    the last window."""
+    store: Store, config: Config, env: str, started: str, records: Sequence[TestRecord]
+) -> tuple[list[PastRun], list[PastResult], list[Tally]]:
+    """The runs of ``env`` before the one ``started`` then (newest first); the results the
+    track records of ``records`` need over the last window (those of the tests that did
+    anything but pass in it, and of the tests not passing now or passing on a retry); and
+    the window's results counted per run, phase and file, for its rates. A run with more
+    such tests than ``NAMED_AT_MOST`` reads every result of the window instead."""
     past = store.runs(env, limit=LOOK_BACK, before=started)
     keys = [run.key for run in past[: max(config.history.window, config.history.last)]]
-    return past, store.results(keys)
+    unsteady = {r.nodeid for r in records if r.outcome != "passed" or r.retries}
+    found = store.results(keys, eventful_and=unsteady if len(unsteady) <= NAMED_AT_MOST else None)
+    return past, found, store.tallies(keys)

@@ -108,7 +108,7 @@ def _judge(
     try:
         store = open_store(url)
         try:
-            past, past_results = lookback.gather(store, config, env, started)
+            past, past_results, tallies = lookback.gather(store, config, env, started, run.records)
         finally:
             store.close()
     except HistoryError as exc:
@@ -151,6 +151,7 @@ def _judge(
         diagnosis=diagnosis,
         past=past,
         past_results=past_results,
+        tallies=tallies,
     )
     return _Judged(diagnosis, view, current)
 

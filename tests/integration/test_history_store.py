@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 
 from ci_tools._exceptions import HistoryError
 from ci_tools.environment import sqlite_url
-from ci_tools.history.model import ResultRow, RunRow
+from ci_tools.history.model import PastResult, ResultRow, RunRow, Tally
 from ci_tools.history.schema import metadata
 from ci_tools.history.store import HEAD, MIGRATION_LOCK, open_store
 from reference_platform import stack
@@ -384,7 +384,7 @@ def test_a_locked_store_is_one_line_and_loses_nothing(tmp_path: Path) -> None:
 WRITER = """
 import json, sys
 from ci_tools._exceptions import HistoryError
-from ci_tools.history.model import ResultRow, RunRow
+from ci_tools.history.model import PastResult, ResultRow, RunRow, Tally
 from ci_tools.history.store import open_store
 url, run, rows = json.loads(sys.stdin.readline())
 run = RunRow(**{**run, "phases_ran": tuple(run["phases_ran"])})
@@ -606,3 +606,104 @@ def test_the_retention_trims_old_runs_results_and_then_their_summaries(url: str)
     assert len(staging) == 5
     assert {r.run for r in staging_results} == {r.key for r in staging}
     assert not {r.key for r in local if r.key not in with_results} & measured_runs
+
+
+# Each test's outcome in the runs before the current one (newest last); "-": not in that run.
+HISTORIES = {
+    "a.py::steady": "pppppppppppppp",
+    "a.py::quiet": "pppppppppppppp",
+    "a.py::flips": "pfpfpppfpfpfpp",
+    "a.py::broken": "ppppppppppffff",
+    "a.py::new": "pppppppppppppp",
+    "b.py::gone": "ffffffffff--ff",
+    "b.py::skips": "ppsspppssppppp",
+    "b.py::found": "pppppppppppppp",
+    "b.py::young": "-----------ppf",
+}
+OUTCOMES = {"p": "passed", "f": "failed", "s": "skipped"}
+
+
+def test_a_reports_narrow_read_of_the_store_says_what_reading_every_result_says(
+    url: str,
+) -> None:
+    """The report reads only the results of the tests that did anything but pass in its
+    window, and of the tests not passing now, and has the store count the rest: its view
+    (track records, new and known, flaky and broken, rates per phase and file, the trend)
+    is the view read from every result, on SQLite and PostgreSQL."""
+    from ci_tools.config import parse  # noqa: PLC0415
+    from ci_tools.diagnose import diagnose  # noqa: PLC0415
+    from ci_tools.history.analysis import Rate, tallies_of  # noqa: PLC0415
+    from ci_tools.records import Failure  # noqa: PLC0415
+    from ci_tools.report import lookback  # noqa: PLC0415
+    from tests.fakes.records import make_record  # noqa: PLC0415
+
+    config = parse({"history": {"window": 8, "last": 6}})
+    store = open_store(url)
+    try:
+        for n in range(14):
+            started = f"2026-12-01T{n:02d}:00:00.000Z"
+            found = {"b.py::found": "flaky"} if n == 12 else {}
+            rows = [
+                ResultRow(
+                    nodeid,
+                    nodeid.split("::")[0],
+                    1 + (nodeid < "b"),
+                    None,
+                    (),
+                    OUTCOMES[outcomes[n]],
+                    0.1,
+                    finding=found.get(nodeid),
+                )
+                for nodeid, outcomes in HISTORIES.items()
+                if outcomes[n] != "-"
+            ]
+            past_run = dataclasses.replace(
+                a_run(f"r{n:02d}", started=started),
+                commit=f"c{n // 3}",
+                phases_ran=(1, 2) if n != 9 else (1,),
+                outage=n == 4,
+            )
+            store.record(past_run, rows)
+        current = dataclasses.replace(
+            a_run("now", started="2026-12-01T20:00:00.000Z"), commit="c9", phases_ran=(1, 2)
+        )
+        failing = {"a.py::broken", "a.py::new", "b.py::gone", "b.py::young"}
+        records = [
+            make_record(
+                name,
+                file=nodeid.split("::")[0],
+                phase=1 + (nodeid < "b"),
+                outcome="failed" if nodeid in failing else "passed",
+                failure=Failure("AssertionError", nodeid) if nodeid in failing else None,
+                retries=nodeid == "a.py::steady",
+            )
+            for nodeid in HISTORIES
+            for name in [nodeid.split("::")[1]]
+        ]
+        diagnosis = diagnose(config, (), records, None)
+        past, narrow, tallies = lookback.gather(store, config, "local", current.started, records)
+        keys = [run.key for run in past[: max(config.history.window, config.history.last)]]
+        every = store.results(keys)
+    finally:
+        store.close()
+    assert {r.nodeid for r in every} - {r.nodeid for r in narrow} == {"a.py::quiet"}
+    assert sorted(tallies, key=repr) == sorted(tallies_of(every), key=repr)
+
+    def view(results: list[PastResult], counted: list[Tally] | None) -> lookback.LookbackView:
+        return lookback.build_view(
+            config,
+            current=current,
+            records=records,
+            diagnosis=diagnosis,
+            past=past,
+            past_results=results,
+            tallies=counted,
+        )
+
+    read_all, read_narrow = view(every, None), view(narrow, tallies)
+    assert read_narrow == read_all
+    flaky = {t.nodeid for t in read_all.flaky}
+    assert flaky == {"a.py::flips", "a.py::steady", "b.py::found", "b.py::young"}
+    assert {t.nodeid for t in read_all.broken} == {"a.py::broken", "b.py::gone"}
+    assert (read_all.new_failures, read_all.known_failures) == (1, 3)
+    assert read_all.phase_rates[2] == Rate(passed=33, total=40, runs=8)

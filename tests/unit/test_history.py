@@ -11,6 +11,7 @@ from ci_tools.history.analysis import (
     phase_trend,
     streak,
     success_rates,
+    tallies_of,
     track_record,
     window_rates,
 )
@@ -211,7 +212,7 @@ def test_the_duration_rules_escalate_to_p0_with_their_evidence() -> None:
 
 
 def test_the_windows_rates_in_one_pass_are_the_rates_one_at_a_time() -> None:
-    """``window_rates`` (one pass, for a report of 100,000 results) says what
+    """``window_rates`` (one pass over the results counted) says what
     ``success_rates`` says per phase and per file and ``phase_trend`` says run by run, for
     runs with phases not run, skipped and not-run results, and results outside the window."""
     window = [run(3, 30, phases_ran=(1, 2)), run(2, 20, phases_ran=(1,)), run(1, 10)]
@@ -221,7 +222,7 @@ def test_the_windows_rates_in_one_pass_are_the_rates_one_at_a_time() -> None:
         for key in (1, 2, 3, 4)  # run 4 is outside the window
         for n in range(7)
     ]
-    found = window_rates(window, results, [1, 2])
+    found = window_rates(window, tallies_of(results), [1, 2])
     assert found.phases == success_rates(window, results, lambda r: r.phase)
     assert found.files == success_rates(window, results, lambda r: r.file)
     pairs: dict[str, list[tuple[int, str]]] = {}
