@@ -217,10 +217,12 @@ def main(argv: list[str]) -> int:
         f"ratio to max(critical path + serial tests, CPU bound) = {wall / floor:.2f}"
     )
     pss, rss = PEAK.get(f"bench-healthy-{stamp}", (0, 0))
+    first_pss, _ = PEAK.get(f"bench-warmup-{stamp}", (0, 0))
     print(
-        f"    peak memory of the run's processes: {pss / 1024**2:.0f} MiB PSS "
-        f"({'no goal at this pace' if pace else 'goal <= 1 GiB'}); "
-        f"sum of RSS {rss / 1024**2:.0f} MiB (counts shared pages once per process)"
+        f"    peak memory of the run's processes: {pss / 1024**2:.0f} MiB PSS, the first run "
+        f"{first_pss / 1024**2:.0f} MiB (goal <= 1 GiB, within [tool.ci_tools] memory_mb "
+        f"{config.memory_mb} MiB); sum of RSS {rss / 1024**2:.0f} MiB (counts shared pages "
+        "once per process)"
     )
     print(
         f"(b) redis_down, time to verdict: {verdict:.1f} s (goal <= {GOAL_VERDICT_S:g} s, "
@@ -234,7 +236,7 @@ def main(argv: list[str]) -> int:
         and wall / critical <= GOAL_RATIO
         and redis_code == 1
         and verdict <= GOAL_VERDICT_S
-        and (pace is not None or pss <= GOAL_RSS)
+        and max(pss, first_pss) <= GOAL_RSS
     )
     return 0 if ok else 1
 

@@ -410,6 +410,11 @@ class Config(_Model):
     # A test slot is worth opening for this much waiting (a forked test costs ~10 ms of CPU;
     # the rest is what running tests take from each other's CPU).
     worker_min_work_s: float = Field(default=0.25, gt=0)
+    # The memory (MiB) the run's processes may hold at once: the runner, the phase running
+    # and the one started ahead, and its forked workers, whose number stops growing short of
+    # it (a worker holds about 11 MiB of its own here; see ci_tools.plugin.throttle). 0: no
+    # bound.
+    memory_mb: int = Field(default=1024, ge=0)
     quarantine_file: str = "tests/e2e/quarantine.toml"  # see ci_tools/quarantine.py
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     criteria: dict[str, CriterionConfig] = Field(default_factory=dict)

@@ -26,6 +26,7 @@ class Go:
     order: str | None = None  # a file of node ids in the order to start them, if any
     start: int = 0  # how many at once to start with (0: as many as the cores); the count then
     # follows what the run waits on (ci_tools.plugin.throttle)
+    memory_mb: int = 0  # what the phase's pytest and its workers may hold (0: no bound)
 
 
 def cores() -> list[int]:
@@ -61,4 +62,5 @@ def receive(fd: int) -> Go | None:
         concurrency=int(fields["concurrency"]),
         order=fields.get("order"),
         start=int(fields.get("start", 0)),
+        memory_mb=int(fields.get("memory_mb", 0)),
     )

@@ -37,4 +37,5 @@ class HeldForGo:
         by_rank(session.items, ranks(order.order))
         self.pool.concurrency = order.concurrency
         self.pool.start = order.start
+        self.pool.memory = order.memory_mb * 1024 * 1024
         return (yield)

@@ -77,6 +77,7 @@ def _fork_pool(config: pytest.Config, concurrency: int, go_fd: int | None) -> No
         alone=lambda item: item.get_closest_marker("serial") is not None,
         throttle=throttle.unthrottled if config.getoption("ci_tools_no_throttle") else None,
     )
+    forks.memory = config.getoption("ci_tools_memory_mb") * 1024 * 1024
     config.pluginmanager.register(forks, "ci_tools_pool")
     if go_fd is not None:
         from ci_tools.plugin.held import HeldForGo  # noqa: PLC0415 - only a held run loads it

@@ -108,6 +108,17 @@ OPTIONS = (
         action="store_true",
     ),
     Option(
+        ("--memory-mb",),
+        "ci_tools_memory_mb",
+        "with --concurrency N: this pytest and its forked workers hold about M MiB at most: "
+        "the count stops growing, and comes down, where the workers would pass it (0: no "
+        "bound, the default; ci-tools run gives each phase its share of [tool.ci_tools] "
+        "memory_mb)",
+        metavar="M",
+        whole_number=True,
+        default=0,
+    ),
+    Option(
         ("--go-fd",),
         "ci_tools_go_fd",
         "collect, then wait for the runner's go on this file descriptor before the first "

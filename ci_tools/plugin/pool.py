@@ -45,7 +45,7 @@ from typing import Any
 
 import pytest
 
-from ci_tools.plugin.throttle import Throttle, on_my_cores
+from ci_tools.plugin.throttle import MemoryBound, Throttle, on_my_cores
 from ci_tools.plugin.worker import HEADER, ORDER, STOP, Sender, serve
 from ci_tools.records import CRASH_WHEN
 
@@ -113,10 +113,11 @@ class ForkPool:
         after_fork: Callable[[], None] = lambda: None,
         quiet: tuple[str, ...] = (),
         alone: Callable[[pytest.Item], bool] = lambda item: False,
-        throttle: Callable[[int, int], Throttle] | None = None,
+        throttle: Callable[..., Throttle] | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.start = 0  # how many at once at first (0: as many as the cores; a go may say)
+        self.memory = 0  # bytes it and its workers may hold (0: no bound; --memory-mb, a go)
         # The count as it grows (see Throttle): from ``start``, while the cores have CPU to
         # spare.
         self.throttle = throttle or on_my_cores
@@ -178,7 +179,11 @@ class ForkPool:
         items = session.items
         pending = deque(range(len(items)))
         alone = {index for index, item in enumerate(items) if self.alone(item)}
-        throttle = self.throttle(min(self.concurrency, len(items)), self.start)
+        bound = None
+        if self.memory:
+            bound = MemoryBound(self.memory, lambda: [w.pid for w in workers.values()])
+        limit = min(self.concurrency, len(items))
+        throttle = self.throttle(limit, self.start, bound.fits if bound else None)
         free: list[int] = []  # slots of workers that ended, taken again lowest first
         with selectors.DefaultSelector() as selector:
 
@@ -218,6 +223,12 @@ class ForkPool:
                     del workers[worker.reports]
                     heapq.heappush(free, worker.slot)
                     pending.extendleft(reversed(self._end(worker, items)))
+        if bound is not None and throttle.held_by_memory:
+            sys.stderr.write(
+                f"ci-tools: memory held this phase to {throttle.held_by_memory} tests at once "
+                f"(within {self.memory // 2**20:,} MiB, a worker holding up to "
+                f"{bound.worker / 2**20:.1f} MiB of its own)\n"
+            )
 
     @staticmethod
     def _hand_out(
@@ -228,18 +239,24 @@ class ForkPool:
         allowed: int,
     ) -> int:
         """Each free worker gets the next test while fewer than ``allowed`` run; STOP when
-        there is no more. Returns how many more tests could start now, given workers. A test
+        there is no more, or when more workers are there than ``allowed`` (it came down).
+        Returns how many more tests could start now, given workers. A test
         of ``alone`` (a load test measuring under a load of its own) runs with nothing beside
         it: the others go first, then each of those, one at a time, once every worker is free
         (a worker never holds its slot waiting for such a test's turn)."""
         stopping = bool(session.shouldfail or session.shouldstop)
         busy = sum(1 for worker in workers if worker.assigned)
         by_itself = any(i in alone for worker in workers for i in worker.assigned)
+        live = sum(1 for worker in workers if not worker.stopped)
         for worker in workers:
             if worker.stopped or worker.assigned:
                 continue
             if stopping or not pending:
                 worker.order(STOP)
+                continue
+            if busy >= allowed and live > allowed:  # the count came down (memory): retired
+                worker.order(STOP)
+                live -= 1
                 continue
             if by_itself or busy >= allowed:
                 return 0

@@ -1,5 +1,6 @@
 """How many forked tests may run at once as a phase goes (``Throttle``), from the CPU times of
-the cores the tests run on. Loaded only by runs with tests at once (``--concurrency``,
+the cores the tests run on and, when the runner gives the phase a memory budget, from what
+its workers hold (``MemoryBound``). Loaded only by runs with tests at once (``--concurrency``,
 ``--go-fd``).
 
 PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to rewrite.
@@ -8,7 +9,7 @@ PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psutil
 
@@ -36,15 +37,50 @@ def cpu_busy(on: list[int]) -> tuple[float, float]:
     return busy, total
 
 
+class MemoryBound:
+    """How many forked workers fit in ``budget`` bytes beside their parent. A worker shares
+    the parent's pages until it writes to them, and a Python process writes to most objects
+    it touches (their reference counts): a worker's own pages (USS) jump to a steady size
+    within its first test, whatever the test does (11 MiB of a 62 MiB parent here), and
+    grow slowly after. The phase then holds about the parent's resident pages plus each
+    worker's own: the bound reads the parent's, and the largest USS seen of ``SAMPLED``
+    workers a reading (the oldest first, round after round), as every worker's."""
+
+    SAMPLED = 3  # workers read per interval: a read costs about a third of a millisecond
+
+    def __init__(self, budget: int, pids: Callable[[], Sequence[int]]) -> None:
+        self.budget = budget
+        self.pids = pids
+        self.worker = 0  # the largest USS of a worker seen, in bytes
+        self._turn = 0
+        self._me = psutil.Process()
+
+    def fits(self) -> int | None:
+        """How many workers fit now; None until a worker has been read."""
+        pids = self.pids()
+        for n in range(min(self.SAMPLED, len(pids))):
+            pid = pids[(self._turn + n) % len(pids)]
+            try:
+                self.worker = max(self.worker, psutil.Process(pid).memory_full_info().uss)
+            except psutil.Error:  # a worker that just ended
+                continue
+        self._turn += self.SAMPLED
+        if not self.worker:
+            return None
+        room = self.budget - self._me.memory_info().rss
+        return max(1, room // self.worker)
+
+
 class Throttle:
     """How many tests may run at once right now. The phase's count follows its tests'
     waiting; but where the tests spend CPU rather than wait, more at once than the cores can
     keep busy only queue for the CPU, each in a worker of its own memory. So the count starts
     at ``start`` and doubles every ``interval_s`` while the machine's CPU was busy less than
-    ``busy`` of the time in the interval, up to ``limit``; it never goes down (a test once
-    started runs on). Tests that wait (a staging-like pace) reach the limit in a few
-    intervals; tests that spend CPU stop near the cores' capacity. ``sample`` gives the
-    CPU times (busy, all) of the cores the tests run on."""
+    ``busy`` of the time in the interval, up to ``limit``; a test once started runs on.
+    ``sample`` gives the CPU times (busy, all) of the cores the tests run on. ``fits``, when
+    given, says every interval how many workers fit in memory (None: not known yet): the
+    count never grows past it, and comes down to it (the pool retires workers as their tests
+    end) when the workers grew since."""
 
     def __init__(
         self,
@@ -55,41 +91,59 @@ class Throttle:
         interval_s: float = 0.1,
         busy: float = 0.9,
         clock: Callable[[], float] = time.monotonic,
+        fits: Callable[[], int | None] | None = None,
     ) -> None:
         self.limit = limit
         self.allowed = max(1, min(limit, start))
         self.interval_s = interval_s
         self.busy = busy
+        self.fits = fits
+        self.held_by_memory = 0  # the lowest count memory held the phase to (0: never)
         self._sample, self._clock = sample, clock
         self._last = sample()
         self._at = clock()
 
     def timeout(self) -> float | None:
-        """Seconds until the count may grow; None once it is at the limit."""
-        if self.allowed >= self.limit:
+        """Seconds until the count may change; None once it is at the limit for good."""
+        if self.allowed >= self.limit and self.fits is None:
             return None
         return max(0.0, self._at + self.interval_s - self._clock())
 
     def update(self) -> None:
-        """Grows the count when an interval has passed with CPU to spare."""
-        if self.allowed >= self.limit or self._clock() < self._at + self.interval_s:
+        """Grows the count when an interval has passed with CPU to spare, within memory."""
+        if self._clock() < self._at + self.interval_s:
+            return
+        if self.allowed >= self.limit and self.fits is None:
             return
         busy, total = self._sample()
         spent, elapsed = busy - self._last[0], total - self._last[1]
         self._last, self._at = (busy, total), self._clock()
-        if elapsed <= 0 or spent / elapsed < self.busy:
-            self.allowed = min(self.limit, self.allowed * 2)
+        wanted = self.allowed
+        if self.allowed < self.limit and (elapsed <= 0 or spent / elapsed < self.busy):
+            wanted = min(self.limit, self.allowed * 2)
+        room = self.fits() if self.fits is not None else None
+        if room is not None and room < wanted:
+            wanted = max(1, room)
+            self.held_by_memory = min(self.held_by_memory or wanted, wanted)
+        self.allowed = wanted
 
 
-def unthrottled(limit: int, _start: int = 0) -> Throttle:
-    """A count at its limit from the start (``--no-throttle``): it never samples the CPU."""
+def unthrottled(
+    limit: int, _start: int = 0, _fits: Callable[[], int | None] | None = None
+) -> Throttle:
+    """A count at its limit from the start (``--no-throttle``): it never samples the CPU or
+    the memory."""
     return Throttle(limit, limit, lambda: (0.0, 0.0))
 
 
-def on_my_cores(limit: int, start: int = 0) -> Throttle:
+def on_my_cores(
+    limit: int, start: int = 0, fits: Callable[[], int | None] | None = None
+) -> Throttle:
     """A count that starts at ``start`` but never above as many tests as the cores this
-    process may use (0: that many), and grows while those cores have CPU to spare: where the
-    tests wait, it passes any history's count within a few intervals; where they spend CPU,
-    a count from a run that waited would only queue them."""
+    process may use (0: that many), and grows while those cores have CPU to spare (and,
+    with ``fits``, while the workers fit in memory): where the tests wait, it passes any
+    history's count within a few intervals; where they spend CPU, a count from a run that
+    waited would only queue them."""
     on = cores()
-    return Throttle(limit, min(start, len(on)) if start else len(on), lambda: cpu_busy(on))
+    first = min(start, len(on)) if start else len(on)
+    return Throttle(limit, first, lambda: cpu_busy(on), fits=fits)

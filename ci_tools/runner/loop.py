@@ -45,6 +45,7 @@ from ci_tools.runner.schedule import (
     choose_workers,
     concurrency_cap,
     last_run,
+    memory_share,
     shard_durations,
 )
 from ci_tools.runner.unfinished import complete
@@ -255,7 +256,7 @@ def _go_and_wait(
     """Gives the started phase its go, launches the one after it (``following``) ahead, and
     waits for the phase's end within its budget: how it ended, and the phase started ahead."""
     number = started.number
-    decided, why = _decide(config, started, options)
+    decided, why = _decide(config, started, options, ahead=following is not None)
     progress.phase_started(number, decided.concurrency, why)
     started_at = now()
     begun = time.monotonic()
@@ -279,7 +280,9 @@ def _go_and_wait(
     return _Ended(returncode, stop, cancelled, started_at, duration), ahead
 
 
-def _decide(config: Config, started: _Started, options: RunOptions) -> tuple[go.Go, str]:
+def _decide(
+    config: Config, started: _Started, options: RunOptions, *, ahead: bool
+) -> tuple[go.Go, str]:
     """The phase's go: at most how many tests at once (its cap), how many to start with and
     the order to start them in, both from its last run (the order written to the order file),
     and why. History only seeds the count: a run slower than its last (a slow database, a
@@ -298,7 +301,10 @@ def _decide(config: Config, started: _Started, options: RunOptions) -> tuple[go.
         return go.Go(0, str(order) if order.exists() else None), why
     start = max(seed, 1)
     why = f"from {min(start, len(go.cores()))} while they wait: {why}"
-    return go.Go(cap, str(order) if order.exists() else None, start), why
+    memory = memory_share(config, started.pytest.pid, ahead=ahead)
+    if memory:
+        why += f"; its workers within {memory:,} MiB"
+    return go.Go(cap, str(order) if order.exists() else None, start, memory), why
 
 
 def _wait(

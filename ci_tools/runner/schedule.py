@@ -7,9 +7,12 @@ run directory's records instead. History is a hint: without it a phase runs as c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
+
+import psutil
 
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
@@ -82,6 +85,23 @@ def shard_durations(
     other run directory's records, else nothing (by count)."""
     known = (last or last_run(options, number)).durations
     return known or read.newest_durations(options.run_dir.parent, number, but=options.run_dir)
+
+
+MIB = 1024 * 1024
+
+
+def memory_share(config: Config, pytest_pid: int, *, ahead: bool) -> int:
+    """The MiB a phase's pytest and its forked workers may hold (0: no bound): the run's
+    ``memory_mb`` less what the runner holds now and, when a phase is started ahead while
+    this one runs (``ahead``), as much again as this phase's pytest holds before its first
+    test (the one ahead is the same interpreter and plugins, collecting); never below 1."""
+    if not config.memory_mb:
+        return 0
+    held = psutil.Process().memory_info().rss
+    if ahead:
+        with contextlib.suppress(psutil.Error):  # it ended already: its exit tells
+            held += psutil.Process(pytest_pid).memory_info().rss
+    return max(1, config.memory_mb - held // MIB)
 
 
 def concurrency_cap(config: Config, number: int, env: str) -> int:

@@ -89,6 +89,41 @@ def test_no_throttle_runs_the_full_count_from_the_start(pytester: pytest.Pyteste
     assert _four_at_once(pytester, SPINNING, 6, "--no-throttle") == (4, 4)
 
 
+HOLDING = """
+import os, time, pytest
+@pytest.mark.parametrize("n", range(6))
+def test_holds(n):
+    held = b"x" * (200 * 2**20)  # pages of its own: the worker's USS
+    time.sleep(0.5)
+    with open(f"pid-{n}", "w") as out:
+        out.write(str(os.getpid()))
+"""
+
+
+@pytest.mark.usefixtures("one_core")
+def test_a_memory_bound_holds_the_count_where_the_workers_would_pass_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """On one core, six tests that wait 0.5 s holding 200 MiB each: with CPU to spare the
+    count would grow to four (as without a bound, below), but --memory-mb leaves room for one
+    worker beside pytest (which holds well under 128 MiB): one at a time, and the phase's
+    output says why."""
+    pytester.makepyfile(test_at_once=HOLDING)
+    result = pytester.runpytest_subprocess(
+        *("--concurrency", "4", "--capture=sys", "--run-dir", "out", "-p", "no:cacheprovider"),
+        *("--memory-mb", str(128 + 300)),
+    )
+    result.assert_outcomes(passed=6)
+    pids = {(pytester.path / f"pid-{n}").read_text() for n in range(6)}
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    spans = sorted((r["start"], r["end"]) for r in records.values())
+    assert max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans) == 1
+    assert len(pids) == 1
+    result.stderr.fnmatch_lines(
+        ["ci-tools: memory held this phase to 1 tests at once (within 428 MiB, a worker *"]
+    )
+
+
 @pytest.mark.usefixtures("one_core")
 def test_tests_that_wait_grow_to_the_full_count_even_on_one_core(
     pytester: pytest.Pytester,

@@ -8,6 +8,7 @@ import pytest
 
 from ci_tools import config as cfg
 from ci_tools import environment
+from ci_tools._exceptions import ConfigError
 from ci_tools.phases import aggregate, evaluate_gate, format_value, skipped_gate
 from ci_tools.records import Measurement, PhaseRecords, TestRecord
 from tests.fakes.records import make_record
@@ -157,6 +158,43 @@ def test_workers_follow_the_waiting_within_the_caps() -> None:
     assert choose_workers(config, 1, "staging", [5.0] * 8)[0] == 4  # the environment's cap
     _, why = choose_workers(config, 1, "local", [5.0] * 8)
     assert why == "last run: 40.0 s of tests, the longest 5.0 s"
+
+
+def test_a_phase_gets_the_runs_memory_less_the_runner_and_the_phase_started_ahead() -> None:
+    """A phase's share of ``memory_mb``: less what the runner holds and, when a phase is
+    started ahead while it runs, as much again as the phase's pytest holds; never below 1;
+    0 (no bound) stays 0. The go carries it to the phase's pytest."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    import psutil  # noqa: PLC0415
+
+    from ci_tools import go  # noqa: PLC0415
+    from ci_tools.runner.schedule import MIB, memory_share  # noqa: PLC0415
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; b = b'x' * 2**26; sys.stdin.read()"], stdin=-1
+    )
+    assert child.stdin is not None
+    try:
+        while psutil.Process(child.pid).memory_info().rss < 2**26:
+            pass
+        config = cfg.parse({"memory_mb": 4096})
+        alone = memory_share(config, child.pid, ahead=False)
+        runner = psutil.Process().memory_info().rss // MIB
+        assert abs(alone - (4096 - runner)) <= 2
+        assert 64 <= alone - memory_share(config, child.pid, ahead=True) <= 64 + 40
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert memory_share(cfg.parse({"memory_mb": 0}), child.pid, ahead=True) == 0
+    assert memory_share(cfg.parse({"memory_mb": 1}), child.pid, ahead=False) == 1
+    read, write = os.pipe()
+    go.send(write, go.Go(concurrency=8, start=2, memory_mb=700))
+    assert go.receive(read) == go.Go(concurrency=8, start=2, memory_mb=700)
+    with pytest.raises(ConfigError, match="memory_mb"):
+        cfg.parse({"memory_mb": -1})
 
 
 def test_a_backend_override_moves_the_websocket_with_it_on_the_same_host(tmp_path: Path) -> None:

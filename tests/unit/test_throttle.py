@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 
+import psutil
 import pytest
 
 from ci_tools.go import cores
@@ -115,3 +116,54 @@ def test_the_cores_cpu_times_count_this_process_spinning_on_them() -> None:
     assert on == [min(mine)]
     assert later_busy - busy >= 0.25  # the kernel counts in ticks (10 ms here)
     assert (later_total - total) - (later_busy - busy) < 0.1  # hardly idle while spinning
+
+
+def test_memory_holds_the_count_below_what_the_cpu_would_allow_and_brings_it_down() -> None:
+    """With CPU to spare the count doubles, but never past what fits in memory; while nothing
+    is known of the workers' memory it grows as before; when the workers grow, the count comes
+    down to what fits (never below one), and the lowest is remembered for the phase's log."""
+    machine = Machine()
+    room: list[int | None] = [None, 6, 6, 3, 0]
+    reads = iter(room)
+    pace = Throttle(64, 2, machine.sample, clock=lambda: machine.now, fits=lambda: next(reads))
+    seen = []
+    for _ in room:
+        machine.step(0.1, busy=0.3)
+        pace.update()
+        seen.append(pace.allowed)
+    assert seen == [4, 6, 6, 3, 1]
+    assert pace.held_by_memory == 1
+    assert pace.timeout() is not None  # a bound keeps reading the memory at any count
+
+
+def test_a_memory_bound_reads_the_parent_and_the_largest_worker() -> None:
+    """``MemoryBound`` reads this process's resident memory and its workers' own (USS), the
+    largest seen as every worker's: with a budget of this process plus three times a worker
+    that holds 64 MiB of its own, three fit; before any worker is read, nothing is known."""
+    import multiprocessing  # noqa: PLC0415
+
+    from ci_tools.plugin.throttle import MemoryBound  # noqa: PLC0415
+
+    me = psutil.Process().memory_info().rss
+    pids: list[int] = []
+    bound = MemoryBound(me + 3 * 70 * 2**20, lambda: pids)
+    assert bound.fits() is None
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+    worker = multiprocessing.get_context("fork").Process(target=_hold, args=(ready, done))
+    worker.start()
+    try:
+        assert ready.wait(30)
+        pids.append(worker.pid or 0)
+        assert bound.fits() == 3
+        assert 64 * 2**20 <= bound.worker < 70 * 2**20
+    finally:
+        done.set()
+        worker.join(30)
+
+
+def _hold(ready: object, done: object) -> None:
+    """A worker holding 64 MiB of its own until told."""
+    held = b"x" * (64 * 2**20)
+    ready.set()  # type: ignore[attr-defined]
+    done.wait(30)  # type: ignore[attr-defined]
+    del held
