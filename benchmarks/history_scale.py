@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _figures import Figure, keep
 from history_store import a_run, rows
 
 from ci_tools.config import load
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = 5_000
 SMALL, LARGE = 50, 200  # runs in the store, each of TESTS results
 GOAL_INGEST_S, GOAL_QUERY_S, GOAL_GROWTH = 1.0, 0.5, 1.5
+FIGURES: list[Figure] = []  # what bench measured, for the README's table
 ROUNDS = 3
 
 
@@ -214,6 +216,24 @@ def bench(name: str, url: str) -> bool:
         f"{prune_s:.3f} s / {prune_l:.3f} s"
     )
     worst_ingest, worst_report = max(ingest_s, ingest_l), max(report_s, report_l)
+    FIGURES.extend(
+        [
+            Figure(
+                f"history, {name}: ingest of one {TESTS:,}-test run, store of {LARGE} runs "
+                f"(growth from {SMALL})",
+                f"{worst_ingest:.2f} s ({ingest_l / ingest_s:.2f}x)",
+                f"<= {GOAL_INGEST_S:g} s",
+                worst_ingest <= GOAL_INGEST_S and ingest_l / ingest_s <= GOAL_GROWTH,
+            ),
+            Figure(
+                f"history, {name}: one report's history queries and analysis (growth from "
+                f"{SMALL} to {LARGE} runs)",
+                f"{worst_report:.2f} s ({report_l / report_s:.2f}x)",
+                f"<= {GOAL_QUERY_S:g} s",
+                worst_report <= GOAL_QUERY_S and report_l / report_s <= GOAL_GROWTH,
+            ),
+        ]
+    )
     return (
         worst_ingest <= GOAL_INGEST_S
         and worst_report <= GOAL_QUERY_S
@@ -233,6 +253,7 @@ def main() -> int:
         ok = bench("SQLite", sqlite_url(base / "history.db"))
         with postgres(base) as url:
             ok = bench("PostgreSQL", url) and ok
+    keep("history_scale", "python benchmarks/history_scale.py", FIGURES)
     return 0 if ok else 1
 
 

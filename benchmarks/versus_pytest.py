@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _figures import Figure, keep
 from e2e_run import _children_cpu, _cpu_of
 
 from ci_tools.environment import HISTORY_URL, sqlite_url
@@ -121,6 +122,25 @@ def main() -> int:
         f"ci-tools run's wall time / the best pytest-xdist ({best[0]}): {wall_ratio:.2f} "
         f"(goal <= {GOAL_WALL:g}); its CPU / one ungated --concurrency process's: "
         f"{cpu_ratio:.2f} (goal <= {GOAL_CPU:g})"
+    )
+    keep(
+        "versus_pytest",
+        "python benchmarks/versus_pytest.py",
+        [
+            Figure(
+                f"healthy run, the platform's pace: wall over the best of pytest -n 2/8/16 "
+                f"({best[0]})",
+                f"{wall_ratio:.2f} ({gated[1]:.1f} s / {best[1]:.1f} s)",
+                f"<= {GOAL_WALL:g}",
+                wall_ratio <= GOAL_WALL,
+            ),
+            Figure(
+                "healthy run, the platform's pace: CPU over one ungated pytest --concurrency 8",
+                f"{cpu_ratio:.2f} ({gated[2]:.1f} s / {ungated[2]:.1f} s)",
+                f"<= {GOAL_CPU:g}",
+                cpu_ratio <= GOAL_CPU,
+            ),
+        ],
     )
     ok = gated[4] == 0 and wall_ratio <= GOAL_WALL and cpu_ratio <= GOAL_CPU
     return 0 if ok else 1
