@@ -7,6 +7,7 @@ so the cloud sources and the reference platform's files go through the same code
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -254,8 +255,10 @@ _NORMALISERS = (
 )
 
 
+@functools.lru_cache(maxsize=8192)
 def signature(message: str) -> str:
-    """A message's first line with numbers, ids, hex and addresses as placeholders."""
+    """A message's first line with numbers, ids, hex and addresses as placeholders (once a
+    text: a report asks of a failure for its record, its group and its logs)."""
     first = message.strip().splitlines()[0] if message.strip() else ""
     for pattern, placeholder in _NORMALISERS:
         first = pattern.sub(placeholder, first)
