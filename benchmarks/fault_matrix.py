@@ -32,7 +32,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.integration, as a script
+from _figures import Figure, keep
 
 from ci_tools.rundir import read
 from tests.integration.fault_matrix import (
@@ -51,6 +53,7 @@ AGENT_HANG_GOAL_S = 45.0
 SCORE_GOAL = 0.95
 COST_GOAL = 1.20  # time to verdict with the experiment over without it, failing runs
 HISTORY_GOAL = 1.10  # time to verdict after a healthy run over with an empty store
+FIGURES: list[Figure] = []  # the goals' figures, kept for the README's table (whole matrix)
 
 
 def row(result: CaseResult) -> str:
@@ -178,6 +181,8 @@ def main(names: list[str]) -> int:
         print(f"agent_hang: {agent.seconds:.1f} s to verdict, goal <= {AGENT_HANG_GOAL_S:g} s")
         if agent.seconds > AGENT_HANG_GOAL_S:
             misses.append("agent_hang over its goal")
+    if not names:
+        keep("fault_matrix", "python benchmarks/fault_matrix.py", FIGURES)
     return 1 if misses else 0
 
 
@@ -215,6 +220,15 @@ def history_goals(results: list[CaseResult]) -> list[str]:
             )
     ratio = after / empty
     state = "met" if ratio <= HISTORY_GOAL else "MISSED"
+    FIGURES.append(
+        Figure(
+            "fault matrix, failing cases: time to verdict after a healthy run over with an "
+            "empty store",
+            f"{ratio:.2f} ({after:.1f} s / {empty:.1f} s)",
+            f"<= {HISTORY_GOAL:.2f}",
+            ratio <= HISTORY_GOAL,
+        )
+    )
     print(
         f"time to verdict after a healthy run over with an empty store, all failing cases: "
         f"{after:.1f} s / {empty:.1f} s = {ratio:.2f} (goal <= {HISTORY_GOAL:.2f}: {state})"
@@ -249,6 +263,14 @@ def experiment_goals(results: list[CaseResult]) -> list[str]:
     print()
     shown = ", ".join(f"{finding} {n}" for finding, n in sorted(by_finding.items()))
     line, ok = goal("experiment: failures with the finding their faults imply", right, total)
+    FIGURES.append(
+        Figure(
+            "fault matrix: failures whose experiment finding is the one their fault implies",
+            f"{right}/{total}",
+            "100%",
+            right == total,
+        )
+    )
     print(f"{line}; found: {shown or 'none'}")
     if not ok:
         misses.append(f"goal: {line}")
@@ -278,6 +300,15 @@ def experiment_goals(results: list[CaseResult]) -> list[str]:
     if without_s:
         ratio = with_s / without_s
         state = "met" if ratio <= COST_GOAL else "MISSED"
+        FIGURES.append(
+            Figure(
+                "fault matrix, failing cases: time to verdict over the same without the "
+                "experiment's own time",
+                f"{ratio:.2f} ({with_s:.1f} s / {without_s:.1f} s)",
+                f"<= {COST_GOAL:.2f}",
+                ratio <= COST_GOAL,
+            )
+        )
         print(
             f"experiment cost over the failing cases: {with_s:.1f} s to verdict / "
             f"{without_s:.1f} s without the experiment's own time = {ratio:.2f} "
