@@ -43,10 +43,11 @@ class MemoryBound:
     it touches (their reference counts): a worker's own pages (USS) jump to a steady size
     within its first test, whatever the test does (11 MiB of a 62 MiB parent here), and
     grow slowly after. The phase then holds about the parent's resident pages plus each
-    worker's own: the bound reads the parent's, and the largest USS seen of ``SAMPLED``
-    workers a reading (the oldest first, round after round), as every worker's."""
+    worker's own: the bound reads the parent's, and ``SAMPLED`` workers' USS a reading, in
+    turn, and takes the largest seen as every worker's (the mean of fresh workers, read
+    before their first test has run, let the phase pass the bound by a seventh)."""
 
-    SAMPLED = 3  # workers read per interval: a read costs about a third of a millisecond
+    SAMPLED = 3  # workers read per interval: a read costs about a millisecond
 
     def __init__(self, budget: int, pids: Callable[[], Sequence[int]]) -> None:
         self.budget = budget
