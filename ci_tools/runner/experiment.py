@@ -192,7 +192,10 @@ def choose(
     failures: Sequence[TestRecord], limit: int, table: Sequence[rules.Rule] = rules.RULES
 ) -> tuple[list[TestRecord], list[tuple[TestRecord, str]]]:
     """The failures to re-run, at most ``limit``: the first of each kind first (see
-    ``kind_of``), then the others in their order; and those left out, each with why."""
+    ``kind_of``), then the others, each in the suite's order (file, line: tests run at once
+    end in any order, and the choice must not follow it); and those left out, each with
+    why."""
+    failures = sorted(failures, key=lambda r: (r.file, r.line, r.nodeid))
     firsts: dict[str, TestRecord] = {}
     for record in failures:
         firsts.setdefault(kind_of(record, table), record)
