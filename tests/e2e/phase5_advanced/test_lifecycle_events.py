@@ -188,18 +188,18 @@ def test_a_run_cancelled_by_closing_the_session_stores_no_answer(
     message without any answer to it."""
     thread = platform.create_thread(user, "cancelled run")
     ws = platform.connect(user)
-    ws.send(
-        json.dumps(
-            {"type": "user_message", "content": "Lifecycle: cancel me", "thread_id": thread["id"]}
-        )
-    )
+    # Routed through all four domain sub-agents (incident, latency, cost, summary): the
+    # longest run there is, so the close lands while it runs even when the platform answers
+    # late (the whole suite at once on two cores); a short run could end before it.
+    cancelled = "Lifecycle: cancel me: incident latency cost summary"
+    ws.send(json.dumps({"type": "user_message", "content": cancelled, "thread_id": thread["id"]}))
     started = json.loads(ws.recv(timeout=10))
     assert started["type"] == "agent_started", started
     ws.close()
     later = platform.converse(platform.connect(user), "Lifecycle: after the cancel", thread["id"])
     stored = [(m["role"], m["content"]) for m in platform.messages(user, thread["id"])]
     assert stored == [
-        ("user", "Lifecycle: cancel me"),
+        ("user", cancelled),
         ("user", "Lifecycle: after the cancel"),
         ("assistant", later.answer),
     ], f"history {stored}"
