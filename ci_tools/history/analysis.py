@@ -322,14 +322,6 @@ def _add(table: dict[K, list[int]], key: K, tally: Tally) -> None:
     counts[1] += tally.counted
 
 
-def _tally(table: dict[K, list[int]], key: K, passed: bool) -> None:
-    tally = table.get(key)
-    if tally is None:
-        tally = table[key] = [0, 0]
-    tally[0] += passed
-    tally[1] += 1
-
-
 @dataclasses.dataclass(frozen=True)
 class PartState:
     """How often a part failed over the last runs: the brief's "expected state", measured."""
