@@ -36,6 +36,7 @@ class Row(TypedDict):
     areas: tuple[str, ...]
     failfast: bool
     criteria: tuple[str, ...]
+    pressure: bool
 
 
 def _rule(  # noqa: PLR0917 - one row of the table, read left to right
@@ -48,6 +49,7 @@ def _rule(  # noqa: PLR0917 - one row of the table, read left to right
     *,
     failfast: bool = False,
     criteria: tuple[str, ...] = (),
+    pressure: bool = False,
 ) -> Row:
     return Row(
         name=name,
@@ -58,6 +60,7 @@ def _rule(  # noqa: PLR0917 - one row of the table, read left to right
         areas=areas,
         failfast=failfast,
         criteria=criteria,
+        pressure=pressure,
     )
 
 
@@ -514,6 +517,7 @@ ROWS: tuple[Row, ...] = (
         "LLM provider",
         ("agent",),
         failfast=True,
+        pressure=True,
     ),
     # The LLM provider cannot be reached: openai/anthropic "APIConnectionError: Connection
     # error.", "APITimeoutError: Request timed out." (openai-python _exceptions.py).
@@ -575,6 +579,7 @@ ROWS: tuple[Row, ...] = (
         "Cloud Run out of instances (429 rate exceeded)",
         r"Rate exceeded\.|no available instance",
         "Cloud Run",
+        pressure=True,
     ),
     # "The request failed because either the HTTP response was malformed or connection to the
     # instance had an error." (cloud.google.com/run/docs/troubleshooting#malformed-response-
@@ -736,6 +741,7 @@ ROWS: tuple[Row, ...] = (
         "Rate limited (429)",
         r"HTTP 429\b|\b429 Too Many Requests|Too Many Requests|status(?:_code)? (?:==|=|:) ?429|"
         r"Quota exceeded|Error: (?:Error code: )?429\b|\b429 Client Error",
+        pressure=True,
     ),
     # A 502/503/504: httpx "Server error '503 Service Unavailable' for url", Cloud Run's own
     # 503 "Service Unavailable" page, Google's front end "The server encountered a temporary
@@ -747,6 +753,7 @@ ROWS: tuple[Row, ...] = (
         r"HTTP 50[234]\b|\b50[234] (?:Service|Bad|Gateway)|status(?:_code)? (?:==|=|:) ?50[234]|"
         r"Service Unavailable|Bad Gateway|Gateway Time-?out|1013 \(try again later\)|"
         r"server encountered a temporary error",
+        pressure=True,
     ),
     # The platform refused the suite's credentials: a 401 (the token its own auth service
     # issued is not accepted: the services disagree on a secret, a key, an audience) or a 403

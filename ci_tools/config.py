@@ -345,6 +345,7 @@ class RuleConfig(_Model):
     failfast: bool | None = None
     criteria: tuple[str, ...] | None = None  # names of [tool.ci_tools.criteria]
     before: str | None = None  # the rule it goes before; new rules go first by default
+    pressure: bool | None = None  # a failure of it brings the tests at once down
 
     def spec(self, origin: str) -> RuleSpec:
         """The rule as ``ci_tools.rules.table`` takes it (the same fields, by name)."""
@@ -538,7 +539,8 @@ def _rules_file(rules_config: RulesConfig, source: str) -> RulesFileConfig:
         key = _rule_key(error["loc"], data)
         raise ConfigError(
             f"{path}: {key}: {error['msg']}; a rules file has disable = [...] and [[rule]] "
-            "tables (name, pattern, class, title, part, areas, failfast, criteria, before)"
+            "tables (name, pattern, class, title, part, areas, failfast, criteria, before, "
+            "pressure)"
         ) from None
 
 

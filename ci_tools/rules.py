@@ -20,7 +20,10 @@ A rule's fields:
 - ``areas``: the test areas that depend on that part (``*``: every test); a symptom seen in a
   test of those areas is explained by this cause when it is present in the same run;
 - ``failfast``: whether repeated failures of this rule stop the waiting tests of its areas;
-- ``criteria``: the criteria that measure the part, for evidence and escalation.
+- ``criteria``: the criteria that measure the part, for evidence and escalation;
+- ``pressure``: whether the failure says the platform turned the request away for load (a
+  429, a 503, a provider's quota): tests at once come down when one fails so, for the rest of
+  the phase (see ``ci_tools.plugin.throttle``).
 
 The table is :data:`RULES`, most specific first; :func:`table` builds a project's own from it
 and ``[tool.ci_tools.rules]`` (see ``ci_tools.config``): a configured rule with a built-in's
@@ -68,6 +71,7 @@ class Rule:
     areas: tuple[str, ...] = ()
     failfast: bool = False
     criteria: tuple[str, ...] = ()
+    pressure: bool = False
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -113,6 +117,7 @@ def _from_row(row: builtin_rules.Row) -> Rule:
         row["areas"],
         row["failfast"],
         row["criteria"],
+        row["pressure"],
     )
 
 
@@ -280,6 +285,7 @@ class RuleSpec(NamedTuple):
     failfast: bool | None = None
     criteria: tuple[str, ...] | None = None
     before: str | None = None
+    pressure: bool | None = None
     origin: str = "[tool.ci_tools.rules]"
 
 
@@ -348,6 +354,7 @@ def _compiled(spec: RuleSpec, base: Rule | None, criteria: Collection[str] | Non
         base.areas if spec.areas is None else spec.areas,
         base.failfast if spec.failfast is None else spec.failfast,
         base.criteria if spec.criteria is None else spec.criteria,
+        base.pressure if spec.pressure is None else spec.pressure,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,20 @@ def project_rules(config: pytest.Config) -> tuple[Rule, ...]:
     from ci_tools.plugin.fixtures import project_config  # noqa: PLC0415 - loads pydantic
 
     return project_config(config).rules_table
+
+
+def turned_away(config: pytest.Config) -> Callable[[str], bool]:
+    """Whether a failure's line names a rule of the project's table that says the platform
+    turned the request away (``pressure``: a 429, a 503): tests at once come down on it."""
+    from ci_tools.rules import match  # noqa: PLC0415 - only runs at once ask
+
+    rules = project_rules(config)
+
+    def said(text: str) -> bool:
+        found = match(text, rules)
+        return found is not None and found.rule.pressure
+
+    return said
 
 
 def publish_trips(path: Path, trips: list[Trip]) -> None:

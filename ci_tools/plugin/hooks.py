@@ -76,6 +76,7 @@ def _fork_pool(config: pytest.Config, concurrency: int, go_fd: int | None) -> No
         quiet=("ci_tools_recorder",),
         alone=lambda item: item.get_closest_marker("serial") is not None,
         throttle=throttle.unthrottled if config.getoption("ci_tools_no_throttle") else None,
+        turned_away=failfast.turned_away(config),
     )
     forks.memory = config.getoption("ci_tools_memory_mb") * 1024 * 1024
     config.pluginmanager.register(forks, "ci_tools_pool")

@@ -39,6 +39,7 @@ import pickle
 import selectors
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -50,6 +51,14 @@ from ci_tools.plugin.worker import HEADER, ORDER, STOP, Sender, serve
 from ci_tools.records import CRASH_WHEN
 
 WORKER_PREFIX = "fork"  # records name the slot a test ran in: fork0, fork1, ...
+
+
+def _failure_line(report: pytest.TestReport) -> str:
+    """What a failed report says went wrong: its exception's line (type and message), else
+    the end of its text."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    return message if isinstance(message, str) else report.longreprtext[-4000:]
 
 
 class _Worker:
@@ -64,6 +73,7 @@ class _Worker:
         self.finished = False  # the first assigned test said pytest_runtest_logfinish
         self.started = False  # ... or at least pytest_runtest_logstart
         self.stopped = False  # told STOP: it exits once its tests are done
+        self.handed_at = 0.0  # when its last test was handed over (time.monotonic)
         self.buffer = b""
 
     @property
@@ -94,6 +104,7 @@ class _Worker:
             self.stopped = True
         else:
             self.assigned.append(index)
+            self.handed_at = time.monotonic()
         return True
 
 
@@ -114,6 +125,7 @@ class ForkPool:
         quiet: tuple[str, ...] = (),
         alone: Callable[[pytest.Item], bool] = lambda item: False,
         throttle: Callable[..., Throttle] | None = None,
+        turned_away: Callable[[str], bool] = lambda text: False,
     ) -> None:
         self.concurrency = concurrency
         self.start = 0  # how many at once at first (0: as many as the cores; a go may say)
@@ -122,6 +134,9 @@ class ForkPool:
         # spare.
         self.throttle = throttle or on_my_cores
         self.alone = alone  # tests that must run with no other test beside them
+        # Whether a failure's text says the platform turned the test away (a 429, a 503):
+        # the count comes down (``Throttle.pressure``).
+        self.turned_away = turned_away
         self.before_fork = before_fork
         self._prepared = False
         self.after_fork = after_fork
@@ -217,7 +232,7 @@ class ForkPool:
                     break
                 for key, _ in selector.select(throttle.timeout()):
                     worker = workers[key.fd]
-                    if self._read(worker, items):
+                    if self._read(worker, items, throttle):
                         continue
                     selector.unregister(worker.reports)
                     del workers[worker.reports]
@@ -228,6 +243,12 @@ class ForkPool:
                 f"ci-tools: memory held this phase to {throttle.held_by_memory} tests at once "
                 f"(within {self.memory // 2**20:,} MiB, a worker holding up to "
                 f"{bound.worker / 2**20:.1f} MiB of its own)\n"
+            )
+        if throttle.held_by_pressure:
+            sys.stderr.write(
+                f"ci-tools: the platform turned {throttle.turned_away} tests away (rate limited "
+                f"or unavailable); this phase went on with {throttle.held_by_pressure} at "
+                "once\n"
             )
 
     @staticmethod
@@ -311,8 +332,9 @@ class ForkPool:
         os.close(orders_read)
         return _Worker(slot, pid, reports_read, orders_write)
 
-    def _read(self, worker: _Worker, items: list[pytest.Item]) -> bool:
-        """Replays the messages the worker sent; False at the end of its pipe."""
+    def _read(self, worker: _Worker, items: list[pytest.Item], throttle: Throttle) -> bool:
+        """Replays the messages the worker sent; False at the end of its pipe. A failure
+        that says the platform turned the test away brings the count down."""
         data = os.read(worker.reports, 1 << 16)
         if not data:
             return False
@@ -327,6 +349,8 @@ class ForkPool:
                     config=item.config, data=payload
                 )
                 vars(report)["worker_id"] = worker.name  # as pytest-xdist names its workers
+                if report.failed and self.turned_away(_failure_line(report)):
+                    throttle.pressure(worker.handed_at)
                 ihook.pytest_runtest_logreport(report=report)
             elif kind == "logfinish":
                 worker.finished = True

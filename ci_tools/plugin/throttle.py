@@ -81,7 +81,8 @@ class Throttle:
     ``sample`` gives the CPU times (busy, all) of the cores the tests run on. ``fits``, when
     given, says every interval how many workers fit in memory (None: not known yet): the
     count never grows past it, and comes down to it (the pool retires workers as their tests
-    end) when the workers grew since."""
+    end) when the workers grew since. ``pressure`` (a test turned away by the platform: a
+    429, a 503) halves the count and holds it there for the rest of the phase."""
 
     def __init__(
         self,
@@ -100,9 +101,24 @@ class Throttle:
         self.busy = busy
         self.fits = fits
         self.held_by_memory = 0  # the lowest count memory held the phase to (0: never)
+        self.turned_away = 0  # tests the platform turned away (429, 503): see ``pressure``
+        self.held_by_pressure = 0  # the count pressure held the phase to (0: never)
+        self._came_down_at = float("-inf")
         self._sample, self._clock = sample, clock
         self._last = sample()
         self._at = clock()
+
+    def pressure(self, started: float) -> None:
+        """A test the platform turned away (a 429, a 503: its own limit of requests at once;
+        the test ``started`` at this time.monotonic): more at once only get more of the same,
+        so the count halves and grows no more this phase. Tests started before the count last
+        came down were sent at the old count: their answers bring it down once, not each."""
+        self.turned_away += 1
+        if started < self._came_down_at:
+            return
+        self._came_down_at = self._clock()
+        self.allowed = self.limit = max(1, self.allowed // 2)
+        self.held_by_pressure = self.allowed
 
     def timeout(self) -> float | None:
         """Seconds until the count may change; None once it is at the limit for good."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -122,6 +125,79 @@ def test_a_memory_bound_holds_the_count_where_the_workers_would_pass_it(
     result.stderr.fnmatch_lines(
         ["ci-tools: memory held this phase to 1 tests at once (within 428 MiB, a worker *"]
     )
+
+
+CALLING = """
+import os, urllib.request, pytest
+@pytest.mark.parametrize("n", range(24))
+def test_calls(n):
+    urllib.request.urlopen(os.environ["CI_TOOLS_TEST_URL"], timeout=10).read()
+"""
+
+
+class _TwoAtOnce(http.server.BaseHTTPRequestHandler):
+    """Answers two requests at once, each after 0.3 s; a third at the same time gets a 429,
+    as a service at its maximum instances (or any rate limiter) answers."""
+
+    inflight = 0
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            full = type(self).inflight >= 2
+            type(self).inflight += 0 if full else 1
+        if not full:
+            time.sleep(0.3)
+            with self.lock:
+                type(self).inflight -= 1  # before the answer: the next request may come in
+        self.send_response(429 if full else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def two_at_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A local service that answers two requests at once (``_TwoAtOnce``); the tests of a
+    pytester run find it in CI_TOOLS_TEST_URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TwoAtOnce)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("CI_TOOLS_TEST_URL", f"http://127.0.0.1:{server.server_port}/")
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.usefixtures("two_at_once")
+def test_tests_turned_away_by_the_platform_bring_the_count_down(
+    pytester: pytest.Pytester,
+) -> None:
+    """24 tests, eight at once from the start, against a service that answers two at once and
+    turns the rest away with a 429 (urllib's "HTTP Error 429: Too Many Requests", the built-in
+    rule rate_limited): the first answers halve the count once, then once more, and the last
+    half of the tests all pass at two at once; the phase's log says so. The same run with the
+    rule's pressure switched off in the project's rules keeps eight at once: most tests fail."""
+    pytester.makepyfile(test_calls=CALLING)
+    run = ("--concurrency", "8", "--no-throttle", "--capture=sys", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*run, "--run-dir", "out")
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    in_order = [records[f"test_calls.py::test_calls[{n}]"]["outcome"] for n in range(24)]
+    assert in_order[12:] == ["passed"] * 12, in_order
+    failed = in_order.count("failed")
+    result.stderr.fnmatch_lines(
+        [f"ci-tools: the platform turned {failed} tests away (*); this phase went on with 2 at *"]
+    )
+    pytester.makefile(
+        ".toml",
+        pyproject='[[tool.ci_tools.rules.rule]]\nname = "rate_limited"\npressure = false\n',
+    )
+    result = pytester.runpytest_subprocess(*run, "--run-dir", "out2")
+    records = test_records(pytester.path / "out2" / "phase0.jsonl")
+    assert sum(r["outcome"] == "failed" for r in records.values()) > max(failed, 12)
+    assert "turned" not in result.stderr.str()
 
 
 @pytest.mark.usefixtures("one_core")

@@ -136,6 +136,34 @@ def test_memory_holds_the_count_below_what_the_cpu_would_allow_and_brings_it_dow
     assert pace.timeout() is not None  # a bound keeps reading the memory at any count
 
 
+def test_a_test_turned_away_halves_the_count_once_per_burst_and_it_grows_no_more() -> None:
+    """A 429 or 503 halves the count; the other answers of tests sent at the old count (they
+    started before it came down) do not halve it again, an answer to a test sent since does;
+    however idle the CPU, the count grows no more in this phase."""
+    machine = Machine()
+    pace = throttle(machine, limit=64, start=2)
+    for _ in range(3):
+        machine.step(0.1, busy=0.3)
+        pace.update()
+    assert pace.allowed == 16
+    sent_before = machine.now
+    machine.step(0.05, busy=0.3)
+    for _ in range(10):  # a burst of answers, all to tests sent at 16 at once
+        pace.pressure(sent_before)
+    assert (pace.allowed, pace.held_by_pressure, pace.turned_away) == (8, 8, 10)
+    machine.step(0.01, busy=0.3)
+    pace.pressure(machine.now)  # a test sent at 8 at once is turned away too
+    assert pace.allowed == 4
+    for _ in range(5):
+        machine.step(0.1, busy=0.1)
+        pace.update()
+    assert (pace.allowed, pace.held_by_pressure, pace.turned_away) == (4, 4, 11)
+    for _ in range(5):
+        machine.step(0.01, busy=0.1)
+        pace.pressure(machine.now)
+    assert pace.allowed == 1  # never below one
+
+
 def test_a_memory_bound_reads_the_parent_and_the_largest_worker() -> None:
     """``MemoryBound`` reads this process's resident memory and its workers' own (USS), the
     largest seen as every worker's: with a budget of this process plus three times a worker
