@@ -17,6 +17,7 @@ from ci_tools.context import analysis
 from ci_tools.context.sources import LogQuery, RequestCounter, SourceError
 
 PROJECT = "local"
+_TIMESTAMP = '"timestamp":"'  # how the platform writes an entry's time (compact JSON)
 
 
 class LocalSource:
@@ -29,7 +30,8 @@ class LocalSource:
         self.project = PROJECT
         self.region = "local"
         self.requests = RequestCounter()
-        self._logs: dict[str, list[tuple[dt.datetime, dict[str, Any]]]] = {}
+        # By service: (from when, its entries from then).
+        self._logs: dict[str, tuple[dt.datetime, list[tuple[dt.datetime, dict[str, Any]]]]] = {}
         self._lock = threading.Lock()
 
     def _read(self, path: Path) -> Any:
@@ -61,7 +63,7 @@ class LocalSource:
         traces = {f"projects/{PROJECT}/traces/{t}" for t in query.trace_ids}
         floor = analysis.severity_rank(query.min_severity) if query.min_severity else None
         found = []
-        for moment, entry in self._log(query.service):
+        for moment, entry in self._log(query.service, query.start):
             if not query.start <= moment <= query.end:
                 continue
             if traces and entry.get("trace") not in traces:
@@ -71,28 +73,42 @@ class LocalSource:
             found.append(entry)
         return found
 
-    def _log(self, service: str) -> list[tuple[dt.datetime, dict[str, Any]]]:
-        """The service's log as (time, LogEntry) pairs, read and parsed once per stage (the
-        trace query and the error query both go over it). A baseline's processes append to
-        the same file (``stack.json``'s ``baseline.logs`` names it), as every revision of a
-        Cloud Run service logs to the service: each entry's revision label tells them apart."""
+    def _log(self, service: str, since: dt.datetime) -> list[tuple[dt.datetime, dict[str, Any]]]:
+        """The service's log from ``since`` as (time, LogEntry) pairs, read and parsed once
+        per stage (the trace query and the error query both go over it; a query from earlier
+        reads it again). A baseline's processes append to the same file (``stack.json``'s
+        ``baseline.logs`` names it), as every revision of a Cloud Run service logs to the
+        service: each entry's revision label tells them apart. The file holds the logs of
+        every run kept (60,000 lines after 50 runs: a second to parse): a line whose own time
+        is before ``since`` is skipped unparsed, wherever it is in the file."""
         with self._lock:
-            if service not in self._logs:
-                path = self.state_dir / "logs" / f"{service}.jsonl"
-                self.requests.add("local_files")
-                try:
-                    lines = path.read_text(errors="replace").splitlines()
-                except FileNotFoundError:
-                    raise SourceError(f"{path} not found: the service never logged") from None
-                parsed = []
-                for line in lines:
-                    try:
-                        entry = to_log_entry(json.loads(line), service)
-                        parsed.append((analysis.parse_time(entry["timestamp"]), entry))
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        continue  # not structured JSON (e.g. a crash dump): skipped
-                self._logs[service] = parsed
-            return self._logs[service]
+            cached = self._logs.get(service)
+            if cached is None or cached[0] > since:
+                self._logs[service] = (since, self._parse(service, since))
+            return self._logs[service][1]
+
+    def _parse(self, service: str, since: dt.datetime) -> list[tuple[dt.datetime, dict[str, Any]]]:
+        path = self.state_dir / "logs" / f"{service}.jsonl"
+        self.requests.add("local_files")
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            raise SourceError(f"{path} not found: the service never logged") from None
+        # To the second, in the platform's own UTC form ("2026-12-07T02:14:36"): a time
+        # that sorts before it as text ("...T02:14:35.999Z") is before ``since``.
+        earliest = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        parsed = []
+        for line in lines:
+            at = line.find(_TIMESTAMP) + len(_TIMESTAMP)
+            end = line.find('"', at)
+            if at >= len(_TIMESTAMP) and line[end - 1 : end] == "Z" and line[at:end] < earliest:
+                continue  # a UTC time before the window
+            try:
+                entry = to_log_entry(json.loads(line), service)
+                parsed.append((analysis.parse_time(entry["timestamp"]), entry))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # not structured JSON (e.g. a crash dump): skipped
+        return parsed
 
     def revision_url(self, name: str) -> str:
         """The folder of the service's revision documents."""

@@ -14,6 +14,7 @@ from ci_tools.context import ContextRequest, Rerun, gather
 from ci_tools.context.gather import failure_window
 from ci_tools.context.local import LocalSource
 from ci_tools.context.model import Context
+from ci_tools.context.sources import LogQuery
 from ci_tools.context.stage import summary
 from ci_tools.records import TestRecord
 from reference_platform import revisions
@@ -39,7 +40,8 @@ def line(second: int, revision: str, trace: str, status: int) -> str:
             "logging.googleapis.com/trace": f"projects/local/traces/{trace}",
             "httpRequest": {"requestMethod": "POST", "status": status},
             "serviceContext": {"service": "backend", "version": revision},
-        }
+        },
+        separators=(",", ":"),  # compact, as the platform writes it
     )
 
 
@@ -163,3 +165,32 @@ def test_a_context_json_written_before_arms_still_loads(tmp_path: Path) -> None:
     old = Context.from_json(written)
     assert [t.arm for t in old.tests] == [""]
     assert [e.revision for e in old.tests[0].entries] == [""]
+
+
+def test_the_local_log_is_read_from_the_window_a_query_asks_and_again_for_an_earlier_one(
+    tmp_path: Path,
+) -> None:
+    """The platform's log holds every kept run's lines; it is parsed once from the first
+    query's start, and again only for a query from earlier, which then finds the older lines
+    (wherever they are in the file: its writers append out of time order). A line in another
+    JSON layout is parsed as it comes."""
+    source = platform(
+        tmp_path,
+        line(1, BASELINE, FIRST, 500),  # 10:00:01
+        line(59, CANDIDATE, BASE, 500),  # 10:00:59
+        json.dumps({"timestamp": "2026-12-06T11:00:50.000Z", "severity": "ERROR"}),  # spaced
+        line(40, CANDIDATE, AGAIN, 500),  # 10:00:40, appended late
+    )
+    end = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+
+    def errors(hour: int, minute: int, second: int) -> list[str]:
+        since = dt.datetime(2026, 12, 6, hour, minute, second, tzinfo=dt.UTC)
+        query = LogQuery("backend", since, end, min_severity="ERROR")
+        return [e["timestamp"] for e in source.entries(query)]
+
+    assert errors(11, 0, 0) == ["2026-12-06T11:00:50.000Z"]
+    assert errors(11, 0, 30) == ["2026-12-06T11:00:50.000Z"]
+    assert source.requests.snapshot()["local_files"] == 1  # read once for both
+    assert errors(10, 0, 40) == [at(59), "2026-12-06T11:00:50.000Z", at(40)]
+    assert errors(10, 0, 0) == [at(1), at(59), "2026-12-06T11:00:50.000Z", at(40)]
+    assert source.requests.snapshot()["local_files"] == 3
