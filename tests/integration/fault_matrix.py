@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import fcntl
 import functools
 import json
@@ -538,6 +539,7 @@ class CaseResult:
     verdict: dict[str, Any]  # verdict.json
     phases: tuple[PhaseRun, ...]
     secrets: tuple[str, ...]  # the backend's JWT secret and database password, while it ran
+    ended_at: float = 0.0  # when the main job ended (epoch seconds)
 
     @property
     def causes(self) -> list[dict[str, Any]]:
@@ -572,6 +574,32 @@ class CaseResult:
         """What the experiment took, its phases' re-runs all at once (0 when none ran)."""
         plans = read.experiment(self.run_dir).plans
         return max((plan.duration_s for plan in plans), default=0.0)
+
+    @property
+    def floor_s(self) -> tuple[float, float]:
+        """The case's own floor, as issue 24 defines it, in its two parts: (the platform's
+        start and one phase start-up: from the main job's start to the first test of its
+        first phase; the longest failing test or stall). Earlier phases' tests, the
+        experiment and the report are left out: they are on top of it."""
+        starts = [
+            _epoch(r.start) for phase in self.ran for r in phase.records if r.outcome != "not_run"
+        ]
+        failing = [
+            r.duration_s
+            for phase in self.ran
+            for r in phase.records
+            if r.outcome in ("failed", "error")
+        ]
+        before = min(starts, default=self.ended_at) - (self.ended_at - self.seconds)
+        return before, max(failing, default=0.0)
+
+    @property
+    def gated_floor_s(self) -> float:
+        """What a gated run of the case with its experiment must take at least: the start
+        (``floor_s``'s first part), each phase that ran its longest test, and the
+        experiment."""
+        longest = sum(max((r.duration_s for r in phase.records), default=0.0) for phase in self.ran)
+        return self.floor_s[0] + longest + self.experiment_s
 
 
 def main_job_environ(history_url: str | None = None) -> dict[str, str]:
@@ -682,6 +710,10 @@ def main_job(
     return seconds, result, watch.found
 
 
+def _epoch(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def read_phases(run_dir: Path) -> tuple[PhaseRun, ...]:
     """Every phase that left a gate in the run directory, with its records and selection,
     through the package's own readers."""
@@ -731,6 +763,7 @@ def run_case(case: Case, *extra: str, history: Path | None = None) -> CaseResult
         seconds, result, secrets = main_job(
             *case.nox_args, *extra, history_url=url, root=root, after_healthy=True
         )
+        ended_at = time.time()
     output = result.stdout + result.stderr
     run_dir = run_dir_of(output, f"{case.name} (exit {result.returncode})")
     if run_dir.name in before:
@@ -744,6 +777,7 @@ def run_case(case: Case, *extra: str, history: Path | None = None) -> CaseResult
         verdict=json.loads((run_dir / "verdict.json").read_text()),
         phases=read_phases(run_dir),
         secrets=secrets,
+        ended_at=ended_at,
     )
 
 
