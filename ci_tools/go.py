@@ -16,6 +16,8 @@ import dataclasses
 import json
 import os
 
+MIB = 1024 * 1024  # bytes in a MiB: memory_mb's unit, the plugin's --memory-mb's too
+
 
 @dataclasses.dataclass(frozen=True)
 class Go:

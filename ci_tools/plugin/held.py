@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ci_tools.go import MIB
 from ci_tools.plugin.selection import by_rank, ranks
 
 if TYPE_CHECKING:
@@ -37,5 +38,5 @@ class HeldForGo:
         by_rank(session.items, ranks(order.order))
         self.pool.concurrency = order.concurrency
         self.pool.start = order.start
-        self.pool.memory = order.memory_mb * 1024 * 1024
+        self.pool.memory = order.memory_mb * MIB
         return (yield)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from ci_tools import rundir
+from ci_tools.go import MIB
 from ci_tools.plugin import failfast, fixtures, options, protocol, selection
 from ci_tools.plugin.fixtures import (
     ci_config,
@@ -78,7 +79,7 @@ def _fork_pool(config: pytest.Config, concurrency: int, go_fd: int | None) -> No
         throttle=throttle.unthrottled if config.getoption("ci_tools_no_throttle") else None,
         turned_away=failfast.turned_away(config),
     )
-    forks.memory = config.getoption("ci_tools_memory_mb") * 1024 * 1024
+    forks.memory = config.getoption("ci_tools_memory_mb") * MIB
     config.pluginmanager.register(forks, "ci_tools_pool")
     if go_fd is not None:
         from ci_tools.plugin.held import HeldForGo  # noqa: PLC0415 - only a held run loads it

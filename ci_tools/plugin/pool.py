@@ -46,6 +46,7 @@ from typing import Any
 
 import pytest
 
+from ci_tools.go import MIB
 from ci_tools.plugin.throttle import MemoryBound, Throttle, on_my_cores
 from ci_tools.plugin.worker import HEADER, ORDER, STOP, Sender, serve
 from ci_tools.records import CRASH_WHEN
@@ -241,8 +242,8 @@ class ForkPool:
         if bound is not None and throttle.held_by_memory:
             sys.stderr.write(
                 f"ci-tools: memory held this phase to {throttle.held_by_memory} tests at once "
-                f"(within {self.memory // 2**20:,} MiB, a worker holding up to "
-                f"{bound.worker / 2**20:.1f} MiB of its own)\n"
+                f"(within {self.memory // MIB:,} MiB, a worker holding up to "
+                f"{bound.worker / MIB:.1f} MiB of its own)\n"
             )
         if throttle.held_by_pressure:
             sys.stderr.write(

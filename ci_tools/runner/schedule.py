@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import psutil
 
+from ci_tools import go
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
 from ci_tools.history.model import PastResult
@@ -87,9 +88,6 @@ def shard_durations(
     return known or read.newest_durations(options.run_dir.parent, number, but=options.run_dir)
 
 
-MIB = 1024 * 1024
-
-
 def memory_share(config: Config, pytest_pid: int, *, ahead: bool) -> int:
     """The MiB a phase's pytest and its forked workers may hold (0: no bound): the run's
     ``memory_mb`` less what the runner holds now and, when a phase is started ahead while
@@ -101,7 +99,7 @@ def memory_share(config: Config, pytest_pid: int, *, ahead: bool) -> int:
     if ahead:
         with contextlib.suppress(psutil.Error):  # it ended already: its exit tells
             held += psutil.Process(pytest_pid).memory_info().rss
-    return max(1, config.memory_mb - held // MIB)
+    return max(1, config.memory_mb - held // go.MIB)
 
 
 def concurrency_cap(config: Config, number: int, env: str) -> int:

@@ -171,7 +171,8 @@ def test_a_phase_gets_the_runs_memory_less_the_runner_and_the_phase_started_ahea
     import psutil  # noqa: PLC0415
 
     from ci_tools import go  # noqa: PLC0415
-    from ci_tools.runner.schedule import MIB, memory_share  # noqa: PLC0415
+    from ci_tools.go import MIB  # noqa: PLC0415
+    from ci_tools.runner.schedule import memory_share  # noqa: PLC0415
 
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys; b = b'x' * 2**26; sys.stdin.read()"], stdin=-1
