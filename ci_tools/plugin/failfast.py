@@ -39,7 +39,14 @@ def rule_state(after: int, config: pytest.Config) -> FailFast | None:
 def project_rules(config: pytest.Config) -> tuple[Rule, ...]:
     """The rule table of the project pytest runs in: the built-ins, unless its pyproject.toml
     has ``[tool.ci_tools.rules]``; only then is the whole configuration loaded (pydantic),
-    and a bad rule stops the run as a usage error in one line."""
+    and a bad rule stops the run as a usage error in one line. Read once a process (fail-fast
+    and the tests at once both ask)."""
+    if RULES_TABLE not in config.stash:
+        config.stash[RULES_TABLE] = _read_rules(config)
+    return config.stash[RULES_TABLE]
+
+
+def _read_rules(config: pytest.Config) -> tuple[Rule, ...]:
     import tomllib  # noqa: PLC0415 - only a fail-fast run reads the project's rules
 
     from ci_tools.rules import RULES  # noqa: PLC0415 - see above
@@ -194,3 +201,4 @@ class FailFastGuard:
 
 
 GUARD: pytest.StashKey[FailFastGuard] = pytest.StashKey()  # a fail-fast run's, where tests run
+RULES_TABLE: pytest.StashKey[tuple[Rule, ...]] = pytest.StashKey()  # see project_rules
