@@ -99,10 +99,9 @@ class LocalSource:
         earliest = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         parsed = []
         for line in lines:
-            at = line.find(_TIMESTAMP) + len(_TIMESTAMP)
-            end = line.find('"', at)
-            if at >= len(_TIMESTAMP) and line[end - 1 : end] == "Z" and line[at:end] < earliest:
-                continue  # a UTC time before the window
+            written = _utc_time(line)
+            if written and written < earliest:
+                continue  # before the window
             try:
                 entry = to_log_entry(json.loads(line), service)
                 parsed.append((analysis.parse_time(entry["timestamp"]), entry))
@@ -129,6 +128,17 @@ class LocalSource:
                 query.service, PROJECT, query.trace_ids, query.start, query.end
             )[0]
         return analysis.error_filter(query.service, query.start, query.end)
+
+
+def _utc_time(line: str) -> str:
+    """A log line's UTC time as the platform writes it (``"timestamp":"...Z"``); "" for
+    a line written otherwise, which is then parsed whatever its time."""
+    at = line.find(_TIMESTAMP)
+    if at < 0:
+        return ""
+    at += len(_TIMESTAMP)
+    end = line.find('"', at)
+    return line[at:end] if end > at and line[end - 1] == "Z" else ""
 
 
 def to_log_entry(line: dict[str, Any], service: str) -> dict[str, Any]:

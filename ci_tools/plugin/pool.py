@@ -261,7 +261,8 @@ class ForkPool:
         allowed: int,
     ) -> int:
         """Each free worker gets the next test while fewer than ``allowed`` run; STOP when
-        there is no more, or when more workers are there than ``allowed`` (it came down).
+        there is no more, or when more workers are there than ``allowed`` (it came down:
+        memory, or the platform turning tests away).
         Returns how many more tests could start now, given workers. A test
         of ``alone`` (a load test measuring under a load of its own) runs with nothing beside
         it: the others go first, then each of those, one at a time, once every worker is free
@@ -276,7 +277,7 @@ class ForkPool:
             if stopping or not pending:
                 worker.order(STOP)
                 continue
-            if busy >= allowed and live > allowed:  # the count came down (memory): retired
+            if busy >= allowed and live > allowed:  # the count came down: retired
                 worker.order(STOP)
                 live -= 1
                 continue
