@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import fcntl
 import functools
 import json
@@ -43,6 +42,7 @@ from typing import Any, Literal
 
 from ci_tools import rundir
 from ci_tools.config import load
+from ci_tools.context.analysis import parse_time
 from ci_tools.diagnose import Diagnosis, Escalated, diagnose
 from ci_tools.phases import GateResult
 from ci_tools.records import Selected, TestRecord, read_records, read_selected
@@ -582,7 +582,10 @@ class CaseResult:
         first phase; the longest failing test or stall). Earlier phases' tests, the
         experiment and the report are left out: they are on top of it."""
         starts = [
-            _epoch(r.start) for phase in self.ran for r in phase.records if r.outcome != "not_run"
+            parse_time(r.start).timestamp()
+            for phase in self.ran
+            for r in phase.records
+            if r.outcome != "not_run"
         ]
         failing = [
             r.duration_s
@@ -708,10 +711,6 @@ def main_job(
             done.set()
             watch.join()
     return seconds, result, watch.found
-
-
-def _epoch(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def read_phases(run_dir: Path) -> tuple[PhaseRun, ...]:
