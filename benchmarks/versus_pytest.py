@@ -62,9 +62,13 @@ def timed(
 def median(
     command: list[str], env: dict[str, str], platform: list[int], rounds: int
 ) -> tuple[float, float, float, int]:
-    """``timed`` over ``rounds`` runs: the median of each figure (two runs of one command
-    differ by a fifth on this machine), the worst exit."""
-    runs = [timed(command, env, platform) for _ in range(rounds)]
+    """``timed`` over ``rounds`` runs, as ``medians`` gives them."""
+    return medians([timed(command, env, platform) for _ in range(rounds)])
+
+
+def medians(runs: list[tuple[float, float, float, int]]) -> tuple[float, float, float, int]:
+    """The median of each figure of ``runs`` (two runs of one command differ by a fifth on
+    this machine), the worst exit."""
     return (
         statistics.median(r[0] for r in runs),
         statistics.median(r[1] for r in runs),
@@ -104,15 +108,7 @@ def main() -> int:
                 check=False,
             )
             runs = [ci_tools(f"timed{n}") for n in range(ROUNDS)]
-            rows.append(
-                (
-                    "ci-tools run (5 gated phases)",
-                    statistics.median(r[0] for r in runs),
-                    statistics.median(r[1] for r in runs),
-                    statistics.median(r[2] for r in runs),
-                    max(r[3] for r in runs),
-                )
-            )
+            rows.append(("ci-tools run (5 gated phases)", *medians(runs)))
             for workers in (2, 8, 16):
                 command = [python, "-m", "pytest", *SUITE, "-n", str(workers)]
                 rounds = 1 if workers == 2 else ROUNDS  # -n 2 is never the best: half a minute
