@@ -255,14 +255,30 @@ _NORMALISERS = (
 )
 
 
+SIGNATURE_CHARS = 300
+
+
 @functools.lru_cache(maxsize=8192)
 def signature(message: str) -> str:
-    """A message's first line with numbers, ids, hex and addresses as placeholders (once a
-    text: a report asks of a failure for its record, its group and its logs)."""
+    """A message's first line with numbers, ids, hex and addresses as placeholders, cut to
+    SIGNATURE_CHARS (once a text: a report asks of a failure for its record, its group and
+    its logs).
+
+    The line is read in pieces cut before a space, only until the signature is whole: no
+    normaliser matches a space, and a space is to each of their boundaries what the line's
+    end or start is, so each piece reads as it does within the line (a failure's first line
+    often runs to thousands of characters of a repr)."""
     first = message.strip().splitlines()[0] if message.strip() else ""
-    for pattern, placeholder in _NORMALISERS:
-        first = pattern.sub(placeholder, first)
-    return first[:300]
+    pieces: list[str] = []
+    length = 0
+    while first and length < SIGNATURE_CHARS:
+        cut = first.find(" ", SIGNATURE_CHARS)
+        piece, first = (first, "") if cut < 0 else (first[:cut], first[cut:])
+        for pattern, placeholder in _NORMALISERS:
+            piece = pattern.sub(placeholder, piece)
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces)[:SIGNATURE_CHARS]
 
 
 def entry_message(entry: dict[str, Any]) -> str:

@@ -35,6 +35,37 @@ def test_signature_is_one_bounded_line_and_stable(message: str) -> None:
     assert analysis.signature(message) == sig
 
 
+_PARTS = (
+    "10.0.0.7:6379",
+    "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "0xdeadbeef",
+    "deadbeefcafe01",
+    "aa:bb:cc:dd:ee:ff",
+    "2026-01-01T00:00:00.5Z",
+    "12.5",
+    "-3",
+    "<n>",
+    "word",
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_PARTS), st.sampled_from(("", " ", "  ", ".", ":", "-", "x"))),
+        min_size=20,
+        max_size=120,
+    )
+)
+def test_a_long_line_is_signed_as_if_read_whole(parts: list[tuple[str, str]]) -> None:
+    """Reading the first line in pieces (and only as far as the signature needs) gives the
+    signature of the whole line read in one go, whatever straddles a piece's cut."""
+    message = "".join(part + glue for part, glue in parts) + "\nthe next line"
+    whole = message.strip().splitlines()[0] if message.strip() else ""
+    for pattern, placeholder in analysis._NORMALISERS:
+        whole = pattern.sub(placeholder, whole)
+    assert analysis.signature(message) == whole[: analysis.SIGNATURE_CHARS]
+
+
 def test_trace_filters_split_only_past_the_limit() -> None:
     """100 traces fit in one filter; 1,000 are split, each part under 20,000 characters, all
     traces named once, every part time-bounded."""
