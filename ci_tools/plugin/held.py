@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ci_tools.go import MIB
-from ci_tools.plugin.selection import by_rank, ranks
+from ci_tools.plugin.selection import ORDERED, by_rank, ranks
 
 if TYPE_CHECKING:
     from ci_tools.plugin.pool import ForkPool
@@ -35,7 +35,9 @@ class HeldForGo:
         order = go.receive(self.fd)
         if order is None:
             raise session.Interrupted("the runner did not start this phase (no go)")
-        by_rank(session.items, ranks(order.order))
+        rank = ranks(order.order)
+        by_rank(session.items, rank)
+        session.config.stash[ORDERED] = bool(rank)
         self.pool.concurrency = order.concurrency
         self.pool.start = order.start
         self.pool.memory = order.memory_mb * MIB

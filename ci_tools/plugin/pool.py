@@ -7,8 +7,9 @@ the plugins and the suite and collects it again (1.8 s per phase for 8 workers o
 than most phases' longest test); a fork of the process that has already collected costs about a
 millisecond. So with ``--concurrency N`` the plugin replaces pytest's test loop: up to N
 workers are forked after collection (as many as the cores at first, more while the cores have
-CPU to spare: see ``Throttle``), and the parent hands each the next test in the collected order
-(the runner's order: likely failures first, then longest first) as it frees up. Nothing is
+CPU to spare: see ``Throttle``), and the parent hands each the next test as it frees up: in the
+runner's order (likely failures first, then longest first), or, with none, as the durations
+measured so far order them (see ``Pending``). Nothing is
 queued behind a running test (a queued test would wait behind a long one while another worker
 idles), so a worker tears its fixtures down after each test, session-scoped ones too: what is
 costly to build is built once in the parent before the fork. A worker runs each test's whole
@@ -47,6 +48,8 @@ from typing import Any
 import pytest
 
 from ci_tools.go import MIB
+from ci_tools.plugin.pending import Pending
+from ci_tools.plugin.selection import ORDERED
 from ci_tools.plugin.throttle import MemoryBound, Throttle, on_my_cores
 from ci_tools.plugin.worker import HEADER, ORDER, STOP, Sender, serve
 from ci_tools.records import CRASH_WHEN
@@ -60,6 +63,20 @@ def _failure_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = getattr(crash, "message", None)
     return message if isinstance(message, str) else report.longreprtext[-4000:]
+
+
+def functions(items: list[pytest.Item]) -> list[tuple[str, str]]:
+    """Each test's module and function, which its parametrizations share (a test that is not
+    a function: its node id)."""
+    return [
+        (
+            item.nodeid.partition("::")[0],
+            f"{item.parent.nodeid}::{item.originalname}"
+            if isinstance(item, pytest.Function) and item.parent is not None
+            else item.nodeid,
+        )
+        for item in items
+    ]
 
 
 class _Worker:
@@ -193,8 +210,13 @@ class ForkPool:
         replays their reports, replaces a worker that died, until every test ran (or ``-x``
         stopped the run)."""
         items = session.items
-        pending = deque(range(len(items)))
-        alone = {index for index, item in enumerate(items) if self.alone(item)}
+        pending = Pending(
+            len(items),
+            alone=(index for index, item in enumerate(items) if self.alone(item)),
+            # No order from the runner (nothing known): the durations measured as the phase
+            # goes order the rest, by test function.
+            groups=None if session.config.stash.get(ORDERED, False) else functions(items),
+        )
         bound = None
         if self.memory:
             bound = MemoryBound(self.memory, lambda: [w.pid for w in workers.values()])
@@ -222,23 +244,21 @@ class ForkPool:
 
             while True:
                 throttle.update()
-                more = self._hand_out(
-                    session, [*workers.values()], pending, alone, throttle.allowed
-                )
+                more = self._hand_out(session, [*workers.values()], pending, throttle.allowed)
                 if more:  # a worker is forked only when a test is there for it (a new one
                     for _ in range(more):  # takes the slot of one that died)
                         spawn()
-                    self._hand_out(session, [*workers.values()], pending, alone, throttle.allowed)
+                    self._hand_out(session, [*workers.values()], pending, throttle.allowed)
                 if not workers:
                     break
                 for key, _ in selector.select(throttle.timeout()):
                     worker = workers[key.fd]
-                    if self._read(worker, items, throttle):
+                    if self._read(worker, items, throttle, pending):
                         continue
                     selector.unregister(worker.reports)
                     del workers[worker.reports]
                     heapq.heappush(free, worker.slot)
-                    pending.extendleft(reversed(self._end(worker, items)))
+                    pending.give_back(self._end(worker, items))
         if bound is not None and throttle.held_by_memory:
             sys.stderr.write(
                 f"ci-tools: memory held this phase to {throttle.held_by_memory} tests at once "
@@ -256,8 +276,7 @@ class ForkPool:
     def _hand_out(
         session: pytest.Session,
         workers: list[_Worker],
-        pending: deque[int],
-        alone: set[int],
+        pending: Pending,
         allowed: int,
     ) -> int:
         """Each free worker gets the next test while fewer than ``allowed`` run; STOP when
@@ -269,7 +288,7 @@ class ForkPool:
         (a worker never holds its slot waiting for such a test's turn)."""
         stopping = bool(session.shouldfail or session.shouldstop)
         busy = sum(1 for worker in workers if worker.assigned)
-        by_itself = any(i in alone for worker in workers for i in worker.assigned)
+        by_itself = any(i in pending.by_itself for worker in workers for i in worker.assigned)
         live = sum(1 for worker in workers if not worker.stopped)
         for worker in workers:
             if worker.stopped or worker.assigned:
@@ -283,20 +302,20 @@ class ForkPool:
                 continue
             if by_itself or busy >= allowed:
                 return 0
-            index = next((i for i in pending if i not in alone), None) if alone else pending[0]
+            index = pending.next_shared()
             if index is None:  # only tests that run alone are left
                 if busy:
                     return 0
-                index, by_itself = pending[0], True
-            pending.remove(index)
+                index, by_itself = pending.next_alone(), True
+                assert index is not None  # pending holds tests, none of them shared
             if worker.order(index):
                 busy += 1
             else:
-                pending.appendleft(index)  # the worker died between tests: another runs it
+                pending.give_back([index])  # the worker died between tests: another runs it
                 by_itself = False
         if stopping or by_itself or not pending:
             return 0
-        startable = sum(1 for i in pending if i not in alone) if alone else len(pending)
+        startable = pending.left
         if not startable:  # only tests that run alone: one, once nothing else runs
             return 0 if busy else 1
         return max(0, min(allowed - busy, startable))
@@ -334,9 +353,12 @@ class ForkPool:
         os.close(orders_read)
         return _Worker(slot, pid, reports_read, orders_write)
 
-    def _read(self, worker: _Worker, items: list[pytest.Item], throttle: Throttle) -> bool:
+    def _read(
+        self, worker: _Worker, items: list[pytest.Item], throttle: Throttle, pending: Pending
+    ) -> bool:
         """Replays the messages the worker sent; False at the end of its pipe. A failure
-        that says the platform turned the test away brings the count down."""
+        that says the platform turned the test away brings the count down; a test's end
+        measures it for the order of the rest."""
         data = os.read(worker.reports, 1 << 16)
         if not data:
             return False
@@ -358,7 +380,7 @@ class ForkPool:
                 worker.finished = True
                 ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
             elif kind == "done":
-                worker.assigned.popleft()
+                pending.ended(worker.assigned.popleft())
                 worker.started = worker.finished = False
         return True
 

@@ -18,6 +18,10 @@ from ci_tools.plugin import options
 from ci_tools.plugin.keys import META
 from ci_tools.records import PRIORITIES, Selected, selected_lines
 
+# Whether the runner gave the tests' order (the last run's durations): else a pool of tests
+# at once orders them as it measures them (``ci_tools.plugin.pending``).
+ORDERED = pytest.StashKey[bool]()
+
 MARKERS = (
     "phase(n): the phase (1-5) the test belongs to",
     "priority(level): the business priority, P1 (critical) to P6",
@@ -80,6 +84,7 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> bool:
         config.pluginmanager.register(SerialTurns(lock), "ci_tools_serial_turns")
     rank = ranks(config.getoption("ci_tools_order"))
     by_rank(keep, rank)
+    config.stash[ORDERED] = bool(rank)
     if config.getoption("ci_tools_shard") is not None:
         # The other shards' tests are theirs: deselected, not dropped.
         keep, drop = _this_shard(config, keep, drop, serial)

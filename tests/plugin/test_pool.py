@@ -92,6 +92,52 @@ def test_no_throttle_runs_the_full_count_from_the_start(pytester: pytest.Pyteste
     assert _four_at_once(pytester, SPINNING, 6, "--no-throttle") == (4, 4)
 
 
+SHORT_THEN_LONG = """
+import time, pytest
+@pytest.mark.parametrize("n", range(6))
+def test_short(n):
+    time.sleep(0.3)
+@pytest.mark.parametrize("n", range(3))
+def test_long(n):
+    time.sleep(1.0)
+"""
+
+
+def _start_order(pytester: pytest.Pytester, *options: str) -> list[str]:
+    """Runs SHORT_THEN_LONG two at once; the tests in the order they started."""
+    pytester.makepyfile(test_order=SHORT_THEN_LONG)
+    result = pytester.runpytest_subprocess(
+        "--concurrency", "2", "--no-throttle", "--capture=sys", "--run-dir", "out",
+        "-p", "no:cacheprovider", *options,
+    )  # fmt: skip
+    result.assert_outcomes(passed=9)
+    records = test_records(pytester.path / "out" / "phase0.jsonl")
+    return [n.split("::")[1] for n in sorted(records, key=lambda n: records[n]["start"])]
+
+
+def test_with_no_order_a_function_measured_long_runs_its_rest_first(
+    pytester: pytest.Pytester,
+) -> None:
+    """A first run (no order from the runner): one test of each function first, then the
+    rest of the function that takes long before the short ones still waiting, so the phase
+    does not end on a long test started last."""
+    started = _start_order(pytester)
+    assert set(started[:2]) == {"test_short[0]", "test_long[0]"}, started
+    # Two at once: short[0] and short[1] take one worker while long[0] runs on the other
+    # (a short one measures 0.3 s, long[0] has run no longer); then long[1], then long[2]
+    # once long[0] ends; the four short ones left come last.
+    assert set(started[-4:]) == {f"test_short[{n}]" for n in range(2, 6)}, started
+
+
+def test_an_order_from_the_runner_is_kept(pytester: pytest.Pytester) -> None:
+    """With the runner's order file, the tests start in its order, whatever they measure:
+    the six short ones, then the long ones."""
+    names = [f"test_short[{n}]" for n in range(6)] + [f"test_long[{n}]" for n in range(3)]
+    (pytester.path / "order.txt").write_text("".join(f"test_order.py::{name}\n" for name in names))
+    started = _start_order(pytester, "--order", "order.txt")
+    assert set(started[:6]) == set(names[:6]), started
+
+
 HOLDING = """
 import os, time, pytest
 @pytest.mark.parametrize("n", range(6))

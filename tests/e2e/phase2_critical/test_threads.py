@@ -39,8 +39,11 @@ def test_new_thread_has_no_messages(platform: Platform, user: Session) -> None:
     assert platform.messages(user, thread["id"]) == []
 
 
-def test_new_thread_is_listed_among_recent_threads(platform: Platform, user: Session) -> None:
-    """The user's thread list includes the thread just created."""
+def test_new_thread_is_listed_among_recent_threads(platform: Platform) -> None:
+    """The user's thread list includes the thread just created. A user of its own: the list
+    holds the newest threads only, and the shared user's neighbours, run at once, make
+    theirs."""
+    user = platform.signup()
     thread = platform.create_thread(user)
     response = platform.http.get(f"{platform.backend}/api/threads", headers=user.headers)
     assert response.status_code == 200, f"HTTP {response.status_code}"

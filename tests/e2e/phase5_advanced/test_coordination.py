@@ -52,10 +52,13 @@ def test_a_multi_agent_answer_is_stored_once_in_its_thread(
 
 @pytest.mark.area("agent.data", "agent.optimization", "agent.reporting")
 def test_events_chunks_and_the_stored_message_agree(
-    platform: Platform, user: Session, criterion: Callable[[str, float], None]
+    platform: Platform, criterion: Callable[[str, float], None]
 ) -> None:
     """The streamed chunks, the final event's content and the message read back over HTTP
-    are one text; the run's thread is listed and readable by its owner."""
+    are one text; the run's thread is listed and readable by its owner. A user of its own:
+    the list holds the newest threads only, and the shared user's neighbours, run at once,
+    make theirs."""
+    user = platform.signup()
     with platform.measured_session(user, criterion) as ws:
         conversation = platform.converse(ws, REPORT)
     thread_id = conversation.completed["thread_id"]
