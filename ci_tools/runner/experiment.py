@@ -290,7 +290,7 @@ def _rerun(
     writes and tells each phase's plan with what it took."""
     index = options.shard_index
     started_at, begun = now(), time.monotonic()
-    running: list[subprocess.Popen[bytes]] = []
+    running: list[process.Pytest] = []
     stopped = ""
     try:
         for number, plan in plans.items():
@@ -333,7 +333,7 @@ def _overrides(urls: Mapping[str, str]) -> dict[str, str]:
     return {environment.URL_OVERRIDES[role]: url for role, url in urls.items() if url}
 
 
-def _wait(running: Sequence[subprocess.Popen[bytes]], deadline: float, budget_s: float) -> str:
+def _wait(running: Sequence[process.Pytest], deadline: float, budget_s: float) -> str:
     """Waits for every re-run until ``deadline``; stops those still running then. Why they
     were stopped ("" when every one ended by itself)."""
     for pytest in running:

@@ -60,7 +60,7 @@ class _Started:
     """A phase's pytest, launched and held before its first test until its go."""
 
     number: int
-    pytest: subprocess.Popen[bytes]
+    pytest: process.Pytest
     go_fd: int  # the runner's end of the go pipe
     launched_at: str
     last: LastRun | None = None  # read before the launch (a sharded phase needs it to split)

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import IO
 
 from ci_tools import redact
+from ci_tools.runner import warm
 
 INTERRUPT_GRACE_S = 5.0  # after SIGINT, pytest gets this long to write what it has
 CANCEL_GRACE_S = 2.0  # shorter when the whole run is cancelled: it must end within 5 s
 DRAIN_S = 2.0  # after a process ended, how long its last output may take to be written
+# A phase's pytest: a new process, or forked from the runner (``ci_tools.runner.warm``).
+Pytest = subprocess.Popen[bytes] | warm.Forked
 # By pid: the thread copying a process's output, and the file it copies it to.
 _COPIES: dict[int, tuple[threading.Thread, IO[bytes]]] = {}
 
@@ -50,7 +53,7 @@ def launch(
     root: Path,
     output: Path,
     variables: Mapping[str, str] | None = None,
-) -> tuple[subprocess.Popen[bytes], int]:
+) -> tuple[Pytest, int]:
     """Starts ``command_of(fd)`` in a session of its own, ``fd`` the read end of a new pipe
     that it alone holds, its output redacted into the file ``output`` (made anew); returns
     the process and the pipe's write end, the go's way in. ``variables`` are set in its
@@ -58,14 +61,20 @@ def launch(
     sink = output.open("wb")  # the copying thread's; closed once the output is all written
     held, go_fd = os.pipe()
     try:
-        process = subprocess.Popen(
-            command_of(held),
-            cwd=root,
-            start_new_session=True,
-            env={**environ(), **(variables or {})},
-            pass_fds=(held,),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # one stream: a traceback stays beside its test's lines
+        command = command_of(held)
+        env = {**environ(), **(variables or {})}
+        process: Pytest = (
+            warm.fork(command, root, env, held)
+            if warm.usable(command, env)
+            else subprocess.Popen(
+                command,
+                cwd=root,
+                start_new_session=True,
+                env=env,
+                pass_fds=(held,),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,  # one stream: a traceback beside its test's lines
+            )
         )
     except BaseException:
         os.close(go_fd)
@@ -79,7 +88,7 @@ def launch(
     return process, go_fd
 
 
-def _drain(process: subprocess.Popen[bytes]) -> None:
+def _drain(process: Pytest) -> None:
     """Waits (a little) for an ended process's last output to be written, then closes its
     file (a copy still going, held open by a forked test that outlived the kill, has its
     writes refused from then on and reads its pipe to the end)."""
@@ -90,7 +99,7 @@ def _drain(process: subprocess.Popen[bytes]) -> None:
         sink.close()
 
 
-def wait(process: subprocess.Popen[bytes], timeout_s: float) -> int:
+def wait(process: Pytest, timeout_s: float) -> int:
     """``process.wait(timeout_s)`` without its polling (sleeps of up to 50 ms between looks,
     which every phase's end would wait out): a pidfd becomes readable when the process ends.
     Raises ``subprocess.TimeoutExpired`` as ``wait`` does."""
@@ -110,19 +119,19 @@ def wait(process: subprocess.Popen[bytes], timeout_s: float) -> int:
     return _drained(process, process.wait())
 
 
-def _drained(process: subprocess.Popen[bytes], returncode: int) -> int:
+def _drained(process: Pytest, returncode: int) -> int:
     """``returncode``, once the process's last output was written."""
     _drain(process)
     return returncode
 
 
-def stop(process: subprocess.Popen[bytes], grace_s: float = INTERRUPT_GRACE_S) -> None:
+def stop(process: Pytest, grace_s: float = INTERRUPT_GRACE_S) -> None:
     """SIGINT lets pytest stop cleanly; whatever still runs after the grace is killed."""
     _end(process, grace_s)
     _drain(process)
 
 
-def _end(process: subprocess.Popen[bytes], grace_s: float) -> None:
+def _end(process: Pytest, grace_s: float) -> None:
     for sig in (signal.SIGINT, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
@@ -139,7 +148,7 @@ def _end(process: subprocess.Popen[bytes], grace_s: float) -> None:
             return
 
 
-def cancel(process: subprocess.Popen[bytes], go_fd: int) -> None:
+def cancel(process: Pytest, go_fd: int) -> None:
     """Ends a process launched held and never given its go: the pipe closes without a go
     (were the runner to die here, pytest would end on its own), then it is killed (it ran
     nothing: nothing to lose) and reaped."""
