@@ -138,6 +138,8 @@ def _child(
         os.setsid()
         os.dup2(output, 1)
         os.dup2(output, 2)
+        sys.stdout = _stream(1, sys.stdout, lines=False)
+        sys.stderr = _stream(2, sys.stderr, lines=True)
         _close_all_but(keep)
         os.chdir(root)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -146,15 +148,16 @@ def _child(
         os.environ.clear()
         os.environ.update(environ)
         sys.dont_write_bytecode = bool(environ.get("PYTHONDONTWRITEBYTECODE"))
-        sys.stdout = _stream(1, sys.stdout, lines=False)
-        sys.stderr = _stream(2, sys.stderr, lines=True)
         sys.path[0] = os.getcwd()  # as ``python -m`` puts it
-        sys.argv = [sys.argv[0], *args]
         import pytest  # noqa: PLC0415 - imported already: the warm part
 
+        sys.argv = [str(Path(pytest.__file__).with_name("__main__.py")), *args]  # as -m has it
         code = pytest.console_main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # as the interpreter reads it: None is 0, a text is said, 1
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
     except BaseException:  # noqa: BLE001 - a child must exit, whatever it met
         with contextlib.suppress(Exception):
             traceback.print_exc()
