@@ -232,6 +232,13 @@ class _Registry:
 _REGISTRY = _Registry()
 
 
+def forget() -> None:
+    """Forgets every value registered and the environment read: for a fork that becomes a
+    program of its own (``ci_tools.runner.warm``), as a new process starts."""
+    global _REGISTRY  # noqa: PLW0603 - the process's one registry, made anew
+    _REGISTRY = _Registry()
+
+
 def register(*values: str) -> None:
     """Makes ``redact`` mask these values from now on (a token the run was issued, a password
     read from elsewhere); values shorter than ``MIN_SECRET_LENGTH`` are not registered."""

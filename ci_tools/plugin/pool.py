@@ -258,6 +258,8 @@ class ForkPool:
                     selector.unregister(worker.reports)
                     del workers[worker.reports]
                     heapq.heappush(free, worker.slot)
+                    if worker.assigned and worker.started:  # crashed in it: it ended too
+                        pending.ended(worker.assigned[0])
                     pending.give_back(self._end(worker, items))
         if bound is not None and throttle.held_by_memory:
             sys.stderr.write(

@@ -7,8 +7,8 @@ it again and again, on the cores the tests need. A fork of the runner, warm, sta
 collection. The child is made to look like ``python -m pytest ARGS`` started in ``root``: its
 own session, stdout and stderr on the pipe given, the environment given, the current folder
 first on ``sys.path``, no file descriptor of the runner's but the go's, the runner's signal
-handlers and exit handlers gone, what the runner held frozen away from the child's garbage
-collector (a finaliser of the runner's objects must not close a descriptor number the child
+handlers and exit handlers gone, what the runner held frozen away from the child's cycle
+collector (a finaliser of the runner's garbage must not close a descriptor number the child
 has reused).
 
 Used only where it is safe (``usable``): a runner that is not itself inside a pytest session,
@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from ci_tools import redact
+
 SWITCH = "CI_TOOLS_FORK_PHASES"  # "0": every phase's pytest a new interpreter
 _WARMED: list[bool] = []  # [whether this process may fork pytest], decided once
 
@@ -42,15 +44,18 @@ def usable(command: Sequence[str], environ: Mapping[str, str]) -> bool:
     this very interpreter, fork exists, the switch is not off, and this process had not
     imported pytest before the first launch (then it may be a pytest session itself, whose
     state a child must not inherit). The first call that says yes imports pytest, once."""
-    if environ.get(SWITCH, "1") == "0" or not hasattr(os, "fork"):
-        return False
-    if list(command[:3]) != [sys.executable, "-m", "pytest"]:
+    if environ.get(SWITCH, "1") == "0" or not hasattr(os, "fork") or not forkable(command):
         return False
     if not _WARMED:
         _WARMED.append("pytest" not in sys.modules)
         if _WARMED[0]:
             _warm()
     return _WARMED[0]
+
+
+def forkable(command: Sequence[str]) -> bool:
+    """Whether ``command`` is this very interpreter's ``-m pytest``."""
+    return list(command[:3]) == [sys.executable, "-m", "pytest"]
 
 
 def _warm() -> None:
@@ -99,6 +104,7 @@ def fork(command: Sequence[str], root: Path, environ: Mapping[str, str], keep: i
     """Forks ``command`` (``python -m pytest ...``) in ``root`` with ``environ``; ``keep`` is
     the one descriptor of this process's the child keeps (the go's pipe)."""
     read_end, write_end = os.pipe()
+    ready_read, ready_write = os.pipe()  # closed by the child once it leads its own group
     sys.stdout.flush()
     sys.stderr.flush()
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -110,14 +116,21 @@ def fork(command: Sequence[str], root: Path, environ: Mapping[str, str], keep: i
             pid = os.fork()
     except OSError:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        os.close(read_end)
-        os.close(write_end)
+        for fd in (read_end, write_end, ready_read, ready_write):
+            os.close(fd)
         raise
     if pid == 0:  # the child: never returns
-        _child(list(command[3:]), root, environ, fds=(keep, write_end), mask=held)
-    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        os.close(ready_read)
+        _child(list(command[3:]), root, environ, fds=(keep, write_end, ready_write), mask=held)
     os.close(write_end)
-    return Forked(command, pid, open(read_end, "rb"))
+    os.close(ready_write)
+    # Until the child has its own session, stopping its group would miss it: wait for that
+    # (the pipe ends when it does, or when the child died before).
+    os.read(ready_read, 1)
+    os.close(ready_read)
+    forked = Forked(command, pid, open(read_end, "rb"))  # noqa: SIM115 - its reader closes it
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return forked
 
 
 def _child(
@@ -125,17 +138,22 @@ def _child(
     root: Path,
     environ: Mapping[str, str],
     *,
-    fds: tuple[int, int],
+    fds: tuple[int, int, int],
     mask: set[signal.Signals | int],
 ) -> None:
     """Becomes ``python -m pytest ARGS`` in ``root`` and exits with its code; ``fds``: the
-    one descriptor it keeps (the go's) and where its output goes."""
-    keep, output = fds
+    one descriptor it keeps (the go's), where its output goes, and the pipe it closes once
+    it leads a session of its own."""
+    keep, output, ready = fds
     code = 1
     try:
-        gc.freeze()  # the runner's objects: never finalised here
+        gc.freeze()  # the runner's objects: out of reach of the cycle collector here
         atexit._clear()  # the runner's exit handlers are not the child's
+        if "logging" in sys.modules:  # logging's own, registered once at its import
+            atexit.register(sys.modules["logging"].shutdown)
+        redact.forget()  # a new process's registry (the runner's lock may be held now)
         os.setsid()
+        os.close(ready)
         os.dup2(output, 1)
         os.dup2(output, 2)
         sys.stdout = _stream(1, sys.stdout, lines=False)
@@ -162,11 +180,16 @@ def _child(
         with contextlib.suppress(Exception):
             traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            atexit._run_exitfuncs()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        # No signal from here: a KeyboardInterrupt raised past this point would carry the
+        # child back into the runner's code.
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals))
+        try:
+            with contextlib.suppress(Exception):
+                atexit._run_exitfuncs()
+                sys.stdout.flush()
+                sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _stream(fd: int, like: IO[str], *, lines: bool) -> IO[str]:

@@ -150,13 +150,14 @@ def test_a_forked_phase_is_stopped_by_its_process_group(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "forked"),
     [
-        ["python3", "-m", "pytest"],
-        [sys.executable, "-m", "coverage", "run"],
-        [sys.executable, "-c", "pass"],
+        ([sys.executable, "-m", "pytest", "tests"], True),
+        (["python3", "-m", "pytest"], False),
+        ([sys.executable, "-m", "coverage", "run"], False),
+        ([sys.executable, "-c", "pass"], False),
     ],
 )
-def test_only_this_interpreters_pytest_is_forked(command: list[str]) -> None:
+def test_only_this_interpreters_pytest_is_forked(command: list[str], forked: bool) -> None:
     """Another interpreter, another module: a new process, whatever the switch says."""
-    assert not warm.usable(command, {})
+    assert warm.forkable(command) is forked
