@@ -41,19 +41,19 @@ class _Longest:
         self.longest: dict[str, float] = {}  # the longest of its tests that ended
         self.measured: list[tuple[float, int, str]] = []  # (-longest, order, name): a heap
 
-    def next(self, left: Callable[[str], bool], now: float) -> str | None:
-        """The group to take from next among those with tests ``left``; None: none."""
+    def next(self, has_tests: Callable[[str], bool], now: float) -> str | None:
+        """The group to take from next among those that ``has_tests`` left; None: none."""
         while self.fresh and (self.fresh[0] in self.running or self.fresh[0] in self.longest):
             self.fresh.popleft()  # taken already
         while self.fresh:
-            if left(self.fresh[0]):
+            if has_tests(self.fresh[0]):
                 return self.fresh[0]
             self.fresh.popleft()
         heap = self.measured
-        while heap and (not left(heap[0][2]) or -heap[0][0] != self.longest[heap[0][2]]):
+        while heap and (not has_tests(heap[0][2]) or -heap[0][0] != self.longest[heap[0][2]]):
             heapq.heappop(heap)  # nothing left of it, or measured longer since
         oldest = next(iter(self.running), None)  # taken first: running longest
-        while oldest is not None and not left(oldest):
+        while oldest is not None and not has_tests(oldest):
             del self.running[oldest]
             oldest = next(iter(self.running), None)
         if oldest is not None and (not heap or now - self.running[oldest] > -heap[0][0]):
@@ -85,8 +85,8 @@ class Pending:
         groups: Sequence[tuple[str, str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.by_itself = by_itself = set(alone)
-        self.alone = deque(i for i in range(count) if i in by_itself)
+        self.runs_alone = runs_alone = set(alone)
+        self.alone = deque(i for i in range(count) if i in runs_alone)
         self.back: deque[int] = deque()  # given back: before every other shared test
         self.left = count - len(self.alone)  # shared tests not handed out
         self.clock = clock
@@ -96,7 +96,7 @@ class Pending:
         # tests was handed out, in the order collected
         for index in range(count):
             module, function = groups[index] if groups else ("", "")
-            if index in by_itself:
+            if index in runs_alone:
                 continue
             if function not in self.shared:
                 self.shared[function] = deque()
@@ -133,9 +133,9 @@ class Pending:
     def give_back(self, indexes: Sequence[int]) -> None:
         """Tests handed out that did not start (their worker died): they go first, in order."""
         for index in reversed(indexes):
-            alone = index in self.by_itself
-            (self.alone if alone else self.back).appendleft(index)
-            self.left += not alone
+            apart = index in self.runs_alone
+            (self.alone if apart else self.back).appendleft(index)
+            self.left += not apart
 
     def ended(self, index: int) -> None:
         """The test of ``index`` ended: its function and module measured, from its hand-out."""

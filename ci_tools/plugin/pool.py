@@ -290,7 +290,7 @@ class ForkPool:
         (a worker never holds its slot waiting for such a test's turn)."""
         stopping = bool(session.shouldfail or session.shouldstop)
         busy = sum(1 for worker in workers if worker.assigned)
-        by_itself = any(i in pending.by_itself for worker in workers for i in worker.assigned)
+        by_itself = any(i in pending.runs_alone for worker in workers for i in worker.assigned)
         live = sum(1 for worker in workers if not worker.stopped)
         for worker in workers:
             if worker.stopped or worker.assigned:

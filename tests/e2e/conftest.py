@@ -46,3 +46,10 @@ def user(platform: Platform) -> Session:
 def other_user(platform: Platform) -> Session:
     """A second test user, logged in."""
     return platform.login(1)
+
+
+@pytest.fixture
+def own_user(platform: Platform) -> Session:
+    """A user signed up for this test alone: for what the shared users' other tests, run at
+    once, would change under it (the newest threads a list holds)."""
+    return platform.signup()

@@ -112,3 +112,19 @@ def test_tests_that_run_alone_stay_apart_from_the_learning() -> None:
     assert pending.next_shared() == 3
     assert pending.next_shared() is None
     assert pending.next_alone() == 1
+
+
+def test_a_test_given_back_goes_first_while_learning_too() -> None:
+    """A test whose worker died before it began runs before every other, whatever the
+    functions measure; an empty phase has nothing to hand out."""
+    clock = Clock()
+    groups = [("m", "a"), ("m", "a"), ("m", "b"), ("m", "b")]
+    pending = Pending(4, groups=groups, clock=clock)
+    assert _take(pending, 2) == [0, 2]
+    pending.give_back([2])
+    assert pending.left == 3
+    clock.now = 5.0
+    pending.ended(0)  # a: 5 s, the longest
+    assert _take(pending, 3) == [2, 1, 3]
+    empty = Pending(0, groups=[])
+    assert (len(empty), empty.next_shared(), empty.next_alone()) == (0, None, None)

@@ -52,24 +52,23 @@ def test_a_multi_agent_answer_is_stored_once_in_its_thread(
 
 @pytest.mark.area("agent.data", "agent.optimization", "agent.reporting")
 def test_events_chunks_and_the_stored_message_agree(
-    platform: Platform, criterion: Callable[[str, float], None]
+    platform: Platform, own_user: Session, criterion: Callable[[str, float], None]
 ) -> None:
     """The streamed chunks, the final event's content and the message read back over HTTP
-    are one text; the run's thread is listed and readable by its owner. A user of its own:
-    the list holds the newest threads only, and the shared user's neighbours, run at once,
-    make theirs."""
-    user = platform.signup()
-    with platform.measured_session(user, criterion) as ws:
+    are one text; the run's thread is listed and readable by its owner."""
+    with platform.measured_session(own_user, criterion) as ws:
         conversation = platform.converse(ws, REPORT)
     thread_id = conversation.completed["thread_id"]
     streamed = "".join(chunk["content"] for chunk in conversation.chunks)
-    stored = platform.messages(user, thread_id)[-1]
+    stored = platform.messages(own_user, thread_id)[-1]
     assert streamed == conversation.answer == stored["content"], (
         f"streamed {streamed!r}, final {conversation.answer!r}, stored {stored['content']!r}"
     )
-    listed = platform.http.get(f"{platform.backend}/api/threads", headers=user.headers)
+    listed = platform.http.get(f"{platform.backend}/api/threads", headers=own_user.headers)
     assert thread_id in [t["id"] for t in listed.json()["threads"]], "run's thread not listed"
-    detail = platform.http.get(f"{platform.backend}/api/threads/{thread_id}", headers=user.headers)
+    detail = platform.http.get(
+        f"{platform.backend}/api/threads/{thread_id}", headers=own_user.headers
+    )
     assert detail.status_code == 200, f"thread detail: HTTP {detail.status_code}"
 
 
