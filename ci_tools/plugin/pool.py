@@ -47,6 +47,7 @@ from typing import Any
 
 import pytest
 
+from ci_tools import forking
 from ci_tools.go import MIB
 from ci_tools.plugin.pending import Pending
 from ci_tools.plugin.selection import ORDERED
@@ -326,18 +327,10 @@ class ForkPool:
         """Forks the worker of ``slot``."""
         reports_read, reports_write = os.pipe()
         orders_read, orders_write = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # The run's SIGINT (budget, cancel) goes to the whole process group: held back across
-        # the fork, so a worker never raises it in the parent's code before it has its own.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            pid = os.fork()
-        except OSError:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-            for fd in (reports_read, reports_write, orders_read, orders_write):
-                os.close(fd)
-            raise
+        # The run's SIGINT (budget, cancel): held back until the worker has its own.
+        pid, held = forking.fork(
+            {signal.SIGINT}, (reports_read, reports_write, orders_read, orders_write)
+        )
         if pid == 0:  # the worker: never returns
             os.close(reports_read)
             os.close(orders_write)

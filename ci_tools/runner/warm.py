@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from ci_tools import redact
+from ci_tools import forking, redact
 
 SWITCH = "CI_TOOLS_FORK_PHASES"  # "0": every phase's pytest a new interpreter
 _WARMED: list[bool] = []  # [whether this process may fork pytest], decided once
@@ -105,20 +105,13 @@ def fork(command: Sequence[str], root: Path, environ: Mapping[str, str], keep: i
     the one descriptor of this process's the child keeps (the go's pipe)."""
     read_end, write_end = os.pipe()
     ready_read, ready_write = os.pipe()  # closed by the child once it leads its own group
-    sys.stdout.flush()
-    sys.stderr.flush()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        with warnings.catch_warnings():
-            # Python 3.12+ warns of a fork beside threads (the runner's output copiers): the
-            # child runs none of their code, and makes its own stdout and stderr.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-    except OSError:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        for fd in (read_end, write_end, ready_read, ready_write):
-            os.close(fd)
-        raise
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of a fork beside threads (the runner's output copiers): the
+        # child runs none of their code, and makes its own stdout and stderr.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid, held = forking.fork(
+            {signal.SIGINT, signal.SIGTERM}, (read_end, write_end, ready_read, ready_write)
+        )
     if pid == 0:  # the child: never returns
         os.close(ready_read)
         _child(list(command[3:]), root, environ, fds=(keep, write_end, ready_write), mask=held)
