@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import io
 import os
@@ -36,7 +37,6 @@ from typing import IO
 from ci_tools import forking, redact
 
 SWITCH = "CI_TOOLS_FORK_PHASES"  # "0": every phase's pytest a new interpreter
-_WARMED: list[bool] = []  # [whether this process may fork pytest], decided once
 
 
 def usable(command: Sequence[str], environ: Mapping[str, str]) -> bool:
@@ -46,11 +46,7 @@ def usable(command: Sequence[str], environ: Mapping[str, str]) -> bool:
     state a child must not inherit). The first call that says yes imports pytest, once."""
     if environ.get(SWITCH, "1") == "0" or not hasattr(os, "fork") or not forkable(command):
         return False
-    if not _WARMED:
-        _WARMED.append("pytest" not in sys.modules)
-        if _WARMED[0]:
-            _warm()
-    return _WARMED[0]
+    return _warmed()
 
 
 def forkable(command: Sequence[str]) -> bool:
@@ -58,11 +54,17 @@ def forkable(command: Sequence[str]) -> bool:
     return list(command[:3]) == [sys.executable, "-m", "pytest"]
 
 
-def _warm() -> None:
-    """Imports pytest and what it loads at start-up. Not the plugins its entry points name:
-    pytest marks those for assertion rewriting at each start, and warns of one imported
-    before."""
+@functools.cache
+def _warmed() -> bool:
+    """Whether this process may fork pytest, decided at its first launch: only when it had
+    not imported pytest itself; it then imports it, and what it loads at start-up, once.
+    Not the plugins pytest's entry points name: pytest marks those for assertion rewriting
+    at each start, and warns of one imported before."""
+    if "pytest" in sys.modules:
+        return False
     import pytest  # noqa: F401, PLC0415 - only a runner that forks pays for it
+
+    return True
 
 
 class Forked:
