@@ -59,12 +59,14 @@ print(json.dumps({
 """
 
 
-def _drive(tmp_path: Path, **variables: str) -> dict[str, list[object]]:
+def _runner(script: str, tmp_path: Path, **variables: str) -> str:
+    """Runs ``script`` as a runner would run (a process that has not imported pytest) with
+    PROJECT in ``tmp_path``, its folder as its argument; what it printed. The switch is
+    the caller's ``variables`` only."""
     (tmp_path / "test_project.py").write_text(PROJECT)
-    (tmp_path / "driver.py").write_text(DRIVER)
     env = {k: v for k, v in os.environ.items() if k != warm.SWITCH} | variables
     done = subprocess.run(
-        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path)],
+        [sys.executable, "-c", script, str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
@@ -73,7 +75,13 @@ def _drive(tmp_path: Path, **variables: str) -> dict[str, list[object]]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    found: dict[str, list[object]] = json.loads(done.stdout.splitlines()[-1])
+    return done.stdout
+
+
+def _drive(tmp_path: Path, **variables: str) -> dict[str, list[object]]:
+    found: dict[str, list[object]] = json.loads(
+        _runner(DRIVER, tmp_path, **variables).splitlines()[-1]
+    )
     return found
 
 
@@ -120,7 +128,6 @@ def test_a_runner_inside_a_pytest_session_starts_new_processes(tmp_path: Path) -
 def test_a_forked_phase_is_stopped_by_its_process_group(tmp_path: Path) -> None:
     """The budget's stop (SIGINT to the phase's process group, then SIGKILL) ends a forked
     phase whose test waits, as it ends a new process."""
-    (tmp_path / "test_project.py").write_text(PROJECT)
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
@@ -133,16 +140,7 @@ def test_a_forked_phase_is_stopped_by_its_process_group(tmp_path: Path) -> None:
         "process.stop(pytest, 2.0)\n"
         "print(type(pytest).__name__, pytest.poll(), round(time.monotonic() - started, 1))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    kind, code, took = done.stdout.split()
+    kind, code, took = _runner(script, tmp_path).split()
     assert kind == "Forked"
     assert code == "2"  # pytest's exit code when interrupted
     assert float(took) < 2.0
