@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -229,7 +230,7 @@ class Store:
             db.execute(results.delete().where(results.c.run == key))
             db.execute(criteria.delete().where(criteria.c.run == key))
             if rows:
-                db.execute(results.insert(), [_result_values(row, key) for row in rows])
+                _insert_many(db, results, [_result_values(row, key) for row in rows])
             if measured:
                 db.execute(criteria.insert(), [{**m, "run": key} for m in measured])
         return key
@@ -417,6 +418,21 @@ def _past_run(row: Any) -> PastRun:
         redis_down=bool(row["redis_down"]),
         database_min_ms=row["database_min_ms"],
     )
+
+
+def _insert_many(db: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows (each with the same columns) inserted through the driver's executemany. Through
+    SQLAlchemy each row's parameters are processed one by one, which was a third of recording
+    10,000 results; the results' columns (text, integers, floats) need no conversion."""
+    names = list(rows[0])
+    compiled = table.insert().values({name: sa.bindparam(name) for name in names}).compile(db)
+    if compiled.positiontup is not None:  # SQLite's "?": each row's values in their order
+        order = compiled.positiontup
+        pick = operator.itemgetter(*order)
+        values = [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
+        db.exec_driver_sql(str(compiled), values)
+    else:  # psycopg's "%(name)s"
+        db.exec_driver_sql(str(compiled), list(rows))
 
 
 def _result_values(row: ResultRow, run: int) -> dict[str, Any]:
