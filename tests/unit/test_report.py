@@ -350,23 +350,28 @@ def test_junit_holds_a_failure_whose_text_has_control_characters(tmp_path: Path)
 
 
 def test_junit_counts_each_phases_cases_and_the_whole_run(tmp_path: Path) -> None:
-    """Each phase's suite counts its tests, failures, errors and skips (not run is a skip),
-    and the document sums them: what CI tools read first."""
+    """Each phase's suite counts its tests, failures, errors, skips (not run is a skip) and
+    seconds, and the document sums them: what CI tools read first."""
     from ci_tools.report.junit import junit_xml  # noqa: PLC0415
 
     failure = Failure("AssertionError", "no", "E   no")
     records = [
-        make_record("a", outcome="passed", phase=1),
-        make_record("b", outcome="failed", failure=failure, phase=1),
-        make_record("c", outcome="error", failure=failure, phase=2),
-        make_record("d", outcome="not_run", phase=2),
-        make_record("e", outcome="skipped", phase=2),
+        make_record("a", outcome="passed", phase=1, duration_s=0.1),
+        make_record("b", outcome="failed", failure=failure, phase=1, duration_s=0.2),
+        make_record("c", outcome="error", failure=failure, phase=2, duration_s=1.25),
+        make_record("d", outcome="not_run", phase=2, duration_s=0.0),
+        make_record("e", outcome="skipped", phase=2, duration_s=0.0),
     ]
     gates = [GateResult(1, "One", "not_met", "x"), GateResult(2, "Two", "not_met", "y")]
     junit = JUnitXml.fromfile(str(write.junit(tmp_path, junit_xml(gates, records))))
-    suites = [(s.tests, s.failures, s.errors, s.skipped) for s in junit]
-    assert suites == [(2, 1, 0, 0), (3, 0, 1, 2)]
+    suites = [(s.tests, s.failures, s.errors, s.skipped, s.time) for s in junit]
+    assert suites == [(2, 1, 0, 0, 0.3), (3, 0, 1, 2, 1.25)]
     assert (junit.tests, junit.failures, junit.errors, junit.skipped) == (5, 1, 1, 2)
+    assert junit.time == 1.55
+    by_name = {case.name: case for suite in junit for case in suite}
+    assert [type(r).__name__ for r in by_name["c"].result] == ["Error"]
+    assert by_name["c"].system_err == "E   no"
+    assert (by_name["b"].classname, by_name["b"].time) == ("t", 0.2)
 
 
 def _outcomes(priority: str | None, phase: int, **counts: int) -> list[TestRecord]:
