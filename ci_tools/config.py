@@ -432,8 +432,11 @@ class Config(_Model):
         default_factory=lambda: dict(DEFAULT_PRIORITIES)
     )
     rules: RulesConfig = Field(default_factory=RulesConfig)
-    # The effective rule table, built from ``rules`` once the table is valid.
-    _rules_table: tuple[Rule, ...] = PrivateAttr(default=RULES)
+    # The effective rule table, built from ``rules`` once the table is valid. The built-in
+    # table itself, not a copy (pydantic deep-copies a private attribute's default): the
+    # matcher keeps its prefilter and remembered matches per table, and the criteria's
+    # inference reads the built-in one, so a copy matched every failure twice.
+    _rules_table: tuple[Rule, ...] = PrivateAttr(default_factory=lambda: RULES)
 
     @model_validator(mode="after")
     def _build_rules_table(self, info: ValidationInfo) -> Config:

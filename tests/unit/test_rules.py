@@ -347,6 +347,18 @@ def test_a_rule_added_in_pyproject_changes_a_classification(tmp_path: Path) -> N
     assert after.rule.criteria == ("billing_ms",)
 
 
+def test_a_project_without_rules_of_its_own_classifies_by_the_built_in_table(
+    tmp_path: Path,
+) -> None:
+    """Not a copy of it, and not after a copy of the configuration: the matcher remembers
+    its prefilter and its matches per table, and the criteria's inference reads the
+    built-in table, so a copy made the report match every failure twice."""
+    config = _config(tmp_path, "[tool.ci_tools]\n")
+    assert config.rules_table is rules.RULES
+    assert config.model_copy().rules_table is rules.RULES
+    assert _config(tmp_path, BILLING).rules_table is not rules.RULES
+
+
 def test_failfast_trips_on_a_configured_rule(tmp_path: Path) -> None:
     """The second failure of a configured fail-fast rule stops the tests of its areas."""
     failfast = FailFast(after=2, rules=_config(tmp_path, BILLING).rules_table)
