@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -332,6 +333,26 @@ def test_history_import_into_a_store_it_cannot_write_exits_1_naming_the_lost_run
     assert done.returncode == 1, done.stderr
     assert "1 of 1 run(s) not recorded" in done.stderr
     assert store.read_bytes() == b"garbage" * 64
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_the_report_leaves_the_cycle_collector_as_it_found_it(
+    config: cfg.Config, tmp_path: Path, collecting: bool
+) -> None:
+    """The stage turns the collector off while it runs: a caller's is on again after it (a
+    report that raised too), and a caller that had it off keeps it off."""
+    write_small_run(tmp_path)
+    was = gc.isenabled()
+    try:
+        (gc.enable if collecting else gc.disable)()
+        write_report(config, tmp_path, "local", ROOT, environ=own_store(tmp_path))
+        assert gc.isenabled() is collecting
+        not_a_folder = tmp_path / "phase1.jsonl"
+        with pytest.raises(OSError, match="Not a directory"):
+            write_report(config, not_a_folder, "local", ROOT, environ=own_store(tmp_path))
+        assert gc.isenabled() is collecting
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_junit_holds_a_failure_whose_text_has_control_characters(tmp_path: Path) -> None:
