@@ -241,17 +241,20 @@ def diff(previous: RevisionInfo, current: RevisionInfo) -> Changes:
     )
 
 
+# Each normaliser with the text it cannot match without (any of them; none: no such text),
+# so that a piece lacking it is not scanned for nothing.
 _NORMALISERS = (
     (
         re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
         "<uuid>",
+        ("-",),
     ),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<address>"),
-    (re.compile(r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b", re.I), "<address>"),
-    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
-    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>"),
-    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z?"), "<time>"),
-    (re.compile(r"(?<![\w<])-?\d+(?:\.\d+)?(?![\w>])"), "<n>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<address>", (".",)),
+    (re.compile(r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b", re.I), "<address>", (":",)),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>", ("0x", "0X")),
+    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>", ()),
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z?"), "<time>", ("T",)),
+    (re.compile(r"(?<![\w<])-?\d+(?:\.\d+)?(?![\w>])"), "<n>", ()),
 )
 
 
@@ -274,8 +277,9 @@ def signature(message: str) -> str:
     while first and length < SIGNATURE_CHARS:
         cut = first.find(" ", SIGNATURE_CHARS)
         piece, first = (first, "") if cut < 0 else (first[:cut], first[cut:])
-        for pattern, placeholder in _NORMALISERS:
-            piece = pattern.sub(placeholder, piece)
+        for pattern, placeholder, needed in _NORMALISERS:
+            if not needed or any(text in piece for text in needed):
+                piece = pattern.sub(placeholder, piece)
         pieces.append(piece)
         length += len(piece)
     return "".join(pieces)[:SIGNATURE_CHARS]
