@@ -1,5 +1,6 @@
-"""A fork with signals held back across it: the runner's phases (``runner.warm``) and the
-plugin's test workers (``plugin.pool``) are both made this way. Standard library only.
+"""A fork with signals held back across it: the runner's phases (``runner.warm``), the
+plugin's test workers (``plugin.pool``) and the report's work beside (``report.beside``) are
+all made this way. Standard library only.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import json
 import operator
 import sqlite3
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,13 +184,15 @@ class Store:
         measured: Sequence[dict[str, Any]] = (),
         *,
         keep_complete: bool = False,
+        before_commit: Callable[[], None] | None = None,
     ) -> int:
         """Stores a run with its results and criteria, in one transaction: an upsert on the
         run's identity (environment, run id, attempt), so the same run recorded again, even
         by another writer at the same moment, is one run with the last one's results. The
         run's key (the same each time). ``keep_complete`` (the report of a run that lost
         records): a stored attempt whose verdict is not "incomplete" is kept, and
-        ``HistoryError`` says so."""
+        ``HistoryError`` says so. ``before_commit``: called last in the transaction, still
+        holding the write lock; what it raises rolls the run back and is raised."""
         values = dataclasses.asdict(run)
         values["revisions"] = json.dumps(run.revisions, sort_keys=True)
         values["phases_ran"] = ",".join(map(str, run.phases_ran))
@@ -233,6 +235,8 @@ class Store:
                 _insert_many(db, results, [_result_values(row, key) for row in rows])
             if measured:
                 db.execute(criteria.insert(), [{**m, "run": key} for m in measured])
+            if before_commit is not None:
+                before_commit()
         return key
 
     def runs(self, env: str, limit: int = 50, before: str | None = None) -> list[PastRun]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from ci_tools.history.model import RunRow
 from ci_tools.history.store import open_store
 from ci_tools.records import TestRecord
 from ci_tools.report import changes, github, lookback
+from ci_tools.report.beside import Beside
 from ci_tools.report.junit import junit_xml
 from ci_tools.report.lookback import LookbackView
 from ci_tools.report.markdown import Meta, fit, render
@@ -158,10 +160,16 @@ def _judge(
     return _Judged(diagnosis, view, current)
 
 
-def _record(judged: _Judged, records: Sequence[TestRecord], url: str) -> HistoryError | None:
+def _record(
+    judged: _Judged,
+    records: Sequence[TestRecord],
+    url: str,
+    before_commit: Callable[[], None] | None = None,
+) -> str | None:
     """Records the judged run in the store; why it was not (None: recorded, or nothing to
     record). An incomplete run never replaces a complete report of the same run and
-    attempt."""
+    attempt. ``before_commit``: called last in the store's transaction (what it raises rolls
+    the run back and is raised)."""
     if judged.row is None:
         return None
     diagnosis = judged.diagnosis
@@ -173,12 +181,34 @@ def _record(judged: _Judged, records: Sequence[TestRecord], url: str) -> History
                 lookback.result_rows(diagnosis, records),
                 lookback.measured_criteria(diagnosis),
                 keep_complete=diagnosis.verdict == "incomplete",
+                before_commit=before_commit,
             )
         finally:
             store.close()
     except HistoryError as exc:
-        return exc
+        return exc.not_recorded()
     return None
+
+
+class _NotWritten(Exception):
+    """The report's files were not written: the run recorded beside them is rolled back."""
+
+
+def _recording(
+    judged: _Judged, records: Sequence[TestRecord], url: str
+) -> Callable[[Callable[[], bool]], bytes]:
+    """The run's recording, made beside the files: committed only once ``go()`` says they
+    are written (the store never holds a run whose files are not); why it was not recorded,
+    as JSON (null: recorded)."""
+
+    def make(go: Callable[[], bool]) -> bytes:
+        def written() -> None:
+            if not go():
+                raise _NotWritten
+
+        return json.dumps(_record(judged, records, url, before_commit=written)).encode()
+
+    return make
 
 
 def _noted(diagnosis: Diagnosis, note: str) -> Diagnosis:
@@ -226,8 +256,7 @@ def import_run(config: Config, run_dir: Path, env: str, url: str) -> tuple[str, 
     )
     if judged.warning is not None:
         return judged.diagnosis.verdict, judged.warning
-    refused = _record(judged, run.records, url)
-    return judged.diagnosis.verdict, None if refused is None else refused.not_recorded()
+    return judged.diagnosis.verdict, _record(judged, run.records, url)
 
 
 def run_verdict(diagnosis: Diagnosis, view: LookbackView | None) -> RunVerdict:
@@ -323,25 +352,28 @@ def _write_report(
         artifact=str(worklog),
     )
     url = environment.store_url(config, root, environ)
-    judged = _judge(
-        config,
-        run,
-        env=env,
-        identity=identity,
-        commit=meta.commit,
-        url=url,
-        root=root,
-    )
-    junit = junit_xml(run.gates, run.records)
-    full, summary, rung, document = _files(config, run, judged, meta, root)
-    write.report(run_dir, worklog=full, verdict=document, junit=junit, identity=identity)
-    refused = judged.warning
-    unrecorded = _record(judged, run.records, url)
-    if unrecorded is not None:  # the worklog says so: written again, whole, with the note
-        refused = unrecorded.not_recorded()
-        judged = dataclasses.replace(
-            judged, diagnosis=_noted(judged.diagnosis, unrecorded.not_recorded())
+    # The JUnit XML needs only the records: made beside the diagnosis, on another core.
+    with Beside(lambda _go: junit_xml(run.gates, run.records).encode()) as made:
+        judged = _judge(
+            config,
+            run,
+            env=env,
+            identity=identity,
+            commit=meta.commit,
+            url=url,
+            root=root,
         )
+        junit = made.answer().decode()
+    # The run goes into the store beside the files' rendering, committed once they are
+    # written (a file that cannot be written leaves the store as it was).
+    with Beside(_recording(judged, run.records, url), fork=judged.row is not None) as recording:
+        full, summary, rung, document = _files(config, run, judged, meta, root)
+        write.report(run_dir, worklog=full, verdict=document, junit=junit, identity=identity)
+        unrecorded: str | None = json.loads(recording.answer(go=True))
+    refused = judged.warning
+    if unrecorded is not None:  # the worklog says so: written again, whole, with the note
+        refused = unrecorded
+        judged = dataclasses.replace(judged, diagnosis=_noted(judged.diagnosis, unrecorded))
         full, summary, rung, document = _files(config, run, judged, meta, root)
         write.report(run_dir, worklog=full, verdict=document, junit=junit, identity=identity)
     values = document.outputs()
