@@ -91,6 +91,7 @@ class _Worker:
         self.assigned: deque[int] = deque()  # handed over, not yet done (at most one)
         self.finished = False  # the first assigned test said pytest_runtest_logfinish
         self.started = False  # ... or at least pytest_runtest_logstart
+        self.ran = False  # a test it was handed has ended
         self.stopped = False  # told STOP: it exits once its tests are done
         self.handed_at = 0.0  # when its last test was handed over (time.monotonic)
         self.buffer = b""
@@ -220,7 +221,10 @@ class ForkPool:
         )
         bound = None
         if self.memory:
-            bound = MemoryBound(self.memory, lambda: [w.pid for w in workers.values()])
+            bound = MemoryBound(
+                self.memory,
+                lambda: [(w.pid, w.started or w.ran, w.ran) for w in workers.values()],
+            )
         limit = min(self.concurrency, len(items))
         throttle = self.throttle(limit, self.start, bound.fits if bound else None)
         free: list[int] = []  # slots of workers that ended, taken again lowest first
@@ -377,6 +381,7 @@ class ForkPool:
             elif kind == "done":
                 pending.ended(worker.assigned.popleft())
                 worker.started = worker.finished = False
+                worker.ran = True
         return True
 
     def _end(self, worker: _Worker, items: list[pytest.Item]) -> list[int]:

@@ -8,6 +8,7 @@ PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to r
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -40,36 +41,72 @@ def cpu_busy(on: list[int]) -> tuple[float, float]:
 class MemoryBound:
     """How many forked workers fit in ``budget`` bytes beside their parent. A worker shares
     the parent's pages until it writes to them, and a Python process writes to most objects
-    it touches (their reference counts): a worker's own pages (USS) jump to a steady size
-    within its first test, whatever the test does (11 MiB of a 62 MiB parent here), and
-    grow slowly after. The phase then holds about the parent's resident pages plus each
-    worker's own: the bound reads the parent's, and ``SAMPLED`` workers' USS a reading, in
-    turn, and takes the largest seen as every worker's (the mean of fresh workers, read
-    before their first test has run, let the phase pass the bound by a seventh)."""
+    it touches (their reference counts): a worker's own pages (USS) jump within its first
+    test to about a steady size, whatever the test does (11 MiB of a 62 MiB parent here),
+    grow again as its second test runs (to 11.5-12.5 MiB) and slowly after (to 14 MiB over
+    a phase of 379 tests), more while a test holds memory of its own. The phase holds about
+    the parent's resident pages plus each worker's own, and that sum is what the bound keeps
+    within the budget. It reads the parent's, and workers' USS in turn, ``SAMPLED`` a
+    reading or more where many run, each about every ``EACH_S`` (a read costs about a
+    millisecond). A worker counts as the most it was read to hold (a test may give back
+    memory it held, and the worker's next test take it again), and one that has not ended a
+    test yet as at least the mean of what those that have hold: it will, once it runs
+    another, and the count comes down by retiring workers as their tests end, before they
+    grow. A worker not read since its first test began (read before, it holds a fraction of
+    what it soon will) counts as that mean, and each worker more as the most any worker was
+    read to hold. Counting every worker at that most held a phase of 379 tests to 56 at once
+    where 66 fit; counting workers in their first test at what they held then let the phase
+    pass its budget by 4%, and at the mean of fresh ones by a seventh. ``workers`` gives the
+    live workers: each one's pid, whether it has begun a test and whether it has ended one.
+    """
 
-    SAMPLED = 3  # workers read per interval: a read costs about a millisecond
+    SAMPLED = 3  # workers read a reading at least
+    EACH_S = 1.0  # ... and more where many run: each read about this often
 
-    def __init__(self, budget: int, pids: Callable[[], Sequence[int]]) -> None:
+    def __init__(
+        self,
+        budget: int,
+        workers: Callable[[], Sequence[tuple[int, bool, bool]]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.budget = budget
-        self.pids = pids
+        self.workers = workers
         self.worker = 0  # the largest USS of a worker seen, in bytes
+        self.held: dict[int, int] = {}  # the largest USS of each live worker, by pid
         self._turn = 0
         self._me = psutil.Process()
+        self._clock = clock
+        self._read_at = clock()
 
     def fits(self) -> int | None:
-        """How many workers fit now; None until a worker has been read."""
-        pids = self.pids()
-        for n in range(min(self.SAMPLED, len(pids))):
-            pid = pids[(self._turn + n) % len(pids)]
+        """How many workers fit now, those running included; None until a worker has been
+        read."""
+        live = self.workers()
+        begun = [pid for pid, began, _ in live if began]
+        now = self._clock()
+        elapsed, self._read_at = now - self._read_at, now
+        reads = max(self.SAMPLED, math.ceil(len(begun) * elapsed / self.EACH_S))
+        for n in range(min(reads, len(begun))):
+            pid = begun[(self._turn + n) % len(begun)]
             try:
-                self.worker = max(self.worker, psutil.Process(pid).memory_full_info().uss)
+                uss = psutil.Process(pid).memory_full_info().uss
             except psutil.Error:  # a worker that just ended
                 continue
-        self._turn += self.SAMPLED
+            self.held[pid] = max(self.held.get(pid, 0), uss)
+            self.worker = max(self.worker, uss)
+        self._turn += reads
         if not self.worker:
             return None
-        room = self.budget - self._me.memory_info().rss
-        return max(1, room // self.worker)
+        pids = {pid for pid, _, _ in live}
+        for gone in self.held.keys() - pids:
+            del self.held[gone]
+        settled = [self.held[pid] for pid, _, ended in live if ended and pid in self.held]
+        typical = sum(settled) // len(settled) if settled else self.worker
+        held = self._me.memory_info().rss
+        for pid, _, ended in live:
+            own = self.held.get(pid)
+            held += own if own is not None and ended else max(own or 0, typical)
+        return max(1, len(pids) + (self.budget - held) // self.worker)
 
 
 class Throttle:

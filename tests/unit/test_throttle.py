@@ -3,8 +3,10 @@ CPU to spare, and stops where the tests' own CPU would make them queue for it.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -166,32 +168,91 @@ def test_a_test_turned_away_halves_the_count_once_per_burst_and_it_grows_no_more
 
 def test_a_memory_bound_reads_the_parent_and_the_largest_worker() -> None:
     """``MemoryBound`` reads this process's resident memory and its workers' own (USS), the
-    largest seen as every worker's: with a budget of this process plus three times a worker
-    that holds 64 MiB of its own, three fit; before any worker is read, nothing is known."""
-    import multiprocessing  # noqa: PLC0415
-
+    largest seen as every worker more: with a budget of this process plus three times a
+    worker that holds 64 MiB of its own, three fit; before any worker is read, nothing is
+    known."""
     from ci_tools.plugin.throttle import MemoryBound  # noqa: PLC0415
 
     me = psutil.Process().memory_info().rss
-    pids: list[int] = []
+    pids: list[tuple[int, bool, bool]] = []
     bound = MemoryBound(me + 3 * 70 * 2**20, lambda: pids)
     assert bound.fits() is None
+    with _holding(64) as worker:
+        pids.append((worker, True, True))
+        assert bound.fits() == 3
+        assert 64 * 2**20 <= bound.worker < 70 * 2**20
+
+
+def test_a_memory_bound_counts_each_worker_at_what_it_holds() -> None:
+    """Workers hold different amounts (a test that holds memory of its own, a fresh one):
+    the bound sums the most each was read to hold, and counts the largest for each worker
+    more. One worker holding L (96 MiB and its interpreter) and one holding next to nothing,
+    both past a test, in a budget of 3.5 L and 40 MiB: two more fit (four), where counting
+    both at L makes it three. A worker still in its first test counts as at least the mean
+    of those past one (it grows to that as its next test runs): as L here, three fit. One
+    that has not begun a test is not read (it holds a fraction of what it soon will) and
+    counts as that mean, about L / 2: two more fit beside the three (five), one counting it
+    at L."""
+    from ci_tools.plugin.throttle import MemoryBound  # noqa: PLC0415
+
+    pids: list[tuple[int, bool, bool]] = []
+    with _holding(96) as large, _holding(0) as small:
+        most = psutil.Process(large).memory_full_info().uss
+        me = psutil.Process().memory_info().rss
+        bound = MemoryBound(me + int(3.5 * most) + 40 * 2**20, lambda: pids)
+        pids.extend([(large, True, True), (small, True, True)])
+        assert bound.fits() == 4
+        assert set(bound.held) == {large, small}
+        assert bound.held[small] < 12 * 2**20 < 96 * 2**20 <= bound.held[large]
+        pids[1] = (small, True, False)  # in its first test: as the large one, the only past one
+        assert bound.fits() == 3
+        pids[1] = (small, True, True)
+        with _holding(0) as fresh:
+            pids.append((fresh, False, False))
+            assert bound.fits() == 5
+            assert fresh not in bound.held
+        pids.pop()
+        pids.pop(0)  # the large one ended: what it held is forgotten
+        bound.fits()
+        assert set(bound.held) == {small}
+
+
+def test_a_memory_bound_reads_more_workers_where_many_run() -> None:
+    """Three workers are read a reading, or more where many run, so that each is read about
+    every ``EACH_S``: twelve workers, half a second after the last reading, six are read;
+    the next reading at once reads the next three."""
+    from ci_tools.plugin.throttle import MemoryBound  # noqa: PLC0415
+
+    now = [0.0]
+    with contextlib.ExitStack() as stack:
+        pids = [(stack.enter_context(_holding(0)), True, False) for _ in range(12)]
+        bound = MemoryBound(2**40, lambda: pids, clock=lambda: now[0])
+        now[0] += bound.EACH_S / 2
+        bound.fits()
+        assert set(bound.held) == {pid for pid, _, _ in pids[:6]}
+        bound.fits()
+        assert set(bound.held) == {pid for pid, _, _ in pids[:9]}
+
+
+@contextlib.contextmanager
+def _holding(mib: int) -> Iterator[int]:
+    """A forked process holding ``mib`` MiB of its own while the block runs: its pid."""
+    import multiprocessing  # noqa: PLC0415
+
     ready, done = multiprocessing.Event(), multiprocessing.Event()
-    worker = multiprocessing.get_context("fork").Process(target=_hold, args=(ready, done))
+    worker = multiprocessing.get_context("fork").Process(target=_hold, args=(mib, ready, done))
     worker.start()
     try:
         assert ready.wait(30)
-        pids.append(worker.pid or 0)
-        assert bound.fits() == 3
-        assert 64 * 2**20 <= bound.worker < 70 * 2**20
+        yield worker.pid or 0
     finally:
         done.set()
         worker.join(30)
 
 
-def _hold(ready: object, done: object) -> None:
-    """A worker holding 64 MiB of its own until told."""
-    held = b"x" * (64 * 2**20)
+def _hold(mib: int, ready: object, done: object) -> None:
+    """A worker holding ``mib`` MiB of its own until told."""
+    held = b"x" * (mib * 2**20)
     ready.set()  # type: ignore[attr-defined]
     done.wait(30)  # type: ignore[attr-defined]
     del held
