@@ -104,8 +104,8 @@ class MemoryBound:
         typical = sum(settled) // len(settled) if settled else self.worker
         held = self._me.memory_info().rss
         for pid, _, ended in live:
-            own = self.held.get(pid)
-            held += own if own is not None and ended else max(own or 0, typical)
+            own = self.held.get(pid, typical)
+            held += own if ended else max(own, typical)
         return max(1, len(pids) + (self.budget - held) // self.worker)
 
 
