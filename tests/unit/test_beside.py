@@ -13,14 +13,16 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 from ci_tools.report.beside import Beside
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _in_a_new_process(body: str, *args: str) -> dict[str, object]:
-    """``body`` run as a script with Beside, os and json at hand; what it printed last."""
+def _in_a_new_process(body: str, *args: str) -> Any:
+    """``body`` run as a script with Beside, os and json at hand; what it printed last (an
+    object or a list, as the body prints it)."""
     script = "import json, os, signal, sys, time\nfrom ci_tools.report.beside import Beside\n"
     done = subprocess.run(
         [sys.executable, "-c", script + textwrap.dedent(body), *args],
@@ -31,8 +33,7 @@ def _in_a_new_process(body: str, *args: str) -> dict[str, object]:
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    found: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    return found
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_the_work_is_made_in_a_child_while_the_parent_goes_on() -> None:
