@@ -26,10 +26,11 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from ci_tools._exceptions import HistoryError
 from ci_tools.history.address import describe, parse_url
@@ -142,6 +143,14 @@ def _wal(cursor: sqlite3.Cursor, busy_timeout_s: float) -> None:
         pause = min(pause * 2, 0.05)
 
 
+def _postgresql() -> ModuleType:
+    """SQLAlchemy's PostgreSQL dialect, loaded only by a store on PostgreSQL: its import
+    (30 ms) is otherwise paid by every command that opens a store on SQLite."""
+    from sqlalchemy.dialects import postgresql  # noqa: PLC0415
+
+    return postgresql
+
+
 @contextmanager
 def _writing(
     engine: sa.Engine, busy_timeout_s: float, lock: int | None = None
@@ -201,7 +210,7 @@ class Store:
         with self._errors("record the run"), _writing(self.engine, self.busy_timeout_s) as db:
             # Both dialects' INSERT ... ON CONFLICT DO UPDATE, the same construct: a second
             # writer of the run waits for the first's row, then updates it.
-            dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+            dialect = _postgresql() if db.dialect.name == "postgresql" else sqlite
             insert = dialect.insert(runs)
             upsert = (
                 insert.values(**values)
