@@ -39,29 +39,35 @@ def cpu_busy(on: list[int]) -> tuple[float, float]:
 
 
 class MemoryBound:
-    """How many forked workers fit in ``budget`` bytes beside their parent. A worker shares
-    the parent's pages until it writes to them, and a Python process writes to most objects
-    it touches (their reference counts): a worker's own pages (USS) jump within its first
-    test to about a steady size, whatever the test does (11 MiB of a 62 MiB parent here),
-    grow again as its second test runs (to 11.5-12.5 MiB) and slowly after (to 14 MiB over
-    a phase of 379 tests), more while a test holds memory of its own. The phase holds about
-    the parent's resident pages plus each worker's own, and that sum is what the bound keeps
-    within the budget. It reads the parent's, and workers' USS in turn, ``SAMPLED`` a
-    reading or more where many run, each about every ``EACH_S`` (a read costs about a
-    millisecond). A worker counts as the most it was read to hold (a test may give back
-    memory it held, and the worker's next test take it again), and one that has not ended a
-    test yet as at least the mean of what those that have hold: it will, once it runs
-    another, and the count comes down by retiring workers as their tests end, before they
-    grow. A worker not read since its first test began (read before, it holds a fraction of
-    what it soon will) counts as that mean, and each worker more as the most any worker was
-    read to hold. Counting every worker at that most held a phase of 379 tests to 56 at once
-    where 66 fit; counting workers in their first test at what they held then let the phase
-    pass its budget by 4%, and at the mean of fresh ones by a seventh. ``workers`` gives the
-    live workers: each one's pid, whether it has begun a test and whether it has ended one.
+    """How many forked workers fit in ``budget`` bytes beside their parent. A worker shares the
+    parent's pages until it writes to them, and a Python process writes to most objects it
+    touches (their reference counts): a worker's own pages (USS) jump within its first test to
+    about a steady size, whatever the test does (11 MiB of a 62 MiB parent here), grow again as
+    its second test runs (to 11.5-12.5 MiB) and slowly after (to 14 MiB over a phase of 379
+    tests), more while a test holds memory of its own. The phase holds about the parent's
+    resident pages plus each worker's own, and that sum is what the bound keeps within the
+    budget. It reads the parent's, and workers' USS in turn, ``SAMPLED`` a reading or more where
+    many run, each about every ``EACH_S``. A USS read walks the worker's page tables (1.6 ms of
+    CPU for a worker of phase 4 here: 0.39 CPU-s of the phase's 0.8 with 238 reads), while a
+    worker's own pages grow only through page faults, which ``/proc/PID/stat`` counts for a
+    hundredth of that: a worker that has taken fewer than ``GROWN_PAGES`` faults since its last
+    read is not read again (it cannot have grown by more), unless that read is ``STALE_S`` old.
+    A worker counts as the most it was read to hold (a test may give back memory it held, and
+    the worker's next test take it again), and one that has not ended a test yet as at least the
+    mean of what those that have hold: it will, once it runs another, and the count comes down
+    by retiring workers as their tests end, before they grow. A worker not read since its first
+    test began (read before, it holds a fraction of what it soon will) counts as that mean, and
+    each worker more as the most any worker was read to hold. Counting every worker at that most
+    held a phase of 379 tests to 56 at once where 66 fit; counting workers in their first test
+    at what they held then let the phase pass its budget by 4%, and at the mean of fresh ones by
+    a seventh. ``workers`` gives the live workers: each one's pid, whether it has begun a test
+    and whether it has ended one.
     """
 
     SAMPLED = 3  # workers read a reading at least
     EACH_S = 1.0  # ... and more where many run: each read about this often
+    GROWN_PAGES = 256  # ... where its page faults say it may have grown by this (1 MiB)
+    STALE_S = 5.0  # ... or it was last read this long ago
 
     def __init__(
         self,
@@ -73,6 +79,8 @@ class MemoryBound:
         self.workers = workers
         self.worker = 0  # the largest USS of a worker seen, in bytes
         self.held: dict[int, int] = {}  # the largest USS of each live worker, by pid
+        self.uss_reads = 0  # how many USS reads the bound made (each walks page tables)
+        self._faulted: dict[int, tuple[int, float]] = {}  # by pid: faults and time at its read
         self._turn = 0
         self._me = psutil.Process()
         self._clock = clock
@@ -87,19 +95,14 @@ class MemoryBound:
         elapsed, self._read_at = now - self._read_at, now
         reads = max(self.SAMPLED, math.ceil(len(begun) * elapsed / self.EACH_S))
         for n in range(min(reads, len(begun))):
-            pid = begun[(self._turn + n) % len(begun)]
-            try:
-                uss = psutil.Process(pid).memory_full_info().uss
-            except psutil.Error:  # a worker that just ended
-                continue
-            self.held[pid] = max(self.held.get(pid, 0), uss)
-            self.worker = max(self.worker, uss)
+            self._read(begun[(self._turn + n) % len(begun)], now)
         self._turn += reads
         if not self.worker:
             return None
         pids = {pid for pid, _, _ in live}
         for gone in self.held.keys() - pids:
             del self.held[gone]
+            self._faulted.pop(gone, None)
         settled = [self.held[pid] for pid, _, ended in live if ended and pid in self.held]
         typical = sum(settled) // len(settled) if settled else self.worker
         held = self._me.memory_info().rss
@@ -108,13 +111,52 @@ class MemoryBound:
             held += own if ended else max(own, typical)
         return max(1, len(pids) + (self.budget - held) // self.worker)
 
+    def _read(self, pid: int, now: float) -> None:
+        """Reads what worker ``pid`` holds of its own, unless its page faults since its last
+        read say it cannot have grown by ``GROWN_PAGES`` (and that read is not stale)."""
+        faults = page_faults(pid)
+        last = self._faulted.get(pid)
+        if (
+            faults is not None
+            and last is not None
+            and faults - last[0] < self.GROWN_PAGES
+            and now - last[1] < self.STALE_S
+        ):
+            return
+        try:
+            uss = psutil.Process(pid).memory_full_info().uss
+        except psutil.Error:  # a worker that just ended
+            return
+        self.uss_reads += 1
+        if faults is not None:
+            self._faulted[pid] = (faults, now)
+        self.held[pid] = max(self.held.get(pid, 0), uss)
+        self.worker = max(self.worker, uss)
+
+
+def page_faults(pid: int) -> int | None:
+    """The page faults (minor and major) process ``pid`` has taken so far, from
+    ``/proc/PID/stat``; None where there is no such file (not Linux, or the process ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    try:  # after the name: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt, majflt
+        return int(fields[7]) + int(fields[9])
+    except (IndexError, ValueError):
+        return None
+
 
 class Throttle:
     """How many tests may run at once right now. The phase's count follows its tests'
     waiting; but where the tests spend CPU rather than wait, more at once than the cores can
-    keep busy only queue for the CPU, each in a worker of its own memory. So the count starts
-    at ``start`` and doubles every ``interval_s`` while the machine's CPU was busy less than
-    ``busy`` of the time in the interval, up to ``limit``; a test once started runs on.
+    keep busy only queue for the CPU, each in a worker of its own memory (a new worker costs
+    about 20 ms of CPU here: its fork, its first test writing to 8 MiB of its parent's pages,
+    its exit). So the count starts at ``start`` and grows every ``interval_s`` while the
+    cores were busy less than ``busy`` of the time in the interval, up to ``limit``: it
+    doubles while they were at most half that busy, and nearer, grows in proportion to what
+    is left (at 60% busy, from 10 to 15), by one at least; a test once started runs on.
     ``sample`` gives the CPU times (busy, all) of the cores the tests run on. ``fits``, when
     given, says every interval how many workers fit in memory (None: not known yet): the
     count never grows past it, and comes down to it (the pool retires workers as their tests
@@ -173,8 +215,12 @@ class Throttle:
         spent, elapsed = busy - self._last[0], total - self._last[1]
         self._last, self._at = (busy, total), self._clock()
         wanted = self.allowed
-        if self.allowed < self.limit and (elapsed <= 0 or spent / elapsed < self.busy):
-            wanted = min(self.limit, self.allowed * 2)
+        share = spent / elapsed if elapsed > 0 else 0.0
+        if self.allowed < self.limit and share < self.busy:
+            # Twice as many while the cores are at most half as busy as they may be, else as
+            # many as would bring them to ``busy`` if each test spent what they spend now.
+            grown = 2.0 if share <= self.busy / 2 else self.busy / share
+            wanted = min(self.limit, max(self.allowed + 1, math.ceil(self.allowed * grown)))
         room = self.fits() if self.fits is not None else None
         if room is not None and room < wanted:
             wanted = max(1, room)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psutil
 import pytest
@@ -63,6 +64,25 @@ def test_a_busy_interval_holds_the_count_and_it_never_goes_down() -> None:
     machine.step(0.1, busy=0.5)  # the CPU frees up: it grows again
     pace.update()
     assert pace.allowed == 8
+
+
+def test_near_the_busy_mark_the_count_grows_in_proportion_to_the_cpu_left() -> None:
+    """Where the cores are more than half as busy as they may be, the count does not double:
+    it grows to what would bring them to the mark if each test spent what they spend now
+    (each new worker costs CPU of its own), by one at least."""
+    machine = Machine()
+    pace = throttle(machine, limit=64, start=10)
+    seen = []
+    for busy in (0.6, 0.8, 0.89, 0.5):
+        machine.step(0.1, busy=busy)
+        pace.update()
+        seen.append(pace.allowed)
+    # 10 * 0.9 / 0.6 = 15; 15 * 0.9 / 0.8 = 16.9 -> 17; 17 * 0.9 / 0.89 = 17.2 -> 18 (one at
+    # least); 18 * 0.9 / 0.5 = 32.4 -> 33 (more than half as busy: no doubling)
+    assert seen == [15, 17, 18, 33]
+    machine.step(0.1, busy=0.45)  # half as busy as the mark: it doubles again
+    pace.update()
+    assert pace.allowed == 64
 
 
 def test_the_count_waits_for_a_whole_interval_before_it_grows() -> None:
@@ -232,6 +252,70 @@ def test_a_memory_bound_reads_more_workers_where_many_run() -> None:
         assert set(bound.held) == {pid for pid, _, _ in pids[:6]}
         bound.fits()
         assert set(bound.held) == {pid for pid, _, _ in pids[:9]}
+
+
+def test_a_memory_bound_reads_a_worker_again_only_once_its_page_faults_say_it_grew() -> None:
+    """A USS read walks the worker's page tables; its page faults cost a hundredth of that
+    to read, and its own pages cannot grow without them. A worker read once is not read
+    again while it takes fewer than ``GROWN_PAGES`` faults, and is once it has grown by 8
+    MiB (what it holds then counts), or once its last read is ``STALE_S`` old."""
+    from ci_tools.plugin.throttle import MemoryBound, page_faults  # noqa: PLC0415
+
+    now = [0.0]
+    with _growing() as (worker, grow):
+        pids = [(worker, True, True)]
+        bound = MemoryBound(2**40, lambda: pids, clock=lambda: now[0])
+        bound.fits()
+        first = bound.held[worker]
+        assert bound.uss_reads == 1
+        for _ in range(3):
+            now[0] += bound.EACH_S
+            bound.fits()
+        assert bound.uss_reads == 1  # idle: its faults did not move
+        faults = page_faults(worker)
+        grow(8)
+        assert (page_faults(worker) or 0) - (faults or 0) >= 8 * 256
+        now[0] += bound.EACH_S
+        bound.fits()
+        assert bound.uss_reads == 2
+        assert bound.held[worker] >= first + 8 * 2**20
+        now[0] += bound.STALE_S
+        bound.fits()
+        assert bound.uss_reads == 3  # stale: read again, though it did not grow
+    assert page_faults(worker) is None  # gone: nothing to read
+
+
+@contextlib.contextmanager
+def _growing() -> Iterator[tuple[int, Callable[[int], None]]]:
+    """A forked process that writes to ``mib`` MiB more of its own each time it is told:
+    (its pid, a call that tells it and returns once it has)."""
+    import multiprocessing  # noqa: PLC0415
+
+    orders, answers = multiprocessing.get_context("fork").Pipe()
+    worker = multiprocessing.get_context("fork").Process(target=_grow, args=(answers,))
+    worker.start()
+
+    def grow(mib: int) -> None:
+        orders.send(mib)
+        assert orders.poll(30)
+        orders.recv()
+
+    try:
+        assert orders.poll(30)
+        orders.recv()
+        yield worker.pid or 0, grow
+    finally:
+        orders.send(0)
+        worker.join(30)
+
+
+def _grow(answers: Any) -> None:
+    """Writes to more pages of its own each time it is told, until told 0."""
+    held = []
+    answers.send("ready")
+    while mib := answers.recv():
+        held.append(b"x" * (mib * 2**20))  # every page written
+        answers.send("grown")
 
 
 @contextlib.contextmanager
