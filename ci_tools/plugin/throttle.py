@@ -9,6 +9,7 @@ PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to r
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -48,28 +49,32 @@ class MemoryBound:
     resident pages plus each worker's own, and that sum is what the bound keeps within the
     budget. It reads the parent's, and workers' USS in turn, ``SAMPLED`` a reading or more where
     many run, each about every ``EACH_S``. A USS read walks the worker's page tables (1.6 ms of
-    CPU for a worker of phase 4 here: 0.39 CPU-s of the phase's 0.8 with 238 reads), while a
-    worker's own pages grow only through page faults, which ``/proc/PID/stat`` counts for a
-    hundredth of that: a worker that has taken fewer than ``GROWN_PAGES`` faults since its last
-    read is not read again (it cannot have grown by more), unless that read is ``STALE_S`` old.
-    A worker counts as the most it was read to hold (a test may give back memory it held, and
-    the worker's next test take it again), and one that has not ended a test yet as at least the
-    mean of what those that have hold: it will, once it runs another, and the count comes down
-    by retiring workers as their tests end, before they grow. A worker not read since its first
-    test began (read before, it holds a fraction of what it soon will) counts as that mean, and
-    each worker more as the most any worker was read to hold. Counting every worker at that most
-    held a phase of 379 tests to 56 at once where 66 fit; counting workers in their first test
-    at what they held then let the phase pass its budget by 4%, and at the mean of fresh ones by
-    a seventh. ``workers`` gives the live workers: each one's pid, whether it has begun a test
-    and whether it has ended one.
+    CPU for a worker of phase 4 here: 238 reads were 0.39 CPU-s of the phase's 0.8), and
+    ``/proc/PID/stat`` costs a hundredth of that to read: a worker that has taken fewer than
+    ``GROWN_FAULTS`` page faults since its last read, and whose resident memory moved by less
+    than ``GROWN_BYTES``, is not read again until that read is ``STALE_S`` old. What it
+    allocates and writes cannot grow it unseen; a page it shares can become its own without a
+    fault of its own (the parent, or the last sibling sharing it, writes to it or ends), and
+    ``STALE_S`` bounds that. A worker counts as the most it was read to hold (a test may give
+    back memory it held, and the worker's next test take it again), and one that has not ended a
+    test yet as at least the mean of what those that have hold: it will, once it runs another,
+    and the count comes down by retiring workers as their tests end, before they grow. A worker
+    not read since its first test began (read before, it holds a fraction of what it soon will)
+    counts as that mean, and each worker more as the most any worker was read to hold. Counting
+    every worker at that most held a phase of 379 tests to 56 at once where 66 fit; counting
+    workers in their first test at what they held then let the phase pass its budget by 4%, and
+    at the mean of fresh ones by a seventh. ``workers`` gives the live workers: each one's pid,
+    whether it has begun a test and whether it has ended one.
     """
 
     SAMPLED = 3  # workers read a reading at least
     EACH_S = 1.0  # ... and more where many run: each read about this often
-    # ... where its page faults say it may have grown by this (256 KiB: what goes unread sums
-    # over the workers, and at 1 MiB a healthy run at the staging-like pace peaked 43 MiB
-    # higher, at 1010 MiB PSS)
-    GROWN_PAGES = 64
+    # ... where it may have grown by itself: this many page faults (a test writing 256 KiB
+    # more; what goes unread sums over the workers: at 1 MiB a healthy run at the
+    # staging-like pace peaked at 1010 MiB PSS, 967 before the reads were cut, 984 at 256 KiB)
+    GROWN_FAULTS = 64
+    GROWN_BYTES = 256 * 1024  # ... or its resident memory moved this much (one fault of a huge
+    # page maps 2 MiB; a file's fault maps the pages around it too)
     STALE_S = 5.0  # ... or it was last read this long ago
 
     def __init__(
@@ -83,7 +88,7 @@ class MemoryBound:
         self.worker = 0  # the largest USS of a worker seen, in bytes
         self.held: dict[int, int] = {}  # the largest USS of each live worker, by pid
         self.uss_reads = 0  # how many USS reads the bound made (each walks page tables)
-        self._faulted: dict[int, tuple[int, float]] = {}  # by pid: faults and time at its read
+        self._signs: dict[int, tuple[int, int, float]] = {}  # by pid: faults, RSS, time, read
         self._turn = 0
         self._me = psutil.Process()
         self._clock = clock
@@ -105,7 +110,7 @@ class MemoryBound:
         pids = {pid for pid, _, _ in live}
         for gone in self.held.keys() - pids:
             del self.held[gone]
-            self._faulted.pop(gone, None)
+            self._signs.pop(gone, None)
         settled = [self.held[pid] for pid, _, ended in live if ended and pid in self.held]
         typical = sum(settled) // len(settled) if settled else self.worker
         held = self._me.memory_info().rss
@@ -115,15 +120,17 @@ class MemoryBound:
         return max(1, len(pids) + (self.budget - held) // self.worker)
 
     def _read(self, pid: int, now: float) -> None:
-        """Reads what worker ``pid`` holds of its own, unless its page faults since its last
-        read say it cannot have grown by ``GROWN_PAGES`` (and that read is not stale)."""
-        faults = page_faults(pid)
-        last = self._faulted.get(pid)
+        """Reads what worker ``pid`` holds of its own, unless what ``/proc/PID/stat`` says of
+        it since its last read (fewer than ``GROWN_FAULTS`` page faults, resident memory
+        within ``GROWN_BYTES``) says it did not grow by itself, and that read is not stale."""
+        signs = growth_signs(pid)
+        last = self._signs.get(pid)
         if (
-            faults is not None
+            signs is not None
             and last is not None
-            and faults - last[0] < self.GROWN_PAGES
-            and now - last[1] < self.STALE_S
+            and 0 <= signs[0] - last[0] < self.GROWN_FAULTS  # fewer: a new process, same pid
+            and abs(signs[1] - last[1]) < self.GROWN_BYTES
+            and now - last[2] < self.STALE_S
         ):
             return
         try:
@@ -131,22 +138,29 @@ class MemoryBound:
         except psutil.Error:  # a worker that just ended
             return
         self.uss_reads += 1
-        if faults is not None:
-            self._faulted[pid] = (faults, now)
+        if signs is not None:
+            self._signs[pid] = (*signs, now)
         self.held[pid] = max(self.held.get(pid, 0), uss)
         self.worker = max(self.worker, uss)
 
 
-def page_faults(pid: int) -> int | None:
-    """The page faults (minor and major) process ``pid`` has taken so far, from
-    ``/proc/PID/stat``; None where there is no such file (not Linux, or the process ended)."""
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def growth_signs(pid: int) -> tuple[int, int] | None:
+    """What process ``pid`` has done to its memory so far, from ``/proc/PID/stat``: its page
+    faults (minor and major) and its resident bytes; None where there is no such file (not
+    Linux, or the process ended)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             fields = stat.read().rpartition(b")")[2].split()
     except OSError:
         return None
-    try:  # after the name: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt, majflt
-        return int(fields[7]) + int(fields[9])
+    # After the name: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt, majflt,
+    # cmajflt, utime, stime, cutime, cstime, priority, nice, threads, itrealvalue, starttime,
+    # vsize, rss (in pages).
+    try:
+        return int(fields[7]) + int(fields[9]), int(fields[21]) * PAGE
     except (IndexError, ValueError):
         return None
 
@@ -158,8 +172,9 @@ class Throttle:
     about 20 ms of CPU here: its fork, its first test writing to 8 MiB of its parent's pages,
     its exit). So the count starts at ``start`` and grows every ``interval_s`` while the
     cores were busy less than ``busy`` of the time in the interval, up to ``limit``: it
-    doubles while they were at most half that busy, and nearer, grows in proportion to what
-    is left (at 60% busy, from 10 to 15), by one at least; a test once started runs on.
+    doubles while they were at most half that busy, and nearer, grows to the count times
+    ``busy`` over how busy they were, what would bring them to the mark if each test kept
+    spending what they spend now (at 60% busy, from 10 to 15); a test once started runs on.
     ``sample`` gives the CPU times (busy, all) of the cores the tests run on. ``fits``, when
     given, says every interval how many workers fit in memory (None: not known yet): the
     count never grows past it, and comes down to it (the pool retires workers as their tests
@@ -221,9 +236,10 @@ class Throttle:
         share = spent / elapsed if elapsed > 0 else 0.0
         if self.allowed < self.limit and share < self.busy:
             # Twice as many while the cores are at most half as busy as they may be, else as
-            # many as would bring them to ``busy`` if each test spent what they spend now.
+            # many as would bring them to ``busy`` if each test spent what they spend now (the
+            # factor is above 1: one more at least).
             grown = 2.0 if share <= self.busy / 2 else self.busy / share
-            wanted = min(self.limit, max(self.allowed + 1, math.ceil(self.allowed * grown)))
+            wanted = min(self.limit, math.ceil(self.allowed * grown))
         room = self.fits() if self.fits is not None else None
         if room is not None and room < wanted:
             wanted = max(1, room)

@@ -51,7 +51,7 @@ def test_the_count_doubles_each_interval_with_cpu_to_spare_up_to_the_limit() -> 
 
 
 def test_a_busy_interval_holds_the_count_and_it_never_goes_down() -> None:
-    """An interval 95% busy or more holds the count where it is; it grows again once CPU frees."""
+    """An interval 90% busy or more holds the count where it is; it grows again once CPU frees."""
     machine = Machine()
     pace = throttle(machine, limit=64, start=2)
     machine.step(0.1, busy=0.3)
@@ -69,20 +69,17 @@ def test_a_busy_interval_holds_the_count_and_it_never_goes_down() -> None:
 def test_near_the_busy_mark_the_count_grows_in_proportion_to_the_cpu_left() -> None:
     """Where the cores are more than half as busy as they may be, the count does not double:
     it grows to what would bring them to the mark if each test spent what they spend now
-    (each new worker costs CPU of its own), by one at least."""
+    (each new worker costs CPU of its own); at most half as busy, it doubles."""
     machine = Machine()
-    pace = throttle(machine, limit=64, start=10)
+    pace = throttle(machine, limit=200, start=10)
     seen = []
-    for busy in (0.6, 0.8, 0.89, 0.5):
+    for busy in (0.7, 0.8, 0.89, 0.5, 0.3):
         machine.step(0.1, busy=busy)
         pace.update()
         seen.append(pace.allowed)
-    # 10 * 0.9 / 0.6 = 15; 15 * 0.9 / 0.8 = 16.9 -> 17; 17 * 0.9 / 0.89 = 17.2 -> 18 (one at
-    # least); 18 * 0.9 / 0.5 = 32.4 -> 33 (more than half as busy: no doubling)
-    assert seen == [15, 17, 18, 33]
-    machine.step(0.1, busy=0.45)  # half as busy as the mark: it doubles again
-    pace.update()
-    assert pace.allowed == 64
+    # 10 * 0.9 / 0.7 = 12.9 -> 13; 13 * 0.9 / 0.8 = 14.6 -> 15; 15 * 0.9 / 0.89 = 15.2 -> 16;
+    # 16 * 0.9 / 0.5 = 28.8 -> 29 (more than half as busy: not doubled); 0.3: doubled, 58
+    assert seen == [13, 15, 16, 29, 58]
 
 
 def test_the_count_waits_for_a_whole_interval_before_it_grows() -> None:
@@ -254,12 +251,13 @@ def test_a_memory_bound_reads_more_workers_where_many_run() -> None:
         assert set(bound.held) == {pid for pid, _, _ in pids[:9]}
 
 
-def test_a_memory_bound_reads_a_worker_again_only_once_its_page_faults_say_it_grew() -> None:
-    """A USS read walks the worker's page tables; its page faults cost a hundredth of that
-    to read, and its own pages cannot grow without them. A worker read once is not read
-    again while it takes fewer than ``GROWN_PAGES`` faults, and is once it has grown by 8
-    MiB (what it holds then counts), or once its last read is ``STALE_S`` old."""
-    from ci_tools.plugin.throttle import MemoryBound, page_faults  # noqa: PLC0415
+def test_a_memory_bound_reads_a_worker_again_only_once_its_stat_says_it_grew() -> None:
+    """A USS read walks the worker's page tables; ``/proc/PID/stat`` costs a hundredth of that
+    to read, and what a worker allocates and writes shows there (page faults, resident
+    memory). A worker read once is not read again while it is idle, and is once it has
+    written 8 MiB more (what it holds then counts), or once its last read is ``STALE_S``
+    old; an ended worker has no stat to read."""
+    from ci_tools.plugin.throttle import MemoryBound, growth_signs  # noqa: PLC0415
 
     now = [0.0]
     with _growing() as (worker, grow):
@@ -271,10 +269,8 @@ def test_a_memory_bound_reads_a_worker_again_only_once_its_page_faults_say_it_gr
         for _ in range(3):
             now[0] += bound.EACH_S
             bound.fits()
-        assert bound.uss_reads == 1  # idle: its faults did not move
-        faults = page_faults(worker)
+        assert bound.uss_reads == 1  # idle: its stat did not move
         grow(8)
-        assert (page_faults(worker) or 0) - (faults or 0) >= 8 * 256
         now[0] += bound.EACH_S
         bound.fits()
         assert bound.uss_reads == 2
@@ -282,7 +278,7 @@ def test_a_memory_bound_reads_a_worker_again_only_once_its_page_faults_say_it_gr
         now[0] += bound.STALE_S
         bound.fits()
         assert bound.uss_reads == 3  # stale: read again, though it did not grow
-    assert page_faults(worker) is None  # gone: nothing to read
+    assert growth_signs(worker) is None  # gone: nothing to read
 
 
 @contextlib.contextmanager
