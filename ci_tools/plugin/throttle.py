@@ -9,7 +9,7 @@ PYTEST_DONT_REWRITE: loaded with the plugin in test runs, it has no asserts to r
 from __future__ import annotations
 
 import math
-import os
+import mmap
 import time
 from collections.abc import Callable, Sequence
 
@@ -47,24 +47,28 @@ class MemoryBound:
     its second test runs (to 11.5-12.5 MiB) and slowly after (to 14 MiB over a phase of 379
     tests), more while a test holds memory of its own. The phase holds about the parent's
     resident pages plus each worker's own, and that sum is what the bound keeps within the
-    budget. It reads the parent's, and workers' USS in turn, ``SAMPLED`` a reading or more where
-    many run, each about every ``EACH_S``. A USS read walks the worker's page tables (1.6 ms of
-    CPU for a worker of phase 4 here: 238 reads were 0.39 CPU-s of the phase's 0.8), and
-    ``/proc/PID/stat`` costs a hundredth of that to read: a worker that has taken fewer than
+    budget. ``workers`` gives the live workers: each one's pid, whether it has begun a test and
+    whether it has ended one.
+
+    Reading: the parent's resident memory, and workers' USS in turn, ``SAMPLED`` a reading or
+    more where many run, each about every ``EACH_S``. A USS read walks the worker's page tables
+    (1.6 ms of CPU for a worker of phase 4 here: 238 reads were 0.39 CPU-s of the phase's 0.8),
+    and ``/proc/PID/stat`` costs a hundredth of that: a worker that has taken fewer than
     ``GROWN_FAULTS`` page faults since its last read, and whose resident memory moved by less
-    than ``GROWN_BYTES``, is not read again until that read is ``STALE_S`` old. What it
-    allocates and writes cannot grow it unseen; a page it shares can become its own without a
-    fault of its own (the parent, or the last sibling sharing it, writes to it or ends), and
-    ``STALE_S`` bounds that. A worker counts as the most it was read to hold (a test may give
-    back memory it held, and the worker's next test take it again), and one that has not ended a
-    test yet as at least the mean of what those that have hold: it will, once it runs another,
-    and the count comes down by retiring workers as their tests end, before they grow. A worker
-    not read since its first test began (read before, it holds a fraction of what it soon will)
-    counts as that mean, and each worker more as the most any worker was read to hold. Counting
-    every worker at that most held a phase of 379 tests to 56 at once where 66 fit; counting
-    workers in their first test at what they held then let the phase pass its budget by 4%, and
-    at the mean of fresh ones by a seventh. ``workers`` gives the live workers: each one's pid,
-    whether it has begun a test and whether it has ended one.
+    than ``GROWN_BYTES``, is not read again until that read is ``STALE_S`` old (phase 4 then
+    makes 99-116 reads). What it allocates and writes cannot grow it unseen; a page it shares
+    can become its own without a fault of its own (the parent, or the last sibling sharing it,
+    writes to it or ends), and ``STALE_S`` bounds that.
+
+    Counting: a worker counts as the most it was read to hold (a test may give back memory it
+    held, and the worker's next test take it again), and one that has not ended a test yet as
+    at least the mean of what those that have hold: it will, once it runs another, and the
+    count comes down by retiring workers as their tests end, before they grow. A worker not
+    read since its first test began (read before, it holds a fraction of what it soon will)
+    counts as that mean, and each worker more as the most any worker was read to hold.
+    Counting every worker at that most held a phase of 379 tests to 56 at once where 66 fit;
+    counting workers in their first test at what they held then let the phase pass its budget
+    by 4%, and at the mean of fresh ones by a seventh.
     """
 
     SAMPLED = 3  # workers read a reading at least
@@ -144,9 +148,6 @@ class MemoryBound:
         self.worker = max(self.worker, uss)
 
 
-PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
 def growth_signs(pid: int) -> tuple[int, int] | None:
     """What process ``pid`` has done to its memory so far, from ``/proc/PID/stat``: its page
     faults (minor and major) and its resident bytes; None where there is no such file (not
@@ -160,7 +161,7 @@ def growth_signs(pid: int) -> tuple[int, int] | None:
     # cmajflt, utime, stime, cutime, cstime, priority, nice, threads, itrealvalue, starttime,
     # vsize, rss (in pages).
     try:
-        return int(fields[7]) + int(fields[9]), int(fields[21]) * PAGE
+        return int(fields[7]) + int(fields[9]), int(fields[21]) * mmap.PAGESIZE
     except (IndexError, ValueError):
         return None
 
