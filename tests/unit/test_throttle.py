@@ -282,17 +282,17 @@ def test_a_memory_bound_reads_a_worker_again_only_once_its_stat_says_it_grew() -
 
 
 @contextlib.contextmanager
-def _growing() -> Iterator[tuple[int, Callable[[int], None]]]:
-    """A forked process that writes to ``mib`` MiB more of its own each time it is told:
-    (its pid, a call that tells it and returns once it has)."""
+def _growing(mib: int = 0) -> Iterator[tuple[int, Callable[[int], None]]]:
+    """A forked process holding ``mib`` MiB of its own, which writes to more each time it is
+    told: (its pid, a call that tells it how many MiB more and returns once it has)."""
     import multiprocessing  # noqa: PLC0415
 
     orders, answers = multiprocessing.get_context("fork").Pipe()
-    worker = multiprocessing.get_context("fork").Process(target=_grow, args=(answers,))
+    worker = multiprocessing.get_context("fork").Process(target=_grow, args=(mib, answers))
     worker.start()
 
-    def grow(mib: int) -> None:
-        orders.send(mib)
+    def grow(more: int) -> None:
+        orders.send(more)
         assert orders.poll(30)
         orders.recv()
 
@@ -305,34 +305,18 @@ def _growing() -> Iterator[tuple[int, Callable[[int], None]]]:
         worker.join(30)
 
 
-def _grow(answers: Any) -> None:
-    """Writes to more pages of its own each time it is told, until told 0."""
-    held = []
+def _grow(mib: int, answers: Any) -> None:
+    """Holds ``mib`` MiB, and writes to more pages of its own each time it is told, until
+    told 0."""
+    held = [b"x" * (mib * 2**20)]  # every page written
     answers.send("ready")
-    while mib := answers.recv():
-        held.append(b"x" * (mib * 2**20))  # every page written
+    while more := answers.recv():
+        held.append(b"x" * (more * 2**20))
         answers.send("grown")
 
 
 @contextlib.contextmanager
 def _holding(mib: int) -> Iterator[int]:
     """A forked process holding ``mib`` MiB of its own while the block runs: its pid."""
-    import multiprocessing  # noqa: PLC0415
-
-    ready, done = multiprocessing.Event(), multiprocessing.Event()
-    worker = multiprocessing.get_context("fork").Process(target=_hold, args=(mib, ready, done))
-    worker.start()
-    try:
-        assert ready.wait(30)
-        yield worker.pid or 0
-    finally:
-        done.set()
-        worker.join(30)
-
-
-def _hold(mib: int, ready: object, done: object) -> None:
-    """A worker holding ``mib`` MiB of its own until told."""
-    held = b"x" * (mib * 2**20)
-    ready.set()  # type: ignore[attr-defined]
-    done.wait(30)  # type: ignore[attr-defined]
-    del held
+    with _growing(mib) as (pid, _):
+        yield pid
