@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from ci_tools import __version__
 from ci_tools.rundir import paths
 
 __all__ = ["parser"]
@@ -30,12 +29,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: ``ci-tools VERSION`` on stdout, exit 0. The version is looked up when
+    asked: the installed packages' metadata takes 30 ms to read, which every command paid."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from ci_tools import __version__  # noqa: PLC0415
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole command line."""
     top = _Parser(
         prog="ci-tools", description="Decide whether a staging deploy is healthy, and say why."
     )
-    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    top.add_argument("--version", action=_Version)
     top.add_argument(
         "--root",
         type=Path,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ci_tools._exceptions import ConfigError
 from ci_tools.config import Config, EnvironmentConfig, url_problem
+from ci_tools.history import address
 from ci_tools.rundir import paths
 
 __all__ = [
@@ -152,14 +153,11 @@ def store_url(config: Config, root: Path, environ: Mapping[str, str]) -> str:
     """Where the run store is: ``$CI_TOOLS_HISTORY_URL``, ``[tool.ci_tools.history] url``, or
     SQLite in the reports folder. A URL that names no store is a ConfigError here, before
     any phase or report (``history.address``)."""
-    # SQLAlchemy loads slowly: only commands that open the store ask for its URL.
-    from ci_tools.history.address import parse_url  # noqa: PLC0415
-
     for url, given_in in (
         (environ.get(HISTORY_URL), HISTORY_URL),
         (config.history.url, "[tool.ci_tools.history] url"),
     ):
         if url:
-            parse_url(url, given_in)
+            address.check_url(url, given_in)
             return url
     return sqlite_url(paths.history_db(reports(config, root)).resolve())

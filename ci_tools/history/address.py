@@ -3,18 +3,24 @@
 A URL that cannot name a store (no database kind ci_tools knows, a port that is no number or
 outside 1-65535, SQLite without a path) is a :class:`ConfigError`: the CLI says it in one line
 and exits 2 before any phase runs, instead of a traceback or a run silently not recorded.
+
+SQLAlchemy is loaded only for a URL it must read: a SQLite file's URL, the default store's and
+the common one, holds nothing it could refuse, and a run checks the URL before its first phase
+starts, where SQLAlchemy's 0.1 s of loading would hold that phase back.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import sqlalchemy as sa
 
 from ci_tools._exceptions import ConfigError
 
-__all__ = ["EXAMPLES", "describe", "parse_url"]
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = ["EXAMPLES", "check_url", "describe", "parse_url"]
 
 EXAMPLES = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:5432/DB"
 # What each accepted scheme is opened with: SQLite through Python's sqlite3, PostgreSQL
@@ -29,6 +35,9 @@ DRIVERS = {
 # hidden); a password given as a query parameter.
 _PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@?#]*):.*@(?P<tail>[^@]*)$", re.DOTALL)
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)[^&]*", re.IGNORECASE)
+# A SQLite file's URL: a driver ci_tools opens, no host or port, a path and no query. Nothing in
+# it that parse_url refuses but the database in memory.
+_SQLITE_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
 
 
 def describe(url: str) -> str:
@@ -47,9 +56,19 @@ def _port_text(url: str) -> str:
     return host.rpartition(":")[2] if ":" in host.rpartition("]")[2] else "?"
 
 
+def check_url(url: str, given_in: str = "CI_TOOLS_HISTORY_URL") -> None:
+    """The :class:`ConfigError` :func:`parse_url` raises for ``url``, if any; a SQLite file's
+    URL is accepted without loading SQLAlchemy."""
+    plain = _SQLITE_FILE.fullmatch(url.strip())
+    if plain is None or plain["path"] == ":memory:":
+        parse_url(url, given_in)
+
+
 def parse_url(url: str, given_in: str = "CI_TOOLS_HISTORY_URL") -> sa.URL:
     """The store's URL as SQLAlchemy opens it (its driver chosen); a :class:`ConfigError`
     naming ``given_in`` (where the URL was set) and the fix when it cannot name a store."""
+    import sqlalchemy as sa  # noqa: PLC0415 - loads slowly: only for a URL it must read
+
     shown = f"run store URL {describe(url)} ({given_in})"
     try:
         parsed = sa.make_url(url.strip())

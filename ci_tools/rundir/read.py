@@ -15,16 +15,19 @@ import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ci_tools._exceptions import CIToolsError, GateFileError, RunDirError
 from ci_tools.config import Config
-from ci_tools.context.model import Context
 from ci_tools.experiment import Plan, Reruns
 from ci_tools.phases import GateResult, evaluate_gate
 from ci_tools.records import PhaseRecords, Selected, TestRecord, read_records, read_selected
 from ci_tools.rundir import paths
 from ci_tools.rundir.identity import RunIdentity
 from ci_tools.rundir.verdict import RunVerdict
+
+if TYPE_CHECKING:
+    from ci_tools.context.model import Context
 
 __all__ = [
     "RunInput",
@@ -94,6 +97,10 @@ def newest_durations(reports: Path, phase: int, but: Path | None = None) -> dict
 def context(run: Path) -> Context:
     """The deployment context of the run's failures; ``FileNotFoundError`` when the context
     stage has not run, ``ValueError`` when the file does not parse."""
+    # The context package (its models, its clients) loads only where a context is read: a
+    # run reads none before its first phase starts.
+    from ci_tools.context.model import Context  # noqa: PLC0415
+
     return Context.from_json(json.loads(paths.context(run).read_text()))
 
 

@@ -25,16 +25,14 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ci_tools import defects, environment, redact, rules, rundir
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
-from ci_tools.context import BaselineUrls, baseline_urls
 from ci_tools.experiment import ARMS, FAILED, Arm, Plan, comparisons
 from ci_tools.phases import GateResult
 from ci_tools.records import TestRecord, now
@@ -43,6 +41,9 @@ from ci_tools.runner import process
 from ci_tools.runner.command import RunOptions, rerun_command
 from ci_tools.runner.progress import Progress
 from ci_tools.runner.schedule import last_run
+
+if TYPE_CHECKING:
+    from ci_tools.context import BaselineUrls
 
 _DIGITS = re.compile(r"\d+")
 PROBE_TIMEOUT_S = 3.0
@@ -215,6 +216,9 @@ def _baseline(
 ) -> tuple[BaselineUrls | None, str]:
     """The baseline's URLs, or None and why there is none: the environment's ``baseline``
     table, else the revision serving traffic as the deployment context finds it."""
+    # The deployment context's models and clients: only a run with a failure to compare.
+    from ci_tools.context import baseline_urls  # noqa: PLC0415
+
     env = config.environment(options.env)
     if env.baseline is not None:
         return baseline_urls(env, None, run_urls), ""
@@ -249,6 +253,9 @@ def _unreachable(urls: Mapping[str, str], run_urls: Mapping[str, str]) -> str:
     """Why the baseline cannot be compared with ("" when it answers): an HTTP service of it
     (one the run reaches elsewhere) that answers nothing within ``PROBE_TIMEOUT_S``. Any
     answer, an error status included, is an answer."""
+    import urllib.error  # noqa: PLC0415 - with http.client and email: only a failing run
+    import urllib.request  # noqa: PLC0415
+
     for role in ("backend", "auth", "frontend"):
         url = urls.get(role)
         if not url or url == run_urls.get(role) or urlsplit(url).scheme not in ("http", "https"):

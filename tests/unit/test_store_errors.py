@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -19,7 +20,7 @@ from ci_tools import cli
 from ci_tools._exceptions import ConfigError, HistoryError
 from ci_tools.config import parse
 from ci_tools.environment import HISTORY_URL, sqlite_url, store_url
-from ci_tools.history.address import describe, parse_url
+from ci_tools.history.address import check_url, describe, parse_url
 from ci_tools.history.failures import failure
 from ci_tools.history.model import ResultRow, RunRow
 from ci_tools.history.store import HEAD, open_store
@@ -317,3 +318,22 @@ def test_a_store_error_crosses_processes_whole() -> None:
     error = HistoryError(WHERE, "is locked", "try again")
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
     assert (str(copy), copy.not_recorded()) == (str(error), error.not_recorded())
+
+
+def _refusal(check: Callable[[str], object], url: str) -> str | None:
+    """The ConfigError's line ``check`` raises for ``url``, or None."""
+    try:
+        check(url)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+@given(
+    st.from_regex(r"\s?sqlite(\+pysqlite)?:///[a-z/?:=.\n]{0,12}\s?", fullmatch=True)
+    | st.text(max_size=40)
+)
+def test_the_quick_check_refuses_exactly_what_sqlalchemy_refuses(url: str) -> None:
+    """``check_url`` (no SQLAlchemy for a SQLite file's URL) refuses a URL when and as
+    ``parse_url`` does: the same line, or none."""
+    assert _refusal(check_url, url) == _refusal(parse_url, url)
