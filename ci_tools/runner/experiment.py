@@ -41,6 +41,7 @@ from ci_tools.runner import process
 from ci_tools.runner.command import RunOptions, rerun_command
 from ci_tools.runner.progress import Progress
 from ci_tools.runner.schedule import last_run
+from ci_tools.runner.unfinished import complete
 
 if TYPE_CHECKING:
     from ci_tools.context import BaselineUrls
@@ -53,6 +54,10 @@ PROBE_TIMEOUT_S = 3.0
 # without waiting the phase's whole timeout again.
 RERUN_TIMEOUT_FACTOR = 3.0
 RERUN_MIN_TIMEOUT_S = 5.0  # a baseline that answers nothing this long is unreachable
+# Once the baseline has answered every re-run of a phase, the candidate's re-runs still going
+# at RERUN_TIMEOUT_FACTOR times that (and at least this long) hang again: both revisions ran
+# the same tests from the same moment, so the baseline's time is the measure of a healthy one.
+AFTER_BASELINE_MIN_S = 2.0
 
 
 def clear(options: RunOptions, number: int) -> None:
@@ -297,12 +302,13 @@ def _rerun(
     writes and tells each phase's plan with what it took."""
     index = options.shard_index
     started_at, begun = now(), time.monotonic()
-    running: list[process.Pytest] = []
+    arms: dict[int, dict[Arm, process.Pytest]] = {}
     stopped = ""
     try:
         for number, plan in plans.items():
             if not plan.chosen:
                 continue
+            arms[number] = {}
             for which in ARMS:
                 folder = rundir.arm(options.run_dir, number, which, index)
                 folder.mkdir(parents=True, exist_ok=True)
@@ -319,11 +325,12 @@ def _rerun(
                     _overrides(urls[which]),
                 )
                 os.close(go_fd)  # no go is awaited: the re-run starts at once
-                running.append(pytest)
-        stopped = _wait(running, begun + config.experiment.budget_s, config.experiment.budget_s)
+                arms[number][which] = pytest
+        stopped = _wait(arms, plans, options, begun, config.experiment.budget_s)
     except KeyboardInterrupt:
-        for pytest in running:
-            process.stop(pytest, process.CANCEL_GRACE_S)
+        for pair in arms.values():
+            for pytest in pair.values():
+                process.stop(pytest, process.CANCEL_GRACE_S)
         stopped = "the run was cancelled"
         _finish(plans, options, progress, (started_at, begun, stopped))
         raise
@@ -340,18 +347,69 @@ def _overrides(urls: Mapping[str, str]) -> dict[str, str]:
     return {environment.URL_OVERRIDES[role]: url for role, url in urls.items() if url}
 
 
-def _wait(running: Sequence[process.Pytest], deadline: float, budget_s: float) -> str:
-    """Waits for every re-run until ``deadline``; stops those still running then. Why they
-    were stopped ("" when every one ended by itself)."""
-    for pytest in running:
-        try:
-            process.wait(pytest, max(deadline - time.monotonic(), 0.01))
-        except subprocess.TimeoutExpired:
+def _wait(
+    arms: Mapping[int, Mapping[Arm, process.Pytest]],
+    plans: Mapping[int, Plan],
+    options: RunOptions,
+    begun: float,
+    budget_s: float,
+) -> str:
+    """Waits for every re-run within the budget (from ``begun``); stops those still running
+    then. A phase's candidate re-runs still going well after its baseline answered every one
+    are stopped as hung again (``_outwaited``). Why the re-runs were stopped ("" when every
+    one ended by itself, or was outwaited)."""
+    deadline = begun + budget_s
+    # Phase -> the seconds its baseline took to answer every re-run; None: it ended without
+    # answering them all (looked at once, when it ended).
+    answered: dict[int, float | None] = {}
+    while True:
+        running = [p for pair in arms.values() for p in pair.values() if p.poll() is None]
+        if not running:
+            break
+        elapsed = time.monotonic() - begun
+        if elapsed >= budget_s:
             for late in running:
-                if late.poll() is None:
-                    process.stop(late)
+                process.stop(late)
             return f"the experiment's budget of {budget_s:g} s ran out"
+        for number, pair in arms.items():
+            if number not in answered and pair["baseline"].poll() is not None:
+                answered[number] = elapsed if _answered(options, number, plans[number]) else None
+            took = answered.get(number)
+            if took is not None and pair["candidate"].poll() is None:
+                _outwaited(pair["candidate"], options, number, took, elapsed)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # back as soon as it ends
+            process.wait(running[0], min(0.05, max(deadline - time.monotonic(), 0.01)))
+    for pair in arms.values():
+        for pytest in pair.values():
+            process.wait(pytest, 1.0)  # ended: its last output written
     return ""
+
+
+def _answered(options: RunOptions, number: int, plan: Plan) -> bool:
+    """Whether phase N's re-runs on the baseline, ended, answered every chosen test (passed,
+    failed or error): a baseline that crashed, or was cut, did not."""
+    found = _records(options, number, "baseline")
+    return all(
+        nodeid in found and found[nodeid].outcome in FAILED | {"passed"} for nodeid in plan.chosen
+    )
+
+
+def _outwaited(
+    candidate: process.Pytest, options: RunOptions, number: int, answered_s: float, now_s: float
+) -> None:
+    """Stops phase N's candidate re-runs once they have run ``RERUN_TIMEOUT_FACTOR`` times
+    what the baseline took to answer every one (``answered_s``; at least
+    ``AFTER_BASELINE_MIN_S``); the tests still running are recorded as hung again."""
+    limit = max(RERUN_TIMEOUT_FACTOR * answered_s, AFTER_BASELINE_MIN_S)
+    if now_s < limit:
+        return
+    process.stop(candidate)
+    folder = rundir.arm(options.run_dir, number, "candidate", options.shard_index)
+    hung = (
+        f"still running {now_s:.1f} s into the experiment; the baseline had answered every "
+        f"re-run of the phase in {answered_s:.1f} s"
+    )
+    complete(folder, number, None, "", hung)
 
 
 def _finish(

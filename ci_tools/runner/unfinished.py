@@ -1,8 +1,9 @@
 """A record for every selected test that has none, so that each one is accounted for.
 
 A phase stopped from outside (its budget ran out, the run was cancelled, a shard never sent
-its records) leaves tests without a record: those still running are recorded as hung (at the
-budget) or not run, those never started as not run, each with the reason.
+its records, an experiment's re-run outwaited by its baseline) leaves tests without a record:
+those still running are recorded as hung (at the budget, or as the caller says) or not run,
+those never started as not run, each with the reason.
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ from ci_tools.records import (
 from ci_tools.rundir import paths, read
 
 
-def complete(run_dir: Path, number: int, shard_index: int | None, stop: str) -> PhaseRecords:
+def complete(
+    run_dir: Path, number: int, shard_index: int | None, stop: str, hung: str = ""
+) -> PhaseRecords:
     """Phase N's records (of one shard, when given), with one written for every selected test
     that has none (hung at the budget, stopped by a cancel, never started). ``stop``: why the
-    phase stopped before its end ("" when it ended by itself)."""
+    phase stopped before its end ("" when it ended by itself); ``hung``: what a test still
+    running then failed with, as a hang (by default only when the budget ran out; otherwise
+    it was not run)."""
+    if not hung and stop.startswith("budget"):
+        hung = f"still running when the phase {stop}"
     selected = read.selected(run_dir, number, shard_index)
     found = read.records(run_dir, number, shard_index)
-    missing = _unfinished(found, selected, number, stop)
+    missing = _unfinished(found, selected, number, stop, hung)
     if not missing:
         return found
     writer = RecordWriter(paths.records(run_dir, number, shard_index))
@@ -43,7 +50,7 @@ def complete(run_dir: Path, number: int, shard_index: int | None, stop: str) -> 
 
 
 def _unfinished(
-    found: PhaseRecords, selected: Sequence[Selected], number: int, stop: str
+    found: PhaseRecords, selected: Sequence[Selected], number: int, stop: str, hung: str
 ) -> list[TestRecord]:
     """Records for the selected tests that have none: those still running when the phase was
     stopped (hung at the budget, or cancelled) and those never started."""
@@ -57,13 +64,13 @@ def _unfinished(
     for nodeid, test in by_id.items():
         if nodeid in known:
             continue
-        if nodeid in running and stop.startswith("budget"):
+        if nodeid in running and hung:
             records.append(
                 dataclasses.replace(
                     not_run(test, number, "", when),
                     outcome="failed",
                     reason=None,
-                    failure=Failure("Hung", f"still running when the phase {stop}", timed_out=True),
+                    failure=Failure("Hung", hung, timed_out=True),
                 )
             )
         elif nodeid in running:

@@ -176,3 +176,48 @@ def test_a_healthy_run_makes_no_experiment(
     assert [r.outcome for r in read.records(run_dir, 1).records] == ["passed"]
     assert list(run_dir.glob("*experiment*")) == []
     assert list(run_dir.glob("phase1.again")) == []
+
+
+HANGS_AGAIN = """
+import os, time
+from pathlib import Path
+import pytest
+pytestmark = pytest.mark.phase(1)
+
+def test_hangs_when_run_again():
+    marker = Path(os.environ["MARKER_DIR"]) / "ran-once"
+    first = not marker.exists()
+    marker.touch()
+    if os.environ.get("CI_TOOLS_BACKEND_URL", "") == os.environ["BASELINE_URL"]:
+        return
+    assert not first, "the connection pool is exhausted"
+    time.sleep(60)
+
+def test_fine():
+    pass
+"""
+
+
+def test_a_candidate_still_running_well_after_the_baseline_answered_hangs_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_url: str
+) -> None:
+    """A failure that hangs when run again on the candidate, with no earlier run to say how
+    long a healthy answer takes: once the baseline has answered (at once), the candidate's
+    re-run is stopped at three times that, two seconds at least, not at the test's timeout;
+    it is recorded as hung and the failure is this deploy's regression."""
+    project(pytester, baseline_url)
+    pytester.makepyfile(test_one=HANGS_AGAIN)
+    options = run(
+        pytester, monkeypatch, config.load(pytester.path / "pyproject.toml"), baseline_url
+    )
+    reruns = read.experiment(options.run_dir)
+    (plan,) = reruns.plans
+    assert plan.duration_s < 10
+    assert plan.stopped == ""
+    (again,) = reruns.again.values()
+    assert again.failure is not None
+    assert again.failure.type == "Hung"
+    assert again.failure.timed_out
+    assert "the baseline had answered every re-run of the phase in" in again.failure.message
+    failures = [r for r in read.records(options.run_dir, 1).records if r.outcome == "failed"]
+    assert [c.shown for c in reruns.comparisons(failures).values()] == ["regression"]
