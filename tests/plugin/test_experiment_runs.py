@@ -221,3 +221,34 @@ def test_a_candidate_still_running_well_after_the_baseline_answered_hangs_again(
     assert "the baseline had answered every re-run of the phase in" in again.failure.message
     failures = [r for r in read.records(options.run_dir, 1).records if r.outcome == "failed"]
     assert [c.shown for c in reruns.comparisons(failures).values()] == ["regression"]
+
+
+SLOW_FAILURES = """
+import time
+import pytest
+pytestmark = pytest.mark.phase(1)
+
+@pytest.mark.parametrize("n", range(4))
+def test_waits_then_fails(n):
+    time.sleep(1.0)
+    raise TimeoutError("the agent answered nothing")
+"""
+
+
+def test_failures_that_wait_are_re_run_at_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_url: str
+) -> None:
+    """Four failures that each wait a second are re-run side by side on each revision (the
+    throttle grows the workers while they wait): the experiment takes about one wait, not
+    four."""
+    project(pytester, baseline_url)
+    pytester.makepyfile(test_one=SLOW_FAILURES)
+    options = run(
+        pytester, monkeypatch, config.load(pytester.path / "pyproject.toml"), baseline_url
+    )
+    reruns = read.experiment(options.run_dir)
+    (plan,) = reruns.plans
+    assert len(plan.chosen) == 4
+    assert plan.duration_s < 3.0
+    assert len({r.worker for r in reruns.again.values()}) == 4
+    assert {r.outcome for r in [*reruns.again.values(), *reruns.baseline.values()]} == {"failed"}
