@@ -405,11 +405,11 @@ def _outwaited(
         return
     process.stop(candidate)
     folder = rundir.arm(options.run_dir, number, "candidate", options.shard_index)
-    hung = (
-        f"still running {now_s:.1f} s into the experiment; the baseline had answered every "
-        f"re-run of the phase in {answered_s:.1f} s"
+    stop = (
+        f"the re-runs were stopped {now_s:.1f} s in, the baseline having answered every one "
+        f"in {answered_s:.1f} s"
     )
-    complete(folder, number, None, "", hung)
+    complete(folder, number, None, stop, hung=f"still running when {stop}")
 
 
 def _finish(
