@@ -102,7 +102,10 @@ def _drain(process: Pytest) -> None:
 def wait(process: Pytest, timeout_s: float) -> int:
     """``process.wait(timeout_s)`` without its polling (sleeps of up to 50 ms between looks,
     which every phase's end would wait out): a pidfd becomes readable when the process ends.
-    Raises ``subprocess.TimeoutExpired`` as ``wait`` does."""
+    Raises ``subprocess.TimeoutExpired`` as ``wait`` does. A process already reaped (by a
+    ``poll``) is not looked for again: its pid may be another process's by now."""
+    if process.poll() is not None:
+        return _drained(process, process.wait())
     if not hasattr(os, "pidfd_open"):
         return _drained(process, process.wait(timeout_s))
     try:
