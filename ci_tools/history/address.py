@@ -35,9 +35,10 @@ DRIVERS = {
 # hidden); a password given as a query parameter.
 _PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@?#]*):.*@(?P<tail>[^@]*)$", re.DOTALL)
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)[^&]*", re.IGNORECASE)
-# A SQLite file's URL: a driver ci_tools opens, no host or port, a path and no query. Nothing in
-# it that parse_url refuses but the database in memory.
-_SQLITE_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
+# A SQLite file's URL: a driver ci_tools opens, no host or port, a path and no query, nothing
+# escaped (SQLAlchemy decodes %3A: %3Amemory%3A is the database in memory). Nothing in it that
+# parse_url refuses but the database in memory.
+_SQLITE_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?%]+)")
 
 
 def describe(url: str) -> str:

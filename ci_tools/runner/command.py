@@ -116,13 +116,12 @@ def _recorded(config: Config, number: int, options: RunOptions, run_dir: Path) -
 def rerun_command(
     config: Config, number: int, options: RunOptions, nodeids: Sequence[str], run_dir: Path
 ) -> list[str]:
-    """The pytest command line that runs the failures ``nodeids`` of phase N again, recorded
-    in ``run_dir`` (one arm of the experiment): no fail-fast, no retries, no order (each
-    test's own outcome is the answer). Up to all of them at once, as many as they wait on
-    (the throttle): failures that answer at once share a few workers, where a worker each cost
-    a fifth of a second more in a case of six; tests that hang all start within a few tenths
-    of a second."""
-    at_once = ["--concurrency", str(len(nodeids))] if len(nodeids) > 1 else []
+    """The pytest command line that runs the failures ``nodeids`` of phase N again, all at
+    once, recorded in ``run_dir`` (one arm of the experiment): no fail-fast, no retries, no
+    order (each test's own outcome is the answer). All at once, not as the throttle would
+    grow them: on busy cores a throttled re-run starts hung tests a few at a time, and the
+    experiment would wait out one hang after another."""
+    at_once = ["--concurrency", str(len(nodeids)), "--no-throttle"] if len(nodeids) > 1 else []
     return [
         sys.executable,
         "-m",

@@ -330,7 +330,8 @@ def _rerun(
     except KeyboardInterrupt:
         for pair in arms.values():
             for pytest in pair.values():
-                process.stop(pytest, process.CANCEL_GRACE_S)
+                if pytest.poll() is None:  # one reaped already: its pid may be another's
+                    process.stop(pytest, process.CANCEL_GRACE_S)
         stopped = "the run was cancelled"
         _finish(plans, options, progress, (started_at, begun, stopped))
         raise
@@ -398,12 +399,13 @@ def _outwaited(
     candidate: process.Pytest, options: RunOptions, number: int, answered_s: float, now_s: float
 ) -> None:
     """Stops phase N's candidate re-runs once they have run ``RERUN_TIMEOUT_FACTOR`` times
-    what the baseline took to answer every one (``answered_s``; at least
-    ``AFTER_BASELINE_MIN_S``); the tests still running are recorded as hung again."""
+    what the baseline took to answer every one (``answered_s``, from the launch of both arms,
+    start-up included; at least ``AFTER_BASELINE_MIN_S``); the tests still running are
+    recorded as hung again (every one started at the launch: re-runs go all at once)."""
     limit = max(RERUN_TIMEOUT_FACTOR * answered_s, AFTER_BASELINE_MIN_S)
     if now_s < limit:
         return
-    process.stop(candidate)
+    process.stop(candidate, process.CANCEL_GRACE_S)  # the other phases' arms are waiting
     folder = rundir.arm(options.run_dir, number, "candidate", options.shard_index)
     stop = (
         f"the re-runs were stopped {now_s:.1f} s in, the baseline having answered every one "

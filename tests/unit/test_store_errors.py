@@ -329,10 +329,11 @@ def _refusal(check: Callable[[str], object], url: str) -> str | None:
     return None
 
 
-@given(
-    st.from_regex(r"\s?sqlite(\+pysqlite)?:///[a-z/?:=.\n]{0,12}\s?", fullmatch=True)
-    | st.text(max_size=40)
-)
+SQLITE_LIKE = r"\s?(sqlite|SQLite)(\+pysqlite)?:///[a-zA-Z0-9/?:=.%\n]{0,14}\s?"
+EDGES = ["sqlite:///%3Amemory%3A", "sqlite:///:memory:", "sqlite:///?", "sqlite:////abs"]
+
+
+@given(st.from_regex(SQLITE_LIKE, fullmatch=True) | st.sampled_from(EDGES) | st.text(max_size=40))
 def test_the_quick_check_refuses_exactly_what_sqlalchemy_refuses(url: str) -> None:
     """``check_url`` (no SQLAlchemy for a SQLite file's URL) refuses a URL when and as
     ``parse_url`` does: the same line, or none."""
