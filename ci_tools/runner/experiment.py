@@ -330,8 +330,7 @@ def _rerun(
     except KeyboardInterrupt:
         for pair in arms.values():
             for pytest in pair.values():
-                if pytest.poll() is None:  # one reaped already: its pid may be another's
-                    process.stop(pytest, process.CANCEL_GRACE_S)
+                process.stop(pytest, process.CANCEL_GRACE_S)
         stopped = "the run was cancelled"
         _finish(plans, options, progress, (started_at, begun, stopped))
         raise
@@ -359,7 +358,6 @@ def _wait(
     then. A phase's candidate re-runs still going well after its baseline answered every one
     are stopped as hung again (``_outwaited``). Why the re-runs were stopped ("" when every
     one ended by itself, or was outwaited)."""
-    deadline = begun + budget_s
     # Phase -> the seconds its baseline took to answer every re-run; None: it ended without
     # answering them all (looked at once, when it ended).
     answered: dict[int, float | None] = {}
@@ -379,7 +377,7 @@ def _wait(
             if took is not None and pair["candidate"].poll() is None:
                 _outwaited(pair["candidate"], options, number, took, elapsed)
         with contextlib.suppress(subprocess.TimeoutExpired):  # back as soon as it ends
-            process.wait(running[0], min(0.05, max(deadline - time.monotonic(), 0.01)))
+            process.wait(running[0], min(0.05, budget_s - elapsed))
     for pair in arms.values():
         for pytest in pair.values():
             process.wait(pytest, 1.0)  # ended: its last output written

@@ -129,8 +129,11 @@ def _drained(process: Pytest, returncode: int) -> int:
 
 
 def stop(process: Pytest, grace_s: float = INTERRUPT_GRACE_S) -> None:
-    """SIGINT lets pytest stop cleanly; whatever still runs after the grace is killed."""
-    _end(process, grace_s)
+    """SIGINT lets pytest stop cleanly; whatever still runs after the grace is killed. A
+    process already reaped is not signalled: its group's id may be another's by now (a
+    phase forked since leads a group of its own)."""
+    if process.poll() is None:
+        _end(process, grace_s)
     _drain(process)
 
 
