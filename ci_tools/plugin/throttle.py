@@ -92,7 +92,8 @@ class MemoryBound:
         self.worker = 0  # the largest USS of a worker seen, in bytes
         self.held: dict[int, int] = {}  # the largest USS of each live worker, by pid
         self.uss_reads = 0  # how many USS reads the bound made (each walks page tables)
-        self._signs: dict[int, tuple[int, int, float]] = {}  # by pid: faults, RSS, time, read
+        # By pid: its page faults and resident bytes at its last USS read, and when that was.
+        self._signs: dict[int, tuple[int, int, float]] = {}
         self._turn = 0
         self._me = psutil.Process()
         self._clock = clock

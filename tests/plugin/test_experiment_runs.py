@@ -66,12 +66,14 @@ def closed_port() -> int:
     return port
 
 
-def project(pytester: pytest.Pytester, baseline: str, extra: str = "") -> config.Config:
-    """The two-phase project of tests/plugin with a baseline named and phase 1's tests."""
+def project(
+    pytester: pytest.Pytester, baseline: str, extra: str = "", tests: str = TESTS
+) -> config.Config:
+    """The two-phase project of tests/plugin with a baseline named and phase 1's ``tests``."""
     text = PYPROJECT.format(url="http://127.0.0.1:9", budget=30, workers=0)
     text += f'[tool.ci_tools.environments.here.baseline]\nbackend_url = "{baseline}"\n' + extra
     pytester.makefile(".toml", pyproject=text)
-    pytester.makepyfile(test_one=TESTS, test_two="import pytest\npytestmark = pytest.mark.phase(2)")
+    pytester.makepyfile(test_one=tests, test_two="import pytest\npytestmark = pytest.mark.phase(2)")
     return config.load(pytester.path / "pyproject.toml")
 
 
@@ -206,11 +208,8 @@ def test_a_candidate_still_running_well_after_the_baseline_answered_hangs_again(
     long a healthy answer takes: once the baseline has answered (at once), the candidate's
     re-run is stopped at three times that, two seconds at least, not at the test's timeout;
     it is recorded as hung and the failure is this deploy's regression."""
-    project(pytester, baseline_url)
-    pytester.makepyfile(test_one=HANGS_AGAIN)
-    options = run(
-        pytester, monkeypatch, config.load(pytester.path / "pyproject.toml"), baseline_url
-    )
+    hanging = project(pytester, baseline_url, tests=HANGS_AGAIN)
+    options = run(pytester, monkeypatch, hanging, baseline_url)
     reruns = read.experiment(options.run_dir)
     (plan,) = reruns.plans
     assert plan.duration_s < 10
@@ -248,11 +247,8 @@ def test_failures_that_wait_are_re_run_at_once(
 ) -> None:
     """Four failures that each wait a second are re-run side by side on each revision: the
     experiment takes about one wait, not four."""
-    project(pytester, baseline_url)
-    pytester.makepyfile(test_one=SLOW_FAILURES)
-    options = run(
-        pytester, monkeypatch, config.load(pytester.path / "pyproject.toml"), baseline_url
-    )
+    waiting = project(pytester, baseline_url, tests=SLOW_FAILURES)
+    options = run(pytester, monkeypatch, waiting, baseline_url)
     reruns = read.experiment(options.run_dir)
     (plan,) = reruns.plans
     assert len(plan.chosen) == 4
