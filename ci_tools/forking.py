@@ -5,10 +5,15 @@ all made this way. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+
+# What a cancel sends (GitHub: SIGINT, then SIGTERM): held back while a process is made and
+# handed to whoever stops it (``held_back``).
+CANCELS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def fork(blocked: Iterable[signal.Signals], fds: Sequence[int]) -> tuple[int, set[int]]:
@@ -28,3 +33,18 @@ def fork(blocked: Iterable[signal.Signals], fds: Sequence[int]) -> tuple[int, se
         for fd in fds:
             os.close(fd)
         raise
+
+
+@contextlib.contextmanager
+def held_back(signals: Iterable[signal.Signals] = CANCELS) -> Iterator[None]:
+    """Holds ``signals`` back for the block, then lets any that came meanwhile through. A
+    process made inside is handed to whoever stops it (the runner's phases held for their
+    go, the experiment's arms) before a cancel can arrive: a cancel raised between its fork
+    and its handing over would leave it running, unseen, after the run. Only around a fork:
+    a child made inside inherits the mask, so it unblocks the signals itself (``exec``'d
+    programs would not)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

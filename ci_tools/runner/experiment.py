@@ -318,14 +318,13 @@ def _rerun(
                     else options
                 )
                 command = rerun_command(config, number, shortened, plan.chosen, folder)
-                pytest, go_fd = process.launch(
+                process.launch(
                     functools.partial(_same, command),
                     options.root,
                     rundir.output(folder, number),
                     _overrides(urls[which]),
+                    adopt=functools.partial(_keep, arms[number], which),
                 )
-                os.close(go_fd)  # no go is awaited: the re-run starts at once
-                arms[number][which] = pytest
         stopped = _wait(arms, plans, options, begun, config.experiment.budget_s)
     except KeyboardInterrupt:
         for pair in arms.values():
@@ -335,6 +334,13 @@ def _rerun(
         _finish(plans, options, progress, (started_at, begun, stopped))
         raise
     return _finish(plans, options, progress, (started_at, begun, stopped))
+
+
+def _keep(arms: dict[Arm, process.Pytest], which: Arm, pytest: process.Pytest, go_fd: int) -> None:
+    """Keeps an arm's pytest where a cancel stops it, as it is made; no go is awaited: the
+    re-run starts at once."""
+    os.close(go_fd)
+    arms[which] = pytest
 
 
 def _same(command: list[str], _fd: int) -> list[str]:

@@ -98,8 +98,7 @@ def run_phases(
                 gate = skipped
             else:
                 if ahead is None:
-                    ahead = _launch(config, number, options)
-                    held.append(ahead)
+                    ahead = _launch(config, number, options, held)
                 gate, ahead, excerpt = _run_phase(
                     config, ahead, options, following, held=held, progress=progress
                 )
@@ -152,10 +151,11 @@ def _blocked(config: Config, number: int, options: RunOptions) -> GateResult | N
     return None
 
 
-def _launch(config: Config, number: int, options: RunOptions) -> _Started:
+def _launch(config: Config, number: int, options: RunOptions, held: list[_Started]) -> _Started:
     """Clears phase N's files of an earlier attempt and starts its pytest, which starts up and
     collects while the runner goes on (reading the run store, or running the phase before),
-    then waits for its go."""
+    then waits for its go. It joins ``held`` as it is made, before a cancel can come
+    between (``process.launch``): the run's end discards it, whenever the cancel came."""
     options.run_dir.mkdir(parents=True, exist_ok=True)
     for path in rundir.of_an_attempt(options.run_dir, number, options.shard_index):
         path.unlink(missing_ok=True)  # a re-run replaces
@@ -168,12 +168,17 @@ def _launch(config: Config, number: int, options: RunOptions) -> _Started:
             json.dumps(shard_durations(options, number, last)),
         )
     launched_at = now()
-    pytest, go_fd = process.launch(
+
+    def adopt(pytest: process.Pytest, go_fd: int) -> None:
+        held.append(_Started(number, pytest, go_fd, launched_at, last))
+
+    process.launch(
         lambda fd: pytest_command(config, number, options, go_fd=fd),
         options.root,
         rundir.output(options.run_dir, number, options.shard_index),
+        adopt=adopt,
     )
-    return _Started(number, pytest, go_fd, launched_at, last)
+    return held[-1]
 
 
 def _discard(started: _Started, options: RunOptions) -> None:
@@ -185,15 +190,21 @@ def _discard(started: _Started, options: RunOptions) -> None:
 
 
 def _start_ahead(
-    config: Config, number: int, following: int, options: RunOptions, progress: Progress
+    config: Config,
+    number: int,
+    following: int,
+    options: RunOptions,
+    *,
+    held: list[_Started],
+    progress: Progress,
 ) -> _Started | None:
-    """Launches the phase after ``number`` to start up while it runs; None when that phase
-    is blocked, or when it cannot be launched now (it is then launched after this one: a
-    head start is worth less than the running phase)."""
+    """Launches the phase after ``number`` to start up while it runs, into ``held``; None
+    when that phase is blocked, or when it cannot be launched now (it is then launched after
+    this one: a head start is worth less than the running phase)."""
     try:
         if _blocked(config, following, options) is not None:
             return None
-        return _launch(config, following, options)
+        return _launch(config, following, options, held)
     except (OSError, CIToolsError) as exc:
         progress.note(
             f"phase {following} could not start up ahead ({exc}); it starts after phase {number}"
@@ -266,9 +277,7 @@ def _go_and_wait(
     cancelled: BaseException | None
     try:
         if following is not None:
-            ahead = _start_ahead(config, number, following, options, progress)
-            if ahead is not None:
-                held.append(ahead)
+            ahead = _start_ahead(config, number, following, options, held=held, progress=progress)
     except KeyboardInterrupt as interrupt:  # cancelled while launching: judged as cancelled
         process.stop(started.pytest, process.CANCEL_GRACE_S)
         returncode, stop, cancelled = started.pytest.returncode, "the run was cancelled", interrupt

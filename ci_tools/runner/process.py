@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from ci_tools import redact
+from ci_tools import forking, redact
 from ci_tools.runner import warm
 
 INTERRUPT_GRACE_S = 5.0  # after SIGINT, pytest gets this long to write what it has
@@ -53,38 +53,52 @@ def launch(
     root: Path,
     output: Path,
     variables: Mapping[str, str] | None = None,
+    adopt: Callable[[Pytest, int], None] = lambda _process, _go_fd: None,
 ) -> tuple[Pytest, int]:
     """Starts ``command_of(fd)`` in a session of its own, ``fd`` the read end of a new pipe
     that it alone holds, its output redacted into the file ``output`` (made anew); returns
     the process and the pipe's write end, the go's way in. ``variables`` are set in its
-    environment over the caller's (the URLs of a revision to run against)."""
+    environment over the caller's (the URLs of a revision to run against). ``adopt`` is
+    given both first, where whoever stops the process keeps it: a forked pytest is made and
+    adopted with the run's cancel held back (``forking.held_back``), so a cancel cannot
+    land in between and leave it running unseen (a new interpreter, which would inherit the
+    held signals, is made as before)."""
     sink = output.open("wb")  # the copying thread's; closed once the output is all written
     held, go_fd = os.pipe()
     try:
         command = command_of(held)
         env = {**environ(), **(variables or {})}
-        process: Pytest = (
-            warm.fork(command, root, env, held)
-            if warm.usable(command, env)
-            else subprocess.Popen(
-                command,
-                cwd=root,
-                start_new_session=True,
-                env=env,
-                pass_fds=(held,),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,  # one stream: a traceback beside its test's lines
-            )
-        )
+        forked = warm.usable(command, env)
     except BaseException:
         os.close(go_fd)
+        os.close(held)
         sink.close()
         raise
-    finally:
-        os.close(held)
-    assert process.stdout is not None  # stdout=PIPE gives one (for mypy)
-    copy = redact.redacting(process.stdout, sink, f"pytest {process.pid} output")
-    _COPIES[process.pid] = (copy, sink)
+    with forking.held_back() if forked else contextlib.nullcontext():
+        try:
+            process: Pytest = (
+                warm.fork(command, root, env, held)
+                if forked
+                else subprocess.Popen(
+                    command,
+                    cwd=root,
+                    start_new_session=True,
+                    env=env,
+                    pass_fds=(held,),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,  # one stream: a traceback beside its test's lines
+                )
+            )
+        except BaseException:
+            os.close(go_fd)
+            sink.close()
+            raise
+        finally:
+            os.close(held)
+        assert process.stdout is not None  # stdout=PIPE gives one (for mypy)
+        copy = redact.redacting(process.stdout, sink, f"pytest {process.pid} output")
+        _COPIES[process.pid] = (copy, sink)
+        adopt(process, go_fd)
     return process, go_fd
 
 
