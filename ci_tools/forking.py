@@ -37,12 +37,11 @@ def fork(blocked: Iterable[signal.Signals], fds: Sequence[int]) -> tuple[int, se
 
 @contextlib.contextmanager
 def held_back(signals: Iterable[signal.Signals] = CANCELS) -> Iterator[None]:
-    """Holds ``signals`` back for the block, then lets any that came meanwhile through. A
-    process made inside is handed to whoever stops it (the runner's phases held for their
-    go, the experiment's arms) before a cancel can arrive: a cancel raised between its fork
-    and its handing over would leave it running, unseen, after the run. Only around a fork:
-    a child made inside inherits the mask, so it unblocks the signals itself (``exec``'d
-    programs would not)."""
+    """Holds ``signals`` back for the block, then lets any that came meanwhile through: a
+    cancel lands before or after steps that belong together, never between them (a process
+    forked and handed to whoever stops it; a phase given its go and no longer counted as
+    held). Nothing ``exec``'d may start inside: it would inherit the held signals (a forked
+    child unblocks them itself)."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
     try:
         yield

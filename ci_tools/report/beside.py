@@ -23,7 +23,6 @@ from ci_tools import forking
 
 __all__ = ["Beside"]
 
-_HELD = (signal.SIGINT, signal.SIGTERM)
 _LENGTH = struct.Struct("!Q")  # the answer's length, before it: a cut answer is no answer
 
 
@@ -44,7 +43,7 @@ class Beside:
         answers, answered = os.pipe()
         heard, word = os.pipe()
         try:
-            pid, held = forking.fork(_HELD, (answers, answered, heard, word))
+            pid, held = forking.fork(forking.CANCELS, (answers, answered, heard, word))
         except OSError:
             return  # made here when asked
         if pid == 0:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ci_tools import go, rundir
+from ci_tools import forking, go, rundir
 from ci_tools._exceptions import CIToolsError
 from ci_tools.config import Config
 from ci_tools.phases import GateResult, evaluate_gate, skipped_gate
@@ -108,8 +108,9 @@ def run_phases(
                 progress.excerpt(excerpt)
         run_experiment(config, results, options, progress)
     finally:
-        for started in held:
-            _discard(started, options)
+        with forking.held_back():  # a second signal (SIGTERM after SIGINT) ends no discard
+            for started in held:
+                _discard(started, options)
     return results
 
 
@@ -154,8 +155,9 @@ def _blocked(config: Config, number: int, options: RunOptions) -> GateResult | N
 def _launch(config: Config, number: int, options: RunOptions, held: list[_Started]) -> _Started:
     """Clears phase N's files of an earlier attempt and starts its pytest, which starts up and
     collects while the runner goes on (reading the run store, or running the phase before),
-    then waits for its go. It joins ``held`` as it is made, before a cancel can come
-    between (``process.launch``): the run's end discards it, whenever the cancel came."""
+    then waits for its go. It joins ``held`` as it is made: when it is forked, before a cancel
+    can come between (``process.launch``), so the run's end discards it, whenever the
+    cancel came."""
     options.run_dir.mkdir(parents=True, exist_ok=True)
     for path in rundir.of_an_attempt(options.run_dir, number, options.shard_index):
         path.unlink(missing_ok=True)  # a re-run replaces
@@ -168,9 +170,11 @@ def _launch(config: Config, number: int, options: RunOptions, held: list[_Starte
             json.dumps(shard_durations(options, number, last)),
         )
     launched_at = now()
+    made: list[_Started] = []
 
     def adopt(pytest: process.Pytest, go_fd: int) -> None:
-        held.append(_Started(number, pytest, go_fd, launched_at, last))
+        made.append(_Started(number, pytest, go_fd, launched_at, last))
+        held.append(made[0])
 
     process.launch(
         lambda fd: pytest_command(config, number, options, go_fd=fd),
@@ -178,7 +182,7 @@ def _launch(config: Config, number: int, options: RunOptions, held: list[_Starte
         rundir.output(options.run_dir, number, options.shard_index),
         adopt=adopt,
     )
-    return held[-1]
+    return made[0]
 
 
 def _discard(started: _Started, options: RunOptions) -> None:
@@ -232,8 +236,9 @@ def _run_phase(
     write.gate(options.run_dir, gate, options.shard_index)
     excerpt = _excerpt(started.number, options, ended, gate)
     if ahead is not None and (ended.cancelled is not None or not gate.met):
-        held.remove(ahead)
-        _discard(ahead, options)
+        with forking.held_back():  # discarded once: a cancel now would discard it again
+            held.remove(ahead)
+            _discard(ahead, options)
         ahead = None
     if ended.cancelled is not None:
         raise ended.cancelled
@@ -271,19 +276,22 @@ def _go_and_wait(
     progress.phase_started(number, decided.concurrency, why)
     started_at = now()
     begun = time.monotonic()
-    go.send(started.go_fd, decided)
-    held.remove(started)
     ahead = None
     cancelled: BaseException | None
     try:
+        # Its go and its leaving ``held`` are one step for a cancel: a phase with its go is
+        # stopped and judged, one without is discarded, never both.
+        with forking.held_back():
+            go.send(started.go_fd, decided)
+            held.remove(started)
         if following is not None:
             ahead = _start_ahead(config, number, following, options, held=held, progress=progress)
+        watch = Watch(options.run_dir, number, options.shard_index)
+        budget_s = config.phases[number].budget_s
     except KeyboardInterrupt as interrupt:  # cancelled while launching: judged as cancelled
         process.stop(started.pytest, process.CANCEL_GRACE_S)
         returncode, stop, cancelled = started.pytest.returncode, "the run was cancelled", interrupt
     else:
-        watch = Watch(options.run_dir, number, options.shard_index)
-        budget_s = config.phases[number].budget_s
         returncode, stop, cancelled = _wait(started, budget_s, watch, progress)
     duration = time.monotonic() - begun
     return _Ended(returncode, stop, cancelled, started_at, duration), ahead
@@ -322,8 +330,8 @@ def _wait(
     """Waits for the phase's pytest within its budget, telling ``progress`` where the phase
     is every ``PROGRESS_EVERY_S`` (from its records, through ``watch``): its exit code, why it
     was stopped ("" when it ended by itself), and the cancel (SIGINT/SIGTERM) to raise again."""
-    deadline = time.monotonic() + budget_s
     try:
+        deadline = time.monotonic() + budget_s
         while (left := deadline - time.monotonic()) > 0:
             try:  # the wait returns as soon as pytest ends, whatever the tick
                 return process.wait(started.pytest, min(left, PROGRESS_EVERY_S)), "", None

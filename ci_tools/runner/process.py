@@ -58,33 +58,40 @@ def launch(
     """Starts ``command_of(fd)`` in a session of its own, ``fd`` the read end of a new pipe
     that it alone holds, its output redacted into the file ``output`` (made anew); returns
     the process and the pipe's write end, the go's way in. ``variables`` are set in its
-    environment over the caller's (the URLs of a revision to run against). ``adopt`` is
-    given both first, where whoever stops the process keeps it: a forked pytest is made and
-    adopted with the run's cancel held back (``forking.held_back``), so a cancel cannot
-    land in between and leave it running unseen (a new interpreter, which would inherit the
-    held signals, is made as before)."""
-    sink = output.open("wb")  # the copying thread's; closed once the output is all written
-    held, go_fd = os.pipe()
+    environment over the caller's (the URLs of a revision to run against).
+
+    ``adopt(process, go_fd)`` is called as soon as the process exists, before its output is
+    copied and before ``launch`` returns: the caller keeps it there, to stop it whenever the
+    run ends. On the fork path SIGINT and SIGTERM are held back from before the fork until
+    then (``forking.held_back``), so a cancel cannot come between and leave it running
+    unseen. A new interpreter cannot be made so (it would inherit the held signals): a
+    cancel while it starts can still leave it unseen."""
+    go_read, go_fd = os.pipe()
     try:
-        command = command_of(held)
+        command = command_of(go_read)
         env = {**environ(), **(variables or {})}
         forked = warm.usable(command, env)
     except BaseException:
+        os.close(go_read)
         os.close(go_fd)
-        os.close(held)
-        sink.close()
         raise
     with forking.held_back() if forked else contextlib.nullcontext():
         try:
+            sink = output.open("wb")  # the copying thread's; closed once the output is written
+        except BaseException:
+            os.close(go_read)
+            os.close(go_fd)
+            raise
+        try:
             process: Pytest = (
-                warm.fork(command, root, env, held)
+                warm.fork(command, root, env, go_read)
                 if forked
                 else subprocess.Popen(
                     command,
                     cwd=root,
                     start_new_session=True,
                     env=env,
-                    pass_fds=(held,),
+                    pass_fds=(go_read,),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,  # one stream: a traceback beside its test's lines
                 )
@@ -94,11 +101,15 @@ def launch(
             sink.close()
             raise
         finally:
-            os.close(held)
-        assert process.stdout is not None  # stdout=PIPE gives one (for mypy)
-        copy = redact.redacting(process.stdout, sink, f"pytest {process.pid} output")
-        _COPIES[process.pid] = (copy, sink)
+            os.close(go_read)
         adopt(process, go_fd)
+        assert process.stdout is not None  # stdout=PIPE gives one (for mypy)
+        try:
+            copy = redact.redacting(process.stdout, sink, f"pytest {process.pid} output")
+        except BaseException:
+            sink.close()  # the caller, which adopted it, stops the process
+            raise
+        _COPIES[process.pid] = (copy, sink)
     return process, go_fd
 
 

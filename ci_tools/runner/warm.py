@@ -111,9 +111,7 @@ def fork(command: Sequence[str], root: Path, environ: Mapping[str, str], keep: i
         # Python 3.12+ warns of a fork beside threads (the runner's output copiers): the
         # child runs none of their code, and makes its own stdout and stderr.
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid, held = forking.fork(
-            {signal.SIGINT, signal.SIGTERM}, (read_end, write_end, ready_read, ready_write)
-        )
+        pid, held = forking.fork(forking.CANCELS, (read_end, write_end, ready_read, ready_write))
     if pid == 0:  # the child: never returns
         os.close(ready_read)
         _child(list(command[3:]), root, environ, fds=(keep, write_end, ready_write), mask=held)

@@ -5,6 +5,7 @@ written, no later phase starts, and no process is left, within 5 s."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import psutil
 import pytest
 
 from ci_tools.records import read_records
+from ci_tools.runner import warm
 from tests.plugin.conftest import write_project
 
 CANCEL_WITHIN_S = 5.0
@@ -96,18 +98,19 @@ def test_a_signal_cancels_the_run_records_what_ran_and_leaves_no_process(
     assert not (run / "phase2.jsonl").exists()
 
 
-# The runner with a cancel that arrives while it launches phase 2 ahead: the second os.read of
-# one byte is the runner waiting for that fork to lead its own session (the first is phase
-# 1's). The signal is real and sent to the runner itself, at the one moment a test from
-# outside can only hit by chance (on a loaded machine it did: phase 2 was left running, its
-# files behind).
+# The runner with a cancel that arrives while it launches phase 2 ahead: the second one-byte
+# os.read of ci_tools.runner.warm is the runner waiting for that fork to lead its own session
+# (the first is phase 1's). The signal is real and sent to the runner itself, at the one
+# moment a test from outside can only hit by chance (on a loaded machine it did: phase 2 was
+# left running, its files behind). The launcher says where it sent it.
 CANCEL_IN_LAUNCH = """
 import os, runpy, signal, sys
 real_read, reads = os.read, []
 def read(fd, size):
-    if size == 1:
+    if size == 1 and sys._getframe(1).f_globals.get("__name__") == "ci_tools.runner.warm":
         reads.append(fd)
         if len(reads) == 2:
+            print("cancel sent while launching phase 2", file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGINT)
     return real_read(fd, size)
 os.read = read
@@ -127,7 +130,9 @@ def test_a_cancel_while_the_next_phase_is_launched_leaves_neither_it_nor_its_fil
     launcher = pytester.path / "cancel_in_launch.py"
     launcher.write_text(CANCEL_IN_LAUNCH)
     command = [sys.executable, str(launcher), "--root", str(pytester.path), "run", "--run-id", "r1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    env = {k: v for k, v in os.environ.items() if k != warm.SWITCH}  # the fork path
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert "cancel sent while launching phase 2" in done.stderr, done.stderr
     assert done.returncode == 130, done.stderr
     assert "cancelled" in done.stderr
     run = pytester.path / "reports" / "r1"
