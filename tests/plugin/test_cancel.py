@@ -98,41 +98,59 @@ def test_a_signal_cancels_the_run_records_what_ran_and_leaves_no_process(
     assert not (run / "phase2.jsonl").exists()
 
 
-# The runner with a cancel that arrives while it launches phase 2 ahead: the second one-byte
-# os.read of ci_tools.runner.warm is the runner waiting for that fork to lead its own session
-# (the first is phase 1's). The signal is real and sent to the runner itself, at the one
-# moment a test from outside can only hit by chance (on a loaded machine it did: phase 2 was
-# left running, its files behind). The launcher says where it sent it.
-CANCEL_IN_LAUNCH = """
+# The runner with a real SIGINT sent to itself at a moment a test from outside can only hit by
+# chance (on a loaded machine it did): in the Nth call of os.FUNCTION made by MODULE. Given as
+# the launcher's first three arguments; it says on stderr when it sent the signal.
+CANCEL_AT = """
 import os, runpy, signal, sys
-real_read, reads = os.read, []
-def read(fd, size):
-    if size == 1 and sys._getframe(1).f_globals.get("__name__") == "ci_tools.runner.warm":
-        reads.append(fd)
-        if len(reads) == 2:
-            print("cancel sent while launching phase 2", file=sys.stderr, flush=True)
+module, function, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+real, calls = getattr(os, function), []
+def called(*args):
+    if sys._getframe(1).f_globals.get("__name__") == module:
+        calls.append(args)
+        if len(calls) == nth:
+            print(f"cancel sent in {module}", file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGINT)
-    return real_read(fd, size)
-os.read = read
-sys.argv = ["ci-tools", *sys.argv[1:]]
+    return real(*args)
+setattr(os, function, called)
+sys.argv = ["ci-tools", *sys.argv[4:]]
 runpy.run_module("ci_tools.cli", run_name="__main__")
 """
 
 
-def test_a_cancel_while_the_next_phase_is_launched_leaves_neither_it_nor_its_files(
-    pytester: pytest.Pytester,
+@pytest.mark.parametrize(
+    "moment",
+    [
+        # The runner waiting for phase 2's fork to lead its own session (the first one-byte
+        # read is phase 1's launch): phase 2 was left running, its files behind.
+        ("ci_tools.runner.warm", "read", "2"),
+        # Phase 1's go being written: the phase, running, was discarded as if never started
+        # (its go pipe closed twice: exit 1, no gate).
+        ("ci_tools.go", "write", "1"),
+    ],
+    ids=["launching-phase-2", "phase-1-go"],
+)
+def test_a_cancel_between_steps_of_the_runner_leaves_no_phase_and_no_file_behind(
+    pytester: pytest.Pytester, moment: tuple[str, str, str]
 ) -> None:
-    """SIGINT while the runner forks phase 2 to start up ahead: the run is cancelled (exit
-    130), phase 2 is discarded like any phase held for its go (no file of it, no process
-    of it), and phase 1's gate is written."""
+    """SIGINT while the runner forks phase 2 to start up ahead, or while it gives phase 1
+    its go: the run is cancelled (exit 130), phase 1's gate is written, phase 2 leaves no
+    file and no process."""
     write_project(pytester)
     pytester.makepyfile(test_one=SLOW, test_two="def test_two(): pass")
-    launcher = pytester.path / "cancel_in_launch.py"
-    launcher.write_text(CANCEL_IN_LAUNCH)
-    command = [sys.executable, str(launcher), "--root", str(pytester.path), "run", "--run-id", "r1"]
+    launcher = pytester.path / "cancel_at.py"
+    launcher.write_text(CANCEL_AT)
+    command = [sys.executable, str(launcher), *moment, "--root", str(pytester.path), "run"]
     env = {k: v for k, v in os.environ.items() if k != warm.SWITCH}  # the fork path
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
-    assert "cancel sent while launching phase 2" in done.stderr, done.stderr
+    done = subprocess.run(
+        [*command, "--run-id", "r1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert f"cancel sent in {moment[0]}" in done.stderr, done.stderr
     assert done.returncode == 130, done.stderr
     assert "cancelled" in done.stderr
     run = pytester.path / "reports" / "r1"
