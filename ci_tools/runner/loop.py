@@ -109,8 +109,8 @@ def run_phases(
         run_experiment(config, results, options, progress)
     finally:
         with forking.held_back():  # a second signal (SIGTERM after SIGINT) ends no discard
-            for started in held:
-                _discard(started, options)
+            while held:
+                _discard(held[-1], options, held)
     return results
 
 
@@ -185,12 +185,16 @@ def _launch(config: Config, number: int, options: RunOptions, held: list[_Starte
     return made[0]
 
 
-def _discard(started: _Started, options: RunOptions) -> None:
-    """A phase started ahead that is not to run: no go (it ends without a test), then it is
-    stopped and the files it wrote are removed (the phase is recorded as skipped instead)."""
-    process.cancel(started.pytest, started.go_fd)
-    for path in rundir.of_an_attempt(options.run_dir, started.number, options.shard_index):
-        path.unlink(missing_ok=True)
+def _discard(started: _Started, options: RunOptions, held: list[_Started]) -> None:
+    """A phase started ahead that is not to run leaves ``held``, gets no go (it ends without
+    a test), is stopped and the files it wrote are removed (the phase is recorded as skipped
+    instead): one step for a cancel, which would otherwise find it discarded but still held
+    (and discard it again), or out of ``held`` and still running."""
+    with forking.held_back():
+        held.remove(started)
+        process.cancel(started.pytest, started.go_fd)
+        for path in rundir.of_an_attempt(options.run_dir, started.number, options.shard_index):
+            path.unlink(missing_ok=True)
 
 
 def _start_ahead(
@@ -236,9 +240,7 @@ def _run_phase(
     write.gate(options.run_dir, gate, options.shard_index)
     excerpt = _excerpt(started.number, options, ended, gate)
     if ahead is not None and (ended.cancelled is not None or not gate.met):
-        with forking.held_back():  # discarded once: a cancel now would discard it again
-            held.remove(ahead)
-            _discard(ahead, options)
+        _discard(ahead, options, held)
         ahead = None
     if ended.cancelled is not None:
         raise ended.cancelled
