@@ -155,10 +155,9 @@ def _child(
         os.chdir(root)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        # The run's SIGINT stops this pytest (its budget, a cancel), whatever the runner
-        # held back while it launched it (``forking.held_back``).
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, forking.CANCELS)
+        # The runner's mask, but the run's SIGINT stops this pytest (its budget, a cancel),
+        # whatever the runner held back while it launched it (``forking.held_back``).
+        signal.pthread_sigmask(signal.SIG_SETMASK, set(mask) - forking.CANCELS)
         os.environ.clear()
         os.environ.update(environ)
         sys.dont_write_bytecode = bool(environ.get("PYTHONDONTWRITEBYTECODE"))
