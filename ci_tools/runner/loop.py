@@ -170,19 +170,13 @@ def _launch(config: Config, number: int, options: RunOptions, held: list[_Starte
             json.dumps(shard_durations(options, number, last)),
         )
     launched_at = now()
-    made: list[_Started] = []
-
-    def adopt(pytest: process.Pytest, go_fd: int) -> None:
-        made.append(_Started(number, pytest, go_fd, launched_at, last))
-        held.append(made[0])
-
     process.launch(
         lambda fd: pytest_command(config, number, options, go_fd=fd),
         options.root,
         rundir.output(options.run_dir, number, options.shard_index),
-        adopt=adopt,
+        adopt=lambda pytest, go_fd: held.append(_Started(number, pytest, go_fd, launched_at, last)),
     )
-    return made[0]
+    return held[-1]  # adopted last
 
 
 def _discard(started: _Started, options: RunOptions, held: list[_Started]) -> None:
